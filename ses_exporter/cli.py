@@ -1,0 +1,177 @@
+"""Command line: Go-style dotted flags, as Prometheus exporters have them (SPEC 5)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import platform
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from types import FrameType
+
+from . import __version__
+from .config import COLLECTOR_NAMES, Config, ConfigError, load_config, parse_config
+from .logsetup import FORMATS, LEVELS, register_secret, setup_logging
+
+log = logging.getLogger("ses_exporter")
+
+EXIT_OK, EXIT_RUNTIME, EXIT_USAGE = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="ses-exporter",
+        description="Prometheus exporter for Amazon SES: sending quota, account health, "
+        "reputation and configuration sets.",
+    )
+    p.add_argument(
+        "--config.file",
+        dest="config_file",
+        metavar="PATH",
+        help="YAML configuration file (see config.example.yaml)",
+    )
+    p.add_argument(
+        "--config.check",
+        dest="config_check",
+        action="store_true",
+        help="validate the configuration and exit (0 valid, 2 invalid)",
+    )
+    p.add_argument(
+        "--demo",
+        action="store_true",
+        help="poll an embedded simulated AWS (moto); no AWS account needed",
+    )
+    p.add_argument(
+        "--web.listen-address",
+        dest="listen_address",
+        default=":10049",
+        metavar="[HOST]:PORT",
+        help="address to listen on (default :10049)",
+    )
+    p.add_argument(
+        "--web.telemetry-path",
+        dest="telemetry_path",
+        default="/metrics",
+        metavar="PATH",
+        help="path under which to expose metrics (default /metrics)",
+    )
+    p.add_argument(
+        "--web.config.file",
+        dest="web_config_file",
+        metavar="PATH",
+        help="exporter-toolkit web configuration (TLS, basic auth)",
+    )
+    p.add_argument("--log.level", dest="log_level", default="info", choices=LEVELS)
+    p.add_argument("--log.format", dest="log_format", default="logfmt", choices=FORMATS)
+    for name in COLLECTOR_NAMES:
+        p.add_argument(
+            f"--collector.{name}",
+            dest=f"collector_{name}",
+            default=None,
+            action=argparse.BooleanOptionalAction,
+            help=f"enable the {name} collector (overrides the config file)",
+        )
+    p.add_argument(
+        "--version",
+        action="version",
+        version=f"ses-exporter {__version__} (python {platform.python_version()})",
+    )
+    return p
+
+
+def load(args: argparse.Namespace) -> Config:
+    if args.config_file:
+        return load_config(args.config_file)
+    if args.demo:
+        from .demo import DEMO_CONFIG
+
+        return parse_config(DEMO_CONFIG, "<demo>")
+    raise ConfigError(["no configuration: pass --config.file=PATH (or --demo to try it out)"])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.log_level, args.log_format)
+    try:
+        config = load(args)
+    except ConfigError as exc:
+        source = args.config_file or "configuration"
+        print(f"ses-exporter: {source} is invalid:", file=sys.stderr)
+        for error in exc.errors:
+            print(f"  {error}", file=sys.stderr)
+        return EXIT_USAGE
+    for account in config.accounts:
+        if account.external_id is not None:
+            register_secret(account.external_id.get_secret_value())
+    if args.config_check:
+        targets = sum(len(a.regions) for a in config.accounts)
+        print(
+            f"{args.config_file or '<demo>'}: OK ({len(config.accounts)} accounts, "
+            f"{targets} targets)"
+        )
+        return EXIT_OK
+    if args.web_config_file:
+        print(
+            "ses-exporter: --web.config.file is not supported by this version yet", file=sys.stderr
+        )
+        return EXIT_USAGE
+    overrides = {
+        name: value
+        for name in COLLECTOR_NAMES
+        if (value := getattr(args, f"collector_{name}")) is not None
+    }
+    return run(args, config, overrides)
+
+
+def run(args: argparse.Namespace, config: Config, overrides: dict[str, bool]) -> int:
+    from .daemon import Exporter
+    from .web import WebServer, parse_listen_address
+
+    try:
+        parse_listen_address(args.listen_address)
+    except ValueError as exc:
+        print(f"ses-exporter: --web.listen-address: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    world = None
+    hooks = []
+    if args.demo:
+        from .demo import DemoWorld
+
+        world = DemoWorld(sorted({r for a in config.accounts for r in a.regions}))
+        world.start()
+        hooks.append(world.client_hook)
+        log.info("demo mode: polling a simulated AWS (moto, in process)")
+    exporter = Exporter(config, args.config_file, hooks, overrides)
+    try:
+        server = WebServer(exporter, args.listen_address, args.telemetry_path)
+    except OSError as exc:
+        log.error("cannot listen", extra={"address": args.listen_address, "error": str(exc)})
+        if world is not None:
+            world.stop()
+        return EXIT_RUNTIME
+    stop, reload = threading.Event(), threading.Event()
+
+    def on_stop(signum: int, _: FrameType | None) -> None:
+        log.info("shutting down", extra={"signal": signal.Signals(signum).name})
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_stop)
+    signal.signal(signal.SIGINT, on_stop)
+    signal.signal(signal.SIGHUP, lambda *_: reload.set())
+    exporter.start()
+    server.start()
+    log.info(
+        "listening",
+        extra={"address": args.listen_address, "port": server.port, "version": __version__},
+    )
+    while not stop.wait(0.5):
+        if reload.is_set():
+            reload.clear()
+            exporter.reload()
+    server.shutdown()
+    exporter.stop()
+    if world is not None:
+        world.stop()
+    return EXIT_OK

@@ -1,0 +1,230 @@
+"""The ``account`` collector: the SES console's Account dashboard.
+
+Source: sesv2 GetAccount. Where GetAccount is denied (old IAM policies grant only SES v1
+actions) it falls back to ses GetSendQuota + GetAccountSendingEnabled, which give the
+quota and the sending switch but no production access, enforcement status or details:
+those families are then absent rather than guessed.
+
+Sample exposition::
+
+    aws_ses_daily_sending_quota{account_id="123456789012",region="eu-west-1"} 50000.0
+    aws_ses_sending_quota_used_ratio{account_id="123456789012",region="eu-west-1"} 0.83
+    aws_ses_account_enforcement_status{account_id="123456789012",region="eu-west-1",
+        status="HEALTHY"} 1.0
+    aws_ses_smtp_endpoint_info{account_id="123456789012",region="eu-west-1",
+        endpoint="email-smtp.eu-west-1.amazonaws.com",starttls_ports="25,587,2587",
+        tls_wrapper_ports="465,2465"} 1.0
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+from prometheus_client.metrics_core import Metric
+
+from ..aws import dns_suffix, error_code
+from ..families import FamilyBuilder
+from .base import Collector
+
+if TYPE_CHECKING:
+    from mypy_boto3_ses import SESClient
+    from mypy_boto3_sesv2 import SESV2Client
+
+ENFORCEMENT_STATUSES = ("HEALTHY", "PROBATION", "SHUTDOWN")
+ACCESS_DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"})
+STARTTLS_PORTS = "25,587,2587"
+TLS_WRAPPER_PORTS = "465,2465"
+CACHED = "cached from the last successful poll."
+
+
+@dataclass(frozen=True)
+class AccountSnapshot:
+    """What the Account dashboard shows, as plain values (inf = unlimited)."""
+
+    max_24_hour_send: float
+    max_send_rate: float
+    sent_last_24_hours: float
+    sending_enabled: bool
+    source: str  # "GetAccount" or "GetSendQuota"
+    production_access_enabled: bool | None = None
+    enforcement_status: str | None = None
+    info: tuple[tuple[str, str], ...] = ()
+
+
+def _quota(value: Any) -> float:
+    """AWS reports -1 for an unlimited quota or rate."""
+    number = float(value)
+    return math.inf if number < 0 else number
+
+
+def fetch_account(sesv2: SESV2Client) -> AccountSnapshot:
+    """sesv2 GetAccount -> AccountSnapshot."""
+    answer = sesv2.get_account()
+    quota = answer.get("SendQuota", {})
+    details = answer.get("Details", {})
+    review = details.get("ReviewDetails", {})
+    info = (
+        ("mail_type", str(details.get("MailType", ""))),
+        ("contact_language", str(details.get("ContactLanguage", ""))),
+        ("review_status", str(review.get("Status", ""))),
+        ("review_case_id", str(review.get("CaseId", ""))),
+        ("vdm_enabled", str(answer.get("VdmAttributes", {}).get("VdmEnabled", ""))),
+        ("dedicated_ip_auto_warmup_enabled", _flag(answer.get("DedicatedIpAutoWarmupEnabled"))),
+        (
+            "suppressed_reasons",
+            ",".join(sorted(answer.get("SuppressionAttributes", {}).get("SuppressedReasons", []))),
+        ),
+    )
+    return AccountSnapshot(
+        max_24_hour_send=_quota(quota.get("Max24HourSend", 0)),
+        max_send_rate=_quota(quota.get("MaxSendRate", 0)),
+        sent_last_24_hours=float(quota.get("SentLast24Hours", 0)),
+        sending_enabled=bool(answer.get("SendingEnabled", False)),
+        production_access_enabled=bool(answer.get("ProductionAccessEnabled", False)),
+        enforcement_status=answer.get("EnforcementStatus") or None,
+        info=info,
+        source="GetAccount",
+    )
+
+
+def fetch_account_v1(ses: SESClient) -> AccountSnapshot:
+    """ses GetSendQuota + GetAccountSendingEnabled -> AccountSnapshot (the fallback)."""
+    quota = ses.get_send_quota()
+    enabled = ses.get_account_sending_enabled()
+    return AccountSnapshot(
+        max_24_hour_send=_quota(quota.get("Max24HourSend", 0)),
+        max_send_rate=_quota(quota.get("MaxSendRate", 0)),
+        sent_last_24_hours=float(quota.get("SentLast24Hours", 0)),
+        sending_enabled=bool(enabled.get("Enabled", False)),
+        source="GetSendQuota",
+    )
+
+
+def _flag(value: Any) -> str:
+    return "" if value is None else str(bool(value)).lower()
+
+
+def smtp_endpoint(region: str) -> str:
+    return f"email-smtp.{region}.{dns_suffix(region)}"
+
+
+def _used_ratio(snap: AccountSnapshot) -> float | None:
+    quota = snap.max_24_hour_send
+    if quota <= 0:
+        return None  # a zero quota has no meaningful ratio
+    return 0.0 if math.isinf(quota) else snap.sent_last_24_hours / quota
+
+
+def _bool(value: bool | None) -> float | None:
+    return None if value is None else float(value)
+
+
+# name, help, value (None = AWS gave no data: the series is left out).
+GAUGES: tuple[tuple[str, str, Callable[[AccountSnapshot], float | None]], ...] = (
+    (
+        "aws_ses_daily_sending_quota",
+        "Emails the account may send in 24 hours (Max24HourSend; +Inf if unlimited).",
+        lambda s: s.max_24_hour_send,
+    ),
+    (
+        "aws_ses_max_send_rate",
+        "Emails the account may send per second (MaxSendRate).",
+        lambda s: s.max_send_rate,
+    ),
+    # SPEC 3.1 says aws_ses_sent_last_24_hours; promtool check metrics rejects "hours".
+    (
+        "aws_ses_sent_last_24h",
+        "Emails sent in the last 24 hours (SentLast24Hours).",
+        lambda s: s.sent_last_24_hours,
+    ),
+    (
+        "aws_ses_remaining_sends",
+        "Sends left in the 24-hour quota, max(quota - sent, 0).",
+        lambda s: max(s.max_24_hour_send - s.sent_last_24_hours, 0.0),
+    ),
+    (
+        "aws_ses_sending_quota_used_ratio",
+        "Share of the 24-hour quota used, sent / quota, 0-1 (0 when unlimited).",
+        _used_ratio,
+    ),
+    (
+        "aws_ses_account_sending_enabled",
+        "1 if the account may send email (SendingEnabled).",
+        lambda s: float(s.sending_enabled),
+    ),
+    (
+        "aws_ses_account_production_access_enabled",
+        "1 if the account has production access, 0 in the sandbox (ProductionAccessEnabled).",
+        lambda s: _bool(s.production_access_enabled),
+    ),
+)
+
+
+def account_families(snap: AccountSnapshot, region: str, labels: Mapping[str, str]) -> list[Metric]:
+    """AccountSnapshot -> the families of SPEC 3.1."""
+    b = FamilyBuilder(labels)
+    source = f" Source: SES {snap.source}; {CACHED}"
+    for name, doc, value_of in GAUGES:
+        value = value_of(snap)
+        if value is not None:
+            b.gauge(name, doc + source, value)
+    if snap.enforcement_status is not None:
+        doc = (
+            "Account health: 1 for the current EnforcementStatus (HEALTHY = Healthy, "
+            "PROBATION = Under review, SHUTDOWN = Paused)." + source
+        )
+        statuses = list(ENFORCEMENT_STATUSES)
+        if snap.enforcement_status not in statuses:
+            statuses.append(snap.enforcement_status)
+        for status in statuses:
+            current = float(status == snap.enforcement_status)
+            b.gauge("aws_ses_account_enforcement_status", doc, current, {"status": status})
+    if snap.info:
+        b.gauge(
+            "aws_ses_account_info",
+            "Slow-changing account facts as labels." + source,
+            1.0,
+            dict(snap.info),
+        )
+    endpoint = {
+        "endpoint": smtp_endpoint(region),
+        "starttls_ports": STARTTLS_PORTS,
+        "tls_wrapper_ports": TLS_WRAPPER_PORTS,
+    }
+    b.gauge(
+        "aws_ses_smtp_endpoint_info",
+        "The region's SES SMTP endpoint and ports, as on the "
+        "console's SMTP settings pane (derived from the region).",
+        1.0,
+        endpoint,
+    )
+    return b.families()
+
+
+class AccountCollector(Collector):
+    name = "account"
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._denied_logged = False
+
+    def poll(self, labels: Mapping[str, str]) -> list[Metric]:
+        clients = self.context.clients
+        try:
+            snap = fetch_account(clients.sesv2)
+        except ClientError as exc:
+            if error_code(exc) not in ACCESS_DENIED_CODES:
+                raise
+            if not self._denied_logged:
+                self.log.warning(
+                    "sesv2 GetAccount denied; falling back to ses GetSendQuota and "
+                    "GetAccountSendingEnabled (no account health or production access)",
+                    extra={"region": self.context.region, "account": labels.get("account_id")},
+                )
+                self._denied_logged = True
+            snap = fetch_account_v1(clients.ses)
+        return account_families(snap, self.context.region, labels)

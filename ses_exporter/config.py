@@ -1,0 +1,324 @@
+"""The configuration file (SPEC section 4): YAML parsed into frozen pydantic models.
+
+Every problem is reported at once, each prefixed with the path of the offending key::
+
+    accounts[0].regions[1]: 'us-east-x' is not an AWS region
+    collectors.cloudwatch.period: must be a multiple of 60s, got 90s
+
+Durations are stored as float seconds.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Annotated, Any, Self
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    Strict,
+    StrictBool,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from ses_exporter.config_types import (
+    FROM_FILE,
+    Duration,
+    EndpointUrl,
+    LabelName,
+    Pattern,
+    Problem,
+    Ratio,
+    Region,
+    RoleArn,
+    describe,
+    explain_errors,
+    format_duration,
+    load_yaml,
+    non_empty,
+    parse_duration,
+    problems_error,
+)
+
+__all__ = [  # format_duration and parse_duration are re-exported from config_types
+    "COLLECTOR_NAMES",
+    "AccountConfig",
+    "CloudWatchCollectorConfig",
+    "CollectorConfig",
+    "CollectorsConfig",
+    "Config",
+    "ConfigError",
+    "ConfigurationSetFilter",
+    "ReputationThresholds",
+    "ThresholdPair",
+    "format_duration",
+    "load_config",
+    "parse_config",
+    "parse_duration",
+]
+
+COLLECTOR_NAMES: tuple[str, ...] = (
+    "account",
+    "send_statistics",
+    "cloudwatch",
+    "configuration_sets",
+)
+
+
+class ConfigError(Exception):
+    """An invalid configuration; `errors` holds every problem, one "key.path: message" each."""
+
+    def __init__(self, errors: Sequence[str]) -> None:
+        self.errors = list(errors)
+        super().__init__("\n".join(self.errors))
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CollectorConfig(_Model):
+    enabled: StrictBool = True
+    interval: Duration
+    max_staleness: Duration | None = None
+
+    @property
+    def effective_max_staleness(self) -> float:
+        """How long the last good values stay exposed after failed polls (SPEC 2.5)."""
+        return self.max_staleness if self.max_staleness is not None else 3 * self.interval
+
+    @model_validator(mode="after")
+    def _check_relations(self) -> Self:
+        problems = self._problems()
+        if problems:
+            raise problems_error(problems)
+        return self
+
+    def _problems(self) -> list[Problem]:
+        if self.max_staleness is not None and self.max_staleness < self.interval:
+            message = f"must be at least the interval ({format_duration(self.interval)}), got "
+            return [(("max_staleness",), message + format_duration(self.max_staleness))]
+        return []
+
+
+class CloudWatchCollectorConfig(CollectorConfig):
+    period: Duration = 300.0
+    lookback: Duration = 10_800.0
+
+    @field_validator("period")
+    @classmethod
+    def _whole_minutes(cls, period: float) -> float:
+        # AWS/SES metrics have one-minute resolution; GetMetricData wants multiples of 60.
+        if period % 60:
+            raise ValueError(f"must be a multiple of 60s, got {format_duration(period)}")
+        return period
+
+    def _problems(self) -> list[Problem]:
+        problems = super()._problems()
+        if self.lookback < self.period:
+            message = f"must be at least the period ({format_duration(self.period)}), got "
+            problems.append((("lookback",), message + format_duration(self.lookback)))
+        return problems
+
+
+class CollectorsConfig(_Model):
+    account: CollectorConfig = CollectorConfig(interval=60.0)
+    send_statistics: CollectorConfig = CollectorConfig(interval=300.0)
+    cloudwatch: CloudWatchCollectorConfig = CloudWatchCollectorConfig(interval=300.0)
+    configuration_sets: CollectorConfig = CollectorConfig(interval=900.0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_intervals(cls, data: Any) -> Any:
+        # `account: {enabled: false}` keeps the account collector's own default interval.
+        if not isinstance(data, dict):
+            return data
+        filled = dict(data)
+        for name, value in data.items():
+            field = cls.model_fields.get(name) if isinstance(name, str) else None
+            if field is not None and isinstance(value, dict) and "interval" not in value:
+                filled[name] = {"interval": format_duration(field.default.interval), **value}
+        return filled
+
+    def get(self, name: str) -> CollectorConfig:
+        if name not in COLLECTOR_NAMES:
+            raise KeyError(f"unknown collector {name!r}")
+        collector: CollectorConfig = getattr(self, name)
+        return collector
+
+    def with_enabled(self, overrides: Mapping[str, bool]) -> CollectorsConfig:
+        """A copy with collectors switched on or off (--collector.NAME / --no-collector.NAME)."""
+        unknown = sorted(set(overrides) - set(COLLECTOR_NAMES))
+        if unknown:
+            raise ValueError(
+                f"unknown collector(s) {', '.join(unknown)} "
+                f"(expected one of: {', '.join(COLLECTOR_NAMES)})"
+            )
+        return self.model_copy(
+            update={
+                name: self.get(name).model_copy(update={"enabled": enabled})
+                for name, enabled in overrides.items()
+            }
+        )
+
+
+@functools.lru_cache(maxsize=256)
+def _compile(patterns: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
+    return tuple(re.compile(pattern) for pattern in patterns)
+
+
+class ConfigurationSetFilter(_Model):
+    include: tuple[Pattern, ...] = (".*",)
+    exclude: tuple[Pattern, ...] = ()
+
+    def matches(self, name: str) -> bool:
+        """True if some include pattern and no exclude pattern matches the whole name."""
+        return any(p.fullmatch(name) for p in _compile(self.include)) and not any(
+            p.fullmatch(name) for p in _compile(self.exclude)
+        )
+
+
+class AccountConfig(_Model):
+    name: str | None = Field(default=None, min_length=1)
+    regions: Annotated[tuple[Region, ...], non_empty("region")]
+    role_arn: RoleArn | None = None
+    external_id: SecretStr | None = None
+    profile: str | None = Field(default=None, min_length=1)
+    endpoint_url: EndpointUrl | None = None
+    labels: dict[LabelName, str] = {}
+    configuration_sets: ConfigurationSetFilter = ConfigurationSetFilter()
+    # SES throttles at about 1 request/s per account and region; this is the pace we keep.
+    ses_requests_per_second: Annotated[float, Strict(), Field(gt=0)] = 1.0
+
+    def display_name(self, index: int) -> str:
+        return self.name if self.name is not None else f"accounts[{index}]"
+
+    @field_validator("regions")
+    @classmethod
+    def _unique_regions(cls, regions: tuple[str, ...]) -> tuple[str, ...]:
+        problems: list[Problem] = [
+            ((position,), f"duplicate region: {region} is already listed at regions[{first}]")
+            for position, region in enumerate(regions)
+            if (first := regions.index(region)) != position
+        ]
+        if problems:
+            raise problems_error(problems)
+        return regions
+
+    @model_validator(mode="after")
+    def _external_id_needs_role(self) -> Self:
+        if self.external_id is not None and self.role_arn is None:
+            raise problems_error([(("external_id",), "only allowed together with role_arn")])
+        return self
+
+
+class ThresholdPair(_Model):
+    """Ratios (0-1) at which AWS puts an account under review, and at risk of being paused."""
+
+    under_review: Ratio
+    at_risk: Ratio
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.at_risk <= self.under_review:
+            message = f"must be greater than under_review ({self.under_review:g})"
+            raise problems_error([(("at_risk",), message)])
+        return self
+
+
+class ReputationThresholds(_Model):
+    bounce: ThresholdPair = ThresholdPair(under_review=0.05, at_risk=0.10)
+    complaint: ThresholdPair = ThresholdPair(under_review=0.001, at_risk=0.005)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_ratios(cls, data: Any) -> Any:
+        # `bounce: {at_risk: 0.08}` keeps the default under_review.
+        if not isinstance(data, dict):
+            return data
+        filled = dict(data)
+        for name, value in data.items():
+            field = cls.model_fields.get(name) if isinstance(name, str) else None
+            if field is not None and isinstance(value, dict):
+                filled[name] = {**field.default.model_dump(), **value}
+        return filled
+
+
+class Config(_Model):
+    accounts: Annotated[tuple[AccountConfig, ...], non_empty("account")]
+    collectors: CollectorsConfig = CollectorsConfig()
+    reputation_thresholds: ReputationThresholds = ReputationThresholds()
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """Read and validate a YAML configuration file; raises ConfigError listing every problem."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"cannot read {os.fspath(path)}: {exc.strerror or exc}"]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            [f"cannot read {os.fspath(path)}: not UTF-8 text ({exc.reason})"]
+        ) from None
+    return parse_config(text, source=os.fspath(path))
+
+
+def parse_config(text: str, source: str = "<config>") -> Config:
+    """Validate YAML text; `source` names it in YAML syntax errors ("<source>:3:5: ...")."""
+    try:
+        data = load_yaml(text, source)
+    except ValueError as exc:
+        raise ConfigError([str(exc)]) from None
+    if data is None:
+        raise ConfigError([f"{source}: empty file (expected a mapping with an 'accounts' key)"])
+    if not isinstance(data, dict):
+        raise ConfigError(
+            [f"{source}: expected a mapping with an 'accounts' key, got {describe(data)}"]
+        )
+    try:
+        config = Config.model_validate(data, context=FROM_FILE)
+    except ValidationError as exc:
+        accounts = _valid_accounts(data.get("accounts"))
+        raise ConfigError(explain_errors(exc, Config) + _duplicate_targets(accounts)) from None
+    errors = _duplicate_targets(enumerate(config.accounts))
+    if errors:
+        raise ConfigError(errors)
+    return config
+
+
+def _valid_accounts(raw: object) -> list[tuple[int, AccountConfig]]:
+    """The accounts that are valid on their own, so duplicates are found despite other errors."""
+    if not isinstance(raw, list):
+        return []
+    valid = []
+    for index, item in enumerate(raw):
+        try:
+            valid.append((index, AccountConfig.model_validate(item, context=FROM_FILE)))
+        except ValidationError:
+            continue
+    return valid
+
+
+def _duplicate_targets(accounts: Iterable[tuple[int, AccountConfig]]) -> list[str]:
+    # A target is one set of credentials/endpoint in one region; polling it twice would
+    # double SES throttling pressure and produce duplicate series.
+    owners: dict[tuple[str | None, ...], int] = {}
+    errors = []
+    for index, account in accounts:
+        for position, region in enumerate(account.regions):
+            key = (account.profile, account.role_arn, account.endpoint_url, region)
+            owner = owners.setdefault(key, index)
+            if owner != index:
+                errors.append(
+                    f"accounts[{index}].regions[{position}]: duplicate target: "
+                    f"{region} is already polled by accounts[{owner}]"
+                )
+    return errors

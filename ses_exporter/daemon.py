@@ -1,0 +1,141 @@
+"""The exporter as a whole: targets, poller, snapshot store and the private registry.
+
+``Exporter`` is what the web server serves (it implements ``web.WebApp``): it renders
+``/metrics`` from the store, answers readiness, lists targets for the landing page and
+reloads its configuration.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.gc_collector import GCCollector
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
+
+from . import __version__
+from .aws import ClientHook, RequestCounter
+from .config import Config, ConfigError, load_config
+from .exposition import ExporterCollector
+from .poller import Poller
+from .store import SnapshotStore
+from .targets import Target, build_targets
+from .web import TargetRow
+
+log = logging.getLogger("ses_exporter")
+
+
+class Exporter:
+    def __init__(
+        self,
+        config: Config,
+        config_path: str | None = None,
+        client_hooks: Iterable[ClientHook] = (),
+        collector_overrides: Mapping[str, bool] | None = None,
+        clock: Callable[[], float] = time.time,
+    ):
+        self.version = __version__
+        self.config_path = config_path
+        self.client_hooks = tuple(client_hooks)
+        self.clock = clock
+        self.collector_overrides = dict(collector_overrides or {})
+        self.requests = RequestCounter()
+        self._reload_ok = True
+        self._lock = threading.Lock()
+        self.config = self._apply_overrides(config)
+        self.store = SnapshotStore()
+        self.targets: list[Target] = build_targets(self.config, self.requests, self.client_hooks)
+        self.poller = Poller(self.store, self.config.collectors, clock)
+        for target in self.targets:
+            self.poller.add_target(target)
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(
+            ExporterCollector(
+                lambda: self.store,
+                self.requests,
+                self.cloudwatch_requested,
+                lambda: self._reload_ok,
+                clock,
+            )
+        )
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
+
+    def _apply_overrides(self, config: Config) -> Config:
+        if not self.collector_overrides:
+            return config
+        collectors = config.collectors.with_enabled(self.collector_overrides)
+        return config.model_copy(update={"collectors": collectors})
+
+    def start(self) -> None:
+        self.poller.start()
+        log.info(
+            "polling started",
+            extra={
+                "targets": len(self.targets),
+                "collectors": ",".join(sorted({c for t in self.targets for c in t.collectors})),
+            },
+        )
+
+    def stop(self) -> None:
+        self.poller.shutdown(wait=False)
+
+    # --- web.WebApp ---------------------------------------------------------------
+
+    def render_metrics(self, accept_header: str | None) -> tuple[bytes, str]:
+        encoder, content_type = choose_encoder(accept_header or "")
+        return encoder(self.registry), content_type
+
+    def is_ready(self) -> bool:
+        return self.store.all_attempted()
+
+    def target_rows(self) -> Sequence[TargetRow]:
+        return [
+            TargetRow(
+                account_id=s.account_id,
+                region=s.region,
+                collector=s.collector,
+                success=s.success,
+                last_success=s.last_success,
+                last_error=s.last_error,
+            )
+            for s in sorted(self.store.statuses(), key=lambda s: (s.account_id, s.region))
+        ]
+
+    def reload(self) -> tuple[bool, str]:
+        """Re-reads the config file; an invalid one keeps the running config."""
+        if self.config_path is None:
+            return False, "no --config.file to reload"
+        try:
+            new_config = self._apply_overrides(load_config(self.config_path))
+        except ConfigError as exc:
+            self._reload_ok = False
+            log.error("config reload failed", extra={"errors": "; ".join(exc.errors)})
+            return False, str(exc)
+        with self._lock:
+            self._swap(new_config)
+        self._reload_ok = True
+        log.info("config reloaded", extra={"targets": len(self.targets)})
+        return True, "config reloaded"
+
+    def _swap(self, config: Config) -> None:
+        """Replaces every target with ones built from the new config."""
+        targets = build_targets(config, self.requests, self.client_hooks)
+        poller = Poller(SnapshotStore(), config.collectors, self.clock)
+        old_poller = self.poller
+        self.store = poller.store
+        for target in targets:
+            poller.add_target(target)
+        self.config, self.targets, self.poller = config, targets, poller
+        old_poller.shutdown(wait=False)
+        self.start()
+
+    def cloudwatch_requested(self) -> Mapping[tuple[str, str], float]:
+        """Billable CloudWatch metrics requested per target (the cloudwatch collector adds)."""
+        return {(t.account.label, t.region): 0.0 for t in self.targets}

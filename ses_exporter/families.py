@@ -1,0 +1,81 @@
+"""Building metric families from snapshots, and merging them at scrape time.
+
+Builders run in the poller thread right after a poll, so a scrape only concatenates
+sample lists that already exist: it never calls AWS and does little work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from prometheus_client.metrics_core import Metric
+from prometheus_client.samples import Sample
+
+GAUGE = "gauge"
+COUNTER = "counter"
+
+
+class FamilyBuilder:
+    """Collects samples into families; every sample carries the target's labels first.
+
+    >>> b = FamilyBuilder({"account_id": "123456789012", "region": "us-east-1"})
+    >>> b.gauge("aws_ses_max_send_rate", "MaxSendRate.", 14.0)
+    >>> [s.labels for s in b.families()[0].samples]
+    [{'account_id': '123456789012', 'region': 'us-east-1'}]
+    """
+
+    def __init__(self, base_labels: Mapping[str, str]):
+        self._base = dict(base_labels)
+        self._families: dict[str, Metric] = {}
+
+    def gauge(
+        self,
+        name: str,
+        documentation: str,
+        value: float,
+        labels: Mapping[str, str] | None = None,
+    ) -> None:
+        self._add(name, documentation, GAUGE, name, value, labels)
+
+    def counter(
+        self,
+        name: str,
+        documentation: str,
+        value: float,
+        labels: Mapping[str, str] | None = None,
+    ) -> None:
+        if not name.endswith("_total"):
+            raise ValueError(f"counter {name} must end in _total")
+        self._add(name[: -len("_total")], documentation, COUNTER, name, value, labels)
+
+    def families(self) -> list[Metric]:
+        return list(self._families.values())
+
+    def _add(
+        self,
+        family: str,
+        documentation: str,
+        kind: str,
+        sample_name: str,
+        value: float,
+        labels: Mapping[str, str] | None,
+    ) -> None:
+        metric = self._families.get(family)
+        if metric is None:
+            metric = self._families[family] = Metric(family, documentation, kind)
+        sample_labels = {**self._base, **labels} if labels else dict(self._base)
+        metric.samples.append(Sample(sample_name, sample_labels, float(value), None, None))
+
+
+def merge_families(groups: Iterable[Iterable[Metric]]) -> list[Metric]:
+    """One family per name, with the samples of every group (every target) in order."""
+    merged: dict[str, Metric] = {}
+    for group in groups:
+        for family in group:
+            target = merged.get(family.name)
+            if target is None:
+                target = merged[family.name] = Metric(
+                    family.name, family.documentation, family.type
+                )
+            target.samples.extend(family.samples)
+    return list(merged.values())

@@ -1,0 +1,52 @@
+"""Answering AWS calls that moto does not implement, through botocore's event system.
+
+moto has no sesv2 GetAccount and no ses GetAccountSendingEnabled. A handler on
+``before-call.<service>.<Operation>`` that returns ``(http_response, parsed)`` makes
+botocore skip the HTTP request for that one operation; every other call still goes to
+moto. Both the demo and the tests use this, so the exporter runs its real code path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.client import BaseClient
+
+# Returns the parsed answer, or raises SimulatedError to answer with an AWS error.
+Responder = Callable[[Mapping[str, Any]], Mapping[str, Any]]
+
+
+class SimulatedError(Exception):
+    """Makes a responder answer with an AWS error, as botocore would parse it."""
+
+    def __init__(self, code: str, message: str = "", status: int = 400):
+        super().__init__(f"{code}: {message}")
+        self.code, self.message, self.status = code, message, status
+
+
+@dataclass
+class _Http:
+    status_code: int
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _service_id(client: BaseClient) -> str:
+    return str(client.meta.service_model.service_id.hyphenize())
+
+
+def install_responder(client: BaseClient, operation: str, responder: Responder) -> None:
+    """Answer ``operation`` (e.g. "GetAccount") on this client with ``responder(params)``."""
+
+    def answer(params: Mapping[str, Any], **_: Any) -> tuple[_Http, dict[str, Any]]:
+        try:
+            parsed = dict(responder(params.get("body") or {}))
+        except SimulatedError as exc:
+            error = {"Error": {"Code": exc.code, "Message": exc.message}}
+            return _Http(exc.status), {**error, "ResponseMetadata": {"HTTPStatusCode": exc.status}}
+        parsed.setdefault("ResponseMetadata", {"HTTPStatusCode": 200})
+        return _Http(200), parsed
+
+    event = f"before-call.{_service_id(client)}.{operation}"
+    client.meta.events.register(event, answer)  # type: ignore[arg-type]

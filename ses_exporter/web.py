@@ -1,0 +1,449 @@
+"""HTTP front end: /metrics, the landing page, /-/healthy, /-/ready and /-/reload.
+
+Standard library only (``http.server``). The server never calls AWS: every endpoint reads
+what the daemon (a ``WebApp``) already holds, so a scrape stays fast whatever AWS does.
+
+Seams for the web configuration file (TLS, basic auth, response headers) are the three
+``WebServer`` methods ``_wrap_socket``, ``_authorize`` and ``_response_headers``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import gzip
+import html
+import ipaddress
+import logging
+import re
+import socket
+import socketserver
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Protocol
+
+logger = logging.getLogger("ses_exporter.web")
+
+_TEXT = "text/plain; charset=utf-8"
+_SERVED_METHODS = ("GET", "HEAD", "POST")
+_READ_ONLY = ("GET", "HEAD")
+_MAX_BODY_BYTES = 64 * 1024  # /-/reload ignores its body; anything bigger is not ours
+_LINGER_SECONDS = 0.5
+_POLL_INTERVAL_SECONDS = 0.25  # bounds how long shutdown() waits for the accept loop
+
+
+@dataclass(frozen=True)
+class TargetRow:
+    """One row of the landing page table: a collector of one (account, region) target."""
+
+    account_id: str
+    region: str
+    collector: str
+    success: bool | None  # None = not polled yet
+    last_success: float | None  # unix time
+    last_error: str | None
+
+
+class WebApp(Protocol):
+    """What the HTTP server needs from the daemon."""
+
+    @property
+    def version(self) -> str: ...
+
+    def render_metrics(self, accept_header: str | None) -> tuple[bytes, str]: ...
+
+    def is_ready(self) -> bool: ...
+
+    def target_rows(self) -> Sequence[TargetRow]: ...
+
+    def reload(self) -> tuple[bool, str]: ...
+
+
+@dataclass(frozen=True)
+class _Response:
+    status: int
+    body: bytes
+    content_type: str = _TEXT
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+def _text(status: int, message: str, *headers: tuple[str, str]) -> _Response:
+    return _Response(status, message.encode(), _TEXT, headers)
+
+
+_HOST_RE = re.compile(r"[A-Za-z0-9._-]*")
+_PORT_RE = re.compile(r"[0-9]{1,5}")
+
+
+def parse_listen_address(value: str) -> tuple[str, int]:
+    """Split ``host:port`` (``[v6]:port``; empty host = all interfaces) like Go's net.Listen."""
+    if value.startswith("["):
+        host, sep, port = value[1:].partition("]:")
+        if not sep:
+            raise ValueError(f"listen address {value!r}: expected [ipv6]:port, e.g. '[::1]:10049'")
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ValueError(
+                f"listen address {value!r}: brackets are only for IPv6 addresses"
+            ) from None
+    else:
+        host, sep, port = value.rpartition(":")
+        if not sep:
+            raise ValueError(f"listen address {value!r}: expected host:port, e.g. ':10049'")
+        if ":" in host:
+            raise ValueError(
+                f"listen address {value!r}: put IPv6 addresses in brackets, '[::1]:80'"
+            )
+        if not _HOST_RE.fullmatch(host):
+            raise ValueError(f"listen address {value!r}: invalid host {host!r}")
+    if not _PORT_RE.fullmatch(port) or int(port) > 65535:
+        raise ValueError(f"listen address {value!r}: port must be a number from 0 to 65535")
+    return host, int(port)
+
+
+def _accepts_gzip(accept_encoding: str | None) -> bool:
+    """True when Accept-Encoding allows gzip, explicitly or via ``*`` (``q=0`` refuses)."""
+    wildcard = False
+    for item in (accept_encoding or "").split(","):
+        coding, *params = (part.strip().lower() for part in item.split(";"))
+        quality = next((param[2:] for param in params if param.startswith("q=")), "1")
+        try:
+            acceptable = float(quality) > 0
+        except ValueError:
+            acceptable = False
+        if coding in ("gzip", "x-gzip"):
+            return acceptable
+        if coding == "*":
+            wildcard = acceptable
+    return wildcard
+
+
+def render_landing_page(
+    version: str, telemetry_path: str, rows: Sequence[TargetRow], now: float
+) -> str:
+    """The ``/`` page. Every value is escaped: errors can quote whatever AWS sent back."""
+    esc = html.escape
+    links = [(telemetry_path, "Metrics"), ("/-/healthy", "Health"), ("/-/ready", "Readiness")]
+    # Relative links keep working behind a reverse proxy that adds a path prefix.
+    items = "".join(f'<li><a href=".{esc(p)}">{esc(t)}</a> ({esc(p)})</li>' for p, t in links)
+    cells = []
+    for row in rows:
+        status = "pending" if row.success is None else "ok" if row.success else "failed"
+        when = age = "never"
+        if row.last_success is not None:
+            when = datetime.fromtimestamp(row.last_success, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            age = f"{max(now - row.last_success, 0):.0f}"
+        values = (row.account_id, row.region, row.collector, status, when, age)
+        tds = "".join(f"<td>{esc(v)}</td>" for v in values)
+        cells.append(f'<tr class="{status}">{tds}<td>{esc(row.last_error or "")}</td></tr>')
+    table = (
+        "<table><tr><th>Account</th><th>Region</th><th>Collector</th><th>Status</th>"
+        "<th>Last success (UTC)</th><th>Age (s)</th><th>Last error</th></tr>"
+        + "".join(cells)
+        + "</table>"
+        if cells
+        else "<p>No targets configured.</p>"
+    )
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>SES Exporter</title>'
+        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+        "th,td{border:1px solid #ccc;padding:.2em .6em;text-align:left}"
+        ".failed td:nth-child(4){color:#c00}.ok td:nth-child(4){color:#070}</style></head>\n"
+        f"<body><h1>SES Exporter</h1><p>Version: {esc(version)}</p><ul>{items}</ul>\n"
+        f"<h2>Targets</h2>{table}\n</body></html>\n"
+    )
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive: every response carries Content-Length
+    disable_nagle_algorithm = True  # headers and body are two writes; don't wait for an ACK
+    server: _HTTPServer
+    target = ""  # the raw request target; self.path is rewritten by http.server (//x -> /x)
+    _tracked = False
+    _unread_input = False  # closing with unread bytes would send RST and lose the response
+
+    def setup(self) -> None:
+        web = self.server.web
+        self.request.settimeout(web.connection_timeout)  # idle keep-alive connections close
+        self.request = web._wrap_socket(self.request)
+        self.request.settimeout(web.connection_timeout)
+        super().setup()
+        self._tracked = web._track(self.connection)
+
+    def handle(self) -> None:
+        if self._tracked:  # False when the server shut down while this connection queued
+            super().handle()
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+            if self._unread_input:
+                self._drain_before_close()
+        finally:
+            if self._tracked:
+                self.server.web._untrack(self.connection)
+
+    def _drain_before_close(self) -> None:
+        """Half-close, then read what the client still sends for a moment (as Go does)."""
+        deadline = time.monotonic() + _LINGER_SECONDS
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_WR)
+            self.connection.settimeout(_LINGER_SECONDS)
+            while time.monotonic() < deadline and self.connection.recv(65536):
+                pass
+
+    def parse_request(self) -> bool:
+        ok = super().parse_request()
+        if ok:
+            self.target = self.requestline.split()[1]
+        return ok
+
+    def version_string(self) -> str:
+        return f"ses-exporter/{self.server.web.app.version}"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        logger.debug("%s %s", self.address_string(), format % args)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        # Protocol errors from http.server (400, 414, 431, 501, ...): plain text, then close.
+        if self.request_version == "HTTP/0.9":
+            self.request_version = "HTTP/1.0"  # always answer with a status line and headers
+        self.close_connection = self._unread_input = True
+        phrase = HTTPStatus(code).phrase
+        self._send(_text(code, f"{code} {phrase}" + (f": {message}" if message else "") + "\n"))
+
+    def _send(self, response: _Response) -> None:
+        self.send_response(response.status)
+        self.send_header("Content-Type", response.content_type)
+        self.send_header("Content-Length", str(len(response.body)))
+        for name, value in (*response.headers, *self.server.web._response_headers().items()):
+            self.send_header(name, value)
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(response.body)
+
+    def _handle(self) -> None:
+        if self.request_version == "HTTP/0.9":
+            self.send_error(HTTPStatus.BAD_REQUEST, "HTTP/0.9 is not supported")
+            return
+        self._send(self._discard_body() or self._route())
+
+    do_GET = do_HEAD = do_POST = _handle
+    do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_TRACE = do_CONNECT = _handle
+
+    def _discard_body(self) -> _Response | None:
+        """Read and drop a request body so the connection can serve the next request."""
+        if "Transfer-Encoding" in self.headers:
+            self.close_connection = self._unread_input = True  # chunked bodies are not parsed
+            return None
+        lengths = set(self.headers.get_all("Content-Length") or [])
+        if not lengths:
+            return None
+        length = lengths.pop()
+        if lengths or not length.isascii() or not length.strip().isdigit():
+            self.close_connection = self._unread_input = True
+            return _text(HTTPStatus.BAD_REQUEST, "400 Bad Request: invalid Content-Length\n")
+        if int(length) > _MAX_BODY_BYTES:
+            self.close_connection = self._unread_input = True
+            return _text(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "413 Request body too large\n")
+        self.rfile.read(int(length))
+        return None
+
+    def _route(self) -> _Response:
+        web = self.server.web
+        if not web._authorize(self):
+            return _text(HTTPStatus.UNAUTHORIZED, "Unauthorized\n", ("WWW-Authenticate", "Basic"))
+        path = self.target.split("?", 1)[0]  # exact match only: no normalisation
+        routes: dict[str, tuple[tuple[str, ...], Callable[[], _Response]]] = {
+            web.telemetry_path: (_READ_ONLY, self._metrics),
+            "/": (_READ_ONLY, self._landing),
+            "/-/healthy": (_READ_ONLY, lambda: _text(HTTPStatus.OK, "Healthy\n")),
+            "/-/ready": (_READ_ONLY, self._ready),
+            "/-/reload": (("POST",), self._reload),
+        }
+        allowed, endpoint = routes.get(path, (_SERVED_METHODS, None))
+        if endpoint is None and self.command in _SERVED_METHODS:
+            return _text(HTTPStatus.NOT_FOUND, "404 page not found\n")
+        if endpoint is None or self.command not in allowed:
+            message = f"405 Method Not Allowed: use {' or '.join(allowed)}\n"
+            return _text(HTTPStatus.METHOD_NOT_ALLOWED, message, ("Allow", ", ".join(allowed)))
+        try:
+            return endpoint()
+        except Exception:
+            logger.exception("serving %s %s failed", self.command, path)
+            message = f"500 Internal Server Error: could not serve {path}, see the exporter log\n"
+            return _text(HTTPStatus.INTERNAL_SERVER_ERROR, message)
+
+    def _metrics(self) -> _Response:
+        body, content_type = self.server.web.app.render_metrics(self.headers.get("Accept"))
+        headers: tuple[tuple[str, str], ...] = (("Vary", "Accept-Encoding"),)
+        if _accepts_gzip(self.headers.get("Accept-Encoding")):
+            body = gzip.compress(body, compresslevel=6, mtime=0)
+            headers += (("Content-Encoding", "gzip"),)
+        return _Response(HTTPStatus.OK, body, content_type, headers)
+
+    def _landing(self) -> _Response:
+        web = self.server.web
+        page = render_landing_page(
+            web.app.version, web.telemetry_path, web.app.target_rows(), time.time()
+        )
+        return _Response(HTTPStatus.OK, page.encode(), "text/html; charset=utf-8")
+
+    def _ready(self) -> _Response:
+        if self.server.web.app.is_ready():
+            return _text(HTTPStatus.OK, "Ready\n")
+        return _text(HTTPStatus.SERVICE_UNAVAILABLE, "Not ready\n")
+
+    def _reload(self) -> _Response:
+        ok, message = self.server.web.app.reload()
+        message = message if message.endswith("\n") else message + "\n"
+        return _text(HTTPStatus.OK if ok else HTTPStatus.INTERNAL_SERVER_ERROR, message)
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True  # a stuck client never keeps the process alive
+    block_on_close = False
+    allow_reuse_address = True  # restart without waiting for TIME_WAIT
+    request_queue_size = 64
+
+    def __init__(
+        self, web: WebServer, address: tuple[Any, ...], family: int, dualstack: bool = False
+    ) -> None:
+        self.web = web
+        self.address_family = socket.AddressFamily(family)
+        self._dualstack = dualstack
+        super().__init__(address, _Handler)
+
+    def server_bind(self) -> None:
+        if self._dualstack:  # ':10049' means IPv4 and IPv6, as in Go exporters
+            self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        # Skip HTTPServer.server_bind: its socket.getfqdn() is a DNS lookup that can hang.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = str(self.server_address[0]), self.web_port
+
+    @property
+    def web_port(self) -> int:
+        return int(self.socket.getsockname()[1])
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Not an app error (those are 500s): a client reset, a timeout, a failed handshake.
+        logger.debug("connection from %s failed", client_address, exc_info=True)
+
+
+def _bind(web: WebServer, host: str, port: int) -> _HTTPServer:
+    if not host:
+        if socket.has_dualstack_ipv6():
+            try:
+                return _HTTPServer(web, ("::", port), socket.AF_INET6, dualstack=True)
+            except OSError as err:  # IPv6 disabled in this container: fall back to IPv4
+                if err.errno not in (errno.EAFNOSUPPORT, errno.EADDRNOTAVAIL):
+                    raise
+        return _HTTPServer(web, ("0.0.0.0", port), socket.AF_INET)
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    # Prefer IPv4 for names that resolve to both (e.g. localhost), like Go does.
+    family, _, _, _, sockaddr = min(infos, key=lambda info: info[0] != socket.AF_INET)
+    return _HTTPServer(web, sockaddr, family)
+
+
+class WebServer:
+    """Threaded HTTP server for a ``WebApp``. Binds on construction: port errors raise here."""
+
+    def __init__(
+        self,
+        app: WebApp,
+        listen_address: str = ":10049",
+        telemetry_path: str = "/metrics",
+        *,
+        connection_timeout: float = 30.0,
+    ) -> None:
+        if not telemetry_path.startswith("/") or re.search(r"[\s?#]", telemetry_path):
+            raise ValueError(f"telemetry path {telemetry_path!r} must be a path like '/metrics'")
+        if telemetry_path in ("/", "/-/healthy", "/-/ready", "/-/reload"):
+            raise ValueError(f"telemetry path {telemetry_path!r} is used by another endpoint")
+        self.app = app
+        self.telemetry_path = telemetry_path
+        self.connection_timeout = connection_timeout
+        self._lock = threading.Lock()
+        self._connections: set[socket.socket] = set()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self._stopped = threading.Event()
+        self._httpd = _bind(self, *parse_listen_address(listen_address))
+        self._port = self._httpd.web_port
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    def start(self) -> None:
+        """Serve in a daemon thread."""
+        with self._lock:
+            if self._closed or self._thread is not None:
+                raise RuntimeError("web server already started or shut down")
+            self._thread = threading.Thread(
+                target=self._httpd.serve_forever,
+                args=(_POLL_INTERVAL_SECONDS,),
+                name="ses-exporter-web",
+                daemon=True,
+            )
+            self._thread.start()
+        host = str(self._httpd.server_address[0])
+        address = f"[{host}]:{self._port}" if ":" in host else f"{host}:{self._port}"
+        logger.debug("listening on %s, telemetry path %s", address, self.telemetry_path)
+
+    def serve_forever(self) -> None:
+        """Serve until shutdown(); safe to call shutdown() from a signal handler meanwhile."""
+        with self._lock:
+            started = self._thread is not None
+        if not started:
+            self.start()
+        self._stopped.wait()
+
+    def shutdown(self) -> None:
+        """Stop accepting, close the socket and idle connections; in-flight responses finish."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            thread, connections = self._thread, list(self._connections)
+        if thread is not None:
+            self._httpd.shutdown()  # returns within one poll interval
+            thread.join()
+        self._httpd.server_close()
+        for conn in connections:
+            # Wakes a handler blocked reading its next request; a response being written
+            # still completes.
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RD)
+        self._stopped.set()
+
+    def _track(self, conn: socket.socket) -> bool:
+        with self._lock:
+            if not self._closed:
+                self._connections.add(conn)
+            return not self._closed
+
+    def _untrack(self, conn: socket.socket) -> None:
+        with self._lock:
+            self._connections.discard(conn)
+
+    # Seams for --web.config.file (exporter-toolkit format), filled in by a later change.
+    def _wrap_socket(self, sock: socket.socket) -> socket.socket:
+        """Per accepted connection, in its own thread (a slow TLS handshake blocks no one)."""
+        return sock
+
+    def _authorize(self, handler: BaseHTTPRequestHandler) -> bool:
+        """Called before routing every request; False answers 401."""
+        return True
+
+    def _response_headers(self) -> Mapping[str, str]:
+        """Headers added to every response, errors included."""
+        return {"X-Content-Type-Options": "nosniff"}

@@ -1,0 +1,89 @@
+"""Answers for the calls moto lacks (sesv2 GetAccount, ses GetAccountSendingEnabled).
+
+``FakeAccountApi.hook`` is handed to the exporter's client factory like the demo's: it
+installs before-call responders, so every other call still goes to moto. Per region a
+test can set the GetAccount answer or make the call fail.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+from botocore.client import BaseClient
+from botocore.exceptions import ReadTimeoutError
+
+from ses_exporter.simulation import SimulatedError, install_responder
+
+GET_ACCOUNT: dict[str, Any] = {
+    "DedicatedIpAutoWarmupEnabled": False,
+    "EnforcementStatus": "HEALTHY",
+    "ProductionAccessEnabled": True,
+    "SendQuota": {"Max24HourSend": 50000.0, "MaxSendRate": 14.0, "SentLast24Hours": 41250.0},
+    "SendingEnabled": True,
+    "SuppressionAttributes": {"SuppressedReasons": ["BOUNCE", "COMPLAINT"]},
+    "Details": {
+        "MailType": "TRANSACTIONAL",
+        "WebsiteURL": "https://example.com",
+        "ContactLanguage": "EN",
+        "ReviewDetails": {"Status": "GRANTED", "CaseId": "case-1"},
+    },
+    "VdmAttributes": {"VdmEnabled": "ENABLED"},
+}
+
+
+class FakeAccountApi:
+    def __init__(self) -> None:
+        self.answers: dict[str, dict[str, Any]] = {}
+        self.failures: dict[tuple[str, str], BaseException] = {}
+        self.sending_enabled: dict[str, bool] = {}
+        self.calls: list[tuple[str, str]] = []
+
+    def set_account(self, region: str, **changes: Any) -> None:
+        answer = copy.deepcopy(GET_ACCOUNT)
+        answer.update(changes)
+        self.answers[region] = answer
+
+    def fail(self, region: str, operation: str, error: BaseException | None) -> None:
+        """Make ``operation`` fail in ``region`` (None clears the failure)."""
+        if error is None:
+            self.failures.pop((region, operation), None)
+        else:
+            self.failures[(region, operation)] = error
+
+    def hook(self, service: str, client: BaseClient) -> None:
+        region = client.meta.region_name
+        if service == "sesv2":
+            install_responder(client, "GetAccount", lambda p: self._answer(region, "GetAccount"))
+        elif service == "ses":
+            install_responder(
+                client,
+                "GetAccountSendingEnabled",
+                lambda p: self._answer(region, "GetAccountSendingEnabled"),
+            )
+
+    def _answer(self, region: str, operation: str) -> Mapping[str, Any]:
+        self.calls.append((region, operation))
+        failure = self.failures.get((region, operation))
+        if failure is not None:
+            raise failure
+        if operation == "GetAccountSendingEnabled":
+            return {"Enabled": self.sending_enabled.get(region, True)}
+        return self.answers.get(region, GET_ACCOUNT)
+
+
+def throttled() -> SimulatedError:
+    return SimulatedError("Throttling", "Rate exceeded", 400)
+
+
+def too_many_requests() -> SimulatedError:
+    return SimulatedError("TooManyRequestsException", "Too many requests", 429)
+
+
+def denied() -> SimulatedError:
+    return SimulatedError("AccessDeniedException", "User is not authorized to GetAccount", 403)
+
+
+def read_timeout() -> ReadTimeoutError:
+    return ReadTimeoutError(endpoint_url="https://email.us-east-1.amazonaws.com")

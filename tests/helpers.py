@@ -1,0 +1,21 @@
+"""Building real targets and exporters against moto for tests."""
+
+from __future__ import annotations
+
+from ses_exporter.aws import RequestCounter
+from ses_exporter.config import Config, parse_config
+from ses_exporter.targets import Target, build_targets
+from tests.fakes import FakeAccountApi
+
+FAST = "ses_requests_per_second: 1000"  # tests need not wait for SES pacing
+
+
+def config_for(*regions: str, extra: str = "") -> Config:
+    return parse_config(
+        f"accounts:\n  - name: test\n    regions: [{', '.join(regions)}]\n    {FAST}\n{extra}"
+    )
+
+
+def make_target(fake_api: FakeAccountApi, region: str) -> Target:
+    targets = build_targets(config_for(region), RequestCounter(), [fake_api.hook])
+    return targets[0]

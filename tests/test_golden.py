@@ -1,0 +1,80 @@
+"""A full scrape compared with a golden file, and checked by promtool.
+
+Regenerate the golden file after an intended change with
+``python -m pytest tests/test_golden.py --update-golden`` and review the diff.
+"""
+
+from __future__ import annotations
+
+import platform
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from ses_exporter import __version__
+from ses_exporter.daemon import Exporter
+from tests.fakes import FakeAccountApi
+from tests.helpers import config_for
+
+GOLDEN = Path(__file__).parent / "data" / "golden" / "full_scrape.prom"
+# Values that differ from run to run are masked; the series themselves are compared.
+VOLATILE = re.compile(
+    r"^(ses_exporter_collector_(duration_seconds|last_success_timestamp_seconds)\{.*\}) .*$",
+    re.MULTILINE,
+)
+PROCESS_FAMILIES = re.compile(
+    r"^# (HELP|TYPE) (process|python)_.*\n|^(process|python)_.*\n", re.MULTILINE
+)
+
+
+def full_scrape(fake_api: FakeAccountApi) -> bytes:
+    config = config_for(
+        "us-east-1",
+        "eu-west-1",
+        "ap-southeast-2",
+        extra="    labels: {env: prod, team: mail}\n",
+    )
+    fake_api.set_account(
+        "eu-west-1",
+        ProductionAccessEnabled=False,
+        SendQuota={"Max24HourSend": 200.0, "MaxSendRate": 1.0, "SentLast24Hours": 12.0},
+    )
+    fake_api.set_account("ap-southeast-2", EnforcementStatus="PROBATION")
+    exporter = Exporter(config, client_hooks=[fake_api.hook])
+    for target in exporter.targets:
+        for name in target.collectors:
+            assert exporter.poller.poll(target, name)
+    body, _ = exporter.render_metrics(None)
+    return body
+
+
+def normalise(text: str) -> str:
+    text = PROCESS_FAMILIES.sub("", text)
+    text = VOLATILE.sub(r"\1 <volatile>", text)
+    return text.replace(f'version="{__version__}"', 'version="<version>"').replace(
+        f'python_version="{platform.python_version()}"', 'python_version="<python>"'
+    )
+
+
+def test_full_scrape_matches_golden(
+    aws: None, fake_api: FakeAccountApi, update_golden: bool
+) -> None:
+    got = normalise(full_scrape(fake_api).decode())
+    if update_golden:
+        GOLDEN.write_text(got)
+    assert got == GOLDEN.read_text(), "scrape changed: rerun with --update-golden and review"
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed")
+def test_full_scrape_passes_promtool_check_metrics(aws: None, fake_api: FakeAccountApi) -> None:
+    result = subprocess.run(
+        ["promtool", "check", "metrics"],
+        input=full_scrape(fake_api),
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()

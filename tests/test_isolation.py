@@ -1,0 +1,169 @@
+"""Failure isolation and staleness (SPEC 2.4, 2.5) with real clients against moto.
+
+Two targets; one target's GetAccount fails (throttled, denied without a usable
+fallback, timing out) while the other keeps reporting. Time is a fake clock so
+staleness is exact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from ses_exporter.daemon import Exporter
+from ses_exporter.simulation import SimulatedError
+from tests.fakes import FakeAccountApi, read_timeout, throttled, too_many_requests
+from tests.helpers import config_for
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def scrape(exporter: Exporter) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    body, content_type = exporter.render_metrics(None)
+    assert content_type.startswith("text/plain")
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(body.decode())
+        for s in family.samples
+    }
+
+
+def value(samples: dict, name: str, **labels: str) -> float | None:
+    for (sample_name, sample_labels), v in samples.items():
+        if sample_name == name and set(labels.items()) <= sample_labels:
+            return v
+    return None
+
+
+@pytest.fixture
+def setup(aws: None, fake_api: FakeAccountApi) -> tuple[Exporter, Clock]:
+    clock = Clock()
+    config = config_for("us-east-1", "eu-west-1", extra="collectors:\n  account: {interval: 60s}\n")
+    exporter = Exporter(config, client_hooks=[fake_api.hook], clock=clock)
+    fake_api.set_account(
+        "eu-west-1", SendQuota={"Max24HourSend": 200.0, "MaxSendRate": 1.0, "SentLast24Hours": 5.0}
+    )
+    return exporter, clock
+
+
+def poll_all(exporter: Exporter) -> None:
+    for target in exporter.targets:
+        for name in target.collectors:
+            exporter.poller.poll(target, name)
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        throttled,
+        too_many_requests,
+        read_timeout,
+        lambda: SimulatedError("ServiceUnavailable", "down", 503),
+    ],
+    ids=["throttling", "too-many-requests", "read-timeout", "503"],
+)
+def test_one_failing_target_keeps_others_and_its_last_values_until_stale(
+    setup: tuple[Exporter, Clock], fake_api: FakeAccountApi, failure: Callable[[], Exception]
+) -> None:
+    exporter, clock = setup
+    poll_all(exporter)
+    first = scrape(exporter)
+    assert value(first, "aws_ses_daily_sending_quota", region="us-east-1") == 50000
+    assert value(first, "aws_ses_daily_sending_quota", region="eu-west-1") == 200
+    assert value(first, "aws_ses_daily_sending_quota", account_id="123456789012") is not None
+
+    fake_api.fail("eu-west-1", "GetAccount", failure())
+    fake_api.set_account(
+        "us-east-1",
+        SendQuota={"Max24HourSend": 50000.0, "MaxSendRate": 14.0, "SentLast24Hours": 42000.0},
+    )
+    clock.now += 60
+    poll_all(exporter)
+    during = scrape(exporter)
+    success = "ses_exporter_collector_success"
+    assert value(during, success, region="eu-west-1", collector="account") == 0
+    assert value(during, success, region="us-east-1", collector="account") == 1
+    # The healthy target moved on; the failing one still shows its last good values.
+    assert value(during, "aws_ses_sent_last_24h", region="us-east-1") == 42000
+    assert value(during, "aws_ses_sent_last_24h", region="eu-west-1") == 5
+    last_ok = value(
+        during, "ses_exporter_collector_last_success_timestamp_seconds", region="eu-west-1"
+    )
+    assert last_ok == clock.now - 60
+
+    # max_staleness defaults to 3 x interval = 180 s after the last success.
+    clock.now += 120
+    poll_all(exporter)
+    assert value(scrape(exporter), "aws_ses_sent_last_24h", region="eu-west-1") == 5
+    clock.now += 1
+    poll_all(exporter)
+    stale = scrape(exporter)
+    assert value(stale, "aws_ses_sent_last_24h", region="eu-west-1") is None
+    assert value(stale, "aws_ses_daily_sending_quota", region="eu-west-1") is None
+    assert value(stale, "aws_ses_sent_last_24h", region="us-east-1") == 42000
+    assert value(stale, success, region="eu-west-1") == 0
+    assert (
+        value(stale, "ses_exporter_collector_last_success_timestamp_seconds", region="eu-west-1")
+        == last_ok
+    )
+
+    # The fault clears: the next poll brings the series back.
+    fake_api.fail("eu-west-1", "GetAccount", None)
+    clock.now += 60
+    poll_all(exporter)
+    back = scrape(exporter)
+    assert value(back, success, region="eu-west-1") == 1
+    assert value(back, "aws_ses_sent_last_24h", region="eu-west-1") == 5
+
+
+def test_stale_values_are_dropped_at_scrape_time_even_without_a_poll(
+    setup: tuple[Exporter, Clock],
+) -> None:
+    exporter, clock = setup
+    poll_all(exporter)
+    clock.now += 180
+    assert value(scrape(exporter), "aws_ses_max_send_rate", region="us-east-1") == 14
+    clock.now += 1
+    assert value(scrape(exporter), "aws_ses_max_send_rate", region="us-east-1") is None
+
+
+def test_failures_are_counted_by_outcome(
+    setup: tuple[Exporter, Clock], fake_api: FakeAccountApi
+) -> None:
+    exporter, _ = setup
+    fake_api.fail("eu-west-1", "GetAccount", throttled())
+    poll_all(exporter)
+    samples = scrape(exporter)
+    requests = "ses_exporter_aws_requests_total"
+    assert (
+        value(samples, requests, service="sesv2", operation="GetAccount", outcome="Throttling") == 1
+    )
+    assert value(samples, requests, service="sesv2", operation="GetAccount", outcome="success") == 1
+    assert (
+        value(samples, requests, service="sts", operation="GetCallerIdentity", outcome="success")
+        == 1
+    )
+
+
+def test_readiness_waits_for_every_first_poll(
+    setup: tuple[Exporter, Clock], fake_api: FakeAccountApi
+) -> None:
+    exporter, _ = setup
+    assert not exporter.is_ready()
+    fake_api.fail("eu-west-1", "GetAccount", throttled())
+    exporter.poller.poll(exporter.targets[0], "account")
+    assert not exporter.is_ready()
+    exporter.poller.poll(exporter.targets[1], "account")
+    assert exporter.is_ready()  # a failed first attempt still counts as an attempt
+    rows = {(r.region, r.success) for r in exporter.target_rows()}
+    assert rows == {("us-east-1", True), ("eu-west-1", False)}
+    error = next(r.last_error for r in exporter.target_rows() if r.region == "eu-west-1")
+    assert error == "Throttling: Rate exceeded"

@@ -1,0 +1,177 @@
+"""The real daemon as a subprocess in demo mode, over real HTTP."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.process
+
+DEMO_CONFIG = """
+accounts:
+  - name: demo
+    regions: [us-east-1, eu-west-1]
+    labels: {env: demo}
+collectors:
+  account: {interval: 1s}
+"""
+
+
+class Daemon:
+    def __init__(self, proc: subprocess.Popen[bytes], port: int):
+        self.proc, self.port = proc, port
+
+    def get(self, path: str, method: str = "GET") -> tuple[int, str, dict[str, str]]:
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", method=method)
+        try:
+            with urllib.request.urlopen(req, timeout=5) as resp:
+                return resp.status, resp.read().decode(), dict(resp.headers)
+        except urllib.error.HTTPError as err:
+            return err.code, err.read().decode(), dict(err.headers)
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, "daemon exited early"
+            try:
+                if self.get("/-/ready")[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError("daemon never became ready")
+
+
+def start(tmp_path: Path, *args: str) -> Daemon:
+    config = tmp_path / "demo.yaml"
+    config.write_text(DEMO_CONFIG)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ses_exporter",
+            "--demo",
+            f"--config.file={config}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            *args,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+    return Daemon(proc, port)
+
+
+@pytest.fixture
+def daemon(tmp_path: Path) -> Iterator[Daemon]:
+    d = start(tmp_path)
+    try:
+        d.wait_ready()
+        yield d
+    finally:
+        if d.proc.poll() is None:
+            d.proc.kill()
+        d.proc.wait(timeout=10)
+
+
+def samples(body: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for f in text_string_to_metric_families(body)
+        for s in f.samples
+    }
+
+
+def by_region(found: dict, name: str) -> dict[str, float]:
+    return {dict(labels)["region"]: v for (n, labels), v in found.items() if n == name}
+
+
+def test_demo_serves_account_metrics_for_two_regions_and_they_move(daemon: Daemon) -> None:
+    status, body, headers = daemon.get("/metrics")
+    assert status == 200
+    assert headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    first = samples(body)
+    quota = by_region(first, "aws_ses_daily_sending_quota")
+    assert quota == {"us-east-1": 50000, "eu-west-1": 200}
+    production = by_region(first, "aws_ses_account_production_access_enabled")
+    assert production == {"us-east-1": 1, "eu-west-1": 0}
+    used = by_region(first, "aws_ses_sending_quota_used_ratio")
+    assert 0.8 < used["us-east-1"] < 0.98
+    for labels in {dict(k[1])["account_id"] for k in first if k[0].startswith("aws_ses_")}:
+        assert labels == "123456789012"
+    assert all(dict(k[1]).get("env") == "demo" for k in first if k[0].startswith("aws_ses_"))
+    success = by_region(first, "ses_exporter_collector_success")
+    assert success == {"us-east-1": 1, "eu-west-1": 1}
+    # The demo keeps sending: within a few polls SentLast24Hours changes.
+    sent = by_region(first, "aws_ses_sent_last_24h")
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        time.sleep(1)
+        now = by_region(samples(daemon.get("/metrics")[1]), "aws_ses_sent_last_24h")
+        if now["us-east-1"] != sent["us-east-1"]:
+            break
+    else:
+        pytest.fail("demo values did not move")
+
+
+def test_endpoints(daemon: Daemon) -> None:
+    assert daemon.get("/-/healthy")[:2] == (200, "Healthy\n")
+    assert daemon.get("/-/ready")[:2] == (200, "Ready\n")
+    status, page, _ = daemon.get("/")
+    assert status == 200
+    assert "SES Exporter" in page and "/metrics" in page
+    assert "us-east-1" in page and "eu-west-1" in page and "account" in page
+    assert daemon.get("/nope")[0] == 404
+    assert daemon.get("/-/reload")[0] == 405
+
+
+def test_clean_shutdown_on_sigterm_within_5_seconds(daemon: Daemon) -> None:
+    started = time.monotonic()
+    daemon.proc.send_signal(signal.SIGTERM)
+    assert daemon.proc.wait(timeout=5) == 0
+    assert time.monotonic() - started < 5
+    output = daemon.proc.stdout.read().decode() if daemon.proc.stdout else ""
+    assert "Traceback" not in output
+    assert "level=info" in output and 'msg="shutting down"' in output
+
+
+def test_invalid_config_exits_2_without_traceback(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("accounts:\n  - regions: [us-east-x]\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "ses_exporter", f"--config.file={bad}"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "accounts[0].regions[0]: 'us-east-x' is not an AWS region" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_config_check_of_the_example_config() -> None:
+    example = Path(__file__).parent.parent / "config.example.yaml"
+    result = subprocess.run(
+        [sys.executable, "-m", "ses_exporter", "--config.check", f"--config.file={example}"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "OK" in result.stdout
