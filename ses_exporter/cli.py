@@ -132,7 +132,7 @@ def run(args: argparse.Namespace, config: Config, overrides: dict[str, bool]) ->
     try:
         parse_listen_address(args.listen_address)
     except ValueError as exc:
-        print(f"ses-exporter: --web.listen-address: {exc}", file=sys.stderr)
+        print(f"ses-exporter: {exc}", file=sys.stderr)
         return EXIT_USAGE
     world = None
     hooks = []
@@ -146,11 +146,11 @@ def run(args: argparse.Namespace, config: Config, overrides: dict[str, bool]) ->
     exporter = Exporter(config, args.config_file, hooks, overrides)
     try:
         server = WebServer(exporter, args.listen_address, args.telemetry_path)
-    except OSError as exc:
-        log.error("cannot listen", extra={"address": args.listen_address, "error": str(exc)})
+    except (OSError, ValueError) as exc:
+        log.error("cannot serve", extra={"address": args.listen_address, "error": str(exc)})
         if world is not None:
             world.stop()
-        return EXIT_RUNTIME
+        return EXIT_USAGE if isinstance(exc, ValueError) else EXIT_RUNTIME
     stop, reload = threading.Event(), threading.Event()
 
     def on_stop(signum: int, _: FrameType | None) -> None:

@@ -7,14 +7,12 @@ The models themselves live in ``config.py``.
 
 from __future__ import annotations
 
-import functools
 import math
 import re
 from collections.abc import Mapping
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-import botocore.loaders
 import yaml
 from pydantic import (
     AfterValidator,
@@ -26,6 +24,8 @@ from pydantic import (
     ValidationInfo,
 )
 from pydantic_core import ErrorDetails, PydanticCustomError
+
+from .aws import known_regions
 
 Loc = tuple[str | int, ...]
 Problem = tuple[Loc, str]
@@ -118,18 +118,6 @@ def _to_seconds(value: object, info: ValidationInfo) -> object:
     if isinstance(value, int | float) and not isinstance(value, bool) and not from_file:
         return value
     raise ValueError(f"{describe(value)} is not a duration ({DURATION_HINT})")
-
-
-@functools.cache
-def known_regions() -> frozenset[str]:
-    """Every region of every partition botocore knows (aws, aws-cn, aws-us-gov, ISO, EUSC)."""
-    data: dict[str, Any] = botocore.loaders.create_loader().load_data("partitions")
-    return frozenset(
-        region
-        for partition in data["partitions"]
-        for region in partition["regions"]
-        if not region.endswith("-global")  # "aws-global" etc. are endpoints, not regions
-    )
 
 
 def check_region(name: str) -> str:

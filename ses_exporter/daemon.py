@@ -138,4 +138,4 @@ class Exporter:
 
     def cloudwatch_requested(self) -> Mapping[tuple[str, str], float]:
         """Billable CloudWatch metrics requested per target (the cloudwatch collector adds)."""
-        return {(t.account.label, t.region): 0.0 for t in self.targets}
+        return {(t.account.label, t.region): t.cloudwatch_metrics_requested for t in self.targets}

@@ -19,6 +19,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from .aws import describe_error, error_outcome
 from .config import CollectorsConfig
+from .logsetup import redact
 from .store import SnapshotStore, StatusKey
 from .targets import Target
 
@@ -85,9 +86,8 @@ class Poller:
             families = target.collectors[name].poll(target.labels())
         except Exception as exc:  # isolation: any failure fails this poll only
             duration = time.monotonic() - started
-            self.store.record_failure(
-                key, target.account.label, describe_error(exc), duration, self.clock()
-            )
+            error = redact(describe_error(exc))  # shown on the landing page
+            self.store.record_failure(key, target.account.label, error, duration, self.clock())
             log.warning(
                 "poll failed",
                 extra={
@@ -95,7 +95,7 @@ class Poller:
                     "region": target.region,
                     "collector": name,
                     "outcome": error_outcome(exc),
-                    "error": describe_error(exc),
+                    "error": error,
                 },
             )
             return False

@@ -43,6 +43,10 @@ class Target:
     region: str
     clients: TargetClients
     collectors: dict[str, Collector] = field(default_factory=dict)
+    cloudwatch_metrics_requested: int = 0  # only the target's cloudwatch poll adds to it
+
+    def count_cloudwatch_metrics(self, count: int) -> None:
+        self.cloudwatch_metrics_requested += count
 
     def labels(self) -> dict[str, str]:
         return {
@@ -77,7 +81,12 @@ def build_targets(
             clients = session.target_clients(region, account_config.ses_requests_per_second)
             target = Target(account, region, clients)
             context = CollectorContext(
-                clients, account_config, region, config.collectors, config.reputation_thresholds
+                clients,
+                account_config,
+                region,
+                config.collectors,
+                config.reputation_thresholds,
+                target.count_cloudwatch_metrics,
             )
             target.collectors = _collectors(context, enabled_collectors(config))
             targets.append(target)

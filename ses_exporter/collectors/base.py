@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -28,6 +28,8 @@ class CollectorContext:
     region: str
     collectors: CollectorsConfig
     thresholds: ReputationThresholds
+    # Adds to ses_exporter_cloudwatch_metrics_requested_total of this target.
+    count_cloudwatch_metrics: Callable[[int], None] = lambda _: None
 
 
 class Collector(ABC):
