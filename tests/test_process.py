@@ -175,3 +175,29 @@ def test_config_check_of_the_example_config() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "OK" in result.stdout
+
+
+def test_reload_keeps_the_old_config_when_the_new_one_is_invalid(
+    daemon: Daemon, tmp_path: Path
+) -> None:
+    config = tmp_path / "demo.yaml"
+    good = config.read_text()
+    config.write_text("accounts: []\n")
+    status, body, _ = daemon.get("/-/reload", method="POST")
+    assert status == 500
+    assert "at least one account" in body
+    after = samples(daemon.get("/metrics")[1])
+    assert after[("ses_exporter_config_last_reload_successful", frozenset())] == 0
+    assert by_region(after, "aws_ses_daily_sending_quota") == {"us-east-1": 50000, "eu-west-1": 200}
+    config.write_text(good.replace("[us-east-1, eu-west-1]", "[us-east-1]"))
+    daemon.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        found = samples(daemon.get("/metrics")[1])
+        if found[("ses_exporter_config_last_reload_successful", frozenset())] == 1 and by_region(
+            found, "aws_ses_daily_sending_quota"
+        ) == {"us-east-1": 50000}:
+            break
+        time.sleep(0.3)
+    else:
+        pytest.fail("SIGHUP reload did not apply the new config")
