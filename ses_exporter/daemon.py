@@ -25,7 +25,7 @@ from .exposition import ExporterCollector
 from .poller import Poller
 from .store import SnapshotStore
 from .targets import Target, build_targets
-from .web import TargetRow
+from .landing import TargetRow
 
 log = logging.getLogger("ses_exporter")
 

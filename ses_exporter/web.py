@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import gzip
-import html
 import ipaddress
 import logging
 import re
@@ -22,10 +21,11 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
+
+from .landing import TargetRow, render_landing_page
 
 logger = logging.getLogger("ses_exporter.web")
 
@@ -35,18 +35,6 @@ _READ_ONLY = ("GET", "HEAD")
 _MAX_BODY_BYTES = 64 * 1024  # /-/reload ignores its body; anything bigger is not ours
 _LINGER_SECONDS = 0.5
 _POLL_INTERVAL_SECONDS = 0.25  # bounds how long shutdown() waits for the accept loop
-
-
-@dataclass(frozen=True)
-class TargetRow:
-    """One row of the landing page table: a collector of one (account, region) target."""
-
-    account_id: str
-    region: str
-    collector: str
-    success: bool | None  # None = not polled yet
-    last_success: float | None  # unix time
-    last_error: str | None
 
 
 class WebApp(Protocol):
@@ -122,42 +110,6 @@ def _accepts_gzip(accept_encoding: str | None) -> bool:
         if coding == "*":
             wildcard = acceptable
     return wildcard
-
-
-def render_landing_page(
-    version: str, telemetry_path: str, rows: Sequence[TargetRow], now: float
-) -> str:
-    """The ``/`` page. Every value is escaped: errors can quote whatever AWS sent back."""
-    esc = html.escape
-    links = [(telemetry_path, "Metrics"), ("/-/healthy", "Health"), ("/-/ready", "Readiness")]
-    # Relative links keep working behind a reverse proxy that adds a path prefix.
-    items = "".join(f'<li><a href=".{esc(p)}">{esc(t)}</a> ({esc(p)})</li>' for p, t in links)
-    cells = []
-    for row in rows:
-        status = "pending" if row.success is None else "ok" if row.success else "failed"
-        when = age = "never"
-        if row.last_success is not None:
-            when = datetime.fromtimestamp(row.last_success, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-            age = f"{max(now - row.last_success, 0):.0f}"
-        values = (row.account_id, row.region, row.collector, status, when, age)
-        tds = "".join(f"<td>{esc(v)}</td>" for v in values)
-        cells.append(f'<tr class="{status}">{tds}<td>{esc(row.last_error or "")}</td></tr>')
-    table = (
-        "<table><tr><th>Account</th><th>Region</th><th>Collector</th><th>Status</th>"
-        "<th>Last success (UTC)</th><th>Age (s)</th><th>Last error</th></tr>"
-        + "".join(cells)
-        + "</table>"
-        if cells
-        else "<p>No targets configured.</p>"
-    )
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>SES Exporter</title>'
-        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-        "th,td{border:1px solid #ccc;padding:.2em .6em;text-align:left}"
-        ".failed td:nth-child(4){color:#c00}.ok td:nth-child(4){color:#070}</style></head>\n"
-        f"<body><h1>SES Exporter</h1><p>Version: {esc(version)}</p><ul>{items}</ul>\n"
-        f"<h2>Targets</h2>{table}\n</body></html>\n"
-    )
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -13,7 +13,8 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 
-from ses_exporter.web import TargetRow, WebServer, parse_listen_address, render_landing_page
+from ses_exporter.landing import TargetRow, render_landing_page
+from ses_exporter.web import WebServer, parse_listen_address
 
 METRICS = (
     b"# HELP aws_ses_max_send_rate MaxSendRate (cached).\n" + b"aws_ses_max_send_rate 14\n" * 40
