@@ -1,0 +1,267 @@
+"""The ``cloudwatch`` collector: namespace AWS/SES, as the console's charts show it (SPEC 3.3).
+
+Sources (see ``cloudwatch_source``): cloudwatch ListMetrics to discover which metrics exist
+account-wide and per configuration set (cached, refreshed every ``DISCOVERY_REFRESH_SECONDS``),
+then GetMetricData for a trailing window of ``lookback`` at ``period`` resolution.
+
+* Event counts (Send, Delivery, ...; statistic Sum) become counters: each poll re-reads the
+  window, because CloudWatch publishes late and revises datapoints upwards; ``WindowCounters``
+  counts every datapoint once, adds its growth, never decreases, and takes what exists at
+  the first poll as the baseline (counters start at 0).
+* Reputation.BounceRate / .ComplaintRate (statistic Average, already 0-1) become the newest
+  ratio in the window, its timestamp, and a status against ``reputation_thresholds``.
+
+Sample exposition (target labels shortened to ``...``)::
+
+    aws_ses_sends_total{...} 1520.0
+    aws_ses_configuration_set_bounces_total{...,configuration_set="marketing"} 37.0
+    aws_ses_reputation_bounce_ratio{...} 0.021
+    aws_ses_reputation_last_datapoint_timestamp_seconds{...,rate="bounce"} 1.7712e+09
+    aws_ses_reputation_status{...,rate="overall",status="healthy"} 1.0
+    aws_ses_configuration_set_reputation_status{...,configuration_set="marketing",
+        rate="bounce",status="under_review"} 1.0
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client.metrics_core import Metric
+
+from ..config import ReputationThresholds, ThresholdPair
+from ..counters import WindowCounters
+from ..families import FamilyBuilder
+from .base import Collector, CollectorContext
+from .cloudwatch_source import (
+    Discovery,
+    MetricData,
+    Points,
+    Window,
+    discover_metrics,
+    fetch_metric_data,
+    plan_queries,
+    trailing_window,
+)
+
+# ListMetrics changes only when a metric or a configuration set appears or goes quiet for
+# two weeks; re-reading it hourly (or twice per look-back if that is shorter, so a new
+# metric's first datapoints are still in the window when it is found) is plenty.
+DISCOVERY_REFRESH_SECONDS = 3600.0
+CACHED = "cached from the last successful poll."
+
+
+@dataclass(frozen=True)
+class CounterRow:
+    names: tuple[str, ...]  # CloudWatch metric names (SES has used two for rendering failures)
+    family: str  # after the aws_ses_ / aws_ses_configuration_set_ prefix
+    meaning: str
+
+
+COUNTERS: tuple[CounterRow, ...] = (
+    CounterRow(("Send",), "sends_total", "Emails accepted for sending"),
+    CounterRow(("Delivery",), "deliveries_total", "Emails delivered to the receiving server"),
+    CounterRow(("Bounce",), "bounces_total", "Emails that hard-bounced"),
+    CounterRow(("Complaint",), "complaints_total", "Emails recipients marked as spam"),
+    CounterRow(("Reject",), "rejects_total", "Emails rejected by SES (e.g. viruses)"),
+    CounterRow(
+        ("Rendering Failure", "RenderingFailure"),
+        "rendering_failures_total",
+        "Templated emails that failed to render",
+    ),
+    CounterRow(("Open",), "opens_total", "Emails opened (open tracking)"),
+    CounterRow(("Click",), "clicks_total", "Links clicked (click tracking)"),
+    CounterRow(("DeliveryDelay",), "delivery_delays_total", "Temporary delivery failures"),
+    CounterRow(("Subscription",), "subscriptions_total", "Subscription preference changes"),
+)
+# rate label -> CloudWatch metric (statistic Average; already a 0-1 ratio)
+REPUTATION: dict[str, str] = {
+    "bounce": "Reputation.BounceRate",
+    "complaint": "Reputation.ComplaintRate",
+}
+STATUSES = ("healthy", "under_review", "at_risk")  # in order of severity
+STAT_OF: dict[str, str] = {
+    **{name: "Sum" for row in COUNTERS for name in row.names},
+    **{name: "Average" for name in REPUTATION.values()},
+}
+FAMILY_OF: dict[str, str] = {name: row.family for row in COUNTERS for name in row.names}
+RATE_OF: dict[str, str] = {metric: rate for rate, metric in REPUTATION.items()}
+
+CounterKey = tuple[str, str | None]  # (family, configuration set or None)
+ReputationKey = tuple[str, str | None]  # (rate, configuration set or None)
+
+
+@dataclass(frozen=True)
+class CloudWatchSnapshot:
+    """Counter totals and the newest reputation datapoints, ready to expose."""
+
+    counters: tuple[tuple[CounterKey, float], ...]
+    reputation: tuple[tuple[ReputationKey, tuple[float, float]], ...]  # (timestamp, ratio)
+
+
+def counter_observations(data: MetricData) -> dict[CounterKey, dict[float, float]]:
+    """Sum datapoints per (family, set); both rendering-failure names merge by maximum.
+
+    The two names are spellings of one event: if both exist a timestamp is counted at its
+    larger value, never twice.
+    """
+    observations: dict[CounterKey, dict[float, float]] = {}
+    for query, points in data.results:
+        if query.metric not in FAMILY_OF:
+            continue
+        merged = observations.setdefault((FAMILY_OF[query.metric], query.configuration_set), {})
+        for timestamp, value in points:
+            merged[timestamp] = max(value, merged.get(timestamp, -math.inf))
+    return observations
+
+
+def newest_reputation(data: MetricData) -> dict[ReputationKey, tuple[float, float]]:
+    """The newest (timestamp, ratio) per (rate, set); queries without datapoints are left out."""
+    newest: dict[ReputationKey, tuple[float, float]] = {}
+    for query, points in data.results:
+        if query.metric in RATE_OF and points:
+            newest[(RATE_OF[query.metric], query.configuration_set)] = max(points)
+    return newest
+
+
+def status_of(ratio: float, pair: ThresholdPair) -> str:
+    if ratio >= pair.at_risk:
+        return "at_risk"
+    return "under_review" if ratio >= pair.under_review else "healthy"
+
+
+def _prefix(configuration_set: str | None) -> tuple[str, dict[str, str]]:
+    if configuration_set is None:
+        return "aws_ses_", {}
+    return "aws_ses_configuration_set_", {"configuration_set": configuration_set}
+
+
+def _where(configuration_set: str | None) -> str:
+    if configuration_set is None:
+        return "account-wide (no dimensions)"
+    return "per configuration set (dimension ses:configuration-set)"
+
+
+def cloudwatch_families(
+    snap: CloudWatchSnapshot, thresholds: ReputationThresholds, labels: Mapping[str, str]
+) -> list[Metric]:
+    """CloudWatchSnapshot -> the families of SPEC 3.3, account-wide before per-set."""
+    b = FamilyBuilder(labels)
+    rows = {row.family: row for row in COUNTERS}
+    for (family, configuration_set), total in sorted(snap.counters, key=_by_set):
+        row, (prefix, extra) = rows[family], _prefix(configuration_set)
+        source = " / ".join(row.names)
+        doc = (
+            f"{row.meaning}, {_where(configuration_set)}. Source: CloudWatch AWS/SES {source} "
+            f"(Sum), re-read over a trailing window; {CACHED}"
+        )
+        b.counter(prefix + family, doc, total, extra)
+    by_set: dict[str | None, dict[str, tuple[float, float]]] = {}
+    for (rate, configuration_set), point in sorted(snap.reputation, key=_by_set):
+        by_set.setdefault(configuration_set, {})[rate] = point
+    for configuration_set, rates in by_set.items():
+        _reputation(b, configuration_set, rates, thresholds)
+    return b.families()
+
+
+def _by_set(item: tuple[tuple[str, str | None], Any]) -> tuple[bool, str, str]:
+    (name, configuration_set), _ = item
+    return (configuration_set is not None, configuration_set or "", name)
+
+
+def _reputation(
+    b: FamilyBuilder,
+    configuration_set: str | None,
+    rates: Mapping[str, tuple[float, float]],
+    thresholds: ReputationThresholds,
+) -> None:
+    prefix, extra = _prefix(configuration_set)
+    where = _where(configuration_set)
+    statuses: dict[str, str] = {}
+    for rate, (timestamp, ratio) in rates.items():
+        metric = REPUTATION[rate]
+        source = f"Source: CloudWatch AWS/SES {metric} (Average); {CACHED}"
+        doc = f"Newest {metric} in the look-back window, 0-1, {where}. {source}"
+        b.gauge(f"{prefix}reputation_{rate}_ratio", doc, ratio, extra)
+        doc = f"Unix time of the newest reputation datapoint, {where}. {source}"
+        name = f"{prefix}reputation_last_datapoint_timestamp_seconds"
+        b.gauge(name, doc, timestamp, {**extra, "rate": rate})
+        statuses[rate] = status_of(ratio, getattr(thresholds, rate))
+    statuses = {"overall": max(statuses.values(), key=STATUSES.index), **statuses}
+    doc = (
+        f"Reputation status, {where}: 1 for the current one (overall = the worse of bounce "
+        "and complaint; thresholds from reputation_thresholds). Source: CloudWatch AWS/SES "
+        f"Reputation.BounceRate / Reputation.ComplaintRate (Average); {CACHED}"
+    )
+    for rate, current in statuses.items():
+        for status in STATUSES:
+            labels = {**extra, "rate": rate, "status": status}
+            b.gauge(f"{prefix}reputation_status", doc, float(status == current), labels)
+
+
+class CloudWatchCollector(Collector):
+    """Discovery cache and counter state live here, for the life of the target.
+
+    A failed ListMetrics refresh after a successful one keeps the cached discovery (logged,
+    retried at the next poll): which metrics exist changes slowly, and GetMetricData still
+    reads them. A failed first discovery, or any failed GetMetricData, fails the poll.
+    """
+
+    name = "cloudwatch"
+
+    def __init__(self, context: CollectorContext, clock: Callable[[], float] = time.time):
+        super().__init__(context)
+        self._clock = clock
+        self._counters: WindowCounters[CounterKey] = WindowCounters()
+        self._discovery: Discovery | None = None
+        self._discovered_at = -math.inf
+
+    def poll(self, labels: Mapping[str, str]) -> list[Metric]:
+        now = self._clock()
+        config = self.context.collectors.cloudwatch
+        window = trailing_window(now, config.period, config.lookback)
+        sets = self.context.account.configuration_sets
+        keys = [
+            key for key in self._discover(now, window, labels).metrics
+            if key[1] is None or sets.matches(key[1])
+        ]
+        data = fetch_metric_data(
+            self.context.clients.cloudwatch,
+            plan_queries(keys, STAT_OF),
+            window,
+            self.context.count_cloudwatch_metrics,
+        )
+        observations = counter_observations(data)
+        self._counters.update(observations, forget_before=window.start)
+        self._counters.retain(observations)
+        snap = CloudWatchSnapshot(
+            counters=tuple(self._counters.totals().items()),
+            reputation=tuple(newest_reputation(data).items()),
+        )
+        return cloudwatch_families(snap, self.context.thresholds, labels)
+
+    def _discover(self, now: float, window: Window, labels: Mapping[str, str]) -> Discovery:
+        lookback = window.end - window.start
+        refresh = min(DISCOVERY_REFRESH_SECONDS, lookback / 2)
+        if self._discovery is not None and now - self._discovered_at < refresh:
+            return self._discovery
+        try:
+            self._discovery = discover_metrics(self.context.clients.cloudwatch, STAT_OF)
+        except Exception:
+            if self._discovery is None:
+                raise
+            self.log.warning(
+                "ListMetrics failed; using the cached list of CloudWatch metrics",
+                exc_info=True,
+                extra={"region": self.context.region, "account": labels.get("account_id")},
+            )
+            return self._discovery
+        self._discovered_at = now
+        return self._discovery
+
+
+def _unused(_: Points) -> None:  # pragma: no cover - keeps the Points alias documented here
+    pass

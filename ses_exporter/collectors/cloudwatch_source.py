@@ -1,0 +1,201 @@
+"""The AWS half of the ``cloudwatch`` collector: ListMetrics discovery, batched GetMetricData.
+
+* ``discover_metrics``: cloudwatch ListMetrics(Namespace="AWS/SES"), every page. It says
+  which metrics exist account-wide (no dimensions) and per configuration set (exactly the
+  dimension ``ses:configuration-set``); other dimension sets (``ses:caller-identity``,
+  custom message tags) are not what the console shows and are ignored.
+* ``fetch_metric_data``: cloudwatch GetMetricData for a trailing window, at most 500
+  queries a call (the API's limit), following NextToken. CloudWatch bills per metric
+  requested, in every request, so each answered request reports ``len(batch)`` metrics.
+
+Both return frozen snapshots of plain values; nothing here knows about Prometheus.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_cloudwatch.type_defs import (
+        GetMetricDataInputTypeDef,
+        MetricDataQueryTypeDef,
+        MetricDataResultTypeDef,
+        MetricOutputTypeDef,
+    )
+
+NAMESPACE = "AWS/SES"
+SET_DIMENSION = "ses:configuration-set"
+MAX_QUERIES_PER_CALL = 500  # GetMetricData's limit of MetricDataQueries per request
+
+# (CloudWatch metric name, configuration set or None for the account-wide metric)
+MetricKey = tuple[str, str | None]
+# Datapoints of one query: (unix timestamp, value), newest first.
+Points = tuple[tuple[float, float], ...]
+
+
+class CloudWatchDataError(Exception):
+    """GetMetricData answered, but not with usable data (InternalError, Forbidden, a loop)."""
+
+
+@dataclass(frozen=True)
+class Discovery:
+    """The AWS/SES metrics that exist, as far as the exporter cares."""
+
+    metrics: frozenset[MetricKey]
+
+
+@dataclass(frozen=True)
+class Query:
+    """One MetricDataQuery; ``id`` matches ^[a-z][a-zA-Z0-9_]*$ as the API requires."""
+
+    id: str
+    metric: str
+    configuration_set: str | None
+    stat: str  # "Sum" or "Average"
+
+
+@dataclass(frozen=True)
+class Window:
+    """[start, end) in unix seconds, both multiples of ``period``."""
+
+    start: float
+    end: float
+    period: int
+
+
+@dataclass(frozen=True)
+class MetricData:
+    """Every query of one poll with its datapoints (possibly none)."""
+
+    results: tuple[tuple[Query, Points], ...]
+
+
+def discover_metrics(cloudwatch: CloudWatchClient, names: Collection[str]) -> Discovery:
+    """cloudwatch ListMetrics(Namespace=AWS/SES), all pages -> the ``names`` that exist."""
+    found: set[MetricKey] = set()
+    for page in cloudwatch.get_paginator("list_metrics").paginate(Namespace=NAMESPACE):
+        for metric in page.get("Metrics", []):
+            key = _metric_key(metric)
+            if key is not None and key[0] in names:
+                found.add(key)
+    return Discovery(frozenset(found))
+
+
+def _metric_key(metric: MetricOutputTypeDef) -> MetricKey | None:
+    name = metric.get("MetricName")
+    dimensions = metric.get("Dimensions", [])
+    if not name:
+        return None
+    if not dimensions:
+        return (name, None)
+    if len(dimensions) == 1 and dimensions[0].get("Name") == SET_DIMENSION:
+        return (name, dimensions[0].get("Value"))
+    return None
+
+
+def plan_queries(keys: Iterable[MetricKey], stat_of: Mapping[str, str]) -> tuple[Query, ...]:
+    """One query per metric key, account-wide first, then by set and name; ids q0, q1, ..."""
+    ordered = sorted(keys, key=lambda k: (k[1] is not None, k[1] or "", k[0]))
+    return tuple(
+        Query(f"q{index}", name, configuration_set, stat_of[name])
+        for index, (name, configuration_set) in enumerate(ordered)
+    )
+
+
+def trailing_window(now: float, period: float, lookback: float) -> Window:
+    """[now - lookback, now] widened to whole periods (CloudWatch aligns buckets to them).
+
+    The end is rounded up so the current, still-growing period is read too: counters add
+    its growth at the next poll, and reputation shows the freshest datapoint.
+    """
+    step = int(period)
+    start = math.floor((now - lookback) / step) * step
+    end = math.ceil(now / step) * step
+    return Window(float(start), float(max(end, start + step)), step)
+
+
+def fetch_metric_data(
+    cloudwatch: CloudWatchClient,
+    queries: Sequence[Query],
+    window: Window,
+    count_metrics: Callable[[int], None],
+) -> MetricData:
+    """cloudwatch GetMetricData, ceil(len(queries) / 500) batches, each to its last page."""
+    merged: dict[str, dict[float, float]] = {query.id: {} for query in queries}
+    for first in range(0, len(queries), MAX_QUERIES_PER_CALL):
+        batch = queries[first : first + MAX_QUERIES_PER_CALL]
+        _fetch_batch(cloudwatch, batch, window, count_metrics, merged)
+    return MetricData(
+        tuple(
+            (query, tuple(sorted(merged[query.id].items(), reverse=True))) for query in queries
+        )
+    )
+
+
+def _fetch_batch(
+    cloudwatch: CloudWatchClient,
+    batch: Sequence[Query],
+    window: Window,
+    count_metrics: Callable[[int], None],
+    merged: dict[str, dict[float, float]],
+) -> None:
+    request: GetMetricDataInputTypeDef = {
+        "MetricDataQueries": [_query(query, window.period) for query in batch],
+        "StartTime": datetime.fromtimestamp(window.start, UTC),
+        "EndTime": datetime.fromtimestamp(window.end, UTC),
+        "ScanBy": "TimestampDescending",
+    }
+    by_id = {query.id: query for query in batch}
+    tokens_seen: set[str] = set()
+    while True:
+        answer = cloudwatch.get_metric_data(**request)
+        count_metrics(len(batch))  # every answered request bills all metrics it asked for
+        for result in answer.get("MetricDataResults", []):
+            _merge(result, by_id, merged)
+        # PartialData means "more on the next page"; the loop follows NextToken either way.
+        token = answer.get("NextToken")
+        if not token:
+            return
+        if token in tokens_seen:
+            raise CloudWatchDataError("GetMetricData returned the same NextToken twice")
+        tokens_seen.add(token)
+        request["NextToken"] = token
+
+
+def _query(query: Query, period: int) -> MetricDataQueryTypeDef:
+    dimensions = (
+        [] if query.configuration_set is None else [
+            {"Name": SET_DIMENSION, "Value": query.configuration_set}
+        ]
+    )
+    return {
+        "Id": query.id,
+        "MetricStat": {
+            "Metric": {"Namespace": NAMESPACE, "MetricName": query.metric, "Dimensions": dimensions},
+            "Period": period,
+            "Stat": query.stat,
+        },
+        "ReturnData": True,
+    }
+
+
+def _merge(
+    result: MetricDataResultTypeDef,
+    by_id: Mapping[str, Query],
+    merged: dict[str, dict[float, float]],
+) -> None:
+    query = by_id.get(result.get("Id", ""))
+    if query is None:
+        return  # not one of ours: nothing to map it to
+    status = result.get("StatusCode", "Complete")
+    if status in ("InternalError", "Forbidden"):
+        where = query.metric + (f" of {query.configuration_set}" if query.configuration_set else "")
+        raise CloudWatchDataError(f"GetMetricData: {status} for {where}")
+    points = merged[query.id]
+    for timestamp, value in zip(result.get("Timestamps", []), result.get("Values", []), strict=False):
+        points[timestamp.timestamp()] = float(value)

@@ -1,0 +1,245 @@
+"""The ``configuration_sets`` collector: each configuration set's sending and reputation switches.
+
+Sources: sesv2 ListConfigurationSets (a NextToken loop: boto3 has no paginator for it) and
+sesv2 GetConfigurationSet, one call per set. SES allows about one request per second per
+account and region, so 1,000 sets take about 1,000 s to read. Each poll therefore lists
+every set, then refreshes only a budget of them: half the SES pace over one interval,
+minus the list pages (the other half is left to the other collectors), at least one.
+Sets never tried come first, then those tried longest ago; what is known keeps being
+served. A set that is no longer listed disappears at that poll.
+
+Errors of a single GetConfigurationSet never fail the poll:
+
+* NotFoundException: the set was deleted between list and get; it is dropped.
+* Throttling, 5xx after botocore's retries, timeouts and connection errors: trouble of
+  the whole target, so this poll's refresh stops (more calls would only be throttled
+  more or wait for more timeouts); the untried sets go first at the next poll.
+* Any other error (e.g. AccessDenied by a per-set IAM resource): the set keeps its last
+  values and goes to the back of the queue, so a few denied sets never starve the
+  others; the refresh goes on. One warning per poll sums the errors up.
+
+A failing ListConfigurationSets fails the poll (it raises).
+
+Sample exposition::
+
+    aws_ses_configuration_sets{account_id="123456789012",region="eu-west-1"} 2.0
+    aws_ses_configuration_set_reputation_metrics_enabled{account_id="123456789012",
+        region="eu-west-1",configuration_set="marketing"} 1.0
+    aws_ses_configuration_set_sending_enabled{account_id="123456789012",
+        region="eu-west-1",configuration_set="marketing"} 1.0
+    aws_ses_configuration_set_last_fresh_start_timestamp_seconds{account_id="123456789012",
+        region="eu-west-1",configuration_set="marketing"} 1.7041536e+09
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from prometheus_client.metrics_core import Metric
+
+from ..aws import describe_error, error_code
+from ..families import FamilyBuilder
+from .base import Collector
+
+if TYPE_CHECKING:
+    from mypy_boto3_sesv2 import SESV2Client
+
+PAGE_SIZE = 1000  # the most one ListConfigurationSets call returns
+PACE_SHARE = 0.5  # of the target's SES pace; the rest is left to the other collectors
+THROTTLING_CODES = frozenset(
+    {"Throttling", "ThrottlingException", "TooManyRequestsException", "RequestThrottled"}
+)
+NOT_FOUND = "NotFoundException"
+
+
+@dataclass(frozen=True)
+class ConfigurationSetSnapshot:
+    """One GetConfigurationSet answer, as plain values."""
+
+    name: str
+    reputation_metrics_enabled: bool
+    sending_enabled: bool
+    last_fresh_start: float | None  # unix seconds; None if never given a fresh start
+
+
+def list_configuration_set_pages(
+    sesv2: SESV2Client, page_size: int = PAGE_SIZE
+) -> Iterator[tuple[str, ...]]:
+    """sesv2 ListConfigurationSets, one page per call, following NextToken exactly."""
+    kwargs: dict[str, Any] = {"PageSize": page_size}
+    seen: set[str] = set()
+    while True:
+        answer = sesv2.list_configuration_sets(**kwargs)
+        yield tuple(answer.get("ConfigurationSets", []))
+        token = answer.get("NextToken")
+        if not token:
+            return
+        if token in seen:  # a looping token would otherwise poll forever
+            raise RuntimeError(f"ListConfigurationSets returned NextToken {token!r} twice")
+        seen.add(token)
+        kwargs["NextToken"] = token
+
+
+def list_configuration_sets(sesv2: SESV2Client, page_size: int = PAGE_SIZE) -> tuple[str, ...]:
+    """sesv2 ListConfigurationSets -> every set name, in AWS's order, without duplicates."""
+    pages = list_configuration_set_pages(sesv2, page_size)
+    return tuple(dict.fromkeys(itertools.chain.from_iterable(pages)))
+
+
+def _unix_seconds(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        return aware.timestamp()
+    return float(value)
+
+
+def fetch_configuration_set(sesv2: SESV2Client, name: str) -> ConfigurationSetSnapshot:
+    """sesv2 GetConfigurationSet -> snapshot; absent fields take AWS's documented defaults."""
+    answer = sesv2.get_configuration_set(ConfigurationSetName=name)
+    reputation = answer.get("ReputationOptions", {})
+    sending = answer.get("SendingOptions", {})
+    return ConfigurationSetSnapshot(
+        name=name,
+        reputation_metrics_enabled=bool(reputation.get("ReputationMetricsEnabled", False)),
+        sending_enabled=bool(sending.get("SendingEnabled", True)),
+        last_fresh_start=_unix_seconds(reputation.get("LastFreshStart")),
+    )
+
+
+def refresh_budget(interval: float, requests_per_second: float, list_pages: int) -> int:
+    """GetConfigurationSet calls for one poll: half the pace over one interval, at least 1."""
+    return max(1, math.floor(PACE_SHARE * interval * requests_per_second) - list_pages)
+
+
+CACHED = " Source: SES {}; cached, each set refreshed every few polls."
+# name, help, value (None = AWS has no value: the series is left out).
+SET_GAUGES: tuple[tuple[str, str, Callable[[ConfigurationSetSnapshot], float | None]], ...] = (
+    (
+        "aws_ses_configuration_set_reputation_metrics_enabled",
+        "1 if SES publishes reputation metrics (bounce and complaint rates) for the "
+        "configuration set (ReputationOptions.ReputationMetricsEnabled).",
+        lambda s: float(s.reputation_metrics_enabled),
+    ),
+    (
+        "aws_ses_configuration_set_sending_enabled",
+        "1 if SES sends email that uses the configuration set (SendingOptions.SendingEnabled).",
+        lambda s: float(s.sending_enabled),
+    ),
+    (
+        "aws_ses_configuration_set_last_fresh_start_timestamp_seconds",
+        "When the configuration set's reputation metrics were last given a fresh start, "
+        "in unix seconds (ReputationOptions.LastFreshStart; absent if never).",
+        lambda s: s.last_fresh_start,
+    ),
+)
+
+
+def configuration_set_families(
+    count: int, snapshots: Iterable[ConfigurationSetSnapshot], labels: Mapping[str, str]
+) -> list[Metric]:
+    """The number of sets passing the filter, and the known sets -> the families of SPEC 3.4."""
+    b = FamilyBuilder(labels)
+    b.gauge(
+        "aws_ses_configuration_sets",
+        "Configuration sets that pass the include/exclude filter."
+        " Source: SES ListConfigurationSets; cached from the last successful poll.",
+        float(count),
+    )
+    ordered = sorted(snapshots, key=lambda s: s.name)
+    for name, doc, value_of in SET_GAUGES:
+        for snap in ordered:
+            value = value_of(snap)
+            if value is not None:
+                source = CACHED.format("GetConfigurationSet")
+                b.gauge(name, doc + source, value, {"configuration_set": snap.name})
+    return b.families()
+
+
+def _stops_refresh(exc: Exception) -> bool:
+    """True for trouble of the whole target rather than of one set."""
+    if not isinstance(exc, ClientError):
+        return True  # timeouts, connection errors: every further call would wait as long
+    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+    return error_code(exc) in THROTTLING_CODES or status >= 500
+
+
+class ConfigurationSetsCollector(Collector):
+    name = "configuration_sets"
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._snapshots: dict[str, ConfigurationSetSnapshot] = {}
+        self._tried: dict[str, int] = {}  # set -> sequence number of its last attempt
+        self._sequence = itertools.count()
+        self._pending = 0
+
+    @property
+    def pending(self) -> int:
+        """Listed sets (passing the filter) never fetched successfully yet, as of the last poll."""
+        return self._pending
+
+    def poll(self, labels: Mapping[str, str]) -> list[Metric]:
+        sesv2 = self.context.clients.sesv2
+        pages = list(list_configuration_set_pages(sesv2))
+        listed = dict.fromkeys(itertools.chain.from_iterable(pages))
+        names = [n for n in listed if self.context.account.configuration_sets.matches(n)]
+        self._forget_all_but(set(names))
+        interval = self.context.collectors.configuration_sets.interval
+        rate = self.context.account.ses_requests_per_second
+        budget = refresh_budget(interval, rate, len(pages))
+        deleted = self._refresh(sesv2, self._due(names)[:budget], labels)
+        names = [n for n in names if n not in deleted]
+        self._pending = sum(n not in self._snapshots for n in names)
+        return configuration_set_families(len(names), self._snapshots.values(), labels)
+
+    def _forget_all_but(self, names: set[str]) -> None:
+        for store in (self._snapshots, self._tried):
+            for gone in set(store) - names:
+                del store[gone]
+
+    def _due(self, names: list[str]) -> list[str]:
+        """Never tried first (in AWS's order), then the ones tried longest ago."""
+        new = [n for n in names if n not in self._tried]
+        known = sorted((n for n in names if n in self._tried), key=self._tried.__getitem__)
+        return new + known
+
+    def _refresh(self, sesv2: SESV2Client, due: list[str], labels: Mapping[str, str]) -> set[str]:
+        """GetConfigurationSet for each due set; returns the sets found deleted."""
+        deleted: set[str] = set()
+        errors: list[str] = []
+        for position, name in enumerate(due):
+            try:
+                snap = fetch_configuration_set(sesv2, name)
+            except (ClientError, BotoCoreError) as exc:
+                if error_code(exc) == NOT_FOUND:
+                    deleted.add(name)
+                    self._forget_all_but(set(self._tried) - {name})
+                    continue
+                errors.append(f"{name}: {describe_error(exc)}")
+                if _stops_refresh(exc):
+                    self._warn(errors, f"refresh stopped, {len(due) - position} left", labels)
+                    return deleted
+                self._tried[name] = next(self._sequence)
+                continue
+            self._snapshots[name] = snap
+            self._tried[name] = next(self._sequence)
+        if errors:
+            self._warn(errors, "their last values are kept", labels)
+        return deleted
+
+    def _warn(self, errors: list[str], outcome: str, labels: Mapping[str, str]) -> None:
+        self.log.warning(
+            "GetConfigurationSet failed for %d set(s), %s; first error: %s",
+            len(errors),
+            outcome,
+            errors[0],
+            extra={"region": self.context.region, "account": labels.get("account_id")},
+        )
