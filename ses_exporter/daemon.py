@@ -22,10 +22,10 @@ from . import __version__
 from .aws import ClientHook, RequestCounter
 from .config import Config, ConfigError, load_config
 from .exposition import ExporterCollector
+from .landing import TargetRow
 from .poller import Poller
 from .store import SnapshotStore
 from .targets import Target, build_targets
-from .landing import TargetRow
 
 log = logging.getLogger("ses_exporter")
 
