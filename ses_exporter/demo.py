@@ -27,7 +27,7 @@ from typing import Any
 
 from botocore.client import BaseClient
 
-from .simulation import install_responder
+from .simulation import install_responder, work_around_moto
 
 log = logging.getLogger("ses_exporter.demo")
 
@@ -103,6 +103,7 @@ class DemoWorld:
     def client_hook(self, service: str, client: BaseClient) -> None:
         """Given to the exporter's client factory: answers what moto lacks."""
         region = client.meta.region_name
+        work_around_moto(service, client)
         if service == "sesv2":
             install_responder(client, "GetAccount", lambda _: self.get_account(region))
         elif service == "ses":

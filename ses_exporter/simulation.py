@@ -14,7 +14,8 @@ from typing import Any
 
 from botocore.client import BaseClient
 
-# Returns the parsed answer, or raises SimulatedError to answer with an AWS error.
+# Given botocore's serialized request (``body``, ``url_path``, ...), returns the parsed
+# answer, or raises SimulatedError to answer with an AWS error.
 Responder = Callable[[Mapping[str, Any]], Mapping[str, Any]]
 
 
@@ -41,7 +42,7 @@ def install_responder(client: BaseClient, operation: str, responder: Responder) 
 
     def answer(params: Mapping[str, Any], **_: Any) -> tuple[_Http, dict[str, Any]]:
         try:
-            parsed = dict(responder(params.get("body") or {}))
+            parsed = dict(responder(params))
         except SimulatedError as exc:
             error = {"Error": {"Code": exc.code, "Message": exc.message}}
             return _Http(exc.status), {**error, "ResponseMetadata": {"HTTPStatusCode": exc.status}}
@@ -50,3 +51,15 @@ def install_responder(client: BaseClient, operation: str, responder: Responder) 
 
     event = f"before-call.{_service_id(client)}.{operation}"
     client.meta.events.register(event, answer)  # type: ignore[arg-type]
+
+
+def work_around_moto(service: str, client: BaseClient) -> None:
+    """moto 5.2's ListConfigurationSets crashes on PageSize (real SES accepts it): drop it."""
+
+    def drop_page_size(params: dict[str, Any], **_: Any) -> None:
+        params.pop("PageSize", None)
+
+    if service == "sesv2":
+        client.meta.events.register(
+            "provide-client-params.sesv2.ListConfigurationSets", drop_page_size
+        )

@@ -10,11 +10,12 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import unquote
 
 from botocore.client import BaseClient
 from botocore.exceptions import ReadTimeoutError
 
-from ses_exporter.simulation import SimulatedError, install_responder
+from ses_exporter.simulation import SimulatedError, install_responder, work_around_moto
 
 GET_ACCOUNT: dict[str, Any] = {
     "DedicatedIpAutoWarmupEnabled": False,
@@ -39,6 +40,8 @@ class FakeAccountApi:
         self.failures: dict[tuple[str, str], BaseException] = {}
         self.sending_enabled: dict[str, bool] = {}
         self.calls: list[tuple[str, str]] = []
+        # GetConfigurationSet answers by set name; moto 5.2 mangles SendingOptions.
+        self.configuration_sets: dict[str, dict[str, Any]] = {}
 
     def set_account(self, region: str, **changes: Any) -> None:
         answer = copy.deepcopy(GET_ACCOUNT)
@@ -54,14 +57,23 @@ class FakeAccountApi:
 
     def hook(self, service: str, client: BaseClient) -> None:
         region = client.meta.region_name
+        work_around_moto(service, client)
         if service == "sesv2":
             install_responder(client, "GetAccount", lambda p: self._answer(region, "GetAccount"))
+            if self.configuration_sets:
+                install_responder(client, "GetConfigurationSet", self._configuration_set)
         elif service == "ses":
             install_responder(
                 client,
                 "GetAccountSendingEnabled",
                 lambda p: self._answer(region, "GetAccountSendingEnabled"),
             )
+
+    def _configuration_set(self, request: Mapping[str, Any]) -> Mapping[str, Any]:
+        name = unquote(str(request["url_path"]).rsplit("/", 1)[-1])
+        if name not in self.configuration_sets:
+            raise SimulatedError("NotFoundException", f"{name} does not exist", 404)
+        return {"ConfigurationSetName": name, **self.configuration_sets[name]}
 
     def _answer(self, region: str, operation: str) -> Mapping[str, Any]:
         self.calls.append((region, operation))

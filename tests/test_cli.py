@@ -68,7 +68,12 @@ def test_collector_flags_parse_both_ways() -> None:
 
 
 def test_collector_flags_override_the_config(aws: None) -> None:
-    exporter = Exporter(config_for("eu-west-1"), collector_overrides={"account": False})
-    assert [t.collectors for t in exporter.targets] == [{}]
+    exporter = Exporter(
+        config_for("eu-west-1"),
+        collector_overrides={"account": False, "cloudwatch": False, "configuration_sets": True},
+    )
+    names = [sorted(t.collectors) for t in exporter.targets]
+    assert ["account"] not in names
+    assert all("account" not in n and "cloudwatch" not in n for n in names)
+    assert all("configuration_sets" in n for n in names)
     assert exporter.config.collectors.account.enabled is False
-    assert exporter.is_ready()  # nothing to wait for

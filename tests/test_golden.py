@@ -10,8 +10,10 @@ import platform
 import re
 import shutil
 import subprocess
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import boto3
 import pytest
 
 from ses_exporter import __version__
@@ -22,7 +24,8 @@ from tests.helpers import config_for
 GOLDEN = Path(__file__).parent / "data" / "golden" / "full_scrape.prom"
 # Values that differ from run to run are masked; the series themselves are compared.
 VOLATILE = re.compile(
-    r"^(ses_exporter_collector_(duration_seconds|last_success_timestamp_seconds)\{.*\}) .*$",
+    r"^((ses_exporter_collector_(duration_seconds|last_success_timestamp_seconds)"
+    r"|aws_ses_(configuration_set_)?reputation_last_datapoint_timestamp_seconds)\{.*\}) .*$",
     re.MULTILINE,
 )
 PROCESS_FAMILIES = re.compile(
@@ -43,12 +46,48 @@ def full_scrape(fake_api: FakeAccountApi) -> bytes:
         SendQuota={"Max24HourSend": 200.0, "MaxSendRate": 1.0, "SentLast24Hours": 12.0},
     )
     fake_api.set_account("ap-southeast-2", EnforcementStatus="PROBATION")
+    seed_configuration_sets_and_cloudwatch(fake_api, "us-east-1")
     exporter = Exporter(config, client_hooks=[fake_api.hook])
     for target in exporter.targets:
         for name in target.collectors:
             assert exporter.poller.poll(target, name)
     body, _ = exporter.render_metrics(None)
     return body
+
+
+def seed_configuration_sets_and_cloudwatch(fake_api: FakeAccountApi, region: str) -> None:
+    """Two configuration sets and a few AWS/SES datapoints, 10 minutes old."""
+    sesv2 = boto3.client("sesv2", region_name=region)
+    fake_api.configuration_sets = {
+        "marketing": {
+            "ReputationOptions": {"ReputationMetricsEnabled": True},
+            "SendingOptions": {"SendingEnabled": True},
+        },
+        "archive": {
+            "ReputationOptions": {"ReputationMetricsEnabled": False},
+            "SendingOptions": {"SendingEnabled": False},
+        },
+    }
+    for name in fake_api.configuration_sets:
+        sesv2.create_configuration_set(ConfigurationSetName=name)
+    when = datetime.now(UTC) - timedelta(minutes=10)
+    per_set = [{"Name": "ses:configuration-set", "Value": "marketing"}]
+    cloudwatch = boto3.client("cloudwatch", region_name=region)
+    cloudwatch.put_metric_data(
+        Namespace="AWS/SES",
+        MetricData=[
+            {"MetricName": "Send", "Dimensions": per_set, "Timestamp": when, "Value": 120},
+            {"MetricName": "Bounce", "Dimensions": per_set, "Timestamp": when, "Value": 7},
+            {
+                "MetricName": "Reputation.BounceRate",
+                "Dimensions": per_set,
+                "Timestamp": when,
+                "Value": 0.062,
+            },
+            {"MetricName": "Reputation.ComplaintRate", "Timestamp": when, "Value": 0.0004},
+            {"MetricName": "Delivery", "Timestamp": when, "Value": 300},
+        ],
+    )
 
 
 def normalise(text: str) -> str:

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from .account import AccountCollector
 from .base import Collector, CollectorContext
+from .cloudwatch import CloudWatchCollector
+from .configuration_sets import ConfigurationSetsCollector
 
 REGISTRY: dict[str, type[Collector]] = {
     AccountCollector.name: AccountCollector,
+    CloudWatchCollector.name: CloudWatchCollector,
+    ConfigurationSetsCollector.name: ConfigurationSetsCollector,
 }
 
 __all__ = ["REGISTRY", "Collector", "CollectorContext"]

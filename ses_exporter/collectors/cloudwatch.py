@@ -1,15 +1,12 @@
 """The ``cloudwatch`` collector: namespace AWS/SES, as the console's charts show it (SPEC 3.3).
 
-Sources (see ``cloudwatch_source``): cloudwatch ListMetrics to discover which metrics exist
-account-wide and per configuration set (cached, refreshed every ``DISCOVERY_REFRESH_SECONDS``),
-then GetMetricData for a trailing window of ``lookback`` at ``period`` resolution.
+Sources (see ``cloudwatch_source``): cloudwatch ListMetrics (which metrics exist, account-wide
+and per configuration set; cached), then GetMetricData over a trailing window of ``lookback``.
 
-* Event counts (Send, Delivery, ...; statistic Sum) become counters: each poll re-reads the
-  window, because CloudWatch publishes late and revises datapoints upwards; ``WindowCounters``
-  counts every datapoint once, adds its growth, never decreases, and takes what exists at
-  the first poll as the baseline (counters start at 0).
-* Reputation.BounceRate / .ComplaintRate (statistic Average, already 0-1) become the newest
-  ratio in the window, its timestamp, and a status against ``reputation_thresholds``.
+* Event counts (Send, Delivery, ...; Sum) become counters via ``WindowCounters``: the window
+  is re-read at each poll because CloudWatch publishes late and revises datapoints upwards.
+* Reputation.BounceRate / .ComplaintRate (Average, already 0-1): the newest datapoint in the
+  window, its timestamp, and a status against ``reputation_thresholds``.
 
 Sample exposition (target labels shortened to ``...``)::
 
@@ -18,8 +15,8 @@ Sample exposition (target labels shortened to ``...``)::
     aws_ses_reputation_bounce_ratio{...} 0.021
     aws_ses_reputation_last_datapoint_timestamp_seconds{...,rate="bounce"} 1.7712e+09
     aws_ses_reputation_status{...,rate="overall",status="healthy"} 1.0
-    aws_ses_configuration_set_reputation_status{...,configuration_set="marketing",
-        rate="bounce",status="under_review"} 1.0
+    aws_ses_configuration_set_reputation_status{...,configuration_set="m",rate="bounce",
+        status="under_review"} 1.0
 """
 
 from __future__ import annotations
@@ -32,15 +29,15 @@ from typing import Any
 
 from prometheus_client.metrics_core import Metric
 
+from ..aws import describe_error, error_outcome
 from ..config import ReputationThresholds, ThresholdPair
 from ..counters import WindowCounters
 from ..families import FamilyBuilder
+from ..logsetup import redact
 from .base import Collector, CollectorContext
 from .cloudwatch_source import (
     Discovery,
     MetricData,
-    Points,
-    Window,
     discover_metrics,
     fetch_metric_data,
     plan_queries,
@@ -64,9 +61,9 @@ class CounterRow:
 COUNTERS: tuple[CounterRow, ...] = (
     CounterRow(("Send",), "sends_total", "Emails accepted for sending"),
     CounterRow(("Delivery",), "deliveries_total", "Emails delivered to the receiving server"),
-    CounterRow(("Bounce",), "bounces_total", "Emails that hard-bounced"),
+    CounterRow(("Bounce",), "bounces_total", "Emails the receiving server rejected (bounces)"),
     CounterRow(("Complaint",), "complaints_total", "Emails recipients marked as spam"),
-    CounterRow(("Reject",), "rejects_total", "Emails rejected by SES (e.g. viruses)"),
+    CounterRow(("Reject",), "rejects_total", "Emails SES refused to send (they held a virus)"),
     CounterRow(
         ("Rendering Failure", "RenderingFailure"),
         "rendering_failures_total",
@@ -74,8 +71,8 @@ COUNTERS: tuple[CounterRow, ...] = (
     ),
     CounterRow(("Open",), "opens_total", "Emails opened (open tracking)"),
     CounterRow(("Click",), "clicks_total", "Links clicked (click tracking)"),
-    CounterRow(("DeliveryDelay",), "delivery_delays_total", "Temporary delivery failures"),
-    CounterRow(("Subscription",), "subscriptions_total", "Subscription preference changes"),
+    CounterRow(("DeliveryDelay",), "delivery_delays_total", "Emails whose delivery was delayed"),
+    CounterRow(("Subscription",), "subscriptions_total", "Subscription preference updates"),
 )
 # rate label -> CloudWatch metric (statistic Average; already a 0-1 ratio)
 REPUTATION: dict[str, str] = {
@@ -103,11 +100,8 @@ class CloudWatchSnapshot:
 
 
 def counter_observations(data: MetricData) -> dict[CounterKey, dict[float, float]]:
-    """Sum datapoints per (family, set); both rendering-failure names merge by maximum.
-
-    The two names are spellings of one event: if both exist a timestamp is counted at its
-    larger value, never twice.
-    """
+    """Datapoints per (family, set). The two rendering-failure names are spellings of one
+    event: if both exist, a timestamp counts once, at the larger value."""
     observations: dict[CounterKey, dict[float, float]] = {}
     for query, points in data.results:
         if query.metric not in FAMILY_OF:
@@ -133,16 +127,12 @@ def status_of(ratio: float, pair: ThresholdPair) -> str:
     return "under_review" if ratio >= pair.under_review else "healthy"
 
 
-def _prefix(configuration_set: str | None) -> tuple[str, dict[str, str]]:
+def _scope(configuration_set: str | None) -> tuple[str, dict[str, str], str]:
+    """Name prefix, extra labels and HELP wording of account-wide or per-set series."""
     if configuration_set is None:
-        return "aws_ses_", {}
-    return "aws_ses_configuration_set_", {"configuration_set": configuration_set}
-
-
-def _where(configuration_set: str | None) -> str:
-    if configuration_set is None:
-        return "account-wide (no dimensions)"
-    return "per configuration set (dimension ses:configuration-set)"
+        return "aws_ses_", {}, "account-wide (no dimensions)"
+    per_set = "per configuration set (dimension ses:configuration-set)"
+    return "aws_ses_configuration_set_", {"configuration_set": configuration_set}, per_set
 
 
 def cloudwatch_families(
@@ -152,10 +142,9 @@ def cloudwatch_families(
     b = FamilyBuilder(labels)
     rows = {row.family: row for row in COUNTERS}
     for (family, configuration_set), total in sorted(snap.counters, key=_by_set):
-        row, (prefix, extra) = rows[family], _prefix(configuration_set)
-        source = " / ".join(row.names)
+        row, (prefix, extra, where) = rows[family], _scope(configuration_set)
         doc = (
-            f"{row.meaning}, {_where(configuration_set)}. Source: CloudWatch AWS/SES {source} "
+            f"{row.meaning}, {where}. Source: CloudWatch AWS/SES {' / '.join(row.names)} "
             f"(Sum), re-read over a trailing window; {CACHED}"
         )
         b.counter(prefix + family, doc, total, extra)
@@ -178,23 +167,22 @@ def _reputation(
     rates: Mapping[str, tuple[float, float]],
     thresholds: ReputationThresholds,
 ) -> None:
-    prefix, extra = _prefix(configuration_set)
-    where = _where(configuration_set)
+    prefix, extra, where = _scope(configuration_set)
+    both = f"Source: CloudWatch AWS/SES {' / '.join(REPUTATION.values())} (Average); {CACHED}"
     statuses: dict[str, str] = {}
     for rate, (timestamp, ratio) in rates.items():
         metric = REPUTATION[rate]
         source = f"Source: CloudWatch AWS/SES {metric} (Average); {CACHED}"
         doc = f"Newest {metric} in the look-back window, 0-1, {where}. {source}"
         b.gauge(f"{prefix}reputation_{rate}_ratio", doc, ratio, extra)
-        doc = f"Unix time of the newest reputation datapoint, {where}. {source}"
+        doc = f"Unix time of the newest reputation datapoint per rate, {where}. {both}"
         name = f"{prefix}reputation_last_datapoint_timestamp_seconds"
         b.gauge(name, doc, timestamp, {**extra, "rate": rate})
         statuses[rate] = status_of(ratio, getattr(thresholds, rate))
     statuses = {"overall": max(statuses.values(), key=STATUSES.index), **statuses}
     doc = (
         f"Reputation status, {where}: 1 for the current one (overall = the worse of bounce "
-        "and complaint; thresholds from reputation_thresholds). Source: CloudWatch AWS/SES "
-        f"Reputation.BounceRate / Reputation.ComplaintRate (Average); {CACHED}"
+        f"and complaint; thresholds from reputation_thresholds). {both}"
     )
     for rate, current in statuses.items():
         for status in STATUSES:
@@ -225,7 +213,8 @@ class CloudWatchCollector(Collector):
         window = trailing_window(now, config.period, config.lookback)
         sets = self.context.account.configuration_sets
         keys = [
-            key for key in self._discover(now, window, labels).metrics
+            key
+            for key in self._discover(now, labels).metrics
             if key[1] is None or sets.matches(key[1])
         ]
         data = fetch_metric_data(
@@ -243,25 +232,25 @@ class CloudWatchCollector(Collector):
         )
         return cloudwatch_families(snap, self.context.thresholds, labels)
 
-    def _discover(self, now: float, window: Window, labels: Mapping[str, str]) -> Discovery:
-        lookback = window.end - window.start
+    def _discover(self, now: float, labels: Mapping[str, str]) -> Discovery:
+        lookback = self.context.collectors.cloudwatch.lookback
         refresh = min(DISCOVERY_REFRESH_SECONDS, lookback / 2)
         if self._discovery is not None and now - self._discovered_at < refresh:
             return self._discovery
         try:
             self._discovery = discover_metrics(self.context.clients.cloudwatch, STAT_OF)
-        except Exception:
+        except Exception as exc:
             if self._discovery is None:
                 raise
             self.log.warning(
                 "ListMetrics failed; using the cached list of CloudWatch metrics",
-                exc_info=True,
-                extra={"region": self.context.region, "account": labels.get("account_id")},
+                extra={
+                    "region": self.context.region,
+                    "account": labels.get("account_id"),
+                    "outcome": error_outcome(exc),
+                    "error": redact(describe_error(exc)),
+                },
             )
             return self._discovery
         self._discovered_at = now
         return self._discovery
-
-
-def _unused(_: Points) -> None:  # pragma: no cover - keeps the Points alias documented here
-    pass

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
         MetricDataQueryTypeDef,
         MetricDataResultTypeDef,
         MetricOutputTypeDef,
+        MetricStatTypeDef,
+        MetricTypeDef,
     )
 
 NAMESPACE = "AWS/SES"
@@ -131,9 +133,7 @@ def fetch_metric_data(
         batch = queries[first : first + MAX_QUERIES_PER_CALL]
         _fetch_batch(cloudwatch, batch, window, count_metrics, merged)
     return MetricData(
-        tuple(
-            (query, tuple(sorted(merged[query.id].items(), reverse=True))) for query in queries
-        )
+        tuple((query, tuple(sorted(merged[query.id].items(), reverse=True))) for query in queries)
     )
 
 
@@ -168,20 +168,11 @@ def _fetch_batch(
 
 
 def _query(query: Query, period: int) -> MetricDataQueryTypeDef:
-    dimensions = (
-        [] if query.configuration_set is None else [
-            {"Name": SET_DIMENSION, "Value": query.configuration_set}
-        ]
-    )
-    return {
-        "Id": query.id,
-        "MetricStat": {
-            "Metric": {"Namespace": NAMESPACE, "MetricName": query.metric, "Dimensions": dimensions},
-            "Period": period,
-            "Stat": query.stat,
-        },
-        "ReturnData": True,
-    }
+    metric: MetricTypeDef = {"Namespace": NAMESPACE, "MetricName": query.metric}
+    if query.configuration_set is not None:
+        metric["Dimensions"] = [{"Name": SET_DIMENSION, "Value": query.configuration_set}]
+    stat: MetricStatTypeDef = {"Metric": metric, "Period": period, "Stat": query.stat}
+    return {"Id": query.id, "MetricStat": stat}
 
 
 def _merge(
@@ -197,5 +188,7 @@ def _merge(
         where = query.metric + (f" of {query.configuration_set}" if query.configuration_set else "")
         raise CloudWatchDataError(f"GetMetricData: {status} for {where}")
     points = merged[query.id]
-    for timestamp, value in zip(result.get("Timestamps", []), result.get("Values", []), strict=False):
+    for timestamp, value in zip(
+        result.get("Timestamps", []), result.get("Values", []), strict=False
+    ):
         points[timestamp.timestamp()] = float(value)

@@ -13,10 +13,12 @@ Errors of a single GetConfigurationSet never fail the poll:
 * NotFoundException: the set was deleted between list and get; it is dropped.
 * Throttling, 5xx after botocore's retries, timeouts and connection errors: trouble of
   the whole target, so this poll's refresh stops (more calls would only be throttled
-  more or wait for more timeouts); the untried sets go first at the next poll.
-* Any other error (e.g. AccessDenied by a per-set IAM resource): the set keeps its last
-  values and goes to the back of the queue, so a few denied sets never starve the
-  others; the refresh goes on. One warning per poll sums the errors up.
+  more or wait for more timeouts); the sets not tried go first at the next poll.
+* Any other error (e.g. AccessDenied by a per-set IAM resource): the refresh goes on.
+
+A set that failed keeps its last values. Every attempt, failed or not, sends the set to
+the back of the queue, so a set that always fails never blocks the others. One warning
+per poll sums the errors up.
 
 A failing ListConfigurationSets fails the poll (it raises).
 
@@ -216,30 +218,34 @@ class ConfigurationSetsCollector(Collector):
         deleted: set[str] = set()
         errors: list[str] = []
         for position, name in enumerate(due):
+            # Counted as tried before the call, so that a set that always fails (whatever
+            # the error) goes to the back of the queue and never blocks the others.
+            self._tried[name] = next(self._sequence)
             try:
-                snap = fetch_configuration_set(sesv2, name)
+                self._snapshots[name] = fetch_configuration_set(sesv2, name)
             except (ClientError, BotoCoreError) as exc:
                 if error_code(exc) == NOT_FOUND:
                     deleted.add(name)
-                    self._forget_all_but(set(self._tried) - {name})
+                    self._snapshots.pop(name, None)
+                    self._tried.pop(name, None)
                     continue
                 errors.append(f"{name}: {describe_error(exc)}")
                 if _stops_refresh(exc):
-                    self._warn(errors, f"refresh stopped, {len(due) - position} left", labels)
+                    self._warn(errors, labels, left_for_next_poll=len(due) - position - 1)
                     return deleted
-                self._tried[name] = next(self._sequence)
-                continue
-            self._snapshots[name] = snap
-            self._tried[name] = next(self._sequence)
         if errors:
-            self._warn(errors, "their last values are kept", labels)
+            self._warn(errors, labels, left_for_next_poll=0)
         return deleted
 
-    def _warn(self, errors: list[str], outcome: str, labels: Mapping[str, str]) -> None:
+    def _warn(self, errors: list[str], labels: Mapping[str, str], left_for_next_poll: int) -> None:
+        """One warning per poll; the sets that failed keep their last values."""
         self.log.warning(
-            "GetConfigurationSet failed for %d set(s), %s; first error: %s",
-            len(errors),
-            outcome,
-            errors[0],
-            extra={"region": self.context.region, "account": labels.get("account_id")},
+            "GetConfigurationSet failed; keeping the last values of the sets concerned",
+            extra={
+                "account": labels.get("account_id"),
+                "region": self.context.region,
+                "failed_sets": len(errors),
+                "left_for_next_poll": left_for_next_poll,
+                "error": errors[0],
+            },
         )

@@ -1,0 +1,740 @@
+"""The cloudwatch collector: source functions with Stubber, the builder alone, the collector
+against an in-memory CloudWatch (answers checked against botocore's model) and against moto.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from botocore.stub import Stubber
+from botocore.validate import ParamValidator
+from prometheus_client.metrics_core import Metric
+
+from ses_exporter.aws import RequestCounter, TargetClients, make_session
+from ses_exporter.collectors.base import CollectorContext
+from ses_exporter.collectors.cloudwatch import (
+    STAT_OF,
+    CloudWatchCollector,
+    CloudWatchSnapshot,
+    cloudwatch_families,
+    status_of,
+)
+from ses_exporter.collectors.cloudwatch_source import (
+    CloudWatchDataError,
+    Query,
+    Window,
+    discover_metrics,
+    fetch_metric_data,
+    plan_queries,
+    trailing_window,
+)
+from ses_exporter.config import ReputationThresholds, parse_config
+
+LABELS = {"account_id": "123456789012", "region": "eu-west-1"}
+SET = "ses:configuration-set"
+T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z, a multiple of every period used here
+WINDOW = Window(T0 - 3600, T0 + 300, 300)
+
+Key = tuple[str, tuple[tuple[str, str], ...]]
+
+
+def values(families: list[Metric]) -> dict[Key, float]:
+    """{(sample name, extra labels): value} without the target labels."""
+    out = {}
+    for family in families:
+        for s in family.samples:
+            extra = tuple(sorted((k, v) for k, v in s.labels.items() if k not in LABELS))
+            out[(s.name, extra)] = s.value
+    return out
+
+
+def cs(name: str, **more: str) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted({"configuration_set": name, **more}.items()))
+
+
+def at(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def stub_client() -> Any:
+    return boto3.client(
+        "cloudwatch", region_name="eu-west-1", aws_access_key_id="a", aws_secret_access_key="b"
+    )
+
+
+def record_requests(client: Any) -> list[dict[str, Any]]:
+    """The API parameters of every GetMetricData request the client makes."""
+    requests: list[dict[str, Any]] = []
+
+    def record(params: Mapping[str, Any], **_: Any) -> None:
+        requests.append(copy.deepcopy(dict(params)))
+
+    client.meta.events.register("before-parameter-build.cloudwatch.GetMetricData", record)
+    return requests
+
+
+def result(qid: str, points: list[tuple[float, float]], status: str = "Complete") -> dict[str, Any]:
+    return {
+        "Id": qid,
+        "Label": qid,
+        "Timestamps": [at(t) for t, _ in points],
+        "Values": [v for _, v in points],
+        "StatusCode": status,
+    }
+
+
+# --- the source half, with Stubber ------------------------------------------------------
+
+
+def listed(name: str, *dimensions: tuple[str, str]) -> dict[str, Any]:
+    """One ListMetrics entry of AWS/SES."""
+    entry: dict[str, Any] = {"Namespace": "AWS/SES", "MetricName": name}
+    if dimensions:
+        entry["Dimensions"] = [{"Name": n, "Value": v} for n, v in dimensions]
+    return entry
+
+
+def test_discovery_keeps_account_and_set_metrics_only() -> None:
+    client = stub_client()
+    page1 = {
+        "Metrics": [
+            {**listed("Send"), "Dimensions": []},
+            listed("Send", (SET, "a")),
+            listed("Send", ("ses:caller-identity", "root")),
+            listed("Bounce", (SET, "a"), ("campaign", "x")),
+        ],
+        "NextToken": "page2",
+    }
+    page2 = {
+        "Metrics": [
+            listed("Rendering Failure", (SET, "b")),
+            listed("Reputation.BounceRate"),
+            listed("Bounce", ("campaign", "x")),
+            listed("SomethingNew"),
+        ]
+    }
+    with Stubber(client) as stub:
+        stub.add_response("list_metrics", page1, {"Namespace": "AWS/SES"})
+        stub.add_response("list_metrics", page2, {"Namespace": "AWS/SES", "NextToken": "page2"})
+        discovery = discover_metrics(client, STAT_OF)
+        stub.assert_no_pending_responses()
+    assert discovery.metrics == {
+        ("Send", None),
+        ("Send", "a"),
+        ("Rendering Failure", "b"),
+        ("Reputation.BounceRate", None),
+    }
+
+
+def test_query_ids_are_valid_unique_and_map_back() -> None:
+    keys = [("Send", "prod-eu.1"), ("Send", None), ("Bounce", "Ünïcode set"), ("Bounce", None)]
+    queries = plan_queries(keys, STAT_OF)
+    assert all(re.fullmatch(r"[a-z][a-zA-Z0-9_]*", q.id) for q in queries)
+    assert len({q.id for q in queries}) == 4
+    assert [(q.metric, q.configuration_set, q.stat) for q in queries] == [
+        ("Bounce", None, "Sum"),
+        ("Send", None, "Sum"),
+        ("Send", "prod-eu.1", "Sum"),
+        ("Bounce", "Ünïcode set", "Sum"),
+    ]
+
+
+def test_trailing_window_is_aligned_to_the_period() -> None:
+    assert trailing_window(T0 + 10, 300, 10_800) == Window(T0 - 10_800, T0 + 300, 300)
+    assert trailing_window(T0, 300, 10_800) == Window(T0 - 10_800, T0, 300)
+    assert trailing_window(T0 + 299, 60, 3000) == Window(T0 - 2760, T0 + 300, 60)
+
+
+def test_request_shape_one_call_with_account_and_set_queries() -> None:
+    client = stub_client()
+    queries = (
+        Query("q0", "Send", None, "Sum"),
+        Query("q1", "Reputation.BounceRate", "a", "Average"),
+    )
+    expected = {
+        "MetricDataQueries": [
+            {"Id": "q0", "MetricStat": {"Metric": listed("Send"), "Period": 300, "Stat": "Sum"}},
+            {
+                "Id": "q1",
+                "MetricStat": {
+                    "Metric": listed("Reputation.BounceRate", (SET, "a")),
+                    "Period": 300,
+                    "Stat": "Average",
+                },
+            },
+        ],
+        "StartTime": at(T0 - 3600),
+        "EndTime": at(T0 + 300),
+        "ScanBy": "TimestampDescending",
+    }
+    answer = {"MetricDataResults": [result("q0", [(T0, 5.0), (T0 - 300, 2.0)]), result("q1", [])]}
+    billed: list[int] = []
+    with Stubber(client) as stub:
+        stub.add_response("get_metric_data", answer, expected)
+        data = fetch_metric_data(client, queries, WINDOW, billed.append)
+    assert data.results == ((queries[0], ((T0, 5.0), (T0 - 300, 2.0))), (queries[1], ()))
+    assert billed == [2]
+
+
+@pytest.mark.parametrize(
+    ("count", "sizes"), [(500, [500]), (501, [500, 1]), (1200, [500, 500, 200])]
+)
+def test_queries_are_batched_500_a_call_and_every_metric_is_billed(
+    count: int, sizes: list[int]
+) -> None:
+    client = stub_client()
+    requests = record_requests(client)
+    queries = plan_queries([("Send", f"set{n:04}") for n in range(count)], STAT_OF)
+    billed: list[int] = []
+    with Stubber(client) as stub:
+        for first in range(0, count, 500):
+            batch = queries[first : first + 500]
+            answer = {"MetricDataResults": [result(q.id, [(T0, 1.0)]) for q in batch]}
+            stub.add_response("get_metric_data", answer)
+        data = fetch_metric_data(client, queries, WINDOW, billed.append)
+        stub.assert_no_pending_responses()
+    assert [len(r["MetricDataQueries"]) for r in requests] == sizes
+    assert billed == sizes and sum(billed) == count
+    assert all(points == ((T0, 1.0),) for _, points in data.results)
+    asked = [
+        q["MetricStat"]["Metric"]["Dimensions"][0]["Value"]
+        for r in requests
+        for q in r["MetricDataQueries"]
+    ]
+    assert asked == [f"set{n:04}" for n in range(count)]
+
+
+def test_next_token_pages_are_merged_by_id_and_each_page_is_billed() -> None:
+    client = stub_client()
+    requests = record_requests(client)
+    queries = plan_queries([("Send", None), ("Bounce", None)], STAT_OF)  # q0 Bounce, q1 Send
+    page1 = {
+        "MetricDataResults": [result("q1", [(T0, 7.0)], "PartialData")],
+        "NextToken": "t1",
+    }
+    page2 = {
+        "MetricDataResults": [
+            result("q1", [(T0 - 300, 3.0)], "PartialData"),
+            result("q0", [(T0 - 600, 1.0)], "PartialData"),
+        ],
+        "NextToken": "t2",
+    }
+    page3 = {"MetricDataResults": [result("q1", [(T0 - 900, 2.0)])]}
+    billed: list[int] = []
+    with Stubber(client) as stub:
+        for page in (page1, page2, page3):
+            stub.add_response("get_metric_data", page)
+        data = fetch_metric_data(client, queries, WINDOW, billed.append)
+    assert [r.get("NextToken") for r in requests] == [None, "t1", "t2"]
+    assert billed == [2, 2, 2]
+    points = {q.metric: p for q, p in data.results}
+    assert points == {
+        "Bounce": ((T0 - 600, 1.0),),
+        "Send": ((T0, 7.0), (T0 - 300, 3.0), (T0 - 900, 2.0)),
+    }
+
+
+@pytest.mark.parametrize("status", ["InternalError", "Forbidden"])
+def test_an_unusable_status_fails_the_fetch(status: str) -> None:
+    client = stub_client()
+    queries = plan_queries([("Send", "a"), ("Bounce", None)], STAT_OF)
+    answer = {"MetricDataResults": [result("q0", []), result("q1", [(T0, 1.0)], status)]}
+    with Stubber(client) as stub:
+        stub.add_response("get_metric_data", answer)
+        with pytest.raises(CloudWatchDataError, match=f"{status} for Send of a"):
+            fetch_metric_data(client, queries, WINDOW, lambda _: None)
+
+
+def test_partial_data_without_a_token_keeps_what_came() -> None:
+    client = stub_client()
+    queries = plan_queries([("Send", None)], STAT_OF)
+    answer = {"MetricDataResults": [result("q0", [(T0, 4.0)], "PartialData")]}
+    with Stubber(client) as stub:
+        stub.add_response("get_metric_data", answer)
+        data = fetch_metric_data(client, queries, WINDOW, lambda _: None)
+    assert data.results[0][1] == ((T0, 4.0),)
+
+
+def test_a_repeated_next_token_fails_instead_of_looping() -> None:
+    client = stub_client()
+    queries = plan_queries([("Send", None)], STAT_OF)
+    page = {"MetricDataResults": [result("q0", [])], "NextToken": "same"}
+    with Stubber(client) as stub:
+        stub.add_response("get_metric_data", page)
+        stub.add_response("get_metric_data", page)
+        with pytest.raises(CloudWatchDataError, match="same NextToken"):
+            fetch_metric_data(client, queries, WINDOW, lambda _: None)
+
+
+def test_aws_errors_propagate() -> None:
+    client = stub_client()
+    with Stubber(client) as stub:
+        stub.add_client_error("get_metric_data", "Throttling", "Rate exceeded", 400)
+        with pytest.raises(ClientError, match="Throttling"):
+            fetch_metric_data(
+                client, plan_queries([("Send", None)], STAT_OF), WINDOW, lambda _: None
+            )
+
+
+# --- the builder alone --------------------------------------------------------------------
+
+DEFAULTS = ReputationThresholds()
+
+
+@pytest.mark.parametrize(
+    ("rate", "ratio", "status"),
+    [
+        ("bounce", 0.0499, "healthy"),
+        ("bounce", 0.05, "under_review"),
+        ("bounce", 0.0501, "under_review"),
+        ("bounce", 0.0999, "under_review"),
+        ("bounce", 0.10, "at_risk"),
+        ("bounce", 0.1001, "at_risk"),
+        ("complaint", 0.00099, "healthy"),
+        ("complaint", 0.001, "under_review"),
+        ("complaint", 0.00101, "under_review"),
+        ("complaint", 0.00499, "under_review"),
+        ("complaint", 0.005, "at_risk"),
+        ("complaint", 0.00501, "at_risk"),
+    ],
+)
+def test_reputation_status_at_each_threshold_edge(rate: str, ratio: float, status: str) -> None:
+    assert status_of(ratio, getattr(DEFAULTS, rate)) == status
+    snap = CloudWatchSnapshot(counters=(), reputation=(((rate, None), (T0, ratio)),))
+    got = values(cloudwatch_families(snap, DEFAULTS, LABELS))
+    for r in (rate, "overall"):
+        statuses = {
+            s: got[("aws_ses_reputation_status", (("rate", r), ("status", s)))]
+            for s in ("healthy", "under_review", "at_risk")
+        }
+        assert statuses == {s: float(s == status) for s in statuses}
+    assert got[(f"aws_ses_reputation_{rate}_ratio", ())] == ratio
+    assert got[("aws_ses_reputation_last_datapoint_timestamp_seconds", (("rate", rate),))] == T0
+    other = "complaint" if rate == "bounce" else "bounce"
+    assert (f"aws_ses_reputation_{other}_ratio", ()) not in got
+    assert not any(("rate", other) in labels for _, labels in got)
+
+
+def test_configured_thresholds_are_used() -> None:
+    strict = ReputationThresholds.model_validate(
+        {"bounce": {"under_review": 0.02, "at_risk": 0.04}}
+    )
+    assert status_of(0.03, strict.bounce) == "under_review"
+    assert status_of(0.03, DEFAULTS.bounce) == "healthy"
+
+
+def current(got: Mapping[Key, float], name: str, **labels: str) -> dict[str, str]:
+    """{rate: status whose series is 1}."""
+    out = {}
+    for (sample, extra), value in got.items():
+        d = dict(extra)
+        if sample == name and value == 1 and all(d.get(k) == v for k, v in labels.items()):
+            out[d["rate"]] = d["status"]
+    return out
+
+
+def test_overall_is_the_worse_rate_per_account_and_per_set() -> None:
+    snap = CloudWatchSnapshot(
+        counters=(),
+        reputation=(
+            (("bounce", None), (T0, 0.06)),
+            (("complaint", None), (T0 - 300, 0.0001)),
+            (("bounce", "a"), (T0, 0.01)),
+            (("complaint", "a"), (T0, 0.006)),
+            (("bounce", "b"), (T0, 0.2)),
+        ),
+    )
+    got = values(cloudwatch_families(snap, DEFAULTS, LABELS))
+    assert current(got, "aws_ses_reputation_status") == {
+        "overall": "under_review",
+        "bounce": "under_review",
+        "complaint": "healthy",
+    }
+    per_set = "aws_ses_configuration_set_reputation_status"
+    assert current(got, per_set, configuration_set="a") == {
+        "overall": "at_risk",
+        "bounce": "healthy",
+        "complaint": "at_risk",
+    }
+    assert current(got, per_set, configuration_set="b") == {
+        "overall": "at_risk",
+        "bounce": "at_risk",
+    }
+    assert got[("aws_ses_configuration_set_reputation_complaint_ratio", cs("a"))] == 0.006
+    stamp = "aws_ses_reputation_last_datapoint_timestamp_seconds"
+    assert got[(stamp, (("rate", "complaint"),))] == T0 - 300
+
+
+def test_no_reputation_data_means_no_reputation_series() -> None:
+    snap = CloudWatchSnapshot(counters=((("sends_total", None), 0.0),), reputation=())
+    got = values(cloudwatch_families(snap, DEFAULTS, LABELS))
+    assert got == {("aws_ses_sends_total", ()): 0.0}
+
+
+def test_help_texts_name_the_source_and_caching() -> None:
+    snap = CloudWatchSnapshot(
+        counters=((("rendering_failures_total", "a"), 1.0), (("sends_total", None), 2.0)),
+        reputation=((("bounce", None), (T0, 0.01)),),
+    )
+    families = cloudwatch_families(snap, DEFAULTS, LABELS)
+    assert [f.name for f in families] == [
+        "aws_ses_sends",
+        "aws_ses_configuration_set_rendering_failures",
+        "aws_ses_reputation_bounce_ratio",
+        "aws_ses_reputation_last_datapoint_timestamp_seconds",
+        "aws_ses_reputation_status",
+    ]
+    for family in families:
+        assert "CloudWatch AWS/SES" in family.documentation
+        assert "cached" in family.documentation
+    assert "Rendering Failure / RenderingFailure" in families[1].documentation
+    assert [f.type for f in families[:2]] == ["counter", "counter"]
+
+
+# --- the collector against an in-memory CloudWatch ---------------------------------------
+
+
+class _Http:
+    def __init__(self, status_code: int):
+        self.status_code = status_code
+        self.headers: dict[str, str] = {}
+
+
+class FakeCloudWatch:
+    """ListMetrics and GetMetricData answered from memory, per the real API's semantics.
+
+    A query without dimensions reads only the account-wide metric (unlike moto). Every
+    answer is validated against botocore's output model, as Stubber does; the API
+    parameters of every request are recorded.
+    """
+
+    def __init__(self, client: Any):
+        # (metric, set or None) -> {timestamp: value}; a key with {} exists without data
+        self.data: dict[tuple[str, str | None], dict[float, float]] = {}
+        self.extra_metrics: list[dict[str, Any]] = []  # other dimension sets ListMetrics shows
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.failures: dict[str, str] = {}  # operation -> error code
+        client.meta.events.register("before-parameter-build.cloudwatch", self._stash)
+        client.meta.events.register("before-call.cloudwatch", self._answer)
+
+    def calls_of(self, operation: str) -> list[dict[str, Any]]:
+        return [params for op, params in self.calls if op == operation]
+
+    def _stash(self, params: Mapping[str, Any], context: dict[str, Any], **_: Any) -> None:
+        context["fake_params"] = copy.deepcopy(dict(params))
+
+    def _answer(
+        self, model: Any, context: dict[str, Any], **_: Any
+    ) -> tuple[_Http, dict[str, Any]]:
+        params = context["fake_params"]
+        self.calls.append((model.name, params))
+        if model.name in self.failures:
+            error = {"Code": self.failures[model.name], "Message": "simulated"}
+            return _Http(400), {"Error": error, "ResponseMetadata": {"HTTPStatusCode": 400}}
+        if model.name == "ListMetrics":
+            parsed = {"Metrics": self._metrics()}
+        else:
+            queries = params["MetricDataQueries"]
+            parsed = {"MetricDataResults": [self._result(q, params) for q in queries]}
+        report = ParamValidator().validate(parsed, model.output_shape)
+        assert not report.has_errors(), report.generate_report()
+        return _Http(200), {**parsed, "ResponseMetadata": {"HTTPStatusCode": 200}}
+
+    def _metrics(self) -> list[dict[str, Any]]:
+        metrics = [
+            {
+                "Namespace": "AWS/SES",
+                "MetricName": name,
+                "Dimensions": [] if cset is None else [{"Name": SET, "Value": cset}],
+            }
+            for name, cset in self.data
+        ]
+        return metrics + self.extra_metrics
+
+    def _result(self, query: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+        metric = query["MetricStat"]["Metric"]
+        dims = metric.get("Dimensions", [])
+        assert all(d["Name"] == SET for d in dims) and len(dims) <= 1
+        points = self.data.get((metric["MetricName"], dims[0]["Value"] if dims else None), {})
+        start, end = params["StartTime"].timestamp(), params["EndTime"].timestamp()
+        inside = sorted(((t, v) for t, v in points.items() if start <= t < end), reverse=True)
+        return result(query["Id"], inside)
+
+
+class Clock:
+    def __init__(self, now: float):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def context_for(
+    clients: TargetClients,
+    yaml_extra: str = "",
+    billed: list[int] | None = None,
+    cloudwatch: str = "{period: 5m, lookback: 1h}",
+) -> CollectorContext:
+    config = parse_config(
+        "accounts:\n  - regions: [eu-west-1]\n"
+        f"{yaml_extra}collectors:\n  cloudwatch: {cloudwatch}\n"
+    )
+    sink = billed if billed is not None else []
+    return CollectorContext(
+        clients,
+        config.accounts[0],
+        "eu-west-1",
+        config.collectors,
+        config.reputation_thresholds,
+        count_cloudwatch_metrics=sink.append,
+    )
+
+
+@pytest.fixture
+def clients(aws: None) -> TargetClients:
+    session = make_session(
+        profile=None,
+        role_arn=None,
+        external_id=None,
+        endpoint_url=None,
+        region="eu-west-1",
+        counter=RequestCounter(),
+    )
+    return session.target_clients("eu-west-1", 1000)
+
+
+@pytest.fixture
+def fake(clients: TargetClients) -> FakeCloudWatch:
+    return FakeCloudWatch(clients.cloudwatch)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(T0 + 10)
+
+
+def collector(
+    clients: TargetClients, clock: Clock, yaml_extra: str = "", billed: list[int] | None = None
+) -> CloudWatchCollector:
+    return CloudWatchCollector(context_for(clients, yaml_extra, billed), clock=clock)
+
+
+def test_first_poll_is_the_baseline_and_later_growth_counts(
+    clients: TargetClients, fake: FakeCloudWatch, clock: Clock
+) -> None:
+    fake.data[("Send", None)] = {T0 - 600: 10.0, T0 - 300: 5.0, T0: 1.0}
+    fake.data[("Send", "a")] = {T0 - 300: 4.0}
+    fake.data[("Delivery", None)] = {}  # exists in CloudWatch, no datapoints in the window
+    billed: list[int] = []
+    c = collector(clients, clock, billed=billed)
+    assert values(c.poll(LABELS)) == {
+        ("aws_ses_sends_total", ()): 0.0,
+        ("aws_ses_deliveries_total", ()): 0.0,
+        ("aws_ses_configuration_set_sends_total", cs("a")): 0.0,
+    }
+    fake.data[("Send", None)].update({T0 - 300: 8.0, T0: 6.0, T0 + 300: 2.0})  # +3, +5, new 2
+    fake.data[("Send", None)][T0 - 600] = 9.0  # revised down: adds nothing
+    fake.data[("Send", None)][T0 - 900] = 4.0  # late datapoint for an older period: counts
+    fake.data[("Send", "a")][T0 + 300] = 1.0
+    fake.data[("Delivery", None)][T0 + 300] = 3.0
+    clock.now += 300
+    got = values(c.poll(LABELS))
+    assert got == {
+        ("aws_ses_sends_total", ()): 14.0,
+        ("aws_ses_deliveries_total", ()): 3.0,
+        ("aws_ses_configuration_set_sends_total", cs("a")): 1.0,
+    }
+    clock.now += 300  # nothing new: counters hold, never decrease
+    fake.data[("Send", None)][T0] = 5.0
+    assert values(c.poll(LABELS)) == got
+    assert billed == [3, 3, 3]
+    window = fake.calls_of("GetMetricData")[1]
+    assert (window["StartTime"], window["EndTime"]) == (at(T0 - 3300), at(T0 + 600))
+
+
+def test_both_rendering_failure_names_map_to_one_family(
+    clients: TargetClients, fake: FakeCloudWatch, clock: Clock
+) -> None:
+    fake.data[("Rendering Failure", None)] = {T0 - 300: 1.0}
+    fake.data[("RenderingFailure", "a")] = {T0 - 300: 2.0}
+    fake.data[("Rendering Failure", "b")] = {T0 - 300: 3.0}
+    fake.data[("RenderingFailure", "b")] = {T0 - 300: 3.0}  # same event under both names
+    c = collector(clients, clock)
+    c.poll(LABELS)
+    fake.data[("Rendering Failure", None)][T0] = 2.0
+    fake.data[("RenderingFailure", "a")][T0] = 5.0
+    fake.data[("Rendering Failure", "b")][T0] = 4.0
+    fake.data[("RenderingFailure", "b")][T0] = 4.0
+    clock.now += 300
+    assert values(c.poll(LABELS)) == {
+        ("aws_ses_rendering_failures_total", ()): 2.0,
+        ("aws_ses_configuration_set_rendering_failures_total", cs("a")): 5.0,
+        ("aws_ses_configuration_set_rendering_failures_total", cs("b")): 4.0,
+    }
+
+
+def test_reputation_newest_datapoint_and_absent_rates(
+    clients: TargetClients, fake: FakeCloudWatch, clock: Clock
+) -> None:
+    fake.data[("Reputation.BounceRate", None)] = {T0 - 600: 0.2, T0 - 300: 0.03}
+    fake.data[("Reputation.ComplaintRate", None)] = {T0 - 7200: 0.01}  # outside the window
+    fake.data[("Reputation.BounceRate", "a")] = {T0: 0.05}
+    got = values(collector(clients, clock).poll(LABELS))
+    assert got[("aws_ses_reputation_bounce_ratio", ())] == 0.03
+    stamp = ("aws_ses_reputation_last_datapoint_timestamp_seconds", (("rate", "bounce"),))
+    assert got[stamp] == T0 - 300
+    assert ("aws_ses_reputation_complaint_ratio", ()) not in got
+    assert current(got, "aws_ses_reputation_status") == {"overall": "healthy", "bounce": "healthy"}
+    assert got[("aws_ses_configuration_set_reputation_bounce_ratio", cs("a"))] == 0.05
+    per_set = "aws_ses_configuration_set_reputation_status"
+    assert current(got, per_set, configuration_set="a") == {
+        "overall": "under_review",
+        "bounce": "under_review",
+    }
+    assert len([k for k in got if k[0].endswith("reputation_status")]) == 12
+    queries = fake.calls_of("GetMetricData")[0]["MetricDataQueries"]
+    assert {q["MetricStat"]["Stat"] for q in queries} == {"Average"}
+
+
+def test_other_dimension_sets_are_ignored_and_the_set_filter_applies(
+    clients: TargetClients, fake: FakeCloudWatch, clock: Clock
+) -> None:
+    for name in ("prod-eu", "prod-us", "prod-test", "staging"):
+        fake.data[("Send", name)] = {T0: 1.0}
+    fake.data[("Send", None)] = {T0: 4.0}
+    fake.extra_metrics = [
+        listed("Send", ("ses:caller-identity", "x")),
+        listed("Send", (SET, "prod-eu"), ("tag", "y")),
+    ]
+    extra = "    configuration_sets: {include: ['prod-.*'], exclude: ['prod-test']}\n"
+    got = values(collector(clients, clock, extra).poll(LABELS))
+    assert set(got) == {
+        ("aws_ses_sends_total", ()),
+        ("aws_ses_configuration_set_sends_total", cs("prod-eu")),
+        ("aws_ses_configuration_set_sends_total", cs("prod-us")),
+    }
+    queries = fake.calls_of("GetMetricData")[0]["MetricDataQueries"]
+    asked = [q["MetricStat"]["Metric"].get("Dimensions", []) for q in queries]
+    assert asked == [[], [{"Name": SET, "Value": "prod-eu"}], [{"Name": SET, "Value": "prod-us"}]]
+
+
+def test_discovery_is_cached_refreshed_hourly_and_kept_when_a_refresh_fails(
+    clients: TargetClients, fake: FakeCloudWatch, clock: Clock
+) -> None:
+    fake.data[("Send", "a")] = {T0 - 300: 1.0}
+    context = context_for(clients, cloudwatch="{lookback: 3h}")  # refresh: hourly
+    c = CloudWatchCollector(context, clock=clock)
+    c.poll(LABELS)
+    fake.data[("Send", "b")] = {T0 + 300: 2.0}  # a new set appears
+    clock.now += 300
+    got = values(c.poll(LABELS))
+    assert len(fake.calls_of("ListMetrics")) == 1  # cached: b not known yet
+    assert set(got) == {("aws_ses_configuration_set_sends_total", cs("a"))}
+    clock.now = T0 + 10 + 3600
+    got = values(c.poll(LABELS))
+    assert len(fake.calls_of("ListMetrics")) == 2
+    # a set first seen after the first poll is new activity: all its datapoints count
+    assert got[("aws_ses_configuration_set_sends_total", cs("b"))] == 2.0
+    fake.failures["ListMetrics"] = "AccessDenied"  # not retried by botocore
+    clock.now += 3600
+    fake.data[("Send", "a")][T0 + 7200] = 3.0
+    got = values(c.poll(LABELS))
+    assert len(fake.calls_of("ListMetrics")) == 3
+    assert got[("aws_ses_configuration_set_sends_total", cs("a"))] == 3.0
+    del fake.failures["ListMetrics"]
+    del fake.data[("Send", "b")]  # b went quiet for two weeks: ListMetrics drops it
+    clock.now += 300  # the failed refresh is retried at the next poll
+    got = values(c.poll(LABELS))
+    assert len(fake.calls_of("ListMetrics")) == 4
+    assert set(got) == {("aws_ses_configuration_set_sends_total", cs("a"))}
+
+
+def test_failures_raise_and_leave_the_counters_alone(
+    clients: TargetClients, fake: FakeCloudWatch, clock: Clock
+) -> None:
+    c = collector(clients, clock)
+    fake.failures["ListMetrics"] = "AccessDenied"
+    with pytest.raises(ClientError, match="AccessDenied"):
+        c.poll(LABELS)  # no cached discovery to fall back on
+    del fake.failures["ListMetrics"]
+    fake.data[("Send", None)] = {T0 - 300: 5.0}
+    fake.failures["GetMetricData"] = "InvalidParameterValue"
+    with pytest.raises(ClientError, match="InvalidParameterValue"):
+        c.poll(LABELS)
+    del fake.failures["GetMetricData"]
+    assert values(c.poll(LABELS)) == {("aws_ses_sends_total", ()): 0.0}  # still the baseline
+    fake.data[("Send", None)][T0] = 2.0
+    clock.now += 300
+    assert values(c.poll(LABELS)) == {("aws_ses_sends_total", ()): 2.0}
+
+
+def test_nothing_discovered_means_no_call_and_no_series(
+    clients: TargetClients, fake: FakeCloudWatch, clock: Clock
+) -> None:
+    billed: list[int] = []
+    assert collector(clients, clock, billed=billed).poll(LABELS) == []
+    assert fake.calls_of("GetMetricData") == [] and billed == []
+
+
+# --- the collector against moto -----------------------------------------------------------
+
+
+def put(cw: Any, name: str, cset: str | None, timestamp: float, value: float) -> None:
+    dims = [] if cset is None else [{"Name": SET, "Value": cset}]
+    cw.put_metric_data(
+        Namespace="AWS/SES",
+        MetricData=[
+            {"MetricName": name, "Dimensions": dims, "Timestamp": at(timestamp), "Value": value}
+        ],
+    )
+
+
+def test_collector_against_moto(clients: TargetClients) -> None:
+    # Per-set values are checked exactly; account-wide only where no set has that metric,
+    # because moto sums every dimension set into a query without dimensions.
+    cw = clients.cloudwatch
+    base = (int(time.time()) // 3600) * 3600 - 7200.0  # an aligned hour in the real past
+    put(cw, "Send", "alpha", base - 570, 10)
+    put(cw, "Send", "beta", base - 570, 4)
+    put(cw, "Bounce", None, base - 570, 2)
+    put(cw, "Reputation.BounceRate", "alpha", base - 870, 0.2)
+    put(cw, "Reputation.BounceRate", "alpha", base - 270, 0.04)
+    put(cw, "Reputation.ComplaintRate", None, base - 270, 0.0005)
+    billed: list[int] = []
+    clock = Clock(base + 10)
+    c = collector(clients, clock, billed=billed)
+    first = values(c.poll(LABELS))
+    assert first[("aws_ses_configuration_set_sends_total", cs("alpha"))] == 0
+    assert first[("aws_ses_configuration_set_sends_total", cs("beta"))] == 0
+    assert first[("aws_ses_bounces_total", ())] == 0
+    assert ("aws_ses_sends_total", ()) not in first  # no account-wide Send was published
+    put(cw, "Send", "alpha", base - 540, 2)  # revises the base-600 bucket from 10 to 12
+    put(cw, "Send", "alpha", base + 30, 3)
+    put(cw, "Bounce", None, base + 30, 1)
+    clock.now = base + 310
+    got = values(c.poll(LABELS))
+    assert got[("aws_ses_configuration_set_sends_total", cs("alpha"))] == 5
+    assert got[("aws_ses_configuration_set_sends_total", cs("beta"))] == 0
+    assert got[("aws_ses_bounces_total", ())] == 1
+    assert got[("aws_ses_configuration_set_reputation_bounce_ratio", cs("alpha"))] == 0.04
+    stamp = "aws_ses_configuration_set_reputation_last_datapoint_timestamp_seconds"
+    assert got[(stamp, cs("alpha", rate="bounce"))] == base - 300
+    assert got[("aws_ses_reputation_complaint_ratio", ())] == 0.0005
+    assert current(got, "aws_ses_reputation_status") == {
+        "overall": "healthy",
+        "complaint": "healthy",
+    }
+    per_set = "aws_ses_configuration_set_reputation_status"
+    assert current(got, per_set, configuration_set="alpha") == {
+        "overall": "healthy",
+        "bounce": "healthy",
+    }
+    assert billed == [5, 5]
