@@ -8,26 +8,36 @@ One account (moto's 123456789012) in two regions:
 * ``eu-west-1`` is still in the sandbox (200 a day, 1 per second), with its production
   access request pending.
 
+Each region has three configuration sets: ``transactional``, ``marketing`` (whose
+bounce rate climbs past the 5 % review threshold within two minutes) and
+``newsletters`` (reputation metrics disabled).
+
 A traffic thread sends mail through moto's SES API every few seconds, including some
-from an unverified sender, which SES rejects. moto lacks sesv2 GetAccount and ses
-GetAccountSendingEnabled; those are answered from the same simulated state through
-botocore's ``before-call`` hook (``simulation.install_responder``), so every other call
-goes through boto3 to moto exactly as it would to AWS.
+from an unverified sender, which SES rejects, and every minute publishes what the mail
+did (sends, deliveries, bounces, ...) as AWS/SES CloudWatch datapoints into moto, as SES
+itself would. What moto lacks or gets wrong is answered from the same simulated state
+through botocore's ``before-call`` hook (``simulation.install_responder``): sesv2
+GetAccount and GetConfigurationSet, ses GetAccountSendingEnabled and GetSendStatistics
+(moto returns one running point instead of 15-minute buckets). Every other call goes
+through boto3 to moto exactly as it would to AWS.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import random
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote
 
 from botocore.client import BaseClient
 
-from .simulation import install_responder, work_around_moto
+from .demo_traffic import SETS, DemoTraffic, Events
+from .simulation import SimulatedError, install_responder, work_around_moto
 
 log = logging.getLogger("ses_exporter.demo")
 
@@ -35,6 +45,8 @@ DEMO_ACCOUNT_ID = "123456789012"
 SENDER = "noreply@demo.example.com"
 UNVERIFIED_SENDER = "someone@unverified.example.net"
 TICK_SECONDS = 5.0
+FLUSH_SECONDS = 60.0  # CloudWatch datapoints are published once a minute
+KEEP_CLOUDWATCH_SECONDS = 7200.0  # moto scans all it holds on every query: keep it small
 
 DEMO_CONFIG = """
 accounts:
@@ -44,7 +56,7 @@ accounts:
 collectors:
   account: {interval: 15s}
   send_statistics: {interval: 60s}
-  cloudwatch: {interval: 60s, period: 60s, lookback: 1h}
+  cloudwatch: {interval: 60s, period: 60s, lookback: 30m}
   configuration_sets: {interval: 60s}
 """
 
@@ -68,19 +80,19 @@ DEFAULT_PROFILE = RegionProfile(10_000, 5, True, "GRANTED", "TRANSACTIONAL", (5,
 
 
 class DemoWorld:
-    """The simulated AWS: moto's backends plus the account facts moto does not model."""
+    """The simulated AWS: moto's backends plus what moto does not model."""
 
     def __init__(self, regions: list[str], seed: int = 2026):
         from moto import mock_aws  # the demo extra; imported only when --demo is used
 
         self._mock = mock_aws()
-        self._random = random.Random(seed)  # noqa: S311 - simulation, not crypto
         self._regions = regions
+        self._traffic = DemoTraffic(regions, seed, time.time())
         self._offset = {r: PROFILES.get(r, DEFAULT_PROFILE).start_offset for r in regions}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="demo-traffic", daemon=True)
         self._lock = threading.Lock()
-        self._ses: dict[str, Any] = {}
+        self._clients: dict[str, tuple[Any, Any]] = {}  # region -> (ses, cloudwatch)
 
     def start(self) -> None:
         import boto3
@@ -90,8 +102,15 @@ class DemoWorld:
             ses = boto3.client("ses", region_name=region)
             ses.verify_domain_identity(Domain="demo.example.com")
             ses.verify_email_identity(EmailAddress=SENDER)
-            self._ses[region] = ses
+            sesv2 = boto3.client("sesv2", region_name=region)
+            for profile in SETS:
+                sesv2.create_configuration_set(
+                    ConfigurationSetName=profile.name,
+                    ReputationOptions={"ReputationMetricsEnabled": profile.reputation_metrics},
+                )
+            self._clients[region] = (ses, boto3.client("cloudwatch", region_name=region))
         self._tick()
+        self._flush()  # so that CloudWatch discovery finds every metric at the first poll
         self._thread.start()
 
     def stop(self) -> None:
@@ -106,8 +125,10 @@ class DemoWorld:
         work_around_moto(service, client)
         if service == "sesv2":
             install_responder(client, "GetAccount", lambda _: self.get_account(region))
+            install_responder(client, "GetConfigurationSet", self.get_configuration_set)
         elif service == "ses":
             install_responder(client, "GetAccountSendingEnabled", lambda _: {"Enabled": True})
+            install_responder(client, "GetSendStatistics", lambda _: self.send_statistics(region))
 
     def sent_last_24_hours(self, region: str) -> float:
         from moto.ses.models import ses_backends
@@ -140,18 +161,55 @@ class DemoWorld:
             "VdmAttributes": {"VdmEnabled": "ENABLED" if profile.production else "DISABLED"},
         }
 
+    def get_configuration_set(self, request: Mapping[str, Any]) -> Mapping[str, Any]:
+        """moto 5.2 mangles SendingOptions, so the demo answers from its own definitions."""
+        name = unquote(str(request.get("url_path", "")).rsplit("/", 1)[-1])
+        for profile in SETS:
+            if profile.name == name:
+                return {
+                    "ConfigurationSetName": name,
+                    "ReputationOptions": {"ReputationMetricsEnabled": profile.reputation_metrics},
+                    "SendingOptions": {"SendingEnabled": profile.sending_enabled},
+                }
+        raise SimulatedError(
+            "NotFoundException", f"Configuration set <{name}> does not exist.", 404
+        )
+
+    def send_statistics(self, region: str) -> Mapping[str, Any]:
+        """15-minute buckets, in no particular order, as GetSendStatistics answers."""
+        with self._lock:
+            buckets = list(self._traffic.regions[region].buckets.items())
+        self._traffic.random.shuffle(buckets)
+        return {
+            "SendDataPoints": [
+                {
+                    "Timestamp": datetime.fromtimestamp(start, UTC),
+                    "DeliveryAttempts": b.delivery_attempts,
+                    "Bounces": b.bounces,
+                    "Complaints": b.complaints,
+                    "Rejects": b.rejects,
+                }
+                for start, b in buckets
+            ]
+        }
+
     def _run(self) -> None:
+        last_flush = time.monotonic()
         while not self._stop.wait(TICK_SECONDS):
             try:
                 self._tick()
+                if time.monotonic() - last_flush >= FLUSH_SECONDS:
+                    last_flush = time.monotonic()
+                    self._flush()
             except Exception:  # the demo's traffic must never take the exporter down
                 log.exception("demo traffic tick failed")
 
     def _tick(self) -> None:
-        for region, ses in self._ses.items():
+        now = time.time()
+        for region, (ses, _) in self._clients.items():
             profile = PROFILES.get(region, DEFAULT_PROFILE)
             low, high = profile.sends_per_tick
-            recipients = self._random.randint(low, high)
+            recipients = self._traffic.random.randint(low, high)
             if recipients:
                 to = [f"user{i}@demo.example.com" for i in range(recipients)]
                 ses.send_email(
@@ -159,9 +217,25 @@ class DemoWorld:
                     Destination={"ToAddresses": to},
                     Message={"Subject": {"Data": "demo"}, "Body": {"Text": {"Data": "hi"}}},
                 )
-            if self._random.random() < 0.2:
+            rejected = int(self._traffic.random.random() < 0.2)
+            if rejected:
                 self._send_rejected(ses)
+            with self._lock:
+                self._traffic.tick(region, recipients, rejected, now)
             self._roll_window(region, profile)
+
+    def _flush(self) -> None:
+        """Publishes the last minute's events as AWS/SES datapoints, as SES does."""
+        now = time.time()
+        for region, (_, cloudwatch) in self._clients.items():
+            with self._lock:
+                pending, rejects = self._traffic.take_pending(region)
+            data = cloudwatch_datapoints(pending, rejects, self._traffic, now)
+            for start in range(0, len(data), 1000):
+                cloudwatch.put_metric_data(
+                    Namespace="AWS/SES", MetricData=data[start : start + 1000]
+                )
+            _forget_old_cloudwatch_data(region, now - KEEP_CLOUDWATCH_SECONDS)
 
     def _send_rejected(self, ses: Any) -> None:
         # SES rejects an unverified sender, and counts it as a reject.
@@ -177,3 +251,64 @@ class DemoWorld:
         if self.sent_last_24_hours(region) >= 0.97 * profile.quota:
             with self._lock:
                 self._offset[region] -= 0.12 * profile.quota
+
+
+COUNTER_METRICS = {
+    "Send": "send",
+    "Delivery": "delivery",
+    "Bounce": "bounce",
+    "Complaint": "complaint",
+    "Open": "open",
+    "Click": "click",
+    "DeliveryDelay": "delivery_delay",
+}
+
+
+def cloudwatch_datapoints(
+    pending: Mapping[str, Events], rejects: int, traffic: DemoTraffic, now: float
+) -> list[dict[str, Any]]:
+    """Per-set datapoints, plus account-level ones.
+
+    moto answers a query without dimensions with the sum over every dimension set, so
+    the account-level counters are published as 0 here (they exist, for ListMetrics)
+    and moto's sum gives the true account total; real SES publishes the totals itself.
+    """
+    when = datetime.fromtimestamp(now, UTC)
+    data: list[dict[str, Any]] = []
+    for profile in SETS:
+        events = pending.get(profile.name, Events())
+        dims = [{"Name": "ses:configuration-set", "Value": profile.name}]
+        for metric, attr in COUNTER_METRICS.items():
+            value = float(getattr(events, attr))
+            data.append(
+                {"MetricName": metric, "Dimensions": dims, "Timestamp": when, "Value": value}
+            )
+        if profile.reputation_metrics:
+            for metric, rate in (
+                ("Reputation.BounceRate", traffic.bounce_rate(profile, now)),
+                ("Reputation.ComplaintRate", profile.complaint_rate),
+            ):
+                data.append(
+                    {"MetricName": metric, "Dimensions": dims, "Timestamp": when, "Value": rate}
+                )
+    for metric in [*COUNTER_METRICS, "Rendering Failure"]:
+        data.append({"MetricName": metric, "Timestamp": when, "Value": 0.0})
+    data.append({"MetricName": "Reject", "Timestamp": when, "Value": float(rejects)})
+    account_bounce = sum(p.share * traffic.bounce_rate(p, now) for p in SETS)
+    account_complaint = sum(p.share * p.complaint_rate for p in SETS)
+    data.append({"MetricName": "Reputation.BounceRate", "Timestamp": when, "Value": account_bounce})
+    data.append(
+        {"MetricName": "Reputation.ComplaintRate", "Timestamp": when, "Value": account_complaint}
+    )
+    return data
+
+
+def _forget_old_cloudwatch_data(region: str, before: float) -> None:
+    """moto keeps every datapoint and scans them all per query: drop what is long past."""
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    backend = cloudwatch_backends[DEMO_ACCOUNT_ID][region]
+    cutoff = datetime.fromtimestamp(before, UTC).replace(tzinfo=None)  # moto keeps naive UTC
+    backend.metric_data = [
+        d for d in backend.metric_data if d.timestamp.replace(tzinfo=None) >= cutoff
+    ]
