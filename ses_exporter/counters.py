@@ -56,6 +56,7 @@ class WindowCounters(Generic[K]):
     def __init__(self) -> None:
         self._series: dict[K, _Series] = {}
         self._started = False
+        self._forget_before = float("-inf")  # one line for every series, never moving back
 
     def update(self, observations: Mapping[K, Mapping[float, float]], forget_before: float) -> None:
         """Feed one poll's datapoints; the first call only records the baseline.
@@ -63,11 +64,11 @@ class WindowCounters(Generic[K]):
         A series first seen after the first poll counts all its datapoints: it is new
         activity (a configuration set created, a first complaint), not history.
         """
-        for key, points in observations.items():
-            series = self._series.get(key)
-            if series is None:
-                series = self._series[key] = _Series()
-            series.update(points, forget_before, count=self._started)
+        self._forget_before = max(self._forget_before, forget_before)
+        for key in observations:
+            self._series.setdefault(key, _Series())
+        for key, series in self._series.items():
+            series.update(observations.get(key, {}), self._forget_before, count=self._started)
         self._started = True
 
     def totals(self) -> dict[K, float]:

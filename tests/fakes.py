@@ -42,6 +42,8 @@ class FakeAccountApi:
         self.calls: list[tuple[str, str]] = []
         # GetConfigurationSet answers by set name; moto 5.2 mangles SendingOptions.
         self.configuration_sets: dict[str, dict[str, Any]] = {}
+        # GetSendStatistics buckets; moto returns one running point stamped "now".
+        self.send_data_points: list[dict[str, Any]] | None = None
 
     def set_account(self, region: str, **changes: Any) -> None:
         answer = copy.deepcopy(GET_ACCOUNT)
@@ -63,6 +65,12 @@ class FakeAccountApi:
             if self.configuration_sets:
                 install_responder(client, "GetConfigurationSet", self._configuration_set)
         elif service == "ses":
+            if self.send_data_points is not None:
+                install_responder(
+                    client,
+                    "GetSendStatistics",
+                    lambda p: {"SendDataPoints": self.send_data_points},
+                )
             install_responder(
                 client,
                 "GetAccountSendingEnabled",

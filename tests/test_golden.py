@@ -12,6 +12,7 @@ import shutil
 import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -47,12 +48,59 @@ def full_scrape(fake_api: FakeAccountApi) -> bytes:
     )
     fake_api.set_account("ap-southeast-2", EnforcementStatus="PROBATION")
     seed_configuration_sets_and_cloudwatch(fake_api, "us-east-1")
+    start = datetime(2026, 11, 26, 4, 8, tzinfo=UTC)
+    fake_api.send_data_points = [
+        {
+            "Timestamp": start + timedelta(minutes=15 * i),
+            "DeliveryAttempts": 100 + i,
+            "Bounces": 2,
+            "Complaints": 0,
+            "Rejects": i % 2,
+        }
+        for i in (2, 0, 1)
+    ]
     exporter = Exporter(config, client_hooks=[fake_api.hook])
+    poll_everything(exporter)
+    # Second poll: a bucket grows and a new one arrives; CloudWatch revises and adds data.
+    fake_api.send_data_points[0]["DeliveryAttempts"] += 5
+    fake_api.send_data_points.append(
+        {
+            "Timestamp": start + timedelta(minutes=45),
+            "DeliveryAttempts": 40,
+            "Bounces": 1,
+            "Complaints": 1,
+            "Rejects": 0,
+        }
+    )
+    put_cloudwatch_data(
+        "us-east-1",
+        [
+            {
+                "MetricName": "Send",
+                "Dimensions": MARKETING,
+                "Timestamp": datetime.now(UTC) - timedelta(minutes=2),
+                "Value": 30,
+            }
+        ],
+    )
+    poll_everything(exporter)
+    body, _ = exporter.render_metrics(None)
+    return body
+
+
+MARKETING = [{"Name": "ses:configuration-set", "Value": "marketing"}]
+
+
+def poll_everything(exporter: Exporter) -> None:
     for target in exporter.targets:
         for name in target.collectors:
             assert exporter.poller.poll(target, name)
-    body, _ = exporter.render_metrics(None)
-    return body
+
+
+def put_cloudwatch_data(region: str, data: list[dict[str, Any]]) -> None:
+    boto3.client("cloudwatch", region_name=region).put_metric_data(
+        Namespace="AWS/SES", MetricData=data
+    )
 
 
 def seed_configuration_sets_and_cloudwatch(fake_api: FakeAccountApi, region: str) -> None:
@@ -71,11 +119,10 @@ def seed_configuration_sets_and_cloudwatch(fake_api: FakeAccountApi, region: str
     for name in fake_api.configuration_sets:
         sesv2.create_configuration_set(ConfigurationSetName=name)
     when = datetime.now(UTC) - timedelta(minutes=10)
-    per_set = [{"Name": "ses:configuration-set", "Value": "marketing"}]
-    cloudwatch = boto3.client("cloudwatch", region_name=region)
-    cloudwatch.put_metric_data(
-        Namespace="AWS/SES",
-        MetricData=[
+    per_set = MARKETING
+    put_cloudwatch_data(
+        region,
+        [
             {"MetricName": "Send", "Dimensions": per_set, "Timestamp": when, "Value": 120},
             {"MetricName": "Bounce", "Dimensions": per_set, "Timestamp": when, "Value": 7},
             {

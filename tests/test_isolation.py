@@ -46,7 +46,13 @@ def value(samples: dict, name: str, **labels: str) -> float | None:
 @pytest.fixture
 def setup(aws: None, fake_api: FakeAccountApi) -> tuple[Exporter, Clock]:
     clock = Clock()
-    config = config_for("us-east-1", "eu-west-1", extra="collectors:\n  account: {interval: 60s}\n")
+    config = config_for(
+        "us-east-1",
+        "eu-west-1",
+        extra="collectors:\n  account: {interval: 60s}\n"
+        "  send_statistics: {enabled: false}\n  cloudwatch: {enabled: false}\n"
+        "  configuration_sets: {enabled: false}\n",
+    )
     exporter = Exporter(config, client_hooks=[fake_api.hook], clock=clock)
     fake_api.set_account(
         "eu-west-1", SendQuota={"Max24HourSend": 200.0, "MaxSendRate": 1.0, "SentLast24Hours": 5.0}

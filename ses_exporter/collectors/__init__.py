@@ -6,9 +6,11 @@ from .account import AccountCollector
 from .base import Collector, CollectorContext
 from .cloudwatch import CloudWatchCollector
 from .configuration_sets import ConfigurationSetsCollector
+from .send_statistics import SendStatisticsCollector
 
 REGISTRY: dict[str, type[Collector]] = {
     AccountCollector.name: AccountCollector,
+    SendStatisticsCollector.name: SendStatisticsCollector,
     CloudWatchCollector.name: CloudWatchCollector,
     ConfigurationSetsCollector.name: ConfigurationSetsCollector,
 }

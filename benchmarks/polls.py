@@ -1,0 +1,128 @@
+"""AWS requests per poll, read from the daemon's own /metrics, and their physical minimum.
+
+Each collector calls its own AWS operations (``OPERATIONS``), so the requests of one poll
+of a collector are the growth of ``ses_exporter_aws_requests_total`` for its operations
+between the first scrape that shows its previous ``last_success_timestamp`` and the first
+that shows the next one. With 30 s between polls and a scrape every ~0.1 s, no other poll
+of the same collector can fall in between.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+OPERATIONS: dict[str, tuple[tuple[str, str], ...]] = {
+    "configuration_sets": (("sesv2", "ListConfigurationSets"), ("sesv2", "GetConfigurationSet")),
+    "cloudwatch": (("cloudwatch", "ListMetrics"), ("cloudwatch", "GetMetricData")),
+    "send_statistics": (("ses", "GetSendStatistics"),),
+}
+METRICS_REQUESTED = ("cloudwatch", "metrics requested (billed)")
+SES_PAGE, MOTO_PAGE, CLOUDWATCH_PAGE, GET_METRIC_DATA_BATCH = 1000, 100, 500, 500
+
+_SAMPLE = re.compile(r"^(\w+)\{(.*)\} (\S+)$")
+_LABEL = re.compile(r'(\w+)="([^"]*)"')
+Counts = dict[tuple[str, str], float]
+
+
+@dataclass(frozen=True)
+class SelfMetrics:
+    """The parts of one scrape that say what the daemon did."""
+
+    last_success: dict[str, float]  # collector -> unix time
+    success: dict[str, float]
+    requests: Counts  # (service, operation) -> calls, every outcome
+    failed_requests: float  # calls whose outcome was not "success"
+    metrics_requested: float
+
+
+def self_metrics(body: bytes) -> SelfMetrics:
+    """Reads only the ses_exporter_* lines (a full parse of 3 MB would take seconds)."""
+    last: dict[str, float] = {}
+    success: dict[str, float] = {}
+    requests: Counts = {}
+    failed = requested = 0.0
+    for line in body.decode().splitlines():
+        match = _SAMPLE.match(line) if line.startswith("ses_exporter_") else None
+        if match is None:
+            continue
+        name, labels, value = match[1], dict(_LABEL.findall(match[2])), float(match[3])
+        if name == "ses_exporter_collector_last_success_timestamp_seconds":
+            last[labels["collector"]] = value
+        elif name == "ses_exporter_collector_success":
+            success[labels["collector"]] = value
+        elif name == "ses_exporter_aws_requests_total":
+            key = (labels["service"], labels["operation"])
+            requests[key] = requests.get(key, 0.0) + value
+            failed += value if labels["outcome"] != "success" else 0.0
+        elif name == "ses_exporter_cloudwatch_metrics_requested_total":
+            requested += value
+    return SelfMetrics(last, success, requests, failed, requested)
+
+
+def counts_of(metrics: SelfMetrics) -> Counts:
+    return {**metrics.requests, METRICS_REQUESTED: metrics.metrics_requested}
+
+
+@dataclass
+class PollTracker:
+    """Per collector, the counts at the first scrape after each successful poll."""
+
+    collectors: tuple[str, ...]
+    seen: dict[str, list[tuple[float, Counts]]] = field(default_factory=dict)
+
+    def observe(self, metrics: SelfMetrics) -> None:
+        if metrics.failed_requests or any(v != 1 for v in metrics.success.values()):
+            raise RuntimeError("a poll or an AWS request failed; see the daemon's log")
+        for collector in self.collectors:
+            polls = self.seen.setdefault(collector, [])
+            when = metrics.last_success.get(collector)
+            if when is not None and (not polls or polls[-1][0] != when):
+                polls.append((when, counts_of(metrics)))
+
+    def polls_done(self) -> int:
+        return min(len(self.seen.get(c, [])) for c in self.collectors)
+
+    def wait(self, scrape: Callable[[], bytes], polls: int, timeout: float) -> SelfMetrics:
+        deadline = time.monotonic() + timeout
+        while True:
+            metrics = self_metrics(scrape())
+            self.observe(metrics)
+            if self.polls_done() >= polls:
+                return metrics
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"collectors did not complete {polls} polls in {timeout:.0f}s")
+            time.sleep(0.1)
+
+    def per_poll(self, poll: int) -> Counts:
+        """Requests of poll number ``poll`` (0 = the first) of each collector, by operation."""
+        found: Counts = {}
+        for collector in self.collectors:
+            polls = self.seen[collector]
+            after, before = polls[poll][1], polls[poll - 1][1] if poll else {}
+            for key in (*OPERATIONS[collector], *_extra(collector)):
+                found[key] = after.get(key, 0.0) - before.get(key, 0.0)
+        return found
+
+
+def _extra(collector: str) -> Iterable[tuple[str, str]]:
+    return (METRICS_REQUESTED,) if collector == "cloudwatch" else ()
+
+
+def minimum(sets: int, queries: int, first_poll: bool, page: int) -> Mapping[tuple[str, str], int]:
+    """The fewest requests one poll can make: every set read, every metric queried once.
+
+    ``page`` is ListConfigurationSets' page size: 1,000 on SES, 100 on moto (which cannot
+    take PageSize). ListMetrics runs on the first poll only (its answer is cached).
+    """
+    return {
+        ("sesv2", "ListConfigurationSets"): max(1, math.ceil(sets / page)),
+        ("sesv2", "GetConfigurationSet"): sets,
+        ("cloudwatch", "ListMetrics"): math.ceil(queries / CLOUDWATCH_PAGE) if first_poll else 0,
+        ("cloudwatch", "GetMetricData"): math.ceil(queries / GET_METRIC_DATA_BATCH),
+        METRICS_REQUESTED: queries,
+        ("ses", "GetSendStatistics"): 1,
+    }

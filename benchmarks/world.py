@@ -1,0 +1,211 @@
+"""The benchmark's world: a moto server seeded with N configuration sets, and the real daemon.
+
+* ``MotoServer``: ``moto_server.py`` in a child process, on a free port of 127.0.0.1.
+* ``seed``: with boto3 over HTTP, N sesv2 configuration sets (reputation metrics on) and
+  one AWS/SES datapoint a minute ago for each metric of ``SET_METRICS`` per set and of
+  ``ACCOUNT_METRICS`` without dimensions, so that ListMetrics discovers them all.
+* ``Daemon``: ``daemon_with_moto_fixes.py`` (the real ``ses-exporter`` command) in a child
+  process, configured by ``daemon_config``; ``Scraper`` GETs its /metrics over keep-alive.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import socket
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import boto3
+from botocore.config import Config
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+REGION = "us-east-1"
+FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+SET_METRICS = (
+    "Send",
+    "Delivery",
+    "Bounce",
+    "Complaint",
+    "Reputation.BounceRate",
+    "Reputation.ComplaintRate",
+)
+ACCOUNT_METRICS = SET_METRICS
+VALUES = {"Reputation.BounceRate": 0.01, "Reputation.ComplaintRate": 0.0002}
+INTERVAL_SECONDS = 30  # every collector; leaves room for a quiet /metrics measurement
+SES_REQUESTS_PER_SECOND = 1000.0  # real SES allows about 1; here only to be fast
+
+
+def child_env() -> dict[str, str]:
+    """This environment without AWS settings, plus fake credentials for moto."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    return {**env, **FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": REGION}
+
+
+class _Child:
+    proc: subprocess.Popen[bytes]
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class MotoServer(_Child):
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, str(HERE / "moto_server.py")],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,  # werkzeug logs every request there
+            env=child_env(),
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline().decode().split()
+        if line[:1] != ["ready"]:
+            raise RuntimeError("moto server did not start")
+        self.url = f"http://127.0.0.1:{line[1]}"
+
+    def client(self, service: str) -> Any:
+        return boto3.client(
+            service,  # type: ignore[call-overload]
+            region_name=REGION,
+            endpoint_url=self.url,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            # moto's server fails on botocore's gzip-compressed PutMetricData bodies.
+            config=Config(disable_request_compression=True),
+        )
+
+
+def set_names(n: int) -> list[str]:
+    return [f"set-{i:05d}" for i in range(n)]
+
+
+def seed(moto: MotoServer, n: int) -> int:
+    """Creates the sets and datapoints; returns the number of metrics ListMetrics will list."""
+    sesv2 = moto.client("sesv2")
+    for name in set_names(n):
+        sesv2.create_configuration_set(
+            ConfigurationSetName=name, ReputationOptions={"ReputationMetricsEnabled": True}
+        )
+    when = datetime.now(UTC) - timedelta(minutes=1)
+    data: list[dict[str, Any]] = [
+        {"MetricName": metric, "Timestamp": when, "Value": VALUES.get(metric, 10.0)}
+        for metric in ACCOUNT_METRICS
+    ]
+    for name in set_names(n):
+        dimensions = [{"Name": "ses:configuration-set", "Value": name}]
+        data += [
+            {
+                "MetricName": m,
+                "Dimensions": dimensions,
+                "Timestamp": when,
+                "Value": VALUES.get(m, 1.0),
+            }
+            for m in SET_METRICS
+        ]
+    cloudwatch = moto.client("cloudwatch")
+    for first in range(0, len(data), 1000):  # PutMetricData takes at most 1,000 a call
+        cloudwatch.put_metric_data(Namespace="AWS/SES", MetricData=data[first : first + 1000])
+    return len(data)
+
+
+def daemon_config(endpoint_url: str) -> str:
+    every = f"{INTERVAL_SECONDS}s"
+    return f"""\
+accounts:
+  - name: bench
+    regions: [{REGION}]
+    endpoint_url: {endpoint_url}
+    ses_requests_per_second: {SES_REQUESTS_PER_SECOND}
+collectors:
+  account: {{enabled: false}}
+  send_statistics: {{interval: {every}}}
+  cloudwatch: {{interval: {every}}}  # period 5m, lookback 3h (the defaults)
+  configuration_sets: {{interval: {every}}}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Daemon(_Child):
+    def __init__(self, config_file: Path):
+        self.port = free_port()
+        self.log = open(config_file.with_suffix(".log"), "wb")  # noqa: SIM115 - closed in stop
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                str(HERE / "daemon_with_moto_fixes.py"),
+                f"--config.file={config_file}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--log.level=warn",
+            ],
+            cwd=REPO,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            env=child_env(),
+        )
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        super().__exit__(*exc)
+        self.log.close()
+
+    def wait_listening(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"daemon exited early; see {self.log.name}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("daemon never listened")
+
+    def log_tail(self, lines: int = 20) -> str:
+        self.log.flush()
+        return "\n".join(Path(self.log.name).read_text().splitlines()[-lines:])
+
+    def memory_kib(self) -> dict[str, int]:
+        """VmRSS and VmHWM (peak RSS) of the daemon, from /proc/PID/status."""
+        status = Path(f"/proc/{self.proc.pid}/status").read_text()
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        return {key: int(fields[key].split()[0]) for key in ("VmRSS", "VmHWM")}
+
+
+class Scraper:
+    """GET /metrics over one keep-alive connection (http.client), as Prometheus does."""
+
+    def __init__(self, port: int):
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+
+    def get(self) -> tuple[bytes, float]:
+        started = time.perf_counter()
+        self.conn.request("GET", "/metrics")
+        response = self.conn.getresponse()
+        body = response.read()
+        elapsed = time.perf_counter() - started
+        if response.status != 200:
+            raise RuntimeError(f"/metrics answered {response.status}")
+        return body, elapsed
+
+    def close(self) -> None:
+        self.conn.close()

@@ -1,0 +1,129 @@
+"""The ``send_statistics`` collector: SES's own 15-minute sending buckets as counters.
+
+Source: ses GetSendStatistics. The call is free and answers with the sending activity of
+the last two weeks in 15-minute buckets, in no particular order; an idle account gets an
+empty list. The buckets become never-decreasing counters by the rules of
+``ses_exporter.counters`` (SPEC 3.2): buckets present at the first poll are the baseline,
+so the counters start at 0; afterwards a new bucket adds its value and a known bucket adds
+its growth (SES keeps filling the current bucket while mail is sent). An account that has
+sent nothing in two weeks exposes no series until its first bucket appears.
+
+Sample exposition::
+
+    # HELP aws_ses_send_statistics_delivery_attempts_total Delivery attempts (...)
+    # TYPE aws_ses_send_statistics_delivery_attempts_total counter
+    aws_ses_send_statistics_delivery_attempts_total{account_id="123456789012",
+        region="eu-west-1"} 1520.0
+    aws_ses_send_statistics_bounces_total{account_id="123456789012",region="eu-west-1"} 12.0
+    aws_ses_send_statistics_complaints_total{account_id="123456789012",region="eu-west-1"} 0.0
+    aws_ses_send_statistics_rejects_total{account_id="123456789012",region="eu-west-1"} 1.0
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from prometheus_client.metrics_core import Metric
+
+from ..counters import WindowCounters
+from ..families import FamilyBuilder
+from .base import Collector, CollectorContext
+
+if TYPE_CHECKING:
+    from mypy_boto3_ses import SESClient
+
+SOURCE = (
+    " Counted from the 15-minute buckets of SES GetSendStatistics since the exporter started"
+    " (buckets present at its first poll are the baseline); cached from the last successful poll."
+)
+
+
+@dataclass(frozen=True)
+class SendBucket:
+    """One 15-minute bucket of GetSendStatistics."""
+
+    timestamp: float  # start of the bucket, unix seconds
+    delivery_attempts: int
+    bounces: int
+    complaints: int
+    rejects: int
+
+
+@dataclass(frozen=True)
+class SendStatisticsSnapshot:
+    """The buckets of one answer, oldest first (AWS sends them in no particular order)."""
+
+    buckets: tuple[SendBucket, ...]
+
+
+# bucket field (also the middle of the metric name), HELP text.
+COUNTERS: tuple[tuple[str, str], ...] = (
+    ("delivery_attempts", "Delivery attempts, one per recipient (DeliveryAttempts)."),
+    ("bounces", "Emails that bounced (Bounces)."),
+    ("complaints", "Emails that recipients marked as spam (Complaints)."),
+    ("rejects", "Emails that SES rejected, e.g. for containing a virus (Rejects)."),
+)
+
+
+def fetch_send_statistics(ses: SESClient) -> SendStatisticsSnapshot:
+    """ses GetSendStatistics -> SendStatisticsSnapshot."""
+    answer = ses.get_send_statistics()
+    buckets = [
+        SendBucket(
+            timestamp=point["Timestamp"].timestamp(),
+            delivery_attempts=int(point.get("DeliveryAttempts", 0)),
+            bounces=int(point.get("Bounces", 0)),
+            complaints=int(point.get("Complaints", 0)),
+            rejects=int(point.get("Rejects", 0)),
+        )
+        for point in answer.get("SendDataPoints", [])
+        # A bucket without its time cannot be told from the others; it is left out
+        # rather than failing the whole poll.
+        if "Timestamp" in point
+    ]
+    return SendStatisticsSnapshot(tuple(sorted(buckets, key=lambda b: b.timestamp)))
+
+
+def observations(snap: SendStatisticsSnapshot) -> dict[str, dict[float, float]]:
+    """{field: {bucket timestamp: value}}, the shape WindowCounters reads."""
+    observed: dict[str, dict[float, float]] = {}
+    if not snap.buckets:
+        return observed  # no series at all: "no data" must not look like 0
+    for field, _ in COUNTERS:
+        points = observed[field] = {}
+        for bucket in snap.buckets:
+            # Two points with one timestamp are not expected; summing them keeps the
+            # result independent of the order AWS lists them in.
+            points[bucket.timestamp] = points.get(bucket.timestamp, 0.0) + getattr(bucket, field)
+    return observed
+
+
+def send_statistics_families(
+    totals: Mapping[str, float], labels: Mapping[str, str]
+) -> list[Metric]:
+    """Counter totals by field -> the families of SPEC 3.2 (only fields AWS has data for)."""
+    b = FamilyBuilder(labels)
+    for field, doc in COUNTERS:
+        if field in totals:
+            b.counter(f"aws_ses_send_statistics_{field}_total", doc + SOURCE, totals[field])
+    return b.families()
+
+
+class SendStatisticsCollector(Collector):
+    name = "send_statistics"
+
+    def __init__(self, context: CollectorContext):
+        super().__init__(context)
+        self._counters: WindowCounters[str] = WindowCounters()
+
+    def poll(self, labels: Mapping[str, str]) -> list[Metric]:
+        snap = fetch_send_statistics(self.context.clients.ses)
+        # Buckets older than the oldest one in this answer have left AWS's two-week
+        # window: forgetting them bounds memory and keeps a re-listed one from counting
+        # twice. An empty answer forgets nothing (and, as a first poll, sets an empty
+        # baseline, so the first buckets that appear later count in full).
+        oldest = snap.buckets[0].timestamp if snap.buckets else float("-inf")
+        self._counters.update(observations(snap), forget_before=oldest)
+        return send_statistics_families(self._counters.totals(), labels)
