@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -201,3 +202,90 @@ def test_reload_keeps_the_old_config_when_the_new_one_is_invalid(
         time.sleep(0.3)
     else:
         pytest.fail("SIGHUP reload did not apply the new config")
+
+
+SPEC_FAMILIES = {
+    # SPEC 3.1
+    "aws_ses_daily_sending_quota",
+    "aws_ses_max_send_rate",
+    "aws_ses_sent_last_24h",
+    "aws_ses_remaining_sends",
+    "aws_ses_sending_quota_used_ratio",
+    "aws_ses_account_sending_enabled",
+    "aws_ses_account_production_access_enabled",
+    "aws_ses_account_enforcement_status",
+    "aws_ses_account_info",
+    "aws_ses_smtp_endpoint_info",
+    # SPEC 3.2
+    "aws_ses_send_statistics_delivery_attempts_total",
+    "aws_ses_send_statistics_bounces_total",
+    "aws_ses_send_statistics_complaints_total",
+    "aws_ses_send_statistics_rejects_total",
+    # SPEC 3.3, account level and per configuration set
+    *(
+        f"aws_ses_{p}{n}_total"
+        for p in ("", "configuration_set_")
+        for n in (
+            "sends",
+            "deliveries",
+            "bounces",
+            "complaints",
+            "opens",
+            "clicks",
+            "delivery_delays",
+        )
+    ),
+    "aws_ses_rejects_total",
+    "aws_ses_rendering_failures_total",
+    *(
+        f"aws_ses_{p}reputation_{n}"
+        for p in ("", "configuration_set_")
+        for n in ("bounce_ratio", "complaint_ratio", "last_datapoint_timestamp_seconds", "status")
+    ),
+    # SPEC 3.4
+    "aws_ses_configuration_sets",
+    "aws_ses_configuration_set_reputation_metrics_enabled",
+    "aws_ses_configuration_set_sending_enabled",
+    # SPEC 3.5
+    "ses_exporter_build_info",
+    "ses_exporter_collector_success",
+    "ses_exporter_collector_last_success_timestamp_seconds",
+    "ses_exporter_collector_duration_seconds",
+    "ses_exporter_aws_requests_total",
+    "ses_exporter_cloudwatch_metrics_requested_total",
+    "ses_exporter_config_last_reload_successful",
+}
+
+
+def test_demo_scrape_has_every_family_and_passes_promtool(daemon: Daemon) -> None:
+    body = daemon.get("/metrics")[1]
+    names = {name for name, _ in samples(body)}
+    assert SPEC_FAMILIES - names == set()
+    found = samples(body)
+    sets = {
+        dict(k[1]).get("configuration_set")
+        for k in found
+        if k[0] == "aws_ses_configuration_set_reputation_metrics_enabled"
+    }
+    assert sets == {"transactional", "marketing", "newsletters"}
+    disabled = {
+        dict(k[1])["configuration_set"]: v
+        for k, v in found.items()
+        if k[0] == "aws_ses_configuration_set_reputation_metrics_enabled"
+    }
+    assert disabled == {"transactional": 1, "marketing": 1, "newsletters": 0}
+    per_set_ratio = {
+        dict(k[1])["configuration_set"]
+        for k in found
+        if k[0] == "aws_ses_configuration_set_reputation_bounce_ratio"
+    }
+    assert per_set_ratio == {"transactional", "marketing"}  # none without reputation metrics
+    if shutil.which("promtool"):
+        result = subprocess.run(
+            ["promtool", "check", "metrics"],
+            input=body.encode(),
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr.decode()
