@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from prometheus_client.metrics_core import Metric
+
 from ses_exporter.aws import RequestCounter
 from ses_exporter.config import Config, parse_config
 from ses_exporter.targets import Target, build_targets
@@ -19,3 +23,18 @@ def config_for(*regions: str, extra: str = "") -> Config:
 def make_target(fake_api: FakeAccountApi, region: str) -> Target:
     targets = build_targets(config_for(region), RequestCounter(), [fake_api.hook])
     return targets[0]
+
+
+# {(sample name, labels other than the target's): value}
+Values = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+TARGET_LABELS = frozenset({"account_id", "region"})
+
+
+def values(families: Iterable[Metric]) -> Values:
+    """The samples of families as {(name, extra labels): value}, without the target labels."""
+    out = {}
+    for family in families:
+        for s in family.samples:
+            extra = tuple(sorted((k, v) for k, v in s.labels.items() if k not in TARGET_LABELS))
+            out[(s.name, extra)] = s.value
+    return out

@@ -9,7 +9,6 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
-from prometheus_client.metrics_core import Metric
 
 from ses_exporter.collectors.account import (
     AccountSnapshot,
@@ -19,18 +18,9 @@ from ses_exporter.collectors.account import (
     smtp_endpoint,
 )
 from tests.fakes import GET_ACCOUNT, denied
+from tests.helpers import values
 
 LABELS = {"account_id": "123456789012", "region": "eu-west-1"}
-
-
-def values(families: list[Metric]) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """{(sample name, extra labels): value} without the target labels."""
-    out = {}
-    for family in families:
-        for s in family.samples:
-            extra = tuple(sorted((k, v) for k, v in s.labels.items() if k not in LABELS))
-            out[(s.name, extra)] = s.value
-    return out
 
 
 def test_fetch_account_reads_every_field_of_a_real_shaped_answer() -> None:

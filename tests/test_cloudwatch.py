@@ -16,7 +16,6 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from botocore.validate import ParamValidator
-from prometheus_client.metrics_core import Metric
 
 from ses_exporter.aws import RequestCounter, TargetClients, make_session
 from ses_exporter.collectors.base import CollectorContext
@@ -37,23 +36,12 @@ from ses_exporter.collectors.cloudwatch_source import (
     trailing_window,
 )
 from ses_exporter.config import ReputationThresholds, parse_config
+from tests.helpers import Values, values
 
 LABELS = {"account_id": "123456789012", "region": "eu-west-1"}
 SET = "ses:configuration-set"
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z, a multiple of every period used here
 WINDOW = Window(T0 - 3600, T0 + 300, 300)
-
-Key = tuple[str, tuple[tuple[str, str], ...]]
-
-
-def values(families: list[Metric]) -> dict[Key, float]:
-    """{(sample name, extra labels): value} without the target labels."""
-    out = {}
-    for family in families:
-        for s in family.samples:
-            extra = tuple(sorted((k, v) for k, v in s.labels.items() if k not in LABELS))
-            out[(s.name, extra)] = s.value
-    return out
 
 
 def cs(name: str, **more: str) -> tuple[tuple[str, str], ...]:
@@ -331,7 +319,7 @@ def test_configured_thresholds_are_used() -> None:
     assert status_of(0.03, DEFAULTS.bounce) == "healthy"
 
 
-def current(got: Mapping[Key, float], name: str, **labels: str) -> dict[str, str]:
+def current(got: Values, name: str, **labels: str) -> dict[str, str]:
     """{rate: status whose series is 1}."""
     out = {}
     for (sample, extra), value in got.items():

@@ -17,7 +17,6 @@ import pytest
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError, ReadTimeoutError
 from botocore.stub import Stubber
-from prometheus_client.metrics_core import Metric
 
 from ses_exporter.aws import RequestCounter, TargetClients, make_session
 from ses_exporter.collectors.base import CollectorContext
@@ -31,21 +30,11 @@ from ses_exporter.collectors.configuration_sets import (
     refresh_budget,
 )
 from ses_exporter.config import parse_config
+from tests.helpers import Values, values
 
 REGION = "eu-west-1"
 LABELS = {"account_id": "123456789012", "region": REGION}
 FRESH_START = datetime(2024, 1, 2, tzinfo=UTC)  # 1704153600
-Values = dict[tuple[str, tuple[tuple[str, str], ...]], float]
-
-
-def values(families: list[Metric]) -> Values:
-    """{(sample name, extra labels): value} without the target labels."""
-    out = {}
-    for family in families:
-        for s in family.samples:
-            extra = tuple(sorted((k, v) for k, v in s.labels.items() if k not in LABELS))
-            out[(s.name, extra)] = s.value
-    return out
 
 
 def per_set(got: Values, metric: str) -> dict[str, float]:
