@@ -51,12 +51,11 @@ class Exporter:
         self.store = SnapshotStore()
         self.targets: list[Target] = build_targets(self.config, self.requests, self.client_hooks)
         self.poller = Poller(self.store, self.config.collectors, clock)
-        for target in self.targets:
-            self.poller.add_target(target)
+        self.poller.sync(self.targets, self.config.collectors)
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(
             ExporterCollector(
-                lambda: self.store,
+                self.store,
                 self.requests,
                 self.cloudwatch_requested,
                 lambda: self._reload_ok,
@@ -125,16 +124,10 @@ class Exporter:
         return True, "config reloaded"
 
     def _swap(self, config: Config) -> None:
-        """Replaces every target with ones built from the new config."""
-        targets = build_targets(config, self.requests, self.client_hooks)
-        poller = Poller(SnapshotStore(), config.collectors, self.clock)
-        old_poller = self.poller
-        self.store = poller.store
-        for target in targets:
-            poller.add_target(target)
-        self.config, self.targets, self.poller = config, targets, poller
-        old_poller.shutdown(wait=False)
-        self.start()
+        """Applies a new config; unchanged targets keep their state and their timers."""
+        targets = build_targets(config, self.requests, self.client_hooks, self.targets)
+        self.poller.sync(targets, config.collectors)
+        self.config, self.targets = config, targets
 
     def cloudwatch_requested(self) -> Mapping[tuple[str, str], float]:
         """Billable CloudWatch metrics requested per target (the cloudwatch collector adds)."""

@@ -29,7 +29,7 @@ TARGET_LABELS = ["account_id", "region", "collector"]
 class ExporterCollector(PromCollector):
     def __init__(
         self,
-        store: Callable[[], SnapshotStore],
+        store: SnapshotStore,
         requests: RequestCounter,
         cloudwatch_requested: Callable[[], Mapping[tuple[str, str], float]],
         reload_successful: Callable[[], bool],
@@ -45,7 +45,7 @@ class ExporterCollector(PromCollector):
         return []
 
     def collect(self) -> Iterator[Metric]:
-        statuses = self.store().statuses()
+        statuses = self.store.statuses()
         now = self.clock()
         yield from merge_families(s.families for s in statuses if s.is_fresh(now))
         yield from self._self_metrics(statuses)

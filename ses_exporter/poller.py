@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -44,31 +44,48 @@ class Poller:
         self.store = store
         self.collectors = collectors
         self.clock = clock
+        self._intervals: dict[StatusKey, float] = {}  # the scheduled jobs
         self._scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(MAX_WORKERS)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
             timezone=UTC,
         )
 
-    def add_target(self, target: Target) -> None:
-        """Registers the target's collectors in the store and schedules their polls."""
-        for name in target.collectors:
-            config = self.collectors.get(name)
-            key = status_key(target, name)
+    def sync(self, targets: Iterable[Target], collectors: CollectorsConfig) -> None:
+        """Makes the jobs match ``targets``: new ones scheduled, gone ones removed (with
+        their cached results), changed intervals rescheduled; the rest keep their timers."""
+        self.collectors = collectors
+        wanted = {
+            status_key(target, name): (target, name)
+            for target in targets
+            for name in target.collectors
+        }
+        for key in [k for k in self._intervals if k not in wanted]:
+            self._scheduler.remove_job("/".join(key))
+            del self._intervals[key]
+            self.store.remove(key)
+        for key, (target, name) in wanted.items():
+            config = collectors.get(name)
             self.store.register(key, target.account.label, config.effective_max_staleness)
-            first = datetime.now(UTC) + timedelta(
-                seconds=random.uniform(0, FIRST_POLL_SPREAD_SECONDS)  # noqa: S311 - not crypto
-            )
-            self._scheduler.add_job(
-                self.poll,
-                IntervalTrigger(
-                    seconds=config.interval, jitter=min(config.interval * 0.1, MAX_JITTER_SECONDS)
-                ),
-                args=(target, name),
-                id="/".join(key),
-                name="/".join(key),
-                next_run_time=first,
-            )
+            interval = self._intervals.get(key)
+            if interval is None:
+                self._add_job(key, target, name, config.interval)
+            elif interval != config.interval:
+                self._scheduler.reschedule_job("/".join(key), trigger=_trigger(config.interval))
+            self._intervals[key] = config.interval
+
+    def _add_job(self, key: StatusKey, target: Target, name: str, interval: float) -> None:
+        first = datetime.now(UTC) + timedelta(
+            seconds=random.uniform(0, FIRST_POLL_SPREAD_SECONDS)  # noqa: S311 - not crypto
+        )
+        self._scheduler.add_job(
+            self.poll,
+            _trigger(interval),
+            args=(target, name),
+            id="/".join(key),
+            name="/".join(key),
+            next_run_time=first,
+        )
 
     def start(self) -> None:
         self._scheduler.start()
@@ -111,3 +128,7 @@ class Poller:
             },
         )
         return True
+
+
+def _trigger(interval: float) -> IntervalTrigger:
+    return IntervalTrigger(seconds=interval, jitter=min(interval * 0.1, MAX_JITTER_SECONDS))

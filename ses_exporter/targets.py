@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from .aws import AccountSession, ClientHook, RequestCounter, TargetClients, caller_account_id
@@ -57,52 +57,98 @@ class Target:
 
 
 def build_targets(
-    config: Config, counter: RequestCounter, client_hooks: Iterable[ClientHook] = ()
+    config: Config,
+    counter: RequestCounter,
+    client_hooks: Iterable[ClientHook] = (),
+    previous: Iterable[Target] = (),
 ) -> list[Target]:
-    """Creates every session, client and collector up front (no AWS call is made here)."""
+    """Every target of ``config``, creating sessions, clients and collectors up front.
+
+    On a reload, targets whose account settings (other than the region list) and region
+    are unchanged are taken from ``previous`` as they are, with their clients, resolved
+    account id and collector state (counters keep counting); only their collector set
+    and settings are updated.
+    No AWS call is made here.
+    """
     hooks = tuple(client_hooks)
+    old = list(previous)
+    names = enabled_collectors(config)
+    keys = _unique_keys(config, old)
     targets = []
     for index, account_config in enumerate(config.accounts):
-        session = _make_session(
-            profile=account_config.profile,
-            role_arn=account_config.role_arn,
-            external_id=(
-                account_config.external_id.get_secret_value()
-                if account_config.external_id
-                else None
-            ),
-            endpoint_url=account_config.endpoint_url,
-            region=account_config.regions[0],
-            counter=counter,
-            client_hooks=hooks,
+        account = next(
+            (t.account for t in old if same_account(t.account.config, account_config)), None
         )
-        account = Account(account_config.display_name(index), account_config, session)
+        if account is None:
+            account = Account(keys[index], account_config, _session(account_config, counter, hooks))
+        account.config = account_config
         for region in account_config.regions:
-            clients = session.target_clients(region, account_config.ses_requests_per_second)
-            target = Target(account, region, clients)
-            context = CollectorContext(
-                clients,
-                account_config,
-                region,
-                config.collectors,
-                config.reputation_thresholds,
-                target.count_cloudwatch_metrics,
-            )
-            target.collectors = _collectors(context, enabled_collectors(config))
+            target = next((t for t in old if t.account is account and t.region == region), None)
+            if target is None:
+                clients = account.session.target_clients(
+                    region, account_config.ses_requests_per_second
+                )
+                target = Target(account, region, clients)
+            _configure(target, config, names)
             targets.append(target)
     return targets
 
 
+def same_account(a: AccountConfig, b: AccountConfig) -> bool:
+    """Whether two account configs differ at most in their regions (SecretStr compares
+    by value in model_dump's python mode)."""
+    return a.model_dump(exclude={"regions"}) == b.model_dump(exclude={"regions"})
+
+
+def _session(
+    account: AccountConfig, counter: RequestCounter, hooks: tuple[ClientHook, ...]
+) -> AccountSession:
+    return _make_session(
+        profile=account.profile,
+        role_arn=account.role_arn,
+        external_id=account.external_id.get_secret_value() if account.external_id else None,
+        endpoint_url=account.endpoint_url,
+        region=account.regions[0],
+        counter=counter,
+        client_hooks=hooks,
+    )
+
+
+def _unique_keys(config: Config, old: list[Target]) -> list[str]:
+    """Per account: the key of the same account before a reload, else a new unique one."""
+    keys: list[str] = []
+    taken = {t.account.key for t in old}
+    for index, account in enumerate(config.accounts):
+        same = next((t.account.key for t in old if same_account(t.account.config, account)), None)
+        if same is not None:
+            keys.append(same)
+            continue
+        key, n = account.display_name(index), 2
+        while key in taken or key in keys:
+            key, n = f"{account.display_name(index)}#{n}", n + 1
+        keys.append(key)
+    return keys
+
+
+def _configure(target: Target, config: Config, names: Iterable[str]) -> None:
+    """Gives the target one collector per enabled name, keeping existing instances."""
+    context = CollectorContext(
+        target.clients,
+        target.account.config,
+        target.region,
+        config.collectors,
+        config.reputation_thresholds,
+        target.count_cloudwatch_metrics,
+    )
+    collectors = {}
+    for name in names:
+        collector = target.collectors.get(name)
+        if collector is None:
+            collector = REGISTRY[name](context)
+        collector.context = context
+        collectors[name] = collector
+    target.collectors = collectors
+
+
 def enabled_collectors(config: Config) -> list[str]:
     return [name for name in REGISTRY if config.collectors.get(name).enabled]
-
-
-def _collectors(context: CollectorContext, names: Iterable[str]) -> dict[str, Collector]:
-    return {name: REGISTRY[name](context) for name in names}
-
-
-def static_label_names(targets: Iterable[Target]) -> Mapping[str, None]:
-    names: dict[str, None] = {}
-    for target in targets:
-        names.update(dict.fromkeys(target.account.config.labels))
-    return names
