@@ -1,0 +1,497 @@
+"""The Grafana dashboards: generated, valid for Grafana 11's schema, and wired to the exporter.
+
+Schema: Grafana publishes its dashboard and panel types as TypeScript in the npm package
+@grafana/schema (generated from Grafana's CUE kinds); no PyPI or npm package ships them as
+JSON Schema. deploy/grafana/schema/ pins @grafana/schema and ts-json-schema-generator
+(`npm ci --prefix deploy/grafana/schema`); the test turns the types into JSON Schema and
+validates with jsonschema. Without that install the schema tests skip, except in CI.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+from ses_exporter.config import ReputationThresholds
+from tests.dashboards import (
+    ALL,
+    ALL_VALUE,
+    DASHBOARD_DIR,
+    DASHBOARD_FILES,
+    GRAFANA_DIR,
+    iter_panels,
+    load_dashboards,
+    load_generator,
+    panel_queries,
+    variable_queries,
+)
+
+DASHBOARDS = load_dashboards()
+ACCOUNT = DASHBOARDS["ses-account-dashboard.json"]
+REPUTATION = DASHBOARDS["ses-reputation-metrics.json"]
+DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
+TARGET_MATCHERS = ('account_id=~"$account_id"', 'region=~"$region"')
+SET_MATCHER = 'configuration_set=~"$configuration_set"'
+
+SCHEMA_DIR = GRAFANA_DIR / "schema"
+SCHEMA_TOOL = SCHEMA_DIR / "node_modules" / ".bin" / "ts-json-schema-generator"
+SCHEMA_TYPES = SCHEMA_DIR / "node_modules" / "@grafana" / "schema" / "dist" / "esm" / "raw"
+PANEL_TYPES = {  # panel type -> its options/field config types in @grafana/schema
+    "stat": "composable/stat/panelcfg/x/StatPanelCfg_types.gen.d.ts",
+    "timeseries": "composable/timeseries/panelcfg/x/TimeSeriesPanelCfg_types.gen.d.ts",
+    "table": "composable/table/panelcfg/x/TablePanelCfg_types.gen.d.ts",
+    "text": "composable/text/panelcfg/x/TextPanelCfg_types.gen.d.ts",
+}
+# Prometheus family in a chart -> the AWS/SES metric its "View in CloudWatch" link opens.
+CLOUDWATCH_METRIC = {
+    "aws_ses_sending_quota_used_ratio": "Send",
+    "aws_ses_sends_total": "Send",
+    "aws_ses_rejects_total": "Reject",
+    "aws_ses_reputation_bounce_ratio": "Reputation.BounceRate",
+    "aws_ses_reputation_complaint_ratio": "Reputation.ComplaintRate",
+    "aws_ses_configuration_set_reputation_bounce_ratio": "Reputation.BounceRate",
+    "aws_ses_configuration_set_reputation_complaint_ratio": "Reputation.ComplaintRate",
+}
+
+
+def panels_with_rows(dashboard: dict[str, Any]) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """(panel, the row it sits in) for every panel that is not a row."""
+    current: dict[str, Any] = {}
+    for panel in iter_panels(dashboard):
+        if panel["type"] == "row":
+            current = panel
+        else:
+            yield panel, current
+
+
+def all_panels() -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+    return [
+        (name, panel, row)
+        for name, dashboard in DASHBOARDS.items()
+        for panel, row in panels_with_rows(dashboard)
+    ]
+
+
+def panel_id(param: tuple[str, dict[str, Any], dict[str, Any]]) -> str:
+    name, panel, row = param
+    return f"{name.removesuffix('.json')}:{row.get('title', '')}:{panel['title']}"
+
+
+PANELS = all_panels()
+CHARTS = [p for p in PANELS if p[1]["type"] == "timeseries"]
+
+
+# ---------------------------------------------------------------- generated, committed
+
+
+def test_committed_json_is_the_generators_output() -> None:
+    generated = load_generator().generate()
+    assert sorted(generated) == sorted(DASHBOARD_FILES)
+    for name, content in generated.items():
+        committed = (DASHBOARD_DIR / name).read_text(encoding="utf-8")
+        assert committed == content, f"{name} is stale: run python3 deploy/grafana/generate.py"
+
+
+def test_generator_check_mode_passes_on_the_committed_files() -> None:
+    assert load_generator().main(["--check"]) == 0
+
+
+def test_uids_titles_and_schema_version() -> None:
+    assert (ACCOUNT["uid"], ACCOUNT["title"]) == (
+        "ses-account-dashboard",
+        "SES / Account dashboard",
+    )
+    assert (REPUTATION["uid"], REPUTATION["title"]) == (
+        "ses-reputation-metrics",
+        "SES / Reputation metrics",
+    )
+    for dashboard in DASHBOARDS.values():
+        assert dashboard["schemaVersion"] == 39
+        assert dashboard["id"] is None
+        ids = [p["id"] for p in iter_panels(dashboard)]
+        assert len(ids) == len(set(ids))
+
+
+# ---------------------------------------------------------------- Grafana's schema
+
+
+def _generate_schema(source: Path, type_name: str, out: Path) -> dict[str, Any]:
+    subprocess.run(
+        [SCHEMA_TOOL, "--path", source, "--type", type_name, "--no-type-check", "-o", out],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    return dict(json.loads(out.read_text()))
+
+
+@pytest.fixture(scope="session")
+def grafana_schema(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+    """{"dashboard" or a panel type: JSON Schema} from @grafana/schema's TypeScript types."""
+    if not SCHEMA_TOOL.exists():
+        message = "Grafana schema tools missing: run npm ci --prefix deploy/grafana/schema"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    out = tmp_path_factory.mktemp("grafana-schema")
+    jobs = {"dashboard": (SCHEMA_TYPES / "dashboard/x/dashboard_types.gen.d.ts", "Dashboard")}
+    jobs |= {kind: (SCHEMA_TYPES / path, "*") for kind, path in PANEL_TYPES.items()}
+    with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+        futures = {
+            name: pool.submit(_generate_schema, source, type_name, out / f"{name}.json")
+            for name, (source, type_name) in jobs.items()
+        }
+        return {name: future.result() for name, future in futures.items()}
+
+
+def schema_errors(schema: dict[str, Any], instance: Any) -> list[str]:
+    """Readable errors; for a panel, those against Panel (or RowPanel for a row) only."""
+    messages = []
+    for error in jsonschema.Draft7Validator(schema).iter_errors(instance):
+        errors = [error]
+        if error.context:  # anyOf [Panel, RowPanel]
+            row = isinstance(error.instance, dict) and error.instance.get("type") == "row"
+            errors = [e for e in error.context if e.relative_schema_path[0] == int(row)]
+        for e in errors or [error]:
+            messages.append(f"{'/'.join(map(str, e.absolute_path))}: {e.message[:300]}")
+    return messages
+
+
+def definition(schema: dict[str, Any], name: str) -> dict[str, Any]:
+    return {**schema, "$ref": f"#/definitions/{name}"}
+
+
+def test_grafana_schema_is_strict(grafana_schema: dict[str, dict[str, Any]]) -> None:
+    """The generated schema rejects what Grafana's types do not allow."""
+    schema = grafana_schema["dashboard"]
+    broken = {**ACCOUNT, "dashboardVersion": 1, "schemaVersion": "39"}
+    errors = schema_errors(schema, broken)
+    assert any("dashboardVersion" in e for e in errors)
+    assert any(e.startswith("schemaVersion:") for e in errors)
+    assert schema_errors(schema, {**ACCOUNT, "timepicker": {"time_options": ["1d"]}})
+
+
+@pytest.mark.parametrize("name", DASHBOARD_FILES)
+def test_dashboard_matches_grafana_schema(name: str, grafana_schema: dict[str, Any]) -> None:
+    assert schema_errors(grafana_schema["dashboard"], DASHBOARDS[name]) == []
+
+
+@pytest.mark.parametrize("param", PANELS, ids=panel_id)
+def test_panel_options_match_their_plugin_schema(
+    param: tuple[str, dict[str, Any], dict[str, Any]], grafana_schema: dict[str, Any]
+) -> None:
+    _, panel, _ = param
+    schema = grafana_schema[panel["type"]]
+    assert schema_errors(definition(schema, "Options"), panel["options"]) == []
+    custom = panel.get("fieldConfig", {}).get("defaults", {}).get("custom")
+    if "FieldConfig" in schema["definitions"]:
+        assert custom is not None
+        assert schema_errors(definition(schema, "FieldConfig"), custom) == []
+
+
+# ---------------------------------------------------------------- data source and queries
+
+
+def test_no_import_placeholders() -> None:
+    for name in DASHBOARD_FILES:
+        text = (DASHBOARD_DIR / name).read_text()
+        assert "${DS_" not in text
+        assert '"__inputs"' not in text
+
+
+@pytest.mark.parametrize("param", PANELS, ids=panel_id)
+def test_every_panel_queries_through_the_datasource_variable(
+    param: tuple[str, dict[str, Any], dict[str, Any]],
+) -> None:
+    _, panel, _ = param
+    if panel["type"] == "text":
+        assert "targets" not in panel
+        return
+    assert panel["datasource"] == DATASOURCE
+    assert panel["targets"]
+    for target in panel["targets"]:
+        assert target["datasource"] == DATASOURCE
+
+
+@pytest.mark.parametrize("param", PANELS, ids=panel_id)
+def test_every_selector_uses_the_variables(
+    param: tuple[str, dict[str, Any], dict[str, Any]],
+) -> None:
+    _, panel, row = param
+    per_set = row.get("repeat") == "configuration_set"
+    for target in panel.get("targets", []):
+        selectors = re.findall(r"\b(aws_ses_\w+)(\{[^}]*\})?", target["expr"])
+        assert selectors
+        for family, matchers in selectors:
+            assert matchers, f"{family} without label matchers"
+            for matcher in TARGET_MATCHERS:
+                assert matcher in matchers, f"{family}{matchers}"
+            if per_set:
+                assert SET_MATCHER in matchers, f"{family}{matchers}"
+
+
+def expected_unit(panel: dict[str, Any]) -> str:
+    exprs = " ".join(t["expr"] for t in panel["targets"])
+    if "_ratio" in exprs or " / " in exprs:
+        return "percentunit"
+    if "_status" in exprs or "_enabled" in exprs:
+        return "none"  # a code that value mappings turn into the console's words
+    if "max_send_rate" in exprs:
+        return "suffix: emails/s"
+    return "short"
+
+
+@pytest.mark.parametrize("param", PANELS, ids=panel_id)
+def test_units(param: tuple[str, dict[str, Any], dict[str, Any]]) -> None:
+    _, panel, _ = param
+    if panel["type"] == "text":
+        return
+    unit = panel["fieldConfig"]["defaults"]["unit"]
+    if panel["type"] == "table":
+        assert unit in {"string", "none"}
+    else:
+        assert unit == expected_unit(panel)
+
+
+def test_sending_statistics_are_hourly() -> None:
+    stats = {
+        p["title"]: p
+        for p, row in panels_with_rows(ACCOUNT)
+        if "Sending statistics" in row["title"]
+    }
+    assert sorted(stats) == ["Bounces", "Complaints", "Rejects", "Sends"]
+    assert all(p["interval"] == "1h" for p in stats.values())
+    sends = stats["Sends"]["targets"][0]["expr"]
+    assert sends.startswith("sum by (account_id, region) (increase(aws_ses_sends_total{")
+    assert sends.endswith("[1h]))")
+    rejects = stats["Rejects"]["targets"][0]["expr"]
+    assert "increase(aws_ses_rejects_total{" in rejects
+    assert " / (" in rejects and "> 0)" in rejects  # no division by zero in idle hours
+
+
+# ---------------------------------------------------------------- console words, thresholds
+
+
+def mapping_texts(panel: dict[str, Any]) -> dict[str, str]:
+    mappings = panel["fieldConfig"]["defaults"]["mappings"]
+    return {k: v["text"] for m in mappings for k, v in m["options"].items()}
+
+
+def find(dashboard: dict[str, Any], title: str, row_title: str = "") -> dict[str, Any]:
+    matches = [
+        p
+        for p, row in panels_with_rows(dashboard)
+        if p["title"] == title and row_title in row["title"]
+    ]
+    assert len(matches) == 1, (title, row_title, len(matches))
+    return matches[0]
+
+
+def test_account_health_in_the_consoles_words() -> None:
+    status = find(ACCOUNT, "Account status")
+    assert mapping_texts(status) == {
+        "1": "Healthy",
+        "2": "Under review",
+        "3": "Paused",
+        "4": "Other (see the SES console)",  # a status AWS may add later
+    }
+    expr = status["targets"][0]["expr"]
+    for code, aws_status in ((1, "HEALTHY"), (2, "PROBATION"), (3, "SHUTDOWN")):
+        assert f'status="{aws_status}"' in expr
+        assert code == 1 or f"{code} * (aws_ses_account_enforcement_status" in expr
+    assert mapping_texts(find(ACCOUNT, "Sending")) == {"1": "Enabled", "0": "Disabled"}
+    assert mapping_texts(find(ACCOUNT, "Production access")) == {"1": "Production", "0": "Sandbox"}
+
+
+def test_reputation_status_in_the_consoles_words() -> None:
+    words = {"1": "Healthy", "2": "Under review", "3": "At risk"}
+    titles = ["Account status", "Bounce rate status", "Complaint rate status"]
+    titles += ["Configuration set status"]
+    for panel, _ in panels_with_rows(REPUTATION):
+        if panel["title"] in titles:
+            assert mapping_texts(panel) == words, panel["title"]
+
+
+def test_unlimited_quota_is_shown_as_unlimited() -> None:
+    for title in ("Daily sending quota", "Remaining sends"):
+        assert mapping_texts(find(ACCOUNT, title)) == {"Infinity": "Unlimited"}
+
+
+@pytest.mark.parametrize("row_title", ["Bounce rate", "Complaint rate", "Configuration set"])
+@pytest.mark.parametrize("kind", ["bounce", "complaint"])
+def test_reputation_charts_draw_the_default_thresholds(row_title: str, kind: str) -> None:
+    if row_title != "Configuration set" and not row_title.lower().startswith(kind):
+        return
+    chart = find(REPUTATION, f"Historic {kind} rate", row_title)
+    pair = getattr(ReputationThresholds(), kind)
+    defaults = chart["fieldConfig"]["defaults"]
+    steps = [step["value"] for step in defaults["thresholds"]["steps"]]
+    assert steps == [None, pair.under_review, pair.at_risk]
+    assert defaults["custom"]["thresholdsStyle"]["mode"] != "off"
+    assert "default configuration" in chart["description"]
+
+
+def test_representative_volume_is_explained() -> None:
+    for title in ("Messages sent (last 24 h)", "Sent over period"):
+        assert "representative volume" in find(REPUTATION, title)["description"]
+
+
+def test_smtp_settings() -> None:
+    smtp = find(ACCOUNT, "SMTP settings")
+    assert "aws_ses_smtp_endpoint_info" in smtp["targets"][0]["expr"]
+    renamed = smtp["transformations"][0]["options"]["renameByName"]
+    assert set(renamed.values()) >= {"SMTP endpoint", "STARTTLS Port", "TLS Wrapper Port"}
+    assert "Required" in find(ACCOUNT, "TLS required")["options"]["content"]
+
+
+def test_configuration_sets_are_listed_with_reputation_metrics_enabled_or_not() -> None:
+    table = find(REPUTATION, "Configuration sets")
+    exprs = [t["expr"] for t in table["targets"]]
+    assert "aws_ses_configuration_set_reputation_metrics_enabled" in exprs[0]
+    assert SET_MATCHER not in exprs[0]  # every set, not only the selected ones
+    overrides = {o["matcher"]["options"]: o for o in table["fieldConfig"]["overrides"]}
+    mapping = overrides["Reputation metrics"]["properties"][0]["value"][0]["options"]
+    assert {k: v["text"] for k, v in mapping.items()} == {"1": "Enabled", "0": "Disabled"}
+
+
+# ---------------------------------------------------------------- links and variables
+
+
+def test_every_chart_is_in_a_repeated_row() -> None:
+    """A header link can name one region only: charts repeat per region or per set."""
+    for _, panel, row in CHARTS:
+        assert row.get("repeat") in {"region", "configuration_set"}, panel["title"]
+
+
+@pytest.mark.parametrize("param", CHARTS, ids=panel_id)
+def test_every_chart_links_to_the_same_metric_in_cloudwatch(
+    param: tuple[str, dict[str, Any], dict[str, Any]],
+) -> None:
+    _, panel, row = param
+    first = re.search(r"\b(aws_ses_\w+)\{", panel["targets"][0]["expr"])
+    assert first is not None
+    metric = CLOUDWATCH_METRIC[first[1]]  # Rejects: rejects / sends opens Reject
+    [header] = [link for link in panel["links"] if link["title"] == "View in CloudWatch"]
+    [data_link] = panel["fieldConfig"]["defaults"]["links"]
+    for url, region in (
+        (header["url"], "${region}"),
+        (data_link["url"], "${__field.labels.region}"),
+    ):
+        console = f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
+        assert url.startswith(f"{console}#metricsV2:graph=~(metrics~(~(~'AWS*2fSES~'{metric}")
+        graph = url.split("graph=", 1)[1].split(";", 1)[0]
+        assert graph.count("(") == graph.count(")")
+        assert f"~region~'{region}~stat~'" in graph
+        assert url.endswith(";query=~'*7bAWS*2fSES*7d")
+        if row.get("repeat") == "configuration_set":
+            assert "~'ses*3aconfiguration-set~'$" in graph
+    assert header["targetBlank"] and data_link["targetBlank"]
+
+
+def variables(dashboard: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {v["name"]: v for v in dashboard["templating"]["list"]}
+
+
+@pytest.mark.parametrize("name", DASHBOARD_FILES)
+def test_variables_are_chained_and_multi_select(name: str) -> None:
+    found = variables(DASHBOARDS[name])
+    datasource = found.pop("datasource")
+    assert (datasource["type"], datasource["query"]) == ("datasource", "prometheus")
+    account, region = found.pop("account_id"), found.pop("region")
+    assert account["query"] == "label_values(aws_ses_daily_sending_quota, account_id)"
+    assert '{account_id=~"$account_id"}' in region["query"]
+    chained = [account, region]
+    if name == "ses-reputation-metrics.json":
+        sets = found.pop("configuration_set")
+        assert "aws_ses_configuration_set_reputation_metrics_enabled" in sets["query"]
+        assert all(m in sets["query"] for m in TARGET_MATCHERS)
+        chained.append(sets)
+    assert found == {}
+    for variable in chained:
+        assert variable["type"] == "query"
+        assert variable["datasource"] == DATASOURCE
+        assert variable["multi"] and variable["includeAll"]
+        assert variable["refresh"] == 2  # new accounts, regions and sets appear
+
+
+def test_time_picker_offers_the_consoles_ranges() -> None:
+    wanted = {"now-1d", "now-3d", "now-7d", "now-14d"}
+    for dashboard in DASHBOARDS.values():
+        assert {r["from"] for r in dashboard["timepicker"]["quick_ranges"]} == wanted
+    # Grafana before 11.6 has no quick_ranges: dashboard links offer the same ranges.
+    urls = [link["url"] for link in ACCOUNT["links"] if link["type"] == "link"]
+    assert {re.search(r"from=([^&]+)", url)[1] for url in urls} == wanted  # type: ignore[index]
+    assert all(url.startswith("/d/ses-account-dashboard/") for url in urls)
+
+
+def test_dashboards_link_to_each_other() -> None:
+    for dashboard in DASHBOARDS.values():
+        [siblings] = [link for link in dashboard["links"] if link["type"] == "dashboards"]
+        assert siblings["includeVars"] and siblings["keepTime"]
+        assert set(siblings["tags"]) <= set(dashboard["tags"])
+
+
+# ---------------------------------------------------------------- panel_queries()
+
+
+def test_panel_queries_substitutes_every_variable() -> None:
+    values = {"account_id": "123456789012", "region": ["us-east-1", "eu-west-1"]}
+    values |= {"configuration_set": ["a.b"]}
+    queries = panel_queries(REPUTATION, values)
+    assert len(queries) == sum(len(p.get("targets", [])) for p in iter_panels(REPUTATION))
+    for title, expr in queries:
+        assert "$" not in expr and "$" not in title
+    first = dict(queries)["Bounce rate"]
+    assert 'account_id=~"123456789012", region=~"(us-east-1|eu-west-1)"' in first
+    assert any('configuration_set=~"a\\\\.b"' in expr for _, expr in queries)
+    sent = dict(queries)["Sent over period"]
+    assert sent.endswith("[1h]))")
+    assert "[6h]" in dict(panel_queries(REPUTATION, values | {"__range": "6h"}))["Sent over period"]
+    with pytest.raises(KeyError):
+        panel_queries(REPUTATION, {"account_id": "1"})
+
+
+def test_panel_queries_all_is_the_variables_all_value() -> None:
+    everything = {"account_id": ALL, "region": ALL, "configuration_set": [ALL]}
+    exprs = [expr for _, expr in panel_queries(REPUTATION, everything)]
+    assert all('account_id=~".*", region=~".*"' in expr for expr in exprs)
+    assert any('configuration_set=~".*"' in expr for expr in exprs)
+    for dashboard in DASHBOARDS.values():
+        for variable in dashboard["templating"]["list"]:
+            assert variable.get("allValue", ALL_VALUE) == ALL_VALUE or not variable["includeAll"]
+
+
+def test_variable_queries() -> None:
+    queries = dict(variable_queries(REPUTATION, {"account_id": "1", "region": "us-east-1"}))
+    assert queries["region"] == 'label_values(aws_ses_daily_sending_quota{account_id=~"1"}, region)'
+    assert 'account_id=~"1", region=~"us-east-1"' in queries["configuration_set"]
+
+
+# ---------------------------------------------------------------- provisioning
+
+
+def test_datasource_provisioning() -> None:
+    config = yaml.safe_load((GRAFANA_DIR / "provisioning/datasources/prometheus.yml").read_text())
+    assert config["apiVersion"] == 1
+    [source] = config["datasources"]
+    assert (source["type"], source["uid"]) == ("prometheus", "prometheus")
+    assert source["url"] == "http://prometheus:9090"
+    assert source["access"] == "proxy"
+
+
+def test_dashboard_provisioning() -> None:
+    config = yaml.safe_load((GRAFANA_DIR / "provisioning/dashboards/ses-exporter.yml").read_text())
+    assert config["apiVersion"] == 1
+    [provider] = config["providers"]
+    assert provider["type"] == "file"
+    assert provider["options"]["path"] == "/var/lib/grafana/dashboards/ses-exporter"
