@@ -55,9 +55,9 @@ class Daemon:
         raise AssertionError("daemon never became ready")
 
 
-def start(tmp_path: Path, *args: str) -> Daemon:
+def start(tmp_path: Path, *args: str, config_text: str = DEMO_CONFIG) -> Daemon:
     config = tmp_path / "demo.yaml"
-    config.write_text(DEMO_CONFIG)
+    config.write_text(config_text)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     proc = subprocess.Popen(
