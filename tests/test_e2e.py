@@ -1,0 +1,180 @@
+"""End to end: the demo exporter, a real Prometheus with the bundled rules, the dashboards.
+
+Starts ``ses-exporter --demo`` with short intervals and Debian's ``prometheus`` scraping it
+every second with the alert and recording rules loaded, then
+
+* waits for the demo's bounce problem (the ``marketing`` configuration set crosses the 5 %
+  review threshold about a minute after start) to fire the bounce-rate alert;
+* runs every panel query and every variable query of both dashboards through
+  Prometheus's HTTP API, with the variables substituted, and requires a non-empty result
+  of the right type.
+
+The rules' ``for:`` durations (15 minutes and more) are set to 0 in the copy Prometheus
+loads: their edges are covered by ``promtool test rules``; here the expressions must fire.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import free_port
+from tests.dashboards import load_dashboards, panel_queries, variable_queries
+from tests.test_process import Daemon, start
+
+pytestmark = [
+    pytest.mark.process,
+    pytest.mark.skipif(shutil.which("prometheus") is None, reason="prometheus is not installed"),
+]
+
+RULES = Path(__file__).parent.parent / "deploy" / "prometheus" / "ses-exporter.rules.yml"
+EXPORTER_CONFIG = """
+accounts:
+  - name: demo
+    regions: [us-east-1, eu-west-1]
+    labels: {env: demo}
+collectors:
+  account: {interval: 2s}
+  send_statistics: {interval: 5s}
+  cloudwatch: {interval: 5s, period: 60s, lookback: 30m}
+  configuration_sets: {interval: 10s}
+"""
+VARIABLES: dict[str, Any] = {
+    "account_id": "123456789012",
+    "region": ["us-east-1", "eu-west-1"],
+    "configuration_set": "marketing",
+    "datasource": "prometheus",
+}
+ALERT = "SesConfigurationSetBounceRateUnderReview"
+
+
+class Prometheus:
+    def __init__(self, proc: subprocess.Popen[bytes], port: int):
+        self.proc, self.port = proc, port
+
+    def api(self, path: str, **params: str) -> Any:
+        url = f"http://127.0.0.1:{self.port}/api/v1/{path}?{urllib.parse.urlencode(params)}"
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            answer = json.load(resp)
+        assert answer["status"] == "success", answer
+        return answer["data"]
+
+    def wait_for(self, what: str, check: Any, timeout: float) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, "prometheus exited"
+            try:
+                found = check()
+            except OSError:
+                found = None
+            if found:
+                return found
+            time.sleep(1)
+        raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Daemon, Prometheus]]:
+    tmp = tmp_path_factory.mktemp("e2e")
+    exporter = start(tmp, config_text=EXPORTER_CONFIG)
+    prometheus = None
+    try:
+        exporter.wait_ready()
+        rules = tmp / "rules.yml"
+        rules.write_text(re.sub(r"(?m)^(\s+for:) .*$", r"\1 0s", RULES.read_text()))
+        config = tmp / "prometheus.yml"
+        config.write_text(
+            "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+            f"rule_files: [{rules}]\n"
+            "scrape_configs:\n  - job_name: ses-exporter\n"
+            f"    static_configs: [{{targets: ['127.0.0.1:{exporter.port}']}}]\n"
+        )
+        port = free_port()
+        proc = subprocess.Popen(
+            [
+                "prometheus",
+                f"--config.file={config}",
+                f"--storage.tsdb.path={tmp / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--log.level=warn",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        prometheus = Prometheus(proc, port)
+        prometheus.wait_for(
+            "the first scrape",
+            lambda: prometheus.api("query", query='up{job="ses-exporter"} == 1')["result"],
+            timeout=60,
+        )
+        yield exporter, prometheus
+    finally:
+        for proc in (exporter.proc, prometheus.proc if prometheus else None):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout=10)
+
+
+def firing(prometheus: Prometheus, name: str) -> list[dict[str, Any]]:
+    alerts = prometheus.api("alerts")["alerts"]
+    return [a for a in alerts if a["labels"]["alertname"] == name and a["state"] == "firing"]
+
+
+def test_the_demo_bounce_problem_fires_the_bounce_rate_alert(
+    stack: tuple[Daemon, Prometheus],
+) -> None:
+    _, prometheus = stack
+    alerts = prometheus.wait_for(ALERT, lambda: firing(prometheus, ALERT), timeout=150)
+    labels = {a["labels"]["configuration_set"] for a in alerts}
+    assert "marketing" in labels
+    assert "transactional" not in labels
+    assert all(a["labels"]["severity"] in {"warning", "critical"} for a in alerts)
+    assert all("ses-reputation-metrics" in a["annotations"]["dashboard"] for a in alerts)
+
+
+@pytest.mark.parametrize("dashboard", sorted(load_dashboards()))
+def test_every_panel_query_returns_data(stack: tuple[Daemon, Prometheus], dashboard: str) -> None:
+    _, prometheus = stack
+    # CloudWatch counters need two demo flushes (a minute apart) to move.
+    prometheus.wait_for(ALERT, lambda: firing(prometheus, ALERT), timeout=150)
+    queries = panel_queries(load_dashboards()[dashboard], VARIABLES)
+    assert queries
+    empty = []
+    for title, expr in queries:
+        data = prometheus.api("query", query=expr)
+        assert data["resultType"] in {"vector", "matrix"}, (title, expr, data["resultType"])
+        if not data["result"]:
+            empty.append((title, expr))
+        for series in data["result"]:
+            assert series["value"][1] not in {"NaN"}, (title, expr)
+    assert empty == [], f"panels without data: {empty}"
+
+
+@pytest.mark.parametrize("dashboard", sorted(load_dashboards()))
+def test_every_variable_query_offers_values(
+    stack: tuple[Daemon, Prometheus], dashboard: str
+) -> None:
+    _, prometheus = stack
+    for name, query in variable_queries(load_dashboards()[dashboard], VARIABLES):
+        label_values = re.fullmatch(r"label_values\((.*),\s*(\w+)\)", query)
+        query_result = re.fullmatch(r"query_result\((.*)\)", query)
+        if label_values:
+            expr, label = label_values.groups()
+            found = {s["metric"].get(label) for s in prometheus.api("query", query=expr)["result"]}
+        else:
+            assert query_result, f"{name}: unexpected variable query {query}"
+            found = {
+                str(s["metric"])
+                for s in prometheus.api("query", query=query_result.group(1))["result"]
+            }
+        assert found - {None}, f"{dashboard}: variable {name} offers nothing ({query})"
