@@ -1,0 +1,116 @@
+"""The deployment files that cannot run here (no container engine): checked by tools.
+
+The compose stack's mounts must exist and point where the configs expect them, its
+Prometheus config must pass ``promtool check config`` with the rules it mounts, its
+Alertmanager config ``amtool check-config``, Grafana's provisioning must find the
+dashboards; the Dockerfile must keep its promises (non-root, healthcheck, exec form).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).parent.parent
+COMPOSE_DIR = ROOT / "deploy" / "compose"
+
+
+def compose() -> dict[str, Any]:
+    return dict(yaml.safe_load((COMPOSE_DIR / "docker-compose.yml").read_text()))
+
+
+def mounts(service: str) -> dict[str, Path]:
+    """{container path: host path} of a service's bind mounts."""
+    out = {}
+    for volume in compose()["services"][service].get("volumes", []):
+        host, container = volume.split(":")[:2]
+        out[container] = (COMPOSE_DIR / host).resolve()
+    return out
+
+
+def test_every_mounted_file_exists_and_images_are_pinned() -> None:
+    services = compose()["services"]
+    assert set(services) == {"ses-exporter", "prometheus", "alertmanager", "grafana"}
+    for name, service in services.items():
+        for host in mounts(name).values():
+            assert host.exists(), f"{name}: {host} does not exist"
+        image = service.get("image")
+        if image:
+            assert re.fullmatch(r"[\w./-]+:v?\d+\.\d+\.\d+", image), f"{name}: unpinned {image}"
+    exporter = services["ses-exporter"]
+    assert (COMPOSE_DIR / exporter["build"]["context"] / "Dockerfile").exists()
+    assert exporter["command"] == ["--demo"]
+
+
+def run(*command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed")
+def test_compose_prometheus_config_and_its_mounted_rules_pass_promtool(tmp_path: Path) -> None:
+    volumes = mounts("prometheus")
+    config = yaml.safe_load(volumes["/etc/prometheus/prometheus.yml"].read_text())
+    # Point the config at the files the container would see, as they are on this disk.
+    config["rule_files"] = [str(volumes[path]) for path in config["rule_files"]]
+    local = tmp_path / "prometheus.yml"
+    local.write_text(yaml.safe_dump(config))
+    result = run("promtool", "check", "config", str(local))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout + result.stderr
+    targets = config["scrape_configs"][0]["static_configs"][0]["targets"]
+    assert targets == ["ses-exporter:10049"]
+    assert config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == [
+        "alertmanager:9093"
+    ]
+
+
+@pytest.mark.skipif(shutil.which("amtool") is None, reason="amtool is not installed")
+def test_compose_alertmanager_config_passes_amtool() -> None:
+    result = run(
+        "amtool", "check-config", str(mounts("alertmanager")["/etc/alertmanager/alertmanager.yml"])
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_grafana_provisioning_finds_the_dashboards_and_the_datasource() -> None:
+    volumes = mounts("grafana")
+    provisioning = volumes["/etc/grafana/provisioning"]
+    providers = yaml.safe_load((provisioning / "dashboards" / "ses-exporter.yml").read_text())
+    path = providers["providers"][0]["options"]["path"]
+    dashboards = volumes[path]
+    assert sorted(p.name for p in dashboards.glob("*.json")) == [
+        "ses-account-dashboard.json",
+        "ses-reputation-metrics.json",
+    ]
+    for dashboard in dashboards.glob("*.json"):
+        assert "${DS_" not in dashboard.read_text()
+        assert json.loads(dashboard.read_text())["uid"] in {
+            "ses-account-dashboard",
+            "ses-reputation-metrics",
+        }
+    sources = yaml.safe_load((provisioning / "datasources" / "prometheus.yml").read_text())
+    assert sources["datasources"][0]["type"] == "prometheus"
+    assert sources["datasources"][0]["url"] == "http://prometheus:9090"
+    home = compose()["services"]["grafana"]["environment"]
+    assert home["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"].startswith(path)
+
+
+def test_dockerfile_keeps_its_promises() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    stages = re.findall(r"(?m)^FROM (\S+)", text)
+    assert len(stages) >= 2 and all(s.startswith("python:3.11-slim") for s in stages)
+    user = re.findall(r"(?m)^USER (\S+)", text)
+    assert user and not user[-1].startswith(("root", "0"))
+    assert re.search(r"(?m)^EXPOSE 10049$", text)
+    assert re.search(r"(?m)^HEALTHCHECK .*\n?.*/-/healthy", text)
+    entrypoint = re.search(r"(?m)^ENTRYPOINT (.*)$", text)
+    assert entrypoint and json.loads(entrypoint.group(1)) == ["ses-exporter"]
+    cmd = re.search(r"(?m)^CMD (.*)$", text)
+    assert cmd and isinstance(json.loads(cmd.group(1)), list)
