@@ -16,6 +16,7 @@ Collectors never import boto3: they receive the clients as arguments.
 from __future__ import annotations
 
 import functools
+import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -261,12 +262,34 @@ def _attach_pacer(client: BaseClient, pacer: Pacer) -> None:
     client.meta.events.register_first("before-call", pace)
 
 
+class MalformedResponseError(BotoCoreError):
+    fmt = "{operation}: AWS answered with a body that is not valid JSON"
+
+
+def _is_malformed_json(http_response: Any, model: Any) -> bool:
+    """botocore turns an unparsable JSON body into {"message": body} and calls it success;
+    a truncated GetAccount would then read as quota 0 and sending disabled."""
+    if model.service_model.protocol not in {"json", "rest-json"}:
+        return False  # botocore raises ResponseParserError for broken XML itself
+    body = getattr(http_response, "content", b"")
+    if not isinstance(body, bytes) or not body.strip():
+        return False
+    try:
+        json.loads(body)
+    except ValueError:
+        return True
+    return False
+
+
 def _attach_accounting(client: BaseClient, service: str, counter: RequestCounter) -> None:
     def after_call(http_response: Any, parsed: Mapping[str, Any], model: Any, **_: Any) -> None:
         status = getattr(http_response, "status_code", 200)
         outcome = "success"
         if status >= 300:
             outcome = str(parsed.get("Error", {}).get("Code") or f"http_{status}")
+        elif _is_malformed_json(http_response, model):
+            counter.add(service, model.name, "malformed_response")
+            raise MalformedResponseError(operation=model.name)
         counter.add(service, model.name, outcome)
 
     def after_call_error(exception: BaseException, event_name: str, **_: Any) -> None:

@@ -136,3 +136,34 @@ def test_assumed_role_with_external_id_and_refresh(
     monkeypatch.setattr(credentials, "_time_fetcher", lambda: later)
     assert credentials.get_frozen_credentials().access_key != first_key
     assert counter.snapshot()[("sts", "AssumeRole", "success")] == 2
+
+
+class _Raw:
+    def __init__(self, body: bytes):
+        self.body = body
+
+    def stream(self, **_: Any) -> Any:
+        yield self.body
+
+
+def test_a_malformed_json_answer_is_an_error_not_an_empty_success(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # No moto here: the before-send hook below is the only "AWS" this client talks to.
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    from botocore.awsrequest import AWSResponse
+
+    from ses_exporter.aws import MalformedResponseError
+
+    counter = RequestCounter()
+    clients = session(counter=counter).target_clients("eu-west-1", 1000)
+    truncated = b'{"SendQuota": {"Max24HourSend": 50000.0, "MaxSen'
+
+    def answer(**_: Any) -> AWSResponse:
+        return AWSResponse("https://email.eu-west-1.amazonaws.com", 200, {}, _Raw(truncated))
+
+    clients.sesv2.meta.events.register_first("before-send.sesv2.GetAccount", answer)
+    with pytest.raises(MalformedResponseError, match="GetAccount"):
+        clients.sesv2.get_account()
+    assert counter.snapshot() == {("sesv2", "GetAccount", "malformed_response"): 1}
