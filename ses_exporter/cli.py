@@ -14,6 +14,7 @@ from types import FrameType
 from . import __version__
 from .config import COLLECTOR_NAMES, Config, ConfigError, load_config, parse_config
 from .logsetup import FORMATS, LEVELS, register_secret, setup_logging
+from .webconfig import WebConfig, WebConfigError, load_web_config
 
 log = logging.getLogger("ses_exporter")
 
@@ -63,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="exporter-toolkit web configuration (TLS, basic auth)",
     )
+    p.add_argument(
+        "--web.health-unauthenticated",
+        dest="web_health_unauthenticated",
+        action="store_true",
+        help="serve GET /-/healthy without basic auth, for probes (TLS still applies)",
+    )
     p.add_argument("--log.level", dest="log_level", default="info", choices=LEVELS)
     p.add_argument("--log.format", dest="log_format", default="logfmt", choices=FORMATS)
     for name in COLLECTOR_NAMES:
@@ -105,6 +112,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     for account in config.accounts:
         if account.external_id is not None:
             register_secret(account.external_id.get_secret_value())
+    web_config = None
+    if args.web_config_file:
+        try:
+            web_config = load_web_config(args.web_config_file)
+        except WebConfigError as exc:
+            print(f"ses-exporter: {args.web_config_file} is invalid:", file=sys.stderr)
+            for error in exc.errors:
+                print(f"  {error}", file=sys.stderr)
+            return EXIT_USAGE
     if args.config_check:
         targets = sum(len(a.regions) for a in config.accounts)
         print(
@@ -112,20 +128,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{targets} targets)"
         )
         return EXIT_OK
-    if args.web_config_file:
-        print(
-            "ses-exporter: --web.config.file is not supported by this version yet", file=sys.stderr
-        )
-        return EXIT_USAGE
     overrides = {
         name: value
         for name in COLLECTOR_NAMES
         if (value := getattr(args, f"collector_{name}")) is not None
     }
-    return run(args, config, overrides)
+    return run(args, config, overrides, web_config)
 
 
-def run(args: argparse.Namespace, config: Config, overrides: dict[str, bool]) -> int:
+def run(
+    args: argparse.Namespace,
+    config: Config,
+    overrides: dict[str, bool],
+    web_config: WebConfig | None = None,
+) -> int:
     from .daemon import Exporter
     from .web import WebServer, parse_listen_address
 
@@ -144,8 +160,15 @@ def run(args: argparse.Namespace, config: Config, overrides: dict[str, bool]) ->
         hooks.append(world.client_hook)
         log.info("demo mode: polling a simulated AWS (moto, in process)")
     exporter = Exporter(config, args.config_file, hooks, overrides)
+    exporter.web_config_path = args.web_config_file
     try:
-        server = WebServer(exporter, args.listen_address, args.telemetry_path)
+        server = WebServer(
+            exporter,
+            args.listen_address,
+            args.telemetry_path,
+            web_config=web_config,
+            health_unauthenticated=args.web_health_unauthenticated,
+        )
     except (OSError, ValueError) as exc:
         log.error("cannot serve", extra={"address": args.listen_address, "error": str(exc)})
         if world is not None:
@@ -160,11 +183,17 @@ def run(args: argparse.Namespace, config: Config, overrides: dict[str, bool]) ->
     signal.signal(signal.SIGTERM, on_stop)
     signal.signal(signal.SIGINT, on_stop)
     signal.signal(signal.SIGHUP, lambda *_: reload.set())
+    exporter.on_web_config = server.reload_config
     exporter.start()
     server.start()
     log.info(
         "listening",
-        extra={"address": args.listen_address, "port": server.port, "version": __version__},
+        extra={
+            "address": args.listen_address,
+            "port": server.port,
+            "version": __version__,
+            "tls": server.tls_enabled,
+        },
     )
     while not stop.wait(0.5):
         if reload.is_set():

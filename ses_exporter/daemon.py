@@ -26,6 +26,7 @@ from .landing import TargetRow
 from .poller import Poller
 from .store import SnapshotStore
 from .targets import Target, build_targets
+from .webconfig import WebConfig, WebConfigError, load_web_config
 
 log = logging.getLogger("ses_exporter")
 
@@ -45,6 +46,9 @@ class Exporter:
         self.clock = clock
         self.collector_overrides = dict(collector_overrides or {})
         self.requests = RequestCounter()
+        # Set by the CLI: the web config file, re-read on reload, and where the result goes.
+        self.web_config_path: str | None = None
+        self.on_web_config: Callable[[WebConfig], None] | None = None
         self._reload_ok = True
         self._lock = threading.Lock()
         self.config = self._apply_overrides(config)
@@ -108,17 +112,31 @@ class Exporter:
         ]
 
     def reload(self) -> tuple[bool, str]:
-        """Re-reads the config file; an invalid one keeps the running config."""
-        if self.config_path is None:
+        """Re-reads the config file and the web config file; if either is invalid, neither
+        changes and the running ones stay."""
+        if self.config_path is None and self.web_config_path is None:
             return False, "no --config.file to reload"
-        try:
-            new_config = self._apply_overrides(load_config(self.config_path))
-        except ConfigError as exc:
+        errors: list[str] = []
+        new_config = web_config = None
+        if self.config_path is not None:
+            try:
+                new_config = self._apply_overrides(load_config(self.config_path))
+            except ConfigError as exc:
+                errors += exc.errors
+        if self.web_config_path is not None:
+            try:
+                web_config = load_web_config(self.web_config_path)
+            except WebConfigError as exc:
+                errors += [f"{self.web_config_path}: {error}" for error in exc.errors]
+        if errors:
             self._reload_ok = False
-            log.error("config reload failed", extra={"errors": "; ".join(exc.errors)})
-            return False, str(exc)
+            log.error("config reload failed", extra={"errors": "; ".join(errors)})
+            return False, "\n".join(errors)
         with self._lock:
-            self._swap(new_config)
+            if new_config is not None:
+                self._swap(new_config)
+            if web_config is not None and self.on_web_config is not None:
+                self.on_web_config(web_config)
         self._reload_ok = True
         log.info("config reloaded", extra={"targets": len(self.targets)})
         return True, "config reloaded"

@@ -1,10 +1,17 @@
 """HTTP front end: /metrics, the landing page, /-/healthy, /-/ready and /-/reload.
 
-Standard library only (``http.server``). The server never calls AWS: every endpoint reads
-what the daemon (a ``WebApp``) already holds, so a scrape stays fast whatever AWS does.
+Standard library only (``http.server``, ``ssl``). The server never calls AWS: every endpoint
+reads what the daemon (a ``WebApp``) already holds, so a scrape stays fast whatever AWS does.
 
-Seams for the web configuration file (TLS, basic auth, response headers) are the three
-``WebServer`` methods ``_wrap_socket``, ``_authorize`` and ``_response_headers``.
+One thread per connection, which costs next to nothing while it waits, with three limits so
+that slow or idle clients cannot crowd out a scrape: at most ``max_connections`` at once
+(beyond that a new connection is closed at once), ``header_timeout`` for the TLS handshake
+and for each request's line and headers however slowly they trickle in (slowloris), and
+``connection_timeout`` for an idle keep-alive connection. A request head is capped at
+128 KiB (431), a body at 64 KiB (413).
+
+The web configuration (``webconfig.WebConfig``: TLS, basic auth, headers, rate limit) is
+swapped whole by ``reload_config``; connections accepted afterwards use the new one.
 """
 
 from __future__ import annotations
@@ -12,11 +19,13 @@ from __future__ import annotations
 import contextlib
 import errno
 import gzip
+import io
 import ipaddress
 import logging
 import re
 import socket
 import socketserver
+import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -26,6 +35,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 
 from .landing import TargetRow, render_landing_page
+from .webconfig import BasicAuth, RateLimiter, WebConfig, peer_sans
 
 logger = logging.getLogger("ses_exporter.web")
 
@@ -33,8 +43,18 @@ _TEXT = "text/plain; charset=utf-8"
 _SERVED_METHODS = ("GET", "HEAD", "POST")
 _READ_ONLY = ("GET", "HEAD")
 _MAX_BODY_BYTES = 64 * 1024  # /-/reload ignores its body; anything bigger is not ours
+_MAX_LINE_BYTES = 65536  # longer request lines are 414, as in http.server
+_MAX_HEAD_BYTES = 128 * 1024  # request line and headers together (Go allows 1 MiB)
 _LINGER_SECONDS = 0.5
 _POLL_INTERVAL_SECONDS = 0.25  # bounds how long shutdown() waits for the accept loop
+_REFUSAL_LOG_INTERVAL_SECONDS = 60.0
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 method syntax
+_TLS_HANDSHAKE = b"\x16"  # the first byte of every TLS connection
+# What Go's net/http answers to plain HTTP on a TLS port.
+_HTTP_ON_TLS_PORT = (
+    b"HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
+    b"Connection: close\r\n\r\nClient sent an HTTP request to an HTTPS server.\n"
+)
 
 
 class WebApp(Protocol):
@@ -112,6 +132,53 @@ def _accepts_gzip(accept_encoding: str | None) -> bool:
     return wildcard
 
 
+class _HeadTooLarge(Exception):
+    """The request line and headers went past _MAX_HEAD_BYTES."""
+
+
+class _RequestReader(io.RawIOBase):
+    """The socket as rfile, with a deadline and a byte budget while a request head arrives.
+
+    A socket timeout alone restarts with every byte, so a client sending one byte a second
+    would hold its thread forever; here each read waits only for what is left of the deadline.
+    """
+
+    def __init__(self, sock: socket.socket, idle_timeout: float) -> None:
+        super().__init__()
+        self._sock, self._idle_timeout = sock, idle_timeout
+        self._deadline: float | None = None
+        self._budget: int | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def start_head(self, timeout: float) -> None:
+        self._deadline, self._budget = time.monotonic() + timeout, _MAX_HEAD_BYTES
+
+    def end_head(self) -> None:
+        self._budget = None  # the body has its own limit; the deadline still runs
+
+    def end_request(self) -> None:
+        self._deadline = self._budget = None
+        self._sock.settimeout(self._idle_timeout)
+
+    def readinto(self, buffer: Any) -> int:
+        if self._deadline is not None:
+            remaining = self._deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("request head not complete in time")
+            self._sock.settimeout(min(remaining, self._idle_timeout))
+        view = memoryview(buffer).cast("B")
+        if self._budget is not None:
+            if self._budget <= 0:
+                raise _HeadTooLarge
+            view = view[: self._budget]
+        count = self._sock.recv_into(view)
+        if self._budget is not None:
+            self._budget -= count
+        return count
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: every response carries Content-Length
     disable_nagle_algorithm = True  # headers and body are two writes; don't wait for an ACK
@@ -119,13 +186,25 @@ class _Handler(BaseHTTPRequestHandler):
     target = ""  # the raw request target; self.path is rewritten by http.server (//x -> /x)
     _tracked = False
     _unread_input = False  # closing with unread bytes would send RST and lose the response
+    _reader: _RequestReader
+    _buffered: io.BufferedReader
 
     def setup(self) -> None:
         web = self.server.web
-        self.request.settimeout(web.connection_timeout)  # idle keep-alive connections close
-        self.request = web._wrap_socket(self.request)
-        self.request.settimeout(web.connection_timeout)
-        super().setup()
+        raw = self.request
+        raw.settimeout(web.connection_timeout)
+        self.request = web._wrap_socket(raw)
+        try:
+            self.request.settimeout(web.connection_timeout)
+            super().setup()
+            self.rfile.close()
+            self._reader = _RequestReader(self.connection, web.connection_timeout)
+            self._buffered = io.BufferedReader(self._reader)
+            self.rfile = self._buffered
+        except BaseException:
+            if self.request is not raw:
+                self.request.close()
+            raise
         self._tracked = web._track(self.connection)
 
     def handle(self) -> None:
@@ -140,18 +219,41 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             if self._tracked:
                 self.server.web._untrack(self.connection)
+            if isinstance(self.connection, ssl.SSLSocket):
+                self.connection.close()  # socketserver closes only the plain socket it made
 
     def _drain_before_close(self) -> None:
-        """Half-close, then read what the client still sends for a moment (as Go does)."""
-        deadline = time.monotonic() + _LINGER_SECONDS
-        with contextlib.suppress(OSError):
-            self.connection.shutdown(socket.SHUT_WR)
-            self.connection.settimeout(_LINGER_SECONDS)
-            while time.monotonic() < deadline and self.connection.recv(65536):
-                pass
+        _linger(self.connection)
+
+    def handle_one_request(self) -> None:
+        """One request: wait idle for its first byte, then read its head against the clock."""
+        self.command = self.request_version = self.requestline = ""
+        try:
+            first = self._buffered.peek(1)[:1]
+            if not first:
+                self.close_connection = True
+                return
+            if first == _TLS_HANDSHAKE and not isinstance(self.connection, ssl.SSLSocket):
+                self.send_error(HTTPStatus.BAD_REQUEST, "TLS handshake on a plain HTTP port")
+                return
+            self._reader.start_head(self.server.web.header_timeout)
+            self.raw_requestline = self.rfile.readline(_MAX_LINE_BYTES + 1)
+            if len(self.raw_requestline) > _MAX_LINE_BYTES:
+                self.send_error(HTTPStatus.REQUEST_URI_TOO_LONG)
+            elif self.parse_request():
+                self._handle()
+            self.wfile.flush()
+        except _HeadTooLarge:
+            self.send_error(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Request head too large")
+        except (TimeoutError, ConnectionError, ssl.SSLError) as exc:
+            logger.debug("%s: connection closed: %s", self.address_string(), exc)
+            self.close_connection = True
 
     def parse_request(self) -> bool:
         ok = super().parse_request()
+        if ok and not _TOKEN.fullmatch(self.command):
+            self.send_error(HTTPStatus.BAD_REQUEST, "invalid method")
+            return False
         if ok:
             self.target = self.requestline.split()[1]
         return ok
@@ -163,9 +265,11 @@ class _Handler(BaseHTTPRequestHandler):
         logger.debug("%s %s", self.address_string(), format % args)
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-        # Protocol errors from http.server (400, 414, 431, 501, ...): plain text, then close.
-        if self.request_version == "HTTP/0.9":
+        # Protocol errors from http.server (400, 414, 431, 505, ...): plain text, then close.
+        if self.request_version in ("HTTP/0.9", ""):
             self.request_version = "HTTP/1.0"  # always answer with a status line and headers
+        with contextlib.suppress(OSError):
+            self._reader.end_request()  # done reading: the answer is not written against the clock
         self.close_connection = self._unread_input = True
         phrase = HTTPStatus(code).phrase
         self._send(_text(code, f"{code} {phrase}" + (f": {message}" if message else "") + "\n"))
@@ -183,13 +287,14 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(response.body)
 
     def _handle(self) -> None:
+        """Every method comes here: unknown ones get 405 with Allow, not http.server's 501."""
         if self.request_version == "HTTP/0.9":
             self.send_error(HTTPStatus.BAD_REQUEST, "HTTP/0.9 is not supported")
             return
-        self._send(self._discard_body() or self._route())
-
-    do_GET = do_HEAD = do_POST = _handle
-    do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_TRACE = do_CONNECT = _handle
+        self._reader.end_head()
+        refused = self._discard_body()
+        self._reader.end_request()
+        self._send(refused or self._route())
 
     def _discard_body(self) -> _Response | None:
         """Read and drop a request body so the connection can serve the next request."""
@@ -211,6 +316,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _route(self) -> _Response:
         web = self.server.web
+        if not web._rate_limit_allows():
+            return _text(HTTPStatus.TOO_MANY_REQUESTS, "Too Many Requests\n")
         if not web._authorize(self):
             return _text(HTTPStatus.UNAUTHORIZED, "Unauthorized\n", ("WWW-Authenticate", "Basic"))
         path = self.target.split("?", 1)[0]  # exact match only: no normalisation
@@ -260,11 +367,22 @@ class _Handler(BaseHTTPRequestHandler):
         return _text(HTTPStatus.OK if ok else HTTPStatus.INTERNAL_SERVER_ERROR, message)
 
 
+def _linger(sock: socket.socket) -> None:
+    """Half-close, then read what the client still sends for a moment (as Go does): closing
+    with unread input sends RST, and the client would lose the answer just written."""
+    deadline = time.monotonic() + _LINGER_SECONDS
+    with contextlib.suppress(OSError):
+        socket.socket.shutdown(sock, socket.SHUT_WR)  # the TCP socket, even under TLS
+        sock.settimeout(_LINGER_SECONDS)
+        while time.monotonic() < deadline and sock.recv(65536):
+            pass
+
+
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True  # a stuck client never keeps the process alive
     block_on_close = False
     allow_reuse_address = True  # restart without waiting for TIME_WAIT
-    request_queue_size = 64
+    request_queue_size = 1024  # the kernel caps it at net.core.somaxconn
 
     def __init__(
         self, web: WebServer, address: tuple[Any, ...], family: int, dualstack: bool = False
@@ -284,6 +402,23 @@ class _HTTPServer(ThreadingHTTPServer):
     @property
     def web_port(self) -> int:
         return int(self.socket.getsockname()[1])
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self.web._connection_slots.acquire(blocking=False):
+            self.web._refuse(client_address)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)  # starts the connection's thread
+        except BaseException:
+            self.web._connection_slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.web._connection_slots.release()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # Not an app error (those are 500s): a client reset, a timeout, a failed handshake.
@@ -305,8 +440,29 @@ def _bind(web: WebServer, host: str, port: int) -> _HTTPServer:
     return _HTTPServer(web, sockaddr, family)
 
 
+@dataclass(frozen=True)
+class _Access:
+    """A WebConfig with what serving it needs; swapped whole on reload."""
+
+    config: WebConfig
+    auth: BasicAuth
+    limiter: RateLimiter | None
+    headers: Mapping[str, str]
+
+    @classmethod
+    def of(cls, config: WebConfig) -> _Access:
+        limiter = RateLimiter(config.rate_limit) if config.rate_limit else None
+        headers = {"X-Content-Type-Options": "nosniff", **config.headers}
+        return cls(config, BasicAuth(config.basic_auth_users), limiter, headers)
+
+
 class WebServer:
-    """Threaded HTTP server for a ``WebApp``. Binds on construction: port errors raise here."""
+    """Threaded HTTP(S) server for a ``WebApp``. Binds on construction: port errors raise here.
+
+    ``health_unauthenticated`` serves ``GET /-/healthy`` without basic auth, for probes that
+    cannot send credentials; TLS and client certificates still apply. Off by default: as in
+    exporter-toolkit, basic auth then covers every path.
+    """
 
     def __init__(
         self,
@@ -314,7 +470,11 @@ class WebServer:
         listen_address: str = ":10049",
         telemetry_path: str = "/metrics",
         *,
+        web_config: WebConfig | None = None,
+        health_unauthenticated: bool = False,
         connection_timeout: float = 30.0,
+        header_timeout: float = 10.0,
+        max_connections: int = 512,
     ) -> None:
         if not telemetry_path.startswith("/") or re.search(r"[\s?#]", telemetry_path):
             raise ValueError(f"telemetry path {telemetry_path!r} must be a path like '/metrics'")
@@ -322,7 +482,13 @@ class WebServer:
             raise ValueError(f"telemetry path {telemetry_path!r} is used by another endpoint")
         self.app = app
         self.telemetry_path = telemetry_path
+        self.health_unauthenticated = health_unauthenticated
         self.connection_timeout = connection_timeout
+        self.header_timeout = header_timeout
+        self._access = _Access.of(web_config or WebConfig())
+        self.max_connections = max_connections
+        self._connection_slots = threading.BoundedSemaphore(max_connections)
+        self._last_refusal_log = -_REFUSAL_LOG_INTERVAL_SECONDS
         self._lock = threading.Lock()
         self._connections: set[socket.socket] = set()
         self._thread: threading.Thread | None = None
@@ -334,6 +500,16 @@ class WebServer:
     @property
     def port(self) -> int:
         return self._port
+
+    @property
+    def tls_enabled(self) -> bool:
+        return self._access.config.ssl_context is not None
+
+    def reload_config(self, web_config: WebConfig | None) -> None:
+        """Use a new web configuration; connections accepted from now on get its TLS settings,
+        every request from now on its users, headers and rate limit."""
+        self._access = _Access.of(web_config or WebConfig())
+        logger.debug("web configuration applied", extra=self._access.config.summary())
 
     def start(self) -> None:
         """Serve in a daemon thread."""
@@ -349,7 +525,12 @@ class WebServer:
             self._thread.start()
         host = str(self._httpd.server_address[0])
         address = f"[{host}]:{self._port}" if ":" in host else f"{host}:{self._port}"
-        logger.debug("listening on %s, telemetry path %s", address, self.telemetry_path)
+        logger.debug(
+            "listening on %s, telemetry path %s",
+            address,
+            self.telemetry_path,
+            extra=self._access.config.summary(),
+        )
 
     def serve_forever(self) -> None:
         """Serve until shutdown(); safe to call shutdown() from a signal handler meanwhile."""
@@ -372,9 +553,9 @@ class WebServer:
         self._httpd.server_close()
         for conn in connections:
             # Wakes a handler blocked reading its next request; a response being written
-            # still completes.
+            # still completes. socket.socket's shutdown: SSLSocket's would drop TLS first.
             with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RD)
+                socket.socket.shutdown(conn, socket.SHUT_RD)
         self._stopped.set()
 
     def _track(self, conn: socket.socket) -> bool:
@@ -387,15 +568,61 @@ class WebServer:
         with self._lock:
             self._connections.discard(conn)
 
-    # Seams for --web.config.file (exporter-toolkit format), filled in by a later change.
+    def _refuse(self, client_address: Any) -> None:
+        now = time.monotonic()
+        if now - self._last_refusal_log >= _REFUSAL_LOG_INTERVAL_SECONDS:
+            self._last_refusal_log = now
+            logger.warning(
+                "too many connections, closing new ones",
+                extra={"client": str(client_address[0]), "max_connections": self.max_connections},
+            )
+
+    # --- what the web configuration changes ----------------------------------------------
+
     def _wrap_socket(self, sock: socket.socket) -> socket.socket:
         """Per accepted connection, in its own thread (a slow TLS handshake blocks no one)."""
-        return sock
+        config = self._access.config
+        if config.ssl_context is None:
+            return sock
+        deadline = time.monotonic() + self.header_timeout
+        sock.settimeout(self.header_timeout)
+        first = sock.recv(1, socket.MSG_PEEK)
+        if first != _TLS_HANDSHAKE:
+            if first.isalpha():  # a request line: say why instead of a handshake error
+                with contextlib.suppress(OSError):
+                    sock.sendall(_HTTP_ON_TLS_PORT)
+                    _linger(sock)
+            raise ConnectionAbortedError("not a TLS handshake")
+        tls = config.ssl_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        try:
+            # do_handshake treats the timeout as a deadline for the whole handshake.
+            tls.settimeout(max(deadline - time.monotonic(), 0.001))
+            tls.do_handshake()
+            allowed = config.client_allowed_sans
+            if allowed is not None and not peer_sans(tls.getpeercert() or {}) & allowed:
+                raise PermissionError("client certificate has none of client_allowed_sans")
+        except BaseException:
+            tls.close()
+            raise
+        return tls
 
     def _authorize(self, handler: BaseHTTPRequestHandler) -> bool:
         """Called before routing every request; False answers 401."""
-        return True
+        access = self._access
+        if not access.auth.enabled:
+            return True
+        if (
+            self.health_unauthenticated
+            and handler.command in _READ_ONLY
+            and getattr(handler, "target", "").split("?", 1)[0] == "/-/healthy"
+        ):
+            return True
+        return access.auth.check(handler.headers.get("Authorization"))
+
+    def _rate_limit_allows(self) -> bool:
+        limiter = self._access.limiter
+        return limiter is None or limiter.allow()
 
     def _response_headers(self) -> Mapping[str, str]:
         """Headers added to every response, errors included."""
-        return {"X-Content-Type-Options": "nosniff"}
+        return self._access.headers

@@ -77,3 +77,15 @@ def test_collector_flags_override_the_config(aws: None) -> None:
     assert all("account" not in n and "cloudwatch" not in n for n in names)
     assert all("configuration_sets" in n for n in names)
     assert exporter.config.collectors.account.enabled is False
+
+
+def test_config_check_with_a_bad_web_config_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    web = tmp_path / "web.yml"
+    web.write_text("basic_auth_users:\n  alice: not-a-bcrypt-hash\ntls_server_config:\n  foo: 1\n")
+    assert main(["--config.check", f"--config.file={EXAMPLE}", f"--web.config.file={web}"]) == 2
+    err = capsys.readouterr().err
+    assert f"ses-exporter: {web} is invalid:" in err
+    assert "tls_server_config.foo" in err
+    assert "basic_auth_users.alice" in err

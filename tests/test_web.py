@@ -385,11 +385,26 @@ def test_unsupported_methods_are_405(
     assert app.reloads == 0
 
 
-def test_unknown_method_is_501_plain_text(port: int) -> None:
-    response = raw_exchange(port, b"BREW /metrics HTTP/1.1\r\n\r\n")
-    assert response.startswith(b"HTTP/1.1 501 Not Implemented\r\n")
+@pytest.mark.parametrize(
+    ("request_line", "status_line", "allow"),
+    [
+        (b"BREW /metrics HTTP/1.1", b"HTTP/1.1 405 Method Not Allowed\r\n", b"GET, HEAD"),
+        (b"get /metrics HTTP/1.1", b"HTTP/1.1 405 Method Not Allowed\r\n", b"GET, HEAD"),
+        (b"BREW /nope HTTP/1.1", b"HTTP/1.1 405 Method Not Allowed\r\n", b"GET, HEAD, POST"),
+        (b"G(E)T /metrics HTTP/1.1", b"HTTP/1.1 400 Bad Request\r\n", None),
+        (b"G\xc3\xa9T /metrics HTTP/1.1", b"HTTP/1.1 400 Bad Request\r\n", None),
+    ],
+)
+def test_unknown_or_invalid_method_is_a_plain_text_4xx(
+    port: int, app: FakeApp, request_line: bytes, status_line: bytes, allow: bytes | None
+) -> None:
+    response = raw_exchange(port, request_line + b"\r\nConnection: close\r\n\r\n")
+    assert response.startswith(status_line)
     assert b"Content-Type: text/plain; charset=utf-8\r\n" in response
+    if allow is not None:
+        assert b"Allow: " + allow + b"\r\n" in response
     assert b"<html" not in response.lower()
+    assert app.accept_headers == []
 
 
 @pytest.mark.parametrize(
