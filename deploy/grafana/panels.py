@@ -1,0 +1,246 @@
+"""Building blocks of the dashboards: PromQL queries and Grafana panels (stats, charts, tables).
+
+Every query goes through the `datasource` variable and selects `account_id=~"$account_id",
+region=~"$region"` (TARGET); `max by` keeps one series per target (or configuration set)
+whatever instance, job and static labels Prometheus added. Charts link to the same AWS/SES
+metric in the CloudWatch console ("View in CloudWatch").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+Json = dict[str, Any]
+
+DATASOURCE: Json = {"type": "prometheus", "uid": "${datasource}"}
+TARGET = 'account_id=~"$account_id", region=~"$region"'
+SET_TARGET = f'{TARGET}, configuration_set=~"$configuration_set"'
+BY_TARGET = "account_id, region"
+BY_SET = "account_id, region, configuration_set"
+SET_FAMILY = "aws_ses_configuration_set_"
+LEGEND = "{{account_id}} {{region}}"
+
+
+def query(expr: str, legend: str = LEGEND, *, ref: str = "A", instant: bool = False) -> Json:
+    """A Prometheus query; stats and tables ask for the newest value only (instant)."""
+    target: Json = {"datasource": DATASOURCE, "editorMode": "code", "expr": expr}
+    return target | {"instant": instant, "legendFormat": legend, "range": not instant, "refId": ref}
+
+
+def table_query(expr: str, ref: str = "A") -> Json:
+    return query(expr, "", ref=ref, instant=True) | {"format": "table"}
+
+
+def status_code(metric: str, match: str, by: str, states: list[tuple[int, str, str, str]]) -> str:
+    """One number per target for the state series that is 1: value mappings give the words."""
+    coded = []
+    for code, matcher, _, _ in states:
+        series = f"{metric}{{{matcher}, {match}}} == 1"
+        coded.append(f"({series})" if code == 1 else f"{code} * ({series})")
+    return f"max by ({by}) ({' or '.join(coded)})"
+
+
+def latest(family: str, match: str = TARGET, by: str = BY_TARGET) -> str:
+    """The newest value per target (or per set): drops instance, job and static labels."""
+    return f"max by ({by}) ({family}{{{match}}})"
+
+
+def hourly(family: str) -> str:
+    return f"sum by ({BY_TARGET}) (increase({family}{{{TARGET}}}[1h]))"
+
+
+GREEN, ORANGE, RED, BLUE, GREY = "green", "orange", "red", "blue", "text"
+ENFORCEMENT = [  # (code, matcher, console word, colour)
+    (1, 'status="HEALTHY"', "Healthy", GREEN),
+    (2, 'status="PROBATION"', "Under review", ORANGE),
+    (3, 'status="SHUTDOWN"', "Paused", RED),
+    (4, 'status!~"HEALTHY|PROBATION|SHUTDOWN"', "Other (see the SES console)", GREY),
+]
+ENABLED = [(1, "Enabled", GREEN), (0, "Disabled", RED)]
+REPUTATION = [
+    (1, 'status="healthy"', "Healthy", GREEN),
+    (2, 'status="under_review"', "Under review", ORANGE),
+    (3, 'status="at_risk"', "At risk", RED),
+]
+
+# Prometheus family -> (CloudWatch metric in AWS/SES, statistic) for "View in CloudWatch".
+CLOUDWATCH = {
+    "sends": ("Send", "Sum"),
+    "rejects": ("Reject", "Sum"),
+    "bounce_ratio": ("Reputation.BounceRate", "Average"),
+    "complaint_ratio": ("Reputation.ComplaintRate", "Average"),
+}
+
+
+def value_mappings(words: list[tuple[int, str, str]]) -> list[Json]:
+    """Numbers to the console's words and colours."""
+    options = {str(v): {"color": c, "index": i, "text": t} for i, (v, t, c) in enumerate(words)}
+    return [{"options": options, "type": "value"}]
+
+
+def words(states: list[tuple[int, str, str, str]]) -> list[tuple[int, str, str]]:
+    return [(code, text, color) for code, _, text, color in states]
+
+
+UNLIMITED = [{"options": {"Infinity": {"index": 0, "text": "Unlimited"}}, "type": "value"}]
+
+
+def thresholds(*steps: tuple[float, str], base: str = GREEN) -> Json:
+    return {
+        "mode": "absolute",
+        "steps": [{"color": base, "value": None}, *({"color": c, "value": v} for v, c in steps)],
+    }
+
+
+def panel(kind: str, title: str, size: tuple[int, int], description: str, **fields: Any) -> Json:
+    w, h = size
+    out: Json = {"type": kind, "title": title, "description": description}
+    if kind != "text":
+        out["datasource"] = DATASOURCE
+    out["gridPos"] = {"h": h, "w": w, "x": 0, "y": 0}  # x and y are set by layout()
+    return out | fields
+
+
+def field_config(unit: str, color: str = "thresholds", **defaults: Any) -> Json:
+    """Field defaults; None values are left out."""
+    base: Json = {
+        "color": {"mode": color},
+        "mappings": [],
+        "thresholds": thresholds(),
+        "unit": unit,
+    }
+    return {
+        "defaults": base | {k: v for k, v in defaults.items() if v is not None},
+        "overrides": [],
+    }
+
+
+def stat(
+    title: str,
+    expr: str,
+    size: tuple[int, int],
+    description: str,
+    *,
+    unit: str,
+    background: bool = False,
+    **defaults: Any,
+) -> Json:
+    options = {
+        "colorMode": "background" if background else "value",
+        "graphMode": "none",
+        "justifyMode": "auto",
+        "orientation": "auto",
+        "percentChangeColorMode": "standard",
+        "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+        "showPercentChange": False,
+        "textMode": "auto",
+        "wideLayout": True,
+    }
+    fields = {"fieldConfig": field_config(unit, **defaults), "options": options}
+    return panel("stat", title, size, description, **fields, targets=[query(expr, instant=True)])
+
+
+def status_stat(
+    title: str, expr: str, states: list[tuple[int, str, str]], size: tuple[int, int], desc: str
+) -> Json:
+    """A state shown in the console's words (unit none: the number is only a code)."""
+    mappings = value_mappings(states)
+    return stat(title, expr, size, desc, unit="none", background=True, mappings=mappings)
+
+
+def cloudwatch_url(family: str, region: str, start: str, dimension: str | None = None) -> str:
+    metric, statistic = CLOUDWATCH[family]
+    dims = f"~'ses*3aconfiguration-set~'{dimension}" if dimension else ""
+    graph = (
+        f"~(metrics~(~(~'AWS*2fSES~'{metric}{dims}))~view~'timeSeries~stacked~false"
+        f"~region~'{region}~stat~'{statistic}~period~3600~start~'{start}~end~'P0D)"
+    )
+    return (
+        f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
+        f"#metricsV2:graph={graph};query=~'*7bAWS*2fSES*7d"
+    )
+
+
+def link(title: str, url: str, tooltip: str = "") -> Json:
+    return {
+        "asDropdown": False,
+        "icon": "external link",
+        "includeVars": False,
+        "keepTime": False,
+        "tags": [],
+        "targetBlank": True,
+        "title": title,
+        "tooltip": tooltip,
+        "type": "link",
+        "url": url,
+    }
+
+
+def chart(
+    title: str,
+    targets: list[Json],
+    size: tuple[int, int],
+    description: str,
+    *,
+    unit: str,
+    cloudwatch: str,
+    start: str = "-P1D",
+    per_set: bool = False,
+    soft_max: float | None = None,
+    interval: str | None = None,
+    **defaults: Any,
+) -> Json:
+    """A time series with a "View in CloudWatch" header link and the same link per series."""
+    here = cloudwatch_url(
+        cloudwatch, "${region}", start, "${configuration_set}" if per_set else None
+    )
+    series_set = "${__field.labels.configuration_set}" if per_set else None
+    series = cloudwatch_url(cloudwatch, "${__field.labels.region}", start, series_set)
+    tooltip = f"AWS/SES {CLOUDWATCH[cloudwatch][0]} in the CloudWatch console of ${{region}}"
+    data_link = {"targetBlank": True, "title": "View in CloudWatch (${__field.labels.region})"}
+    custom = {
+        "axisSoftMin": 0,
+        "drawStyle": "line",
+        "fillOpacity": 10,
+        "lineWidth": 2,
+        "showPoints": "auto",
+        "spanNulls": False,
+        "thresholdsStyle": {"mode": "dashed" if defaults.get("thresholds") else "off"},
+    }
+    if soft_max is not None:
+        custom["axisSoftMax"] = soft_max
+    links = [data_link | {"url": series}]
+    fc = field_config(unit, "palette-classic", custom=custom, links=links, **defaults)
+    legend = {"calcs": ["lastNotNull", "max"], "displayMode": "table", "placement": "bottom"}
+    options = {
+        "legend": legend | {"showLegend": True},
+        "tooltip": {"mode": "multi", "sort": "desc"},
+    }
+    fields = {"fieldConfig": fc, "links": [link("View in CloudWatch", here, tooltip)]}
+    fields |= {"options": options, "targets": targets}
+    if interval:
+        fields["interval"] = interval  # Grafana's minimum step: one point per hour
+    return panel("timeseries", title, size, description, **fields)
+
+
+def table(
+    title: str, targets: list[Json], size: tuple[int, int], description: str, **kw: Any
+) -> Json:
+    custom = {"align": "auto", "cellOptions": {"type": "auto"}, "inspect": False}
+    fc = field_config(kw.pop("unit"), custom=custom)
+    fc["overrides"] = kw.pop("overrides", [])
+    options = {"cellHeight": "sm", "frameIndex": 0, "showHeader": True}
+    fields = {"fieldConfig": fc, "options": options, "targets": targets, **kw}
+    return panel("table", title, size, description, **fields)
+
+
+def text(title: str, content: str, size: tuple[int, int], description: str) -> Json:
+    return panel("text", title, size, description, options={"content": content, "mode": "markdown"})
+
+
+def row(title: str, repeat: str | None = None) -> Json:
+    out: Json = {"type": "row", "title": title, "collapsed": False, "gridPos": {"h": 1, "w": 24}}
+    out["panels"] = []
+    if repeat:
+        out["repeat"] = repeat
+    return out

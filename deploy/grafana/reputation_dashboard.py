@@ -1,0 +1,234 @@
+"""SES / Reputation metrics: what the SES console shows on its Reputation metrics page."""
+
+from __future__ import annotations
+
+from layout import dashboard, templating, variable
+from panels import (
+    BY_SET,
+    BY_TARGET,
+    ENABLED,
+    GREEN,
+    GREY,
+    ORANGE,
+    RED,
+    REPUTATION,
+    SET_FAMILY,
+    SET_TARGET,
+    TARGET,
+    Json,
+    chart,
+    latest,
+    query,
+    row,
+    stat,
+    status_code,
+    status_stat,
+    table,
+    table_query,
+    thresholds,
+    value_mappings,
+    words,
+)
+
+from ses_exporter.config import ReputationThresholds
+
+RATES = ReputationThresholds()
+MESSAGES_SENT = (
+    "The console's 'Messages sent' counts the representative volume AWS computed the rates "
+    "from, which no API exposes. Shown instead: emails sent in the last 24 hours "
+    "(GetAccount SendQuota.SentLast24Hours), the closest figure AWS publishes."
+)
+SENT_OVER_PERIOD = (
+    "The console's 'Sent over period' counts the representative volume, which no API "
+    "exposes. Shown instead: CloudWatch AWS/SES Send over the dashboard's time range, counted "
+    "since the exporter started (its counters start at 0)."
+)
+
+
+def rate_panes(kind: str, *, per_set: bool) -> list[Json]:
+    """Status and historic rate of bounces or complaints, for the account or one set."""
+    pair = getattr(RATES, kind)
+    prefix = "aws_ses_configuration_set_" if per_set else "aws_ses_"
+    match, by = (SET_TARGET, BY_SET) if per_set else (TARGET, BY_TARGET)
+    ratio = f"max by ({by}) ({prefix}reputation_{kind}_ratio{{{match}}})"
+    status = status_code(f"{prefix}reputation_status", f'rate="{kind}", {match}', by, REPUTATION)
+    lines = thresholds((pair.under_review, ORANGE), (pair.at_risk, RED))
+    name = kind.capitalize()
+    return [
+        status_stat(
+            f"{name} rate status",
+            status,
+            words(REPUTATION),
+            (6, 8),
+            f"Healthy below {pair.under_review:.1%}, Under review from {pair.under_review:.1%}, "
+            f"At risk from {pair.at_risk:.1%} (the exporter's reputation_thresholds).",
+        ),
+        chart(
+            f"Historic {kind} rate",
+            [query(ratio)],
+            (18, 8),
+            f"CloudWatch Reputation.{name}Rate. The dashed lines are the under review "
+            f"({pair.under_review:.1%}) and at risk ({pair.at_risk:.1%}) thresholds of the "
+            "exporter's default configuration; change them here if you changed "
+            "reputation_thresholds.",
+            unit="percentunit",
+            cloudwatch=f"{kind}_ratio",
+            start="-P14D",
+            per_set=per_set,
+            thresholds=lines,
+            soft_max=round(pair.at_risk * 1.2, 6),
+            decimals=2,
+        ),
+    ]
+
+
+def configuration_sets_table() -> Json:
+    columns = {
+        "account_id": "Account",
+        "region": "Region",
+        "configuration_set": "Configuration set",
+        "Value #A": "Reputation metrics",
+        "Value #B": "Sending",
+        "Value #C": "Reputation status",
+    }
+    cells = {
+        "Reputation metrics": [(1, "Enabled", GREEN), (0, "Disabled", GREY)],
+        "Sending": ENABLED,
+        "Reputation status": words(REPUTATION),
+    }
+    overrides = [
+        {
+            "matcher": {"id": "byName", "options": column},
+            "properties": [
+                {"id": "mappings", "value": value_mappings(mapped)},
+                {"id": "custom.cellOptions", "value": {"type": "color-text"}},
+            ],
+        }
+        for column, mapped in cells.items()
+    ]
+    overall = status_code(
+        "aws_ses_configuration_set_reputation_status",
+        f'rate="overall", {TARGET}',
+        BY_SET,
+        REPUTATION,
+    )
+    return table(
+        "Configuration sets",
+        [
+            table_query(latest(f"{SET_FAMILY}reputation_metrics_enabled", by=BY_SET), "A"),
+            table_query(latest(f"{SET_FAMILY}sending_enabled", by=BY_SET), "B"),
+            table_query(overall, "C"),
+        ],
+        (24, 7),
+        "Every configuration set of the selected accounts and regions. Reputation metrics "
+        "exist only for sets with reputation metrics enabled; the others are listed as "
+        "Disabled and have no reputation status.",
+        unit="none",
+        overrides=overrides,
+        transformations=[
+            {"id": "merge", "options": {}},
+            {
+                "id": "organize",
+                "options": {
+                    "excludeByName": {"Time": True},
+                    "indexByName": {name: i for i, name in enumerate(columns)},
+                    "renameByName": columns,
+                },
+            },
+        ],
+    )
+
+
+def reputation_panels() -> list[Json]:
+    overall = status_code(
+        "aws_ses_reputation_status", f'rate="overall", {TARGET}', BY_TARGET, REPUTATION
+    )
+    set_overall = status_code(
+        "aws_ses_configuration_set_reputation_status",
+        f'rate="overall", {SET_TARGET}',
+        BY_SET,
+        REPUTATION,
+    )
+    bounce_colors = thresholds((RATES.bounce.under_review, ORANGE), (RATES.bounce.at_risk, RED))
+    complaint_colors = thresholds(
+        (RATES.complaint.under_review, ORANGE), (RATES.complaint.at_risk, RED)
+    )
+    return [
+        row("Summary"),
+        status_stat(
+            "Account status",
+            overall,
+            words(REPUTATION),
+            (6, 5),
+            "The worse of the bounce and complaint rate statuses (ses-exporter's "
+            'aws_ses_reputation_status{rate="overall"}).',
+        ),
+        stat(
+            "Bounce rate",
+            latest("aws_ses_reputation_bounce_ratio"),
+            (5, 5),
+            "Newest CloudWatch Reputation.BounceRate datapoint.",
+            unit="percentunit",
+            thresholds=bounce_colors,
+            decimals=2,
+        ),
+        stat(
+            "Complaint rate",
+            latest("aws_ses_reputation_complaint_ratio"),
+            (5, 5),
+            "Newest CloudWatch Reputation.ComplaintRate datapoint.",
+            unit="percentunit",
+            thresholds=complaint_colors,
+            decimals=3,
+        ),
+        stat(
+            "Messages sent (last 24 h)",
+            latest("aws_ses_sent_last_24h"),
+            (4, 5),
+            MESSAGES_SENT,
+            unit="short",
+            decimals=0,
+        ),
+        stat(
+            "Sent over period",
+            f"sum by ({BY_TARGET}) (increase(aws_ses_sends_total{{{TARGET}}}[$__range]))",
+            (4, 5),
+            SENT_OVER_PERIOD,
+            unit="short",
+            decimals=0,
+        ),
+        row("Bounce rate — $region", repeat="region"),
+        *rate_panes("bounce", per_set=False),
+        row("Complaint rate — $region", repeat="region"),
+        *rate_panes("complaint", per_set=False),
+        row("Configuration sets"),
+        configuration_sets_table(),
+        row("Configuration set: $configuration_set", repeat="configuration_set"),
+        status_stat(
+            "Configuration set status",
+            set_overall,
+            words(REPUTATION),
+            (24, 3),
+            "The worse of the set's bounce and complaint rate statuses.",
+        ),
+        *rate_panes("bounce", per_set=True),
+        *rate_panes("complaint", per_set=True),
+    ]
+
+
+def reputation_dashboard() -> Json:
+    sets = variable(
+        "configuration_set",
+        "Configuration set",
+        f"query_result(max by (configuration_set) ({SET_FAMILY}reputation_metrics_enabled"
+        '{account_id=~"$account_id", region=~"$region"} == 1))',
+        regex='/configuration_set="([^"]+)"/',
+        description="Configuration sets with reputation metrics enabled.",
+    )
+    return dashboard(
+        "ses-reputation-metrics",
+        "SES / Reputation metrics",
+        "What the Amazon SES console shows on its Reputation metrics page, from ses-exporter.",
+        reputation_panels(),
+        templating=templating(sets),
+    )
