@@ -14,7 +14,6 @@ import functools
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import Annotated, Any, Self
 
 from pydantic import (
@@ -46,6 +45,7 @@ from ses_exporter.config_types import (
     non_empty,
     parse_duration,
     problems_error,
+    read_text_file,
 )
 
 __all__ = [  # format_duration and parse_duration are re-exported from config_types
@@ -261,13 +261,9 @@ class Config(_Model):
 def load_config(path: str | os.PathLike[str]) -> Config:
     """Read and validate a YAML configuration file; raises ConfigError listing every problem."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError([f"cannot read {os.fspath(path)}: {exc.strerror or exc}"]) from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(
-            [f"cannot read {os.fspath(path)}: not UTF-8 text ({exc.reason})"]
-        ) from None
+        text = read_text_file(path)
+    except ValueError as exc:
+        raise ConfigError([str(exc)]) from None
     return parse_config(text, source=os.fspath(path))
 
 

@@ -8,8 +8,10 @@ The models themselves live in ``config.py``.
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -337,3 +339,13 @@ def format_path(loc: Loc) -> str:
         else:
             path += f"[{part!r}]"
     return path
+
+
+def read_text_file(path: str | os.PathLike[str]) -> str:
+    """A configuration file's text; ValueError with a one-line reason if it cannot be read."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ValueError(f"cannot read {os.fspath(path)}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"cannot read {os.fspath(path)}: not UTF-8 text ({exc.reason})") from None

@@ -43,6 +43,7 @@ from .config_types import (
     format_path,
     load_yaml,
     parse_duration,
+    read_text_file,
 )
 from .tls import client_auth_type, normalise_san, normalised_sans, peer_sans, tls_context
 from .webconfig_file import HTTPServerConfig, RateLimitConfig, WebConfigFile
@@ -85,12 +86,9 @@ class WebConfig:
 def load_web_config(path: str | os.PathLike[str]) -> WebConfig:
     """Read and validate the file and the certificates it names; raises WebConfigError."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise WebConfigError([f"cannot read {os.fspath(path)}: {exc.strerror or exc}"]) from None
-    except UnicodeDecodeError as exc:
-        message = f"cannot read {os.fspath(path)}: not UTF-8 text ({exc.reason})"
-        raise WebConfigError([message]) from None
+        text = read_text_file(path)
+    except ValueError as exc:
+        raise WebConfigError([str(exc)]) from None
     return parse_web_config(text, os.fspath(path), Path(path).parent)
 
 
