@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -37,6 +38,7 @@ from botocore.exceptions import (
     NoCredentialsError,
     ReadTimeoutError,
 )
+from botocore.parsers import ResponseParserError
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
@@ -48,6 +50,8 @@ SERVICES = ("ses", "sesv2", "cloudwatch", "sts")
 PACED_SERVICES = frozenset({"ses", "sesv2"})
 CONNECT_TIMEOUT_SECONDS = 5.0
 READ_TIMEOUT_SECONDS = 15.0
+INVALID_RESPONSE = "invalid_response"  # outcome of an answer that cannot be parsed
+READ_TIMEOUT_ENV = "SES_EXPORTER_AWS_READ_TIMEOUT_SECONDS"
 MAX_ATTEMPTS = 3
 ROLE_SESSION_NAME = "ses-exporter"
 
@@ -104,6 +108,8 @@ def error_outcome(exc: BaseException) -> str:
         return "connection_error"
     if isinstance(exc, NoCredentialsError):
         return "no_credentials"
+    if isinstance(exc, ResponseParserError):
+        return INVALID_RESPONSE
     return type(exc).__name__
 
 
@@ -198,12 +204,23 @@ class AccountSession:
 
 
 def client_config() -> BotoConfig:
+    # In a client Config, botocore's "max_attempts" counts retries; the total is what we mean.
     return BotoConfig(
-        retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
+        retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
         connect_timeout=CONNECT_TIMEOUT_SECONDS,
-        read_timeout=READ_TIMEOUT_SECONDS,
+        read_timeout=read_timeout(),
         user_agent_extra="ses-exporter",
     )
+
+
+def read_timeout() -> float:
+    """15 s, or SES_EXPORTER_AWS_READ_TIMEOUT_SECONDS (the fault tests shorten hangs)."""
+    value = os.environ.get(READ_TIMEOUT_ENV)
+    try:
+        seconds = float(value) if value else READ_TIMEOUT_SECONDS
+    except ValueError:
+        seconds = READ_TIMEOUT_SECONDS
+    return seconds if seconds > 0 else READ_TIMEOUT_SECONDS
 
 
 def make_session(
@@ -262,14 +279,17 @@ def _attach_pacer(client: BaseClient, pacer: Pacer) -> None:
     client.meta.events.register_first("before-call", pace)
 
 
-class MalformedResponseError(BotoCoreError):
-    fmt = "{operation}: AWS answered with a body that is not valid JSON"
+class MalformedResponseError(ResponseParserError):
+    """A 2xx JSON answer that is not JSON; botocore raises ResponseParserError for bad XML."""
 
 
 def _is_malformed_json(http_response: Any, model: Any) -> bool:
     """botocore turns an unparsable JSON body into {"message": body} and calls it success;
     a truncated GetAccount would then read as quota 0 and sending disabled."""
-    if model.service_model.protocol not in {"json", "rest-json"}:
+    service_model = model.service_model
+    # resolved_protocol: the one botocore really speaks (CloudWatch lists CBOR first, uses JSON)
+    protocol = getattr(service_model, "resolved_protocol", None) or service_model.protocol
+    if protocol not in {"json", "rest-json"}:
         return False  # botocore raises ResponseParserError for broken XML itself
     body = getattr(http_response, "content", b"")
     if not isinstance(body, bytes) or not body.strip():
@@ -288,8 +308,8 @@ def _attach_accounting(client: BaseClient, service: str, counter: RequestCounter
         if status >= 300:
             outcome = str(parsed.get("Error", {}).get("Code") or f"http_{status}")
         elif _is_malformed_json(http_response, model):
-            counter.add(service, model.name, "malformed_response")
-            raise MalformedResponseError(operation=model.name)
+            counter.add(service, model.name, INVALID_RESPONSE)
+            raise MalformedResponseError(f"{model.name}: the answer is not valid JSON")
         counter.add(service, model.name, outcome)
 
     def after_call_error(exception: BaseException, event_name: str, **_: Any) -> None:

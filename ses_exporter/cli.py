@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import platform
 import signal
 import sys
@@ -19,6 +20,7 @@ from .webconfig import WebConfig, WebConfigError, load_web_config
 log = logging.getLogger("ses_exporter")
 
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE = 0, 1, 2
+SECRET_ENVIRONMENT = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -112,6 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for account in config.accounts:
         if account.external_id is not None:
             register_secret(account.external_id.get_secret_value())
+    for name in SECRET_ENVIRONMENT:  # so that even an unlabelled credential never shows
+        register_secret(os.environ.get(name))
     web_config = None
     if args.web_config_file:
         try:

@@ -68,7 +68,9 @@ _SECRET_NAME = re.compile(
 # up to the closing quote if quoted, to the end of the line for Authorization headers (their
 # value has spaces: "Basic dXNlcjpw"), else up to a delimiter. An empty value is left alone.
 _KEY_VALUE = (
-    r"(?i:(?P<auth>(?:proxy-)?authorization)|secret[_-]?access[_-]?key|secret|token"
+    r"(?i:(?P<auth>(?:proxy-)?authorization)|secret[_-]?access[_-]?key|secret"
+    # A bare "token" would eat AWS's own words ("ExpiredToken: The security token ...").
+    r"|(?<![a-z])(?:session|security|access|refresh|id|bearer)?[_-]?token"
     r"|passw(?:or)?d|external[_-]?id)"
     r"(?:\\?[\"']?[ \t]*[:=][ \t]*\\?(?P<q>[\"'])?|>)"
     r"(?P<val>(?(q)[^\"'\\\r\n]*|(?(auth)[^\"'\r\n<]*|[^\s\"'\\,;&<>]*)))"

@@ -60,7 +60,7 @@ def test_pacer_is_shared_safely_by_threads(monkeypatch: pytest.MonkeyPatch) -> N
 
 def test_client_config_retries_and_timeouts_are_bounded() -> None:
     config = client_config()
-    assert config.retries == {"mode": "standard", "max_attempts": 3}
+    assert config.retries == {"mode": "standard", "total_max_attempts": 3}
     assert (config.connect_timeout, config.read_timeout) == (5.0, 15.0)
 
 
@@ -166,4 +166,4 @@ def test_a_malformed_json_answer_is_an_error_not_an_empty_success(
     clients.sesv2.meta.events.register_first("before-send.sesv2.GetAccount", answer)
     with pytest.raises(MalformedResponseError, match="GetAccount"):
         clients.sesv2.get_account()
-    assert counter.snapshot() == {("sesv2", "GetAccount", "malformed_response"): 1}
+    assert counter.snapshot() == {("sesv2", "GetAccount", "invalid_response"): 1}
