@@ -43,6 +43,7 @@ import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -629,19 +630,23 @@ class MotoServer(_Child):
     """moto's ThreadedMotoServer in a child process on a free port of 127.0.0.1."""
 
     def __init__(self) -> None:
+        # werkzeug logs every request to stderr: a file, read only if the start fails.
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the child
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tests.faultproxy"],
             cwd=Path(__file__).resolve().parent.parent,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,  # werkzeug logs every request there
+            stderr=self._stderr,
             env=fake_aws_env(),
         )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline().decode().split()
         if line[:1] != ["ready"]:
             self.stop()
-            raise RuntimeError("moto server did not start")
+            self._stderr.seek(0)
+            tail = self._stderr.read().decode(errors="replace")[-2000:]
+            raise RuntimeError(f"moto server did not start:\n{tail}")
         self.url = f"http://127.0.0.1:{line[1]}"
 
     def client(self, service: str, region: str) -> Any:
