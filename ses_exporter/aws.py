@@ -279,26 +279,35 @@ def _attach_pacer(client: BaseClient, pacer: Pacer) -> None:
     client.meta.events.register_first("before-call", pace)
 
 
+class IncompleteResponseError(ConnectionClosedError):
+    """A 2xx answer whose body broke off: a connection error, retried as one."""
+
+
 class MalformedResponseError(ResponseParserError):
     """A 2xx JSON answer that is not JSON; botocore raises ResponseParserError for bad XML."""
 
 
-def _is_malformed_json(http_response: Any, model: Any) -> bool:
-    """botocore turns an unparsable JSON body into {"message": body} and calls it success;
-    a truncated GetAccount would then read as quota 0 and sending disabled."""
-    service_model = model.service_model
+def _check_body(operation_model: Any, response_dict: Mapping[str, Any], **_: Any) -> None:
+    """Runs before botocore parses a 2xx answer. A body shorter than its Content-Length is
+    a broken connection (retried like one); a JSON body that is not JSON fails the call:
+    botocore would read it as {"message": body}, and a GetAccount without its fields would
+    read as quota 0 and sending disabled."""
+    body = response_dict.get("body")
+    if response_dict.get("status_code", 200) >= 300 or not isinstance(body, bytes):
+        return
+    length = str(response_dict.get("headers", {}).get("content-length", ""))
+    if length.isdigit() and len(body) < int(length):
+        raise IncompleteResponseError(endpoint_url=operation_model.name)
+    service_model = operation_model.service_model
     # resolved_protocol: the one botocore really speaks (CloudWatch lists CBOR first, uses JSON)
     protocol = getattr(service_model, "resolved_protocol", None) or service_model.protocol
-    if protocol not in {"json", "rest-json"}:
-        return False  # botocore raises ResponseParserError for broken XML itself
-    body = getattr(http_response, "content", b"")
-    if not isinstance(body, bytes) or not body.strip():
-        return False
-    try:
-        json.loads(body)
-    except ValueError:
-        return True
-    return False
+    if protocol in {"json", "rest-json"} and body.strip():
+        try:
+            json.loads(body)
+        except ValueError:
+            raise MalformedResponseError(
+                f"{operation_model.name}: the answer is not valid JSON"
+            ) from None
 
 
 def _attach_accounting(client: BaseClient, service: str, counter: RequestCounter) -> None:
@@ -307,13 +316,15 @@ def _attach_accounting(client: BaseClient, service: str, counter: RequestCounter
         outcome = "success"
         if status >= 300:
             outcome = str(parsed.get("Error", {}).get("Code") or f"http_{status}")
-        elif _is_malformed_json(http_response, model):
-            counter.add(service, model.name, INVALID_RESPONSE)
-            raise MalformedResponseError(f"{model.name}: the answer is not valid JSON")
+        elif parsed.get("ResponseMetadata", {}).get("MaxAttemptsReached"):
+            # botocore gave up on a broken 2xx yet returns it as an (empty) success.
+            counter.add(service, model.name, "connection_error")
+            raise IncompleteResponseError(endpoint_url=getattr(http_response, "url", model.name))
         counter.add(service, model.name, outcome)
 
     def after_call_error(exception: BaseException, event_name: str, **_: Any) -> None:
         counter.add(service, event_name.rsplit(".", 1)[-1], error_outcome(exception))
 
+    client.meta.events.register("before-parse", _check_body)
     client.meta.events.register("after-call", after_call)
     client.meta.events.register("after-call-error", after_call_error)

@@ -64,7 +64,9 @@ def _quota(value: Any) -> float:
 def fetch_account(sesv2: SESV2Client) -> AccountSnapshot:
     """sesv2 GetAccount -> AccountSnapshot."""
     answer = sesv2.get_account()
-    quota = answer.get("SendQuota", {})
+    if "SendQuota" not in answer:  # AWS always sends it: without it, nothing here is true
+        raise ValueError("GetAccount answered without SendQuota")
+    quota = answer["SendQuota"]
     details = answer.get("Details", {})
     review = details.get("ReviewDetails", {})
     info = (
