@@ -21,7 +21,7 @@ OPERATIONS: dict[str, tuple[tuple[str, str], ...]] = {
     "send_statistics": (("ses", "GetSendStatistics"),),
 }
 METRICS_REQUESTED = ("cloudwatch", "metrics requested (billed)")
-SES_PAGE, MOTO_PAGE, CLOUDWATCH_PAGE, GET_METRIC_DATA_BATCH = 1000, 100, 500, 500
+SES_PAGE, CLOUDWATCH_PAGE, GET_METRIC_DATA_BATCH = 1000, 500, 500
 
 _SAMPLE = re.compile(r"^(\w+)\{(.*)\} (\S+)$")
 _LABEL = re.compile(r'(\w+)="([^"]*)"')

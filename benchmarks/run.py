@@ -6,8 +6,7 @@ For each number of sets N, on one target (one account, one region):
 
 1. a moto server (``moto_server.py``) is seeded with N configuration sets and six AWS/SES
    metrics per set plus six account-wide ones (``world.seed``);
-2. the daemon (``daemon_with_moto_fixes.py``: ``ses-exporter`` plus moto's PageSize fix)
-   polls it, every collector every 30 s;
+2. the daemon (``python -m ses_exporter``, unchanged) polls it, every collector every 30 s;
 3. AWS requests of the first poll (which also discovers the CloudWatch metrics) and of
    the second, steady-state poll are read from the daemon's own self-metrics and compared
    with the physical minimum (``polls.minimum``);
@@ -34,7 +33,6 @@ import world
 from latency import Timing, floor, series_count, timing
 from polls import (
     METRICS_REQUESTED,
-    MOTO_PAGE,
     OPERATIONS,
     SES_PAGE,
     Counts,
@@ -118,12 +116,9 @@ def requests_table(results: list[Result]) -> tuple[list[str], bool]:
         for key in sorted(r.polls[1], key=ROW_ORDER.index):
             cells = []
             for index, counts in enumerate(r.polls):
-                least = minimum(r.sets, r.queries, index == 0, MOTO_PAGE)[key]
+                least = minimum(r.sets, r.queries, index == 0, SES_PAGE)[key]
                 ok = ok and counts[key] == least
-                shown = f"{least}"
-                if key == LIST_SETS:
-                    shown += f" (SES: {minimum(r.sets, r.queries, index == 0, SES_PAGE)[key]})"
-                cells += [f"{counts[key]:.0f}", shown]
+                cells += [f"{counts[key]:.0f}", f"{least}"]
             operation = " ".join(key) if key != METRICS_REQUESTED else "CloudWatch metrics billed"
             lines.append(f"| {r.sets:,} | {operation} | {' | '.join(cells)} |")
     return lines, ok
@@ -154,9 +149,7 @@ def notes(results: list[Result], scrapes: int) -> list[str]:
         "- Minimum: every set read once, every discovered (metric, dimensions) queried once, "
         "500 queries per GetMetricData, 500 metrics per ListMetrics page. ListMetrics runs at "
         "the first poll only (the daemon caches the list for an hour).",
-        "- ListConfigurationSets: the daemon asks for pages of 1,000 (SES's maximum); moto "
-        "5.2.1 crashes on PageSize, so daemon_with_moto_fixes.py drops it and moto answers "
-        "100 a page. The check uses moto's minimum; SES's is in brackets.",
+        "- ListConfigurationSets: pages of 1,000 (SES's maximum PageSize, which moto honours).",
         f"- Scrape: {scrapes} sequential GET /metrics over one keep-alive connection, "
         "including HTTP over loopback. Floor: prometheus_client.generate_latest on a "
         "registry holding the same families prebuilt. Ratio = scrape median / floor median.",

@@ -4,7 +4,7 @@
 * ``seed``: with boto3 over HTTP, N sesv2 configuration sets (reputation metrics on) and
   one AWS/SES datapoint a minute ago for each metric of ``SET_METRICS`` per set and of
   ``ACCOUNT_METRICS`` without dimensions, so that ListMetrics discovers them all.
-* ``Daemon``: ``daemon_with_moto_fixes.py`` (the real ``ses-exporter`` command) in a child
+* ``Daemon``: the real ``ses-exporter`` command (``python -m ses_exporter``) in a child
   process, configured by ``daemon_config``; ``Scraper`` GETs its /metrics over keep-alive.
 """
 
@@ -153,7 +153,8 @@ class Daemon(_Child):
         self.proc = subprocess.Popen(
             [
                 sys.executable,
-                str(HERE / "daemon_with_moto_fixes.py"),
+                "-m",
+                "ses_exporter",
                 f"--config.file={config_file}",
                 f"--web.listen-address=127.0.0.1:{self.port}",
                 "--log.level=warn",

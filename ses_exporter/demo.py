@@ -37,7 +37,7 @@ from urllib.parse import unquote
 from botocore.client import BaseClient
 
 from .demo_traffic import SETS, DemoTraffic, Events
-from .simulation import SimulatedError, install_responder, work_around_moto
+from .simulation import SimulatedError, install_responder
 
 log = logging.getLogger("ses_exporter.demo")
 
@@ -122,7 +122,6 @@ class DemoWorld:
     def client_hook(self, service: str, client: BaseClient) -> None:
         """Given to the exporter's client factory: answers what moto lacks."""
         region = client.meta.region_name
-        work_around_moto(service, client)
         if service == "sesv2":
             install_responder(client, "GetAccount", lambda _: self.get_account(region))
             install_responder(client, "GetConfigurationSet", self.get_configuration_set)

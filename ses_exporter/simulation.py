@@ -51,15 +51,3 @@ def install_responder(client: BaseClient, operation: str, responder: Responder) 
 
     event = f"before-call.{_service_id(client)}.{operation}"
     client.meta.events.register(event, answer)  # type: ignore[arg-type]
-
-
-def work_around_moto(service: str, client: BaseClient) -> None:
-    """moto 5.2's ListConfigurationSets crashes on PageSize (real SES accepts it): drop it."""
-
-    def drop_page_size(params: dict[str, Any], **_: Any) -> None:
-        params.pop("PageSize", None)
-
-    if service == "sesv2":
-        client.meta.events.register(
-            "provide-client-params.sesv2.ListConfigurationSets", drop_page_size
-        )

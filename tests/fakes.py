@@ -15,7 +15,7 @@ from urllib.parse import unquote
 from botocore.client import BaseClient
 from botocore.exceptions import ReadTimeoutError
 
-from ses_exporter.simulation import SimulatedError, install_responder, work_around_moto
+from ses_exporter.simulation import SimulatedError, install_responder
 
 GET_ACCOUNT: dict[str, Any] = {
     "DedicatedIpAutoWarmupEnabled": False,
@@ -59,7 +59,6 @@ class FakeAccountApi:
 
     def hook(self, service: str, client: BaseClient) -> None:
         region = client.meta.region_name
-        work_around_moto(service, client)
         if service == "sesv2":
             install_responder(client, "GetAccount", lambda p: self._answer(region, "GetAccount"))
             if self.configuration_sets:

@@ -9,7 +9,7 @@
   every request it works out the service, the operation and the region (from the SigV4
   credential scope), then either injects the fault switched on for that operation, or
   answers what moto lacks (sesv2 GetAccount, ses GetAccountSendingEnabled), or forwards
-  to moto (dropping ListConfigurationSets' PageSize, on which moto 5.2.1 crashes). It
+  to moto (dropping ListConfigurationSets' PageSize, which moto 5.2.1 could not take). It
   counts requests per (operation, region) and attempts per API call (botocore sends one
   ``amz-sdk-invocation-id`` per call, the same on every retry).
 * ``World``: seeds moto (configuration sets, a verified sender, CloudWatch datapoints) and

@@ -14,7 +14,6 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.client import BaseClient
 from botocore.exceptions import ClientError, ReadTimeoutError
 from botocore.stub import Stubber
 
@@ -49,19 +48,6 @@ def count(got: Values) -> float:
     return got[("aws_ses_configuration_sets", ())]
 
 
-def moto_page_size(service: str, client: BaseClient) -> None:
-    """moto 5.2.1 crashes on PageSize (it adds the query-string text to an int): drop it.
-
-    moto then pages by its own default of 100 sets; real AWS honours PageSize.
-    """
-
-    def drop(params: dict[str, Any], **_: Any) -> None:
-        params.pop("PageSize", None)
-
-    if service == "sesv2":
-        client.meta.events.register("provide-client-params.sesv2.ListConfigurationSets", drop)
-
-
 def record_gets(clients: TargetClients) -> list[str]:
     """The names passed to GetConfigurationSet, in call order."""
     names: list[str] = []
@@ -73,7 +59,7 @@ def record_gets(clients: TargetClients) -> list[str]:
     return names
 
 
-def make_clients(counter: RequestCounter, for_moto: bool = True) -> TargetClients:
+def make_clients(counter: RequestCounter) -> TargetClients:
     session = make_session(
         profile=None,
         role_arn=None,
@@ -81,7 +67,6 @@ def make_clients(counter: RequestCounter, for_moto: bool = True) -> TargetClient
         endpoint_url=None,
         region=REGION,
         counter=counter,
-        client_hooks=[moto_page_size] if for_moto else [],
     )
     return session.target_clients(REGION, 1000)
 
@@ -267,7 +252,7 @@ def test_no_sets_gives_a_zero_count_and_no_per_set_families() -> None:
 
 def test_first_poll_of_1200_sets_fetches_only_the_budget(aws: None) -> None:
     counter = RequestCounter()
-    clients = make_clients(counter, for_moto=False)  # Stubber answers; PageSize is checked
+    clients = make_clients(counter)  # Stubber answers; PageSize is checked
     collector = make_collector(clients)  # 60 s at 1 request/s: 30 calls, 2 for the list
     names = [f"set-{i:04d}" for i in range(1200)]
     before = counter.snapshot()

@@ -221,9 +221,11 @@ def test_the_run_met_every_secret_and_logged_the_errors(run: Run) -> None:
     assumed_keys = run.proxy.access_keys(ASSUMED) - {run.secrets.access_key_id}
     assert assumed_keys and all(k.startswith("ASIA") for k in assumed_keys)
     assert assumed_credentials(run.proxy.captured("AssumeRole"))
+    # A cut-short AssumeRole answer reads as a parse error or as a broken connection,
+    # depending on where the cut falls; either way it was logged.
+    assert "ResponseParserError" in run.output or "Connection was closed" in run.output
     for expected in (
         "IncompleteSignature",
-        "ResponseParserError",
         "AccessDenied",
         "ExpiredToken",
         "Refreshing temporary credentials failed",
