@@ -30,7 +30,6 @@ from botocore.client import BaseClient
 from botocore.config import Config as BotoConfig
 from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshableCredentials
 from botocore.exceptions import (
-    BotoCoreError,
     ClientError,
     ConnectionClosedError,
     ConnectTimeoutError,
@@ -46,7 +45,6 @@ if TYPE_CHECKING:
     from mypy_boto3_sesv2 import SESV2Client
     from mypy_boto3_sts import STSClient
 
-SERVICES = ("ses", "sesv2", "cloudwatch", "sts")
 PACED_SERVICES = frozenset({"ses", "sesv2"})
 CONNECT_TIMEOUT_SECONDS = 5.0
 READ_TIMEOUT_SECONDS = 15.0
@@ -101,7 +99,7 @@ class RequestCounter:
 def error_outcome(exc: BaseException) -> str:
     """The `outcome` label for a failed call: the AWS error code, timeout or connection_error."""
     if isinstance(exc, ClientError):
-        return str(exc.response.get("Error", {}).get("Code") or "unknown_error")
+        return error_code(exc) or "unknown_error"
     if isinstance(exc, ReadTimeoutError | ConnectTimeoutError):
         return "timeout"
     if isinstance(exc, EndpointConnectionError | ConnectionClosedError):
@@ -125,8 +123,6 @@ def describe_error(exc: BaseException) -> str:
     if isinstance(exc, ClientError):
         err = exc.response.get("Error", {})
         return f"{err.get('Code', 'Error')}: {err.get('Message', '')}".strip().rstrip(":")
-    if isinstance(exc, BotoCoreError):
-        return f"{type(exc).__name__}: {exc}"
     return f"{type(exc).__name__}: {exc}"
 
 
@@ -185,6 +181,7 @@ class AccountSession:
                 endpoint_url=self.endpoint_url,
                 config=client_config(),
             )
+        client.meta.events.register("before-parse", _check_body)
         _attach_accounting(client, service, self.counter)
         if pacer is not None and service in PACED_SERVICES:
             _attach_pacer(client, pacer)
@@ -318,13 +315,13 @@ def _attach_accounting(client: BaseClient, service: str, counter: RequestCounter
             outcome = str(parsed.get("Error", {}).get("Code") or f"http_{status}")
         elif parsed.get("ResponseMetadata", {}).get("MaxAttemptsReached"):
             # botocore gave up on a broken 2xx yet returns it as an (empty) success.
-            counter.add(service, model.name, "connection_error")
-            raise IncompleteResponseError(endpoint_url=getattr(http_response, "url", model.name))
+            broken = IncompleteResponseError(endpoint_url=getattr(http_response, "url", model.name))
+            counter.add(service, model.name, error_outcome(broken))
+            raise broken
         counter.add(service, model.name, outcome)
 
     def after_call_error(exception: BaseException, event_name: str, **_: Any) -> None:
         counter.add(service, event_name.rsplit(".", 1)[-1], error_outcome(exception))
 
-    client.meta.events.register("before-parse", _check_body)
     client.meta.events.register("after-call", after_call)
     client.meta.events.register("after-call-error", after_call_error)
