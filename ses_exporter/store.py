@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from prometheus_client.metrics_core import Metric
 
@@ -60,33 +61,41 @@ class SnapshotStore:
         duration: float,
         now: float,
     ) -> None:
-        with self._lock:
-            old = self._entries[key]
-            self._entries[key] = replace(
-                old,
-                account_id=account_id,
-                attempts=old.attempts + 1,
-                success=True,
-                last_success=now,
-                duration=duration,
-                last_error=None,
-                families=tuple(families),
-            )
+        self._record(
+            key,
+            account_id,
+            duration,
+            success=True,
+            last_success=now,
+            last_error=None,
+            families=tuple(families),
+        )
 
     def record_failure(
         self, key: StatusKey, account_id: str, error: str, duration: float, now: float
     ) -> None:
+        self._record(key, account_id, duration, failed_at=now, success=False, last_error=error)
+
+    def _record(
+        self,
+        key: StatusKey,
+        account_id: str,
+        duration: float,
+        failed_at: float | None = None,
+        **changes: Any,
+    ) -> None:
         with self._lock:
-            old = self._entries[key]
-            families = old.families if old.is_fresh(now) else ()
+            old = self._entries.get(key)
+            if old is None:
+                return  # removed by a reload while this poll ran: its result has no home
+            if failed_at is not None and not old.is_fresh(failed_at):
+                changes["families"] = ()  # the last good values have gone stale
             self._entries[key] = replace(
                 old,
                 account_id=account_id,
                 attempts=old.attempts + 1,
-                success=False,
                 duration=duration,
-                last_error=error,
-                families=families,
+                **changes,
             )
 
     def statuses(self) -> list[PollStatus]:

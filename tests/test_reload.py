@@ -133,3 +133,15 @@ def test_invalid_config_keeps_the_old_one(setup: tuple[Exporter, Path]) -> None:
     write(path)
     assert exporter.reload()[0]
     assert scrape(exporter)[("ses_exporter_config_last_reload_successful", frozenset())] == 1
+
+
+def test_a_poll_finishing_after_its_target_was_removed_is_dropped() -> None:
+    from ses_exporter.store import SnapshotStore
+
+    store = SnapshotStore()
+    key = ("test", "eu-west-1", "account")
+    store.register(key, "123456789012", 180.0)
+    store.remove(key)  # a reload removed the target while its poll was running
+    store.record_success(key, "123456789012", [], 0.1, 1.0)
+    store.record_failure(key, "123456789012", "Throttling", 0.1, 2.0)
+    assert store.statuses() == []
