@@ -21,14 +21,20 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
-import boto3
+import botocore.client
 import botocore.loaders
+import botocore.session
 from botocore.client import BaseClient
 from botocore.config import Config as BotoConfig
-from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshableCredentials
+from botocore.credentials import (
+    AssumeRoleCredentialFetcher,
+    CredentialProvider,
+    CredentialResolver,
+    DeferredRefreshableCredentials,
+    ReadOnlyCredentials,
+)
 from botocore.exceptions import (
     ClientError,
     ConnectionClosedError,
@@ -52,6 +58,8 @@ INVALID_RESPONSE = "invalid_response"  # outcome of an answer that cannot be par
 READ_TIMEOUT_ENV = "SES_EXPORTER_AWS_READ_TIMEOUT_SECONDS"
 MAX_ATTEMPTS = 3
 ROLE_SESSION_NAME = "ses-exporter"
+# Keep-alive connections kept per endpoint URL, shared by every client of that endpoint.
+DEFAULT_POOL_CONNECTIONS = 32
 
 # A callback that may attach extra event hooks to every new client (the demo and the
 # tests use it to answer the calls moto lacks). Arguments: service name, client.
@@ -128,7 +136,7 @@ def describe_error(exc: BaseException) -> str:
 
 @functools.cache
 def _partitions() -> list[dict[str, Any]]:
-    data: dict[str, Any] = botocore.loaders.create_loader().load_data("partitions")
+    data: dict[str, Any] = SharedBotocore.loader().load_data("partitions")
     return list(data["partitions"])
 
 
@@ -151,61 +159,285 @@ def dns_suffix(region: str) -> str:
     return "amazonaws.com"
 
 
-@dataclass
-class TargetClients:
-    """The boto3 clients of one (account, region) target."""
+class SharedBotocore:
+    """What every client in the process shares: one botocore data loader, and per service
+    one ``ServiceModel`` and one client class.
 
-    ses: SESClient
-    sesv2: SESV2Client
-    cloudwatch: CloudWatchClient
-    sts: STSClient
-    pacer: Pacer
+    Without this, every account session loads the same JSON service models, endpoint
+    rules and partitions again, and every client builds its own class with one method per
+    operation: about 5 MiB per target. botocore has no public hook for the last two, so
+    ``ClientCreator``'s two factory methods are wrapped once, process-wide, with caches
+    that apply only to clients built on this shared loader (moto's and other code's
+    clients are untouched). Both are pure functions of the loader's data and of the
+    session's built-in handlers, which are the same for every session made here.
+    """
+
+    _lock = threading.Lock()
+    _loader: botocore.loaders.Loader | None = None
+
+    @classmethod
+    def loader(cls) -> botocore.loaders.Loader:
+        with cls._lock:
+            if cls._loader is None:
+                cls._loader = botocore.loaders.create_loader()
+                _cache_models_and_classes(cls._loader)
+            return cls._loader
+
+    @classmethod
+    def session(cls, profile: str | None = None) -> botocore.session.Session:
+        """A new botocore session on the shared loader (credentials stay per session)."""
+        session = botocore.session.Session(profile=profile)
+        session.register_component("data_loader", cls.loader())
+        return session
 
 
-@dataclass
-class AccountSession:
-    """One boto3 session per configured account; assumed-role credentials refresh themselves."""
+def _cache_models_and_classes(loader: botocore.loaders.Loader) -> None:
+    creator: Any = botocore.client.ClientCreator  # private methods: not in the stubs
+    load_model, create_class = creator._load_service_model, creator._create_client_class
+    models: dict[tuple[str, str | None], Any] = {}
+    classes: dict[str, type] = {}
+    lock = threading.Lock()
 
-    session: boto3.session.Session
-    endpoint_url: str | None
-    counter: RequestCounter
-    client_hooks: tuple[ClientHook, ...] = ()
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    def _load_service_model(self: Any, service_name: str, api_version: str | None = None) -> Any:
+        if self._loader is not loader:
+            return load_model(self, service_name, api_version)
+        with lock:
+            key = (service_name, api_version)
+            if key not in models:
+                models[key] = load_model(self, service_name, api_version)
+            return models[key]
 
-    def client(self, service: str, region: str, pacer: Pacer | None = None) -> BaseClient:
-        # boto3 session.client() is not thread-safe; clients themselves are.
+    def _create_client_class(self: Any, service_name: str, service_model: Any) -> type:
+        if self._loader is not loader:
+            return create_class(self, service_name, service_model)  # type: ignore[no-any-return]
+        with lock:
+            if service_name not in classes:
+                classes[service_name] = create_class(self, service_name, service_model)
+            return classes[service_name]
+
+    creator._load_service_model = _load_service_model
+    creator._create_client_class = _create_client_class
+
+
+class _Provided(CredentialProvider):
+    """Hands a session credentials made elsewhere (an assumed role's, refreshing)."""
+
+    METHOD = "assume-role"
+
+    def __init__(self, credentials: Any):
+        self._credentials = credentials
+
+    def load(self) -> Any:
+        return self._credentials
+
+
+class _SignedByClient:
+    """AssumeRoleCredentialFetcher hands its source credentials to the client creator;
+    ours returns the shared STS client, which signs with its own session's credentials."""
+
+    def get_frozen_credentials(self) -> ReadOnlyCredentials:
+        return ReadOnlyCredentials(None, None, None)
+
+
+_SIGNED_BY_CLIENT = _SignedByClient()
+
+
+class ClientFactory:
+    """Creates the clients of one exporter and shares between them what is safe to share.
+
+    * one base session per profile: the default credential chain (or the profile) is
+      resolved once, not once per account;
+    * one STS client per (profile, region, endpoint) to assume roles with;
+    * one HTTP connection pool per endpoint URL: connections carry no credentials (every
+      request is signed on its own), so all accounts that call the same regional endpoint
+      reuse the same keep-alive connections. Open sockets are bounded by the endpoints
+      in use times the concurrent polls, not by the number of targets.
+    """
+
+    def __init__(
+        self,
+        counter: RequestCounter,
+        client_hooks: Iterable[ClientHook] = (),
+        pool_connections: int = DEFAULT_POOL_CONNECTIONS,
+    ):
+        self.counter = counter
+        self.client_hooks = tuple(client_hooks)
+        self.pool_connections = pool_connections
+        self._lock = threading.Lock()
+        self._bases: dict[str | None, botocore.session.Session] = {}
+        self._sts: dict[tuple[str | None, str, str | None], BaseClient] = {}
+        self._pools: dict[tuple[str, float, float], Any] = {}
+
+    def base_session(self, profile: str | None) -> botocore.session.Session:
         with self._lock:
-            client = self.session.client(
-                service,  # type: ignore[call-overload]
-                region_name=region,
-                endpoint_url=self.endpoint_url,
-                config=client_config(),
+            if profile not in self._bases:
+                self._bases[profile] = SharedBotocore.session(profile)
+            return self._bases[profile]
+
+    def create_client(
+        self,
+        session: botocore.session.Session,
+        service: str,
+        region: str,
+        endpoint_url: str | None,
+        pacer: Pacer | None = None,
+    ) -> BaseClient:
+        config = client_config(self.pool_connections)
+        # botocore's session.create_client is not thread-safe; clients themselves are.
+        with self._lock:
+            client = session.create_client(
+                service, region_name=region, endpoint_url=endpoint_url, config=config
             )
+            self._share_pool(client, config)
         client.meta.events.register("before-parse", _check_body)
         _attach_accounting(client, service, self.counter)
         if pacer is not None and service in PACED_SERVICES:
             _attach_pacer(client, pacer)
         for hook in self.client_hooks:
             hook(service, client)
-        return client  # type: ignore[no-any-return]
+        return client
+
+    def _share_pool(self, client: BaseClient, config: BotoConfig) -> None:
+        # botocore gives every client its own URLLib3Session (pool manager and SSL
+        # context); it has no public way to pass one in, hence the attribute.
+        endpoint = client._endpoint  # type: ignore[attr-defined]
+        timeouts = (getattr(config, "connect_timeout", 0.0), getattr(config, "read_timeout", 0.0))
+        key = (str(endpoint.host), float(timeouts[0]), float(timeouts[1]))
+        pool = self._pools.setdefault(key, endpoint.http_session)
+        if pool is not endpoint.http_session:
+            endpoint.http_session.close()
+            endpoint.http_session = pool
+
+    def assume_role_sts(
+        self, profile: str | None, region: str, endpoint_url: str | None
+    ) -> BaseClient:
+        """The STS client that assumes roles for accounts of this profile and region."""
+        key = (profile, region, endpoint_url)
+        with self._lock:
+            client = self._sts.get(key)
+        if client is None:
+            client = self.create_client(self.base_session(profile), "sts", region, endpoint_url)
+            with self._lock:
+                client = self._sts.setdefault(key, client)
+        return client
+
+    def account_session(
+        self,
+        *,
+        profile: str | None,
+        role_arn: str | None,
+        external_id: str | None,
+        endpoint_url: str | None,
+        region: str,
+    ) -> AccountSession:
+        """A session from the default credential chain or ``profile``, optionally assuming
+        ``role_arn``.
+
+        The assumed role's credentials are DeferredRefreshableCredentials: botocore fetches
+        them on first use and again shortly before they expire, so a long-running exporter
+        never holds expired credentials. Nothing here calls AWS.
+        """
+        base = self.base_session(profile)
+        if role_arn is None:
+            return AccountSession(self, base, endpoint_url, region)
+        extra_args: dict[str, Any] = {"RoleSessionName": ROLE_SESSION_NAME}
+        if external_id:
+            extra_args["ExternalId"] = external_id
+
+        def create_sts(service_name: str, **_: Any) -> BaseClient:
+            return self.assume_role_sts(profile, region, endpoint_url)
+
+        fetcher = AssumeRoleCredentialFetcher(
+            client_creator=create_sts,
+            source_credentials=_SIGNED_BY_CLIENT,
+            role_arn=role_arn,
+            extra_args=extra_args,
+        )
+        credentials = DeferredRefreshableCredentials(
+            method="assume-role", refresh_using=fetcher.fetch_credentials
+        )
+        assumed = SharedBotocore.session()
+        assumed.register_component(
+            "credential_provider", CredentialResolver([_Provided(credentials)])
+        )
+        return AccountSession(self, assumed, endpoint_url, region)
+
+
+class AccountSession:
+    """One configured account: its botocore session and its STS client (created on first use)."""
+
+    def __init__(
+        self,
+        factory: ClientFactory,
+        session: botocore.session.Session,
+        endpoint_url: str | None,
+        region: str,
+    ):
+        self.factory = factory
+        self.session = session
+        self.endpoint_url = endpoint_url
+        self.region = region
+        self._sts: STSClient | None = None
+        self._lock = threading.Lock()
+
+    def client(self, service: str, region: str, pacer: Pacer | None = None) -> BaseClient:
+        return self.factory.create_client(self.session, service, region, self.endpoint_url, pacer)
+
+    @property
+    def sts(self) -> STSClient:
+        """One STS client per account (GetCallerIdentity is asked once per account)."""
+        with self._lock:
+            if self._sts is None:
+                self._sts = cast("STSClient", self.client("sts", self.region))
+            return self._sts
 
     def target_clients(self, region: str, requests_per_second: float) -> TargetClients:
-        pacer = Pacer(requests_per_second)
-        return TargetClients(
-            ses=cast("SESClient", self.client("ses", region, pacer)),
-            sesv2=cast("SESV2Client", self.client("sesv2", region, pacer)),
-            cloudwatch=cast("CloudWatchClient", self.client("cloudwatch", region)),
-            sts=cast("STSClient", self.client("sts", region)),
-            pacer=pacer,
-        )
+        return TargetClients(self, region, Pacer(requests_per_second))
 
 
-def client_config() -> BotoConfig:
+class TargetClients:
+    """The clients of one (account, region) target, each created on its first use (so that
+    building 1,500 targets costs nothing until they poll), sharing one SES pacer."""
+
+    def __init__(self, account: AccountSession, region: str, pacer: Pacer):
+        self.account = account
+        self.region = region
+        self.pacer = pacer
+        self._clients: dict[str, BaseClient] = {}
+        self._lock = threading.Lock()
+
+    def _client(self, service: str) -> Any:
+        with self._lock:
+            client = self._clients.get(service)
+            if client is None:
+                client = self.account.client(service, self.region, self.pacer)
+                self._clients[service] = client
+            return client
+
+    @property
+    def ses(self) -> SESClient:
+        return cast("SESClient", self._client("ses"))
+
+    @property
+    def sesv2(self) -> SESV2Client:
+        return cast("SESV2Client", self._client("sesv2"))
+
+    @property
+    def cloudwatch(self) -> CloudWatchClient:
+        return cast("CloudWatchClient", self._client("cloudwatch"))
+
+    @property
+    def sts(self) -> STSClient:
+        return self.account.sts
+
+
+def client_config(pool_connections: int = DEFAULT_POOL_CONNECTIONS) -> BotoConfig:
     # In a client Config, botocore's "max_attempts" counts retries; the total is what we mean.
     return BotoConfig(
         retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
         connect_timeout=CONNECT_TIMEOUT_SECONDS,
         read_timeout=read_timeout(),
+        max_pool_connections=pool_connections,
         user_agent_extra="ses-exporter",
     )
 
@@ -230,37 +462,15 @@ def make_session(
     counter: RequestCounter,
     client_hooks: Iterable[ClientHook] = (),
 ) -> AccountSession:
-    """A session from the default credential chain or ``profile``, optionally assuming ``role_arn``.
-
-    The assumed role's credentials are DeferredRefreshableCredentials: botocore fetches
-    them on first use and again shortly before they expire, so a long-running exporter
-    never holds expired credentials.
-    """
-    base = boto3.session.Session(profile_name=profile, region_name=region)
-    hooks = tuple(client_hooks)
-    if role_arn is None:
-        return AccountSession(base, endpoint_url, counter, hooks)
-    base_account = AccountSession(base, endpoint_url, counter, hooks)
-    extra_args: dict[str, Any] = {"RoleSessionName": ROLE_SESSION_NAME}
-    if external_id:
-        extra_args["ExternalId"] = external_id
-
-    def create_sts(service_name: str, **_: Any) -> BaseClient:
-        return base_account.client(service_name, region)
-
-    fetcher = AssumeRoleCredentialFetcher(
-        client_creator=create_sts,
-        source_credentials=base.get_credentials(),
+    """One account's session with a factory of its own (tests; the daemon shares one)."""
+    factory = ClientFactory(counter, client_hooks)
+    return factory.account_session(
+        profile=profile,
         role_arn=role_arn,
-        extra_args=extra_args,
+        external_id=external_id,
+        endpoint_url=endpoint_url,
+        region=region,
     )
-    credentials = DeferredRefreshableCredentials(
-        method="assume-role", refresh_using=fetcher.fetch_credentials
-    )
-    assumed = boto3.session.Session(region_name=region)
-    # boto3 has no public way to hand a session refreshable credentials.
-    assumed._session._credentials = credentials  # type: ignore[attr-defined]
-    return AccountSession(assumed, endpoint_url, counter, hooks)
 
 
 def caller_account_id(sts: STSClient) -> str:

@@ -33,11 +33,13 @@ from ses_exporter.config_types import (
     Duration,
     EndpointUrl,
     LabelName,
+    ParentId,
     Pattern,
     Problem,
     Ratio,
     Region,
     RoleArn,
+    RoleName,
     describe,
     explain_errors,
     format_duration,
@@ -51,12 +53,14 @@ from ses_exporter.config_types import (
 __all__ = [  # format_duration and parse_duration are re-exported from config_types
     "COLLECTOR_NAMES",
     "AccountConfig",
+    "AccountFilter",
     "CloudWatchCollectorConfig",
     "CollectorConfig",
     "CollectorsConfig",
     "Config",
     "ConfigError",
     "ConfigurationSetFilter",
+    "OrganizationConfig",
     "ReputationThresholds",
     "ThresholdPair",
     "format_duration",
@@ -65,6 +69,7 @@ __all__ = [  # format_duration and parse_duration are re-exported from config_ty
     "parse_duration",
 ]
 
+MIN_REFRESH_SECONDS = 60.0
 COLLECTOR_NAMES: tuple[str, ...] = (
     "account",
     "send_statistics",
@@ -186,6 +191,28 @@ class ConfigurationSetFilter(_Model):
         )
 
 
+class AccountFilter(_Model):
+    """Which discovered accounts to poll: full-match patterns on the account id or name."""
+
+    include: tuple[Pattern, ...] = (".*",)
+    exclude: tuple[Pattern, ...] = ()
+
+    def matches(self, account_id: str, name: str) -> bool:
+        def hit(patterns: tuple[str, ...]) -> bool:
+            return any(p.fullmatch(account_id) or p.fullmatch(name) for p in _compile(patterns))
+
+        return hit(self.include) and not hit(self.exclude)
+
+
+# SES throttles at about 1 request/s per account and region; this is the pace we keep.
+RequestsPerSecond = Annotated[float, Strict(), Field(gt=0)]
+
+
+def _external_id_needs_role(role_arn: str | None, external_id: SecretStr | None) -> None:
+    if external_id is not None and role_arn is None:
+        raise problems_error([(("external_id",), "only allowed together with role_arn")])
+
+
 class AccountConfig(_Model):
     name: str | None = Field(default=None, min_length=1)
     regions: Annotated[tuple[Region, ...], non_empty("region")]
@@ -195,8 +222,7 @@ class AccountConfig(_Model):
     endpoint_url: EndpointUrl | None = None
     labels: dict[LabelName, str] = {}
     configuration_sets: ConfigurationSetFilter = ConfigurationSetFilter()
-    # SES throttles at about 1 request/s per account and region; this is the pace we keep.
-    ses_requests_per_second: Annotated[float, Strict(), Field(gt=0)] = 1.0
+    ses_requests_per_second: RequestsPerSecond = 1.0
 
     def display_name(self, index: int) -> str:
         return self.name if self.name is not None else f"accounts[{index}]"
@@ -204,20 +230,86 @@ class AccountConfig(_Model):
     @field_validator("regions")
     @classmethod
     def _unique_regions(cls, regions: tuple[str, ...]) -> tuple[str, ...]:
-        problems: list[Problem] = [
-            ((position,), f"duplicate region: {region} is already listed at regions[{first}]")
-            for position, region in enumerate(regions)
-            if (first := regions.index(region)) != position
-        ]
-        if problems:
-            raise problems_error(problems)
-        return regions
+        return _unique(regions, "region", "regions")
 
     @model_validator(mode="after")
-    def _external_id_needs_role(self) -> Self:
-        if self.external_id is not None and self.role_arn is None:
-            raise problems_error([(("external_id",), "only allowed together with role_arn")])
+    def _external_id(self) -> Self:
+        _external_id_needs_role(self.role_arn, self.external_id)
         return self
+
+
+class OrganizationConfig(_Model):
+    """Accounts discovered from AWS Organizations. ``role_arn``/``profile``/``external_id``/
+    ``endpoint_url`` reach the management (or delegated administrator) account; every
+    discovered account is polled by assuming ``member_role_name`` in it from the exporter's
+    own credentials (``profile`` or the default chain)."""
+
+    name: str | None = Field(default=None, min_length=1)
+    role_arn: RoleArn | None = None
+    external_id: SecretStr | None = None
+    profile: str | None = Field(default=None, min_length=1)
+    endpoint_url: EndpointUrl | None = None
+    member_role_name: RoleName
+    member_external_id: SecretStr | None = None
+    regions: Annotated[tuple[Region, ...], non_empty("region")]
+    accounts: AccountFilter = AccountFilter()
+    organizational_units: tuple[ParentId, ...] = ()
+    refresh_interval: Duration = 3600.0
+    labels: dict[LabelName, str] = {}
+    configuration_sets: ConfigurationSetFilter = ConfigurationSetFilter()
+    ses_requests_per_second: RequestsPerSecond = 1.0
+
+    def display_name(self, index: int) -> str:
+        return self.name if self.name is not None else f"organizations[{index}]"
+
+    @field_validator("regions")
+    @classmethod
+    def _unique_regions(cls, regions: tuple[str, ...]) -> tuple[str, ...]:
+        return _unique(regions, "region", "regions")
+
+    @field_validator("organizational_units")
+    @classmethod
+    def _unique_units(cls, units: tuple[str, ...]) -> tuple[str, ...]:
+        return _unique(units, "organizational unit", "organizational_units")
+
+    @field_validator("refresh_interval")
+    @classmethod
+    def _not_too_often(cls, seconds: float) -> float:
+        # ListAccounts is throttled per organization; more often than a minute buys nothing.
+        if seconds < MIN_REFRESH_SECONDS:
+            message = f"must be at least {format_duration(MIN_REFRESH_SECONDS)}, got "
+            raise ValueError(message + format_duration(seconds))
+        return seconds
+
+    @model_validator(mode="after")
+    def _external_id(self) -> Self:
+        _external_id_needs_role(self.role_arn, self.external_id)
+        return self
+
+    def member(self, account_id: str, name: str, role_arn: str) -> AccountConfig:
+        """The account entry a discovered member becomes (polled like one of accounts[])."""
+        return AccountConfig(
+            name=name or account_id,
+            regions=self.regions,
+            role_arn=role_arn,
+            external_id=self.member_external_id,
+            profile=self.profile,
+            endpoint_url=self.endpoint_url,
+            labels=self.labels,
+            configuration_sets=self.configuration_sets,
+            ses_requests_per_second=self.ses_requests_per_second,
+        )
+
+
+def _unique(items: tuple[str, ...], what: str, key: str) -> tuple[str, ...]:
+    problems: list[Problem] = [
+        ((position,), f"duplicate {what}: {item} is already listed at {key}[{first}]")
+        for position, item in enumerate(items)
+        if (first := items.index(item)) != position
+    ]
+    if problems:
+        raise problems_error(problems)
+    return items
 
 
 class ThresholdPair(_Model):
@@ -253,9 +345,21 @@ class ReputationThresholds(_Model):
 
 
 class Config(_Model):
-    accounts: Annotated[tuple[AccountConfig, ...], non_empty("account")]
+    accounts: tuple[AccountConfig, ...] = ()
+    organizations: tuple[OrganizationConfig, ...] = ()
     collectors: CollectorsConfig = CollectorsConfig()
     reputation_thresholds: ReputationThresholds = ReputationThresholds()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _something_to_poll(cls, data: Any) -> Any:
+        # accounts[] may be left out (or empty) only when organizations[] discovers them.
+        if isinstance(data, dict) and not data.get("organizations"):
+            if "accounts" not in data:
+                raise problems_error([(("accounts",), "required key is missing")])
+            if data["accounts"] == []:
+                raise problems_error([(("accounts",), "at least one account is required")])
+        return data
 
 
 def load_config(path: str | os.PathLike[str]) -> Config:

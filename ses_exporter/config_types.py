@@ -57,9 +57,13 @@ RESERVED_LABELS = frozenset(
     ]
 )
 # Keys whose values must never appear in an error message (they end up in logs).
-SECRET_KEYS = frozenset({"external_id"})
+SECRET_KEYS = frozenset({"external_id", "member_external_id"})
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _ROLE_ARN = re.compile(r"arn:aws[-a-z]*:iam::\d{12}:role/\S+")
+# IAM: a role name of 1-64 of [\w+=,.@-], optionally after a path of such names.
+_ROLE_NAME = re.compile(r"(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}", re.ASCII)
+# Organizations: ou-<root id suffix>-<8 to 32 chars>, or a root r-<4 to 32 chars>.
+_PARENT_ID = re.compile(r"ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}|r-[0-9a-z]{4,32}")
 
 
 def describe(value: object) -> str:
@@ -145,6 +149,24 @@ def check_role_arn(arn: str) -> str:
     return arn
 
 
+def check_role_name(name: str) -> str:
+    if not _ROLE_NAME.fullmatch(name):
+        raise ValueError(
+            f"{describe(name)} is not an IAM role name (expected a name such as ses-exporter, "
+            "optionally with a path: team/ses-exporter)"
+        )
+    return name
+
+
+def check_parent_id(ou: str) -> str:
+    if not _PARENT_ID.fullmatch(ou):
+        raise ValueError(
+            f"{describe(ou)} is not an organizational unit id "
+            "(expected ou-xxxx-xxxxxxxx, or a root id r-xxxx)"
+        )
+    return ou
+
+
 def check_endpoint_url(url: str) -> str:
     try:
         parts = urlsplit(url)
@@ -196,6 +218,8 @@ Pattern = Annotated[str, AfterValidator(check_pattern)]
 RoleArn = Annotated[str, AfterValidator(check_role_arn)]
 EndpointUrl = Annotated[str, AfterValidator(check_endpoint_url)]
 LabelName = Annotated[str, AfterValidator(check_label_name)]
+RoleName = Annotated[str, AfterValidator(check_role_name)]
+ParentId = Annotated[str, AfterValidator(check_parent_id)]
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -254,6 +278,8 @@ _EXPECTED = {
 }
 _LIST_OF = {
     "accounts": "a list of accounts",
+    "organizations": "a list of organizations",
+    "organizational_units": "a list of organizational unit ids",
     "regions": "a list of regions",
     "include": "a list of regular expressions",
     "exclude": "a list of regular expressions",

@@ -1,5 +1,10 @@
 """The exporter as a whole: targets, poller, snapshot store and the private registry.
 
+Targets come from ``accounts[]`` and from Organizations discovery (one job per
+``organizations[]`` entry, every ``refresh_interval``). A reload and a discovery apply
+the same way: ``build_targets`` keeps unchanged targets (clients, counters, timers) and
+``Poller.sync`` adds and removes the rest.
+
 ``Exporter`` is what the web server serves (it implements ``web.WebApp``): it renders
 ``/metrics`` from the store, answers readiness, lists targets for the landing page and
 reloads its configuration.
@@ -19,13 +24,14 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
 from . import __version__
-from .aws import ClientHook, RequestCounter
+from .aws import ClientFactory, ClientHook, RequestCounter
 from .config import Config, ConfigError, load_config
+from .discovery import DiscoveryStatus, OrganizationDiscovery
 from .exposition import ExporterCollector
 from .landing import TargetRow
 from .poller import Poller
 from .store import SnapshotStore
-from .targets import Target, build_targets
+from .targets import Target, account_names, build_targets
 from .webconfig import WebConfig, WebConfigError, load_web_config
 
 log = logging.getLogger("ses_exporter")
@@ -50,22 +56,17 @@ class Exporter:
         self.web_config_path: str | None = None
         self.on_web_config: Callable[[WebConfig], None] | None = None
         self._reload_ok = True
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self.config = self._apply_overrides(config)
+        self.factory = ClientFactory(self.requests, self.client_hooks)
         self.store = SnapshotStore()
-        self.targets: list[Target] = build_targets(self.config, self.requests, self.client_hooks)
+        self.discoveries: dict[int, OrganizationDiscovery] = {}
+        self.targets: list[Target] = []
         self.poller = Poller(self.store, self.config.collectors, clock)
-        self.poller.sync(self.targets, self.config.collectors)
+        self.poller.on_account_resolved = self._account_resolved
+        self._apply(self.config)
         self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(
-            ExporterCollector(
-                self.store,
-                self.requests,
-                self.cloudwatch_requested,
-                lambda: self._reload_ok,
-                clock,
-            )
-        )
+        self.registry.register(ExporterCollector(self.store, self, clock))
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
         GCCollector(registry=self.registry)
@@ -96,7 +97,9 @@ class Exporter:
         return encoder(self.registry), content_type
 
     def is_ready(self) -> bool:
-        return self.store.all_attempted()
+        """Every organization discovered once (or tried) and every target polled once."""
+        discovered = all(d.status().attempts > 0 for d in list(self.discoveries.values()))
+        return discovered and self.store.all_attempted()
 
     def target_rows(self) -> Sequence[TargetRow]:
         return [
@@ -143,10 +146,70 @@ class Exporter:
 
     def _swap(self, config: Config) -> None:
         """Applies a new config; unchanged targets keep their state and their timers."""
-        targets = build_targets(config, self.requests, self.client_hooks, self.targets)
-        self.poller.sync(targets, config.collectors)
-        self.config, self.targets = config, targets
+        self._apply(config)
+
+    def _apply(self, config: Config) -> None:
+        """Makes targets, jobs and discoveries match ``config`` and the latest discoveries."""
+        with self._lock:
+            self._sync_discoveries(config)
+            found = [d.result for d in self.discoveries.values() if d.result is not None]
+            targets = build_targets(config, self.factory, found, self.targets)
+            self.poller.sync(targets, config.collectors)
+            self.config, self.targets = config, targets
+
+    def _sync_discoveries(self, config: Config) -> None:
+        """One discovery per organizations[] entry; an unchanged entry keeps its last result."""
+        for index in [i for i in self.discoveries if i >= len(config.organizations)]:
+            self.poller.remove_job(self.discoveries.pop(index).job_id)
+        for index, organization in enumerate(config.organizations):
+            current = self.discoveries.get(index)
+            if current is not None and current.config == organization:
+                continue
+            discovery = OrganizationDiscovery(index, organization, self.factory, self.clock)
+            self.discoveries[index] = discovery
+            self.poller.add_job(
+                lambda d=discovery: self._discover(d),  # type: ignore[misc]
+                discovery.job_id,
+                organization.refresh_interval,
+            )
+
+    def _discover(self, discovery: OrganizationDiscovery) -> None:
+        if discovery.refresh():
+            with self._lock:
+                if self.discoveries.get(discovery.index) is discovery:  # not replaced meanwhile
+                    self._apply(self.config)
+                    log.info("targets updated from discovery", extra={"targets": len(self.targets)})
+
+    def _account_resolved(self, target: Target) -> None:
+        """A listed account's id is now known: if an organization discovered the same
+        account, it is polled once, as listed (the discovered twin goes)."""
+        account_id = target.account.known_id
+        with self._lock:
+            twins = [
+                t
+                for t in self.targets
+                if t.account.organization is not None and t.account.key == account_id
+            ]
+            if twins:
+                self._apply(self.config)
+
+    # --- what the self-metrics read -------------------------------------------------
 
     def cloudwatch_requested(self) -> Mapping[tuple[str, str], float]:
         """Billable CloudWatch metrics requested per target (the cloudwatch collector adds)."""
         return {(t.account.label, t.region): t.cloudwatch_metrics_requested for t in self.targets}
+
+    def reload_successful(self) -> bool:
+        return self._reload_ok
+
+    def polls_skipped(self) -> Mapping[str, int]:
+        return self.poller.skipped()
+
+    def discovery_statuses(self) -> list[DiscoveryStatus]:
+        return [d.status() for d in list(self.discoveries.values())]
+
+    def account_names(self) -> Mapping[str, tuple[str, str]]:
+        return account_names(self.targets)
+
+    def target_count(self) -> int:
+        return len(self.targets)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import platform
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Protocol
 
 from prometheus_client.metrics_core import (
     CounterMetricFamily,
@@ -20,25 +21,35 @@ from prometheus_client.registry import Collector as PromCollector
 
 from . import __version__
 from .aws import RequestCounter
+from .discovery import DiscoveryStatus
 from .families import merge_families
 from .store import PollStatus, SnapshotStore
 
 TARGET_LABELS = ["account_id", "region", "collector"]
 
 
+class ExporterState(Protocol):
+    """What the self-metrics read from the running exporter (``daemon.Exporter``)."""
+
+    requests: RequestCounter
+
+    def cloudwatch_requested(self) -> Mapping[tuple[str, str], float]: ...
+    def reload_successful(self) -> bool: ...
+    def polls_skipped(self) -> Mapping[str, int]: ...
+    def discovery_statuses(self) -> Sequence[DiscoveryStatus]: ...
+    def account_names(self) -> Mapping[str, tuple[str, str]]: ...
+    def target_count(self) -> int: ...
+
+
 class ExporterCollector(PromCollector):
     def __init__(
         self,
         store: SnapshotStore,
-        requests: RequestCounter,
-        cloudwatch_requested: Callable[[], Mapping[tuple[str, str], float]],
-        reload_successful: Callable[[], bool],
+        state: ExporterState,
         clock: Callable[[], float] = time.time,
     ):
         self.store = store
-        self.requests = requests
-        self.cloudwatch_requested = cloudwatch_requested
-        self.reload_successful = reload_successful
+        self.state = state
         self.clock = clock
 
     def describe(self) -> list[Metric]:
@@ -65,7 +76,7 @@ class ExporterCollector(PromCollector):
             "success, the AWS error code, timeout or connection_error.",
             labels=["service", "operation", "outcome"],
         )
-        for (service, operation, outcome), count in sorted(self.requests.snapshot().items()):
+        for (service, operation, outcome), count in sorted(self.state.requests.snapshot().items()):
             requests.add_metric([service, operation, outcome], float(count))
         yield requests
         billed = CounterMetricFamily(
@@ -73,15 +84,43 @@ class ExporterCollector(PromCollector):
             "CloudWatch metrics requested with GetMetricData (what CloudWatch bills for).",
             labels=["account_id", "region"],
         )
-        for (account_id, region), billed_count in sorted(self.cloudwatch_requested().items()):
+        for (account_id, region), billed_count in sorted(self.state.cloudwatch_requested().items()):
             billed.add_metric([account_id, region], billed_count)
         yield billed
         reload_ok = GaugeMetricFamily(
             "ses_exporter_config_last_reload_successful",
             "1 if the last configuration (re)load succeeded.",
         )
-        reload_ok.add_metric([], float(self.reload_successful()))
+        reload_ok.add_metric([], float(self.state.reload_successful()))
         yield reload_ok
+        yield from self._scale_families()
+
+    def _scale_families(self) -> Iterator[Metric]:
+        targets = GaugeMetricFamily(
+            "ses_exporter_targets",
+            "Targets (account x region) this process polls, listed and discovered.",
+        )
+        targets.add_metric([], float(self.state.target_count()))
+        yield targets
+        skipped = CounterMetricFamily(
+            "ses_exporter_polls_skipped",
+            "Scheduled polls skipped because the previous poll of the same target and "
+            "collector was still running or queued (the poll outlasts its interval).",
+            labels=["collector"],
+        )
+        for collector, count in sorted(self.state.polls_skipped().items()):
+            skipped.add_metric([collector], float(count))
+        yield skipped
+        names = GaugeMetricFamily(
+            "ses_exporter_account_info",
+            "Name of each polled account (from accounts[].name or AWS Organizations), "
+            "and the organizations[] entry that discovered it; always 1. Join on account_id.",
+            labels=["account_id", "account_name", "organization"],
+        )
+        for account_id, (name, organization) in sorted(self.state.account_names().items()):
+            names.add_metric([account_id, name, organization], 1.0)
+        yield names
+        yield from _discovery_families(self.state.discovery_statuses())
 
 
 def _collector_families(statuses: list[PollStatus]) -> Iterator[Metric]:
@@ -100,6 +139,12 @@ def _collector_families(statuses: list[PollStatus]) -> Iterator[Metric]:
         "Duration of the collector's last poll of the target.",
         labels=TARGET_LABELS,
     )
+    lag = GaugeMetricFamily(
+        "ses_exporter_collector_scheduling_lag_seconds",
+        "How late the collector's last poll of the target started after its scheduled "
+        "time (waiting for a free worker); near 0 when the exporter keeps up.",
+        labels=TARGET_LABELS,
+    )
     for status in statuses:
         if status.success is None:
             continue
@@ -109,6 +154,39 @@ def _collector_families(statuses: list[PollStatus]) -> Iterator[Metric]:
             duration.add_metric(labels, status.duration)
         if status.last_success is not None:
             last.add_metric(labels, status.last_success)
+        if status.scheduling_lag is not None:
+            lag.add_metric(labels, status.scheduling_lag)
     yield success
     yield last
     yield duration
+    yield lag
+
+
+def _discovery_families(statuses: Sequence[DiscoveryStatus]) -> Iterator[Metric]:
+    accounts = GaugeMetricFamily(
+        "ses_exporter_organization_accounts",
+        "Accounts kept by the last successful AWS Organizations discovery (ListAccounts, "
+        "or ListAccountsForParent and ListChildren), after the include/exclude filter.",
+        labels=["organization"],
+    )
+    success = GaugeMetricFamily(
+        "ses_exporter_organization_discovery_success",
+        "1 if the last AWS Organizations discovery of this organizations[] entry succeeded.",
+        labels=["organization"],
+    )
+    last = GaugeMetricFamily(
+        "ses_exporter_organization_discovery_last_success_timestamp_seconds",
+        "Unix time of the last successful AWS Organizations discovery.",
+        labels=["organization"],
+    )
+    for status in statuses:
+        if status.success is None:
+            continue
+        success.add_metric([status.organization], float(status.success))
+        if status.accounts is not None:
+            accounts.add_metric([status.organization], float(status.accounts))
+        if status.last_success is not None:
+            last.add_metric([status.organization], status.last_success)
+    yield accounts
+    yield success
+    yield last

@@ -1,18 +1,37 @@
 """Background polling with APScheduler: one job per (target, collector).
 
-``max_instances=1`` and ``coalesce`` mean a poll that is still running makes the next
-tick skip rather than pile up; a small jitter keeps many targets from calling AWS in
-lock-step. A poll's result replaces the previous one in the store in one swap.
+Scheduling at scale:
+
+* **Spread, not jitter.** Each job ticks on its own fixed grid, ``anchor + k x interval``,
+  whose phase is a hash of the job's key: 1,500 targets' account polls are spread evenly
+  over the minute instead of starting in lock-step, and a job keeps its phase across
+  reloads and restarts. The first poll of a new job runs within a few seconds, so
+  ``/-/ready`` does not wait for a whole interval.
+* **No pile-ups.** ``max_instances=1`` and ``coalesce``: a poll still running (or still
+  queued) when its next tick comes makes that tick skip, counted in
+  ``ses_exporter_polls_skipped_total{collector}`` and logged once when it starts and once
+  when the job keeps up again, not at every tick.
+* **Slow targets do not hold up others.** Up to ``MAX_WORKERS`` polls run at once, each
+  in its own thread (threads are created only as concurrency needs them); a paced or slow
+  target occupies one of them. How late every poll started after its tick is
+  ``ses_exporter_collector_scheduling_lag_seconds``.
+
+A poll's result replaces the previous one in the store in one swap.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobExecutionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -25,13 +44,42 @@ from .targets import Target
 
 log = logging.getLogger("ses_exporter.poller")
 
-MAX_WORKERS = 32
-MAX_JITTER_SECONDS = 5.0
+MAX_WORKERS = 256
 FIRST_POLL_SPREAD_SECONDS = 1.0
+# APScheduler logs this at every skipped tick; we count skips and log episodes instead.
+_SKIPPED_MESSAGE = 'Execution of job "%s" skipped: maximum number of running instances reached (%d)'
 
 
 def status_key(target: Target, collector: str) -> StatusKey:
     return (target.account.key, target.region, collector)
+
+
+def job_id(key: StatusKey) -> str:
+    return "/".join(key)
+
+
+def phase(key: StatusKey, interval: float) -> float:
+    """A stable offset in [0, interval) for the job's grid, from its key."""
+    digest = hashlib.blake2b(job_id(key).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64 * interval
+
+
+class _TickRecordingExecutor(ThreadPoolExecutor):  # type: ignore[misc]
+    """APScheduler's thread pool that remembers each job's scheduled time, so the poll it
+    starts can tell how late it runs (``_do_submit_job`` is APScheduler's executor hook)."""
+
+    def __init__(self, max_workers: int, on_submit: Callable[[str, float], None]):
+        super().__init__(max_workers)
+        self._on_submit = on_submit
+
+    def _do_submit_job(self, job: Any, run_times: list[datetime]) -> None:
+        self._on_submit(job.id, run_times[-1].timestamp())
+        super()._do_submit_job(job, run_times)
+
+
+class _DropSkipWarnings(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.msg != _SKIPPED_MESSAGE
 
 
 class Poller:
@@ -40,16 +88,25 @@ class Poller:
         store: SnapshotStore,
         collectors: CollectorsConfig,
         clock: Callable[[], float] = time.time,
+        max_workers: int = MAX_WORKERS,
     ):
         self.store = store
         self.collectors = collectors
         self.clock = clock
+        self.on_account_resolved: Callable[[Target], None] = lambda _: None
         self._intervals: dict[StatusKey, float] = {}  # the scheduled jobs
+        self._keys: dict[str, StatusKey] = {}
+        self._ticks: dict[str, float] = {}  # job id -> scheduled time of its latest submission
+        self._overrunning: set[str] = set()
+        self._skipped: Counter[str] = Counter()  # by collector
+        self._lock = threading.Lock()
         self._scheduler = BackgroundScheduler(
-            executors={"default": ThreadPoolExecutor(MAX_WORKERS)},
+            executors={"default": _TickRecordingExecutor(max_workers, self._submitted)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
             timezone=UTC,
         )
+        self._scheduler.add_listener(self._skipped_tick, EVENT_JOB_MAX_INSTANCES)
+        logging.getLogger("apscheduler.scheduler").addFilter(_DropSkipWarnings())
 
     def sync(self, targets: Iterable[Target], collectors: CollectorsConfig) -> None:
         """Makes the jobs match ``targets``: new ones scheduled, gone ones removed (with
@@ -61,8 +118,12 @@ class Poller:
             for name in target.collectors
         }
         for key in [k for k in self._intervals if k not in wanted]:
-            self._scheduler.remove_job("/".join(key))
+            self._scheduler.remove_job(job_id(key))
             del self._intervals[key]
+            with self._lock:
+                self._keys.pop(job_id(key), None)
+                self._ticks.pop(job_id(key), None)
+                self._overrunning.discard(job_id(key))
             self.store.remove(key)
         for key, (target, name) in wanted.items():
             config = collectors.get(name)
@@ -71,19 +132,21 @@ class Poller:
             if interval is None:
                 self._add_job(key, target, name, config.interval)
             elif interval != config.interval:
-                self._scheduler.reschedule_job("/".join(key), trigger=_trigger(config.interval))
+                self._scheduler.reschedule_job(job_id(key), trigger=_trigger(key, config.interval))
             self._intervals[key] = config.interval
 
     def _add_job(self, key: StatusKey, target: Target, name: str, interval: float) -> None:
         first = datetime.now(UTC) + timedelta(
             seconds=random.uniform(0, FIRST_POLL_SPREAD_SECONDS)  # noqa: S311 - not crypto
         )
+        with self._lock:
+            self._keys[job_id(key)] = key
         self._scheduler.add_job(
             self.poll,
-            _trigger(interval),
+            _trigger(key, interval),
             args=(target, name),
-            id="/".join(key),
-            name="/".join(key),
+            id=job_id(key),
+            name=job_id(key),
             next_run_time=first,
         )
 
@@ -94,17 +157,67 @@ class Poller:
         if self._scheduler.running:
             self._scheduler.shutdown(wait=wait)
 
+    def add_job(self, func: Callable[[], Any], job: str, interval: float) -> None:
+        """A job of the exporter's own (Organizations discovery): first run now, then every
+        ``interval``; like the polls, never two at once."""
+        self._scheduler.add_job(
+            func,
+            IntervalTrigger(seconds=interval),
+            id=job,
+            name=job,
+            next_run_time=datetime.now(UTC),
+            replace_existing=True,
+        )
+
+    def remove_job(self, job: str) -> None:
+        if self._scheduler.get_job(job) is not None:
+            self._scheduler.remove_job(job)
+
+    def skipped(self) -> dict[str, int]:
+        """Ticks skipped because the previous poll still ran, by collector."""
+        with self._lock:
+            return dict(self._skipped)
+
+    def _submitted(self, job: str, scheduled: float) -> None:
+        with self._lock:
+            if job not in self._keys:
+                return  # one of the exporter's own jobs
+            self._ticks[job] = scheduled
+            if job not in self._overrunning:
+                return
+            self._overrunning.discard(job)
+        log.info("poll keeps up with its interval again", extra={"job": job})
+
+    def _skipped_tick(self, event: JobExecutionEvent) -> None:
+        with self._lock:
+            key = self._keys.get(event.job_id)
+            if key is None:
+                return
+            self._skipped[key[2]] += 1
+            if event.job_id in self._overrunning:
+                return
+            self._overrunning.add(event.job_id)
+        log.warning(
+            "poll outlasts its interval; ticks are skipped until it keeps up",
+            extra={"job": event.job_id, "interval_seconds": self._intervals.get(key)},
+        )
+
     def poll(self, target: Target, name: str) -> bool:
         """One poll of one collector on one target; never raises. Returns success."""
         key = status_key(target, name)
-        started = time.monotonic()
+        started = self.clock()
+        with self._lock:
+            tick = self._ticks.get(job_id(key))
+        self.store.record_start(key, started, None if tick is None else max(0.0, started - tick))
+        resolved = target.account.known_id is not None
         try:
             account_id = target.account.account_id(target.clients)
+            if not resolved:
+                self.on_account_resolved(target)
             families = target.collectors[name].poll(target.labels())
         except Exception as exc:  # isolation: any failure fails this poll only
-            duration = time.monotonic() - started
             error = redact(describe_error(exc))  # shown on the landing page
-            self.store.record_failure(key, target.account.label, error, duration, self.clock())
+            self.store.record_failure(key, target.account.label, error, started, self.clock())
             log.warning(
                 "poll failed",
                 extra={
@@ -116,19 +229,21 @@ class Poller:
                 },
             )
             return False
-        duration = time.monotonic() - started
-        self.store.record_success(key, account_id, families, duration, self.clock())
+        now = self.clock()
+        self.store.record_success(key, account_id, families, started, now)
         log.debug(
             "poll done",
             extra={
                 "account": account_id,
                 "region": target.region,
                 "collector": name,
-                "duration_seconds": round(duration, 3),
+                "duration_seconds": round(now - started, 3),
             },
         )
         return True
 
 
-def _trigger(interval: float) -> IntervalTrigger:
-    return IntervalTrigger(seconds=interval, jitter=min(interval * 0.1, MAX_JITTER_SECONDS))
+def _trigger(key: StatusKey, interval: float) -> IntervalTrigger:
+    # A grid anchored at the epoch plus the job's phase: the same on every restart.
+    anchor = datetime.fromtimestamp(phase(key, interval), UTC)
+    return IntervalTrigger(seconds=interval, start_date=anchor)

@@ -3,6 +3,18 @@
 Each (target, collector) has one frozen ``PollStatus``. A poll replaces it whole, so a
 scrape sees either the old or the new result, never half of each; ``/metrics`` reads
 only this and never waits on AWS.
+
+Staleness (SPEC 2.5), exactly: the last good families are exposed while
+
+* no more than ``max_staleness`` has passed since the poll that produced them finished
+  (``last_success``), or
+* a poll is in flight that started within ``max_staleness`` of that success: the attempt
+  that may replace them is under way, so they stay until it ends, however long it takes
+  (every AWS call in it is bounded by timeouts and retries).
+
+So a failing collector's series go absent ``max_staleness`` after its last success (or
+when the attempt in flight at that moment fails), and a slow but succeeding one's never
+do: its next poll starts at the next tick, at most one interval after the last success.
 """
 
 from __future__ import annotations
@@ -26,14 +38,21 @@ class PollStatus:
     max_staleness: float
     attempts: int = 0
     success: bool | None = None  # None until the first poll has finished
-    last_success: float | None = None
+    last_success: float | None = None  # when the last successful poll finished
+    in_flight_since: float | None = None  # start of the poll running now, if any
     duration: float | None = None
+    scheduling_lag: float | None = None  # of the last poll: its start minus its tick
     last_error: str | None = None
     families: tuple[Metric, ...] = ()
 
     def is_fresh(self, now: float) -> bool:
-        """Whether the last good families may still be exposed (SPEC 2.5)."""
-        return self.last_success is not None and now - self.last_success <= self.max_staleness
+        """Whether the last good families may still be exposed (see the module docstring)."""
+        if self.last_success is None:
+            return False
+        if now - self.last_success <= self.max_staleness:
+            return True
+        in_flight = self.in_flight_since
+        return in_flight is not None and in_flight - self.last_success <= self.max_staleness
 
 
 class SnapshotStore:
@@ -53,18 +72,30 @@ class SnapshotStore:
         with self._lock:
             self._entries.pop(key, None)
 
+    def keys(self) -> list[StatusKey]:
+        with self._lock:
+            return list(self._entries)
+
+    def record_start(self, key: StatusKey, started: float, lag: float | None) -> None:
+        """A poll of ``key`` started at ``started``, ``lag`` seconds after its tick."""
+        with self._lock:
+            old = self._entries.get(key)
+            if old is not None:
+                self._entries[key] = replace(old, in_flight_since=started, scheduling_lag=lag)
+
     def record_success(
         self,
         key: StatusKey,
         account_id: str,
         families: Sequence[Metric],
-        duration: float,
+        started: float,
         now: float,
     ) -> None:
         self._record(
             key,
             account_id,
-            duration,
+            now,
+            now - started,
             success=True,
             last_success=now,
             last_error=None,
@@ -72,31 +103,28 @@ class SnapshotStore:
         )
 
     def record_failure(
-        self, key: StatusKey, account_id: str, error: str, duration: float, now: float
+        self, key: StatusKey, account_id: str, error: str, started: float, now: float
     ) -> None:
-        self._record(key, account_id, duration, failed_at=now, success=False, last_error=error)
+        self._record(key, account_id, now, now - started, success=False, last_error=error)
 
     def _record(
-        self,
-        key: StatusKey,
-        account_id: str,
-        duration: float,
-        failed_at: float | None = None,
-        **changes: Any,
+        self, key: StatusKey, account_id: str, now: float, duration: float, **changes: Any
     ) -> None:
         with self._lock:
             old = self._entries.get(key)
             if old is None:
                 return  # removed by a reload while this poll ran: its result has no home
-            if failed_at is not None and not old.is_fresh(failed_at):
-                changes["families"] = ()  # the last good values have gone stale
-            self._entries[key] = replace(
+            new = replace(
                 old,
                 account_id=account_id,
                 attempts=old.attempts + 1,
                 duration=duration,
+                in_flight_since=None,
                 **changes,
             )
+            if not new.is_fresh(now):
+                new = replace(new, families=())  # the last good values have gone stale
+            self._entries[key] = new
 
     def statuses(self) -> list[PollStatus]:
         with self._lock:

@@ -1,31 +1,69 @@
-"""Accounts and targets at run time: sessions, clients, resolved account ids, collectors."""
+"""Accounts and targets at run time: sessions, clients, resolved account ids, collectors.
+
+Accounts come from two places: ``accounts[]`` in the config, and the members that each
+``organizations[]`` entry discovered (``Discovered``). Both become the same ``Account``;
+a discovered member is an ``AccountConfig`` built by ``OrganizationConfig.member`` whose
+id is known from Organizations, so it needs no STS call. An account that is both listed
+and discovered is polled once, as listed.
+"""
 
 from __future__ import annotations
 
+import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from .aws import AccountSession, ClientHook, RequestCounter, TargetClients, caller_account_id
-from .aws import make_session as _make_session
+from .aws import ClientFactory, TargetClients, caller_account_id
 from .collectors import REGISTRY, Collector, CollectorContext
 from .config import AccountConfig, Config
+from .organizations import MemberAccount
+
+_ROLE_ACCOUNT = re.compile(r"arn:[^:]+:iam::(\d{12}):role/")
 
 
 class Account:
-    """One configured account: its session and its account id, resolved once via STS."""
+    """One account to poll: its session and its account id, resolved once via STS
+    unless Organizations told it."""
 
-    def __init__(self, key: str, config: AccountConfig, session: AccountSession):
+    def __init__(
+        self,
+        key: str,
+        config: AccountConfig,
+        factory: ClientFactory,
+        account_id: str | None = None,
+        organization: str | None = None,
+    ):
         self.key = key
         self.config = config
-        self.session = session
-        self._account_id: str | None = None
+        self.organization = organization
+        self.session = factory.account_session(
+            profile=config.profile,
+            role_arn=config.role_arn,
+            external_id=config.external_id.get_secret_value() if config.external_id else None,
+            endpoint_url=config.endpoint_url,
+            region=config.regions[0],
+        )
+        self._account_id = account_id
         self._lock = threading.Lock()
 
     @property
     def label(self) -> str:
         """The account_id label: the real id once resolved, else the config's name for it."""
         return self._account_id or self.key
+
+    @property
+    def known_id(self) -> str | None:
+        """The 12-digit id if known: resolved, discovered, or read from the role ARN."""
+        if self._account_id is not None:
+            return self._account_id
+        match = _ROLE_ACCOUNT.match(self.config.role_arn or "")
+        return match.group(1) if match else None
+
+    @property
+    def display_name(self) -> str:
+        """For ses_exporter_account_info: the configured or discovered name, else the key."""
+        return self.config.name or self.key
 
     def account_id(self, clients: TargetClients) -> str:
         """STS GetCallerIdentity, once; a failure raises and is retried at the next poll."""
@@ -56,42 +94,84 @@ class Target:
         }
 
 
+@dataclass(frozen=True)
+class Discovered:
+    """The accounts one ``organizations[]`` entry found at its last successful discovery."""
+
+    organization: str  # the entry's display name
+    index: int  # its position in organizations[]
+    members: tuple[MemberAccount, ...]
+
+
+@dataclass(frozen=True)
+class _Entry:
+    key: str
+    config: AccountConfig
+    account_id: str | None = None
+    organization: str | None = None
+
+
 def build_targets(
     config: Config,
-    counter: RequestCounter,
-    client_hooks: Iterable[ClientHook] = (),
+    factory: ClientFactory,
+    discovered: Iterable[Discovered] = (),
     previous: Iterable[Target] = (),
 ) -> list[Target]:
-    """Every target of ``config``, creating sessions, clients and collectors up front.
+    """Every target of ``config`` and of the discovered accounts; no AWS call is made here
+    (clients are created on their first use).
 
-    On a reload, targets whose account settings (other than the region list) and region
-    are unchanged are taken from ``previous`` as they are, with their clients, resolved
-    account id and collector state (counters keep counting); only their collector set
-    and settings are updated.
-    No AWS call is made here.
+    On a reload or a new discovery, targets whose account settings (other than the region
+    list) and region are unchanged are taken from ``previous`` as they are, with their
+    clients, resolved account id and collector state (counters keep counting); only their
+    collector set and settings are updated.
     """
-    hooks = tuple(client_hooks)
     old = list(previous)
     names = enabled_collectors(config)
-    keys = _unique_keys(config, old)
+    by_key = {t.account.key: t.account for t in old}
     targets = []
-    for index, account_config in enumerate(config.accounts):
-        account = next(
-            (t.account for t in old if same_account(t.account.config, account_config)), None
-        )
-        if account is None:
-            account = Account(keys[index], account_config, _session(account_config, counter, hooks))
-        account.config = account_config
-        for region in account_config.regions:
+    for entry in _entries(config, discovered, old):
+        account = by_key.get(entry.key)
+        if account is None or not same_account(account.config, entry.config):
+            account = Account(
+                entry.key, entry.config, factory, entry.account_id, entry.organization
+            )
+        account.config = entry.config
+        for region in entry.config.regions:
             target = next((t for t in old if t.account is account and t.region == region), None)
             if target is None:
-                clients = account.session.target_clients(
-                    region, account_config.ses_requests_per_second
-                )
-                target = Target(account, region, clients)
+                rate = entry.config.ses_requests_per_second
+                target = Target(account, region, account.session.target_clients(region, rate))
             _configure(target, config, names)
             targets.append(target)
     return targets
+
+
+def _entries(config: Config, discovered: Iterable[Discovered], old: list[Target]) -> list[_Entry]:
+    entries = [
+        _Entry(key, account)
+        for key, account in zip(_unique_keys(config, old), config.accounts, strict=True)
+    ]
+    old_accounts = {t.account.key: t.account for t in old}
+    # Ids of listed accounts: resolved by STS before, or in their role ARN.
+    listed: set[str] = set()
+    for entry in entries:
+        previous = old_accounts.get(entry.key)
+        known = previous.known_id if previous is not None else None
+        match = _ROLE_ACCOUNT.match(entry.config.role_arn or "")
+        listed.update(i for i in (known, match.group(1) if match else None) if i)
+    seen = set(listed)
+    for found in sorted(discovered, key=lambda d: d.index):
+        organization = config.organizations[found.index]
+        for member in found.members:
+            if member.account_id in seen:
+                continue  # listed in accounts[] (that entry wins) or found by another entry
+            seen.add(member.account_id)
+            role_arn = member.role_arn(organization.member_role_name)
+            account = organization.member(member.account_id, member.name, role_arn)
+            entries.append(
+                _Entry(member.account_id, account, member.account_id, found.organization)
+            )
+    return entries
 
 
 def same_account(a: AccountConfig, b: AccountConfig) -> bool:
@@ -100,34 +180,32 @@ def same_account(a: AccountConfig, b: AccountConfig) -> bool:
     return a.model_dump(exclude={"regions"}) == b.model_dump(exclude={"regions"})
 
 
-def _session(
-    account: AccountConfig, counter: RequestCounter, hooks: tuple[ClientHook, ...]
-) -> AccountSession:
-    return _make_session(
-        profile=account.profile,
-        role_arn=account.role_arn,
-        external_id=account.external_id.get_secret_value() if account.external_id else None,
-        endpoint_url=account.endpoint_url,
-        region=account.regions[0],
-        counter=counter,
-        client_hooks=hooks,
-    )
-
-
 def _unique_keys(config: Config, old: list[Target]) -> list[str]:
-    """Per account: the key of the same account before a reload, else a new unique one."""
+    """Per listed account: the key of the same account before a reload, else a new unique
+    one. Discovered accounts are keyed by their id, which a name can never be (a name of
+    twelve digits is told apart by the '#' suffix)."""
     keys: list[str] = []
     taken = {t.account.key for t in old}
     for index, account in enumerate(config.accounts):
-        same = next((t.account.key for t in old if same_account(t.account.config, account)), None)
-        if same is not None:
+        same = next(
+            (
+                t.account.key
+                for t in old
+                if t.account.organization is None and same_account(t.account.config, account)
+            ),
+            None,
+        )
+        if same is not None and same not in keys:
             keys.append(same)
             continue
         key, n = account.display_name(index), 2
-        while key in taken or key in keys:
+        while key in taken or key in keys or _ACCOUNT_ID.fullmatch(key):
             key, n = f"{account.display_name(index)}#{n}", n + 1
         keys.append(key)
     return keys
+
+
+_ACCOUNT_ID = re.compile(r"\d{12}")
 
 
 def _configure(target: Target, config: Config, names: Iterable[str]) -> None:
@@ -152,3 +230,13 @@ def _configure(target: Target, config: Config, names: Iterable[str]) -> None:
 
 def enabled_collectors(config: Config) -> list[str]:
     return [name for name in REGISTRY if config.collectors.get(name).enabled]
+
+
+def account_names(targets: Sequence[Target]) -> Mapping[str, tuple[str, str]]:
+    """{account_id: (name, organization)} for every account whose id is known."""
+    names: dict[str, tuple[str, str]] = {}
+    for target in targets:
+        account = target.account
+        if account.known_id is not None and account.label == account.known_id:
+            names[account.known_id] = (account.display_name, account.organization or "")
+    return names

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from prometheus_client.metrics_core import Metric
 
-from ses_exporter.aws import RequestCounter
+from ses_exporter.aws import ClientFactory, RequestCounter
 from ses_exporter.config import Config, parse_config
 from ses_exporter.targets import Target, build_targets
 from tests.fakes import FakeAccountApi
@@ -21,7 +21,7 @@ def config_for(*regions: str, extra: str = "") -> Config:
 
 
 def make_target(fake_api: FakeAccountApi, region: str) -> Target:
-    targets = build_targets(config_for(region), RequestCounter(), [fake_api.hook])
+    targets = build_targets(config_for(region), ClientFactory(RequestCounter(), [fake_api.hook]))
     return targets[0]
 
 

@@ -53,8 +53,9 @@ def test_data_folder_is_populated() -> None:
 @pytest.mark.parametrize("path", OK_FILES, ids=lambda p: p.name)
 def test_ok_file_loads(path: Path) -> None:
     config = load_config(path)
-    assert config.accounts
+    assert config.accounts or config.organizations
     assert all(account.regions for account in config.accounts)
+    assert all(organization.regions for organization in config.organizations)
 
 
 @pytest.mark.parametrize("path", BAD_FILES, ids=lambda p: p.name)
