@@ -173,6 +173,11 @@ class Exporter:
                 organization.refresh_interval,
             )
 
+    def discover_now(self) -> None:
+        """Runs every organization's discovery at once, in this thread (tests, tools)."""
+        for discovery in list(self.discoveries.values()):
+            self._discover(discovery)
+
     def _discover(self, discovery: OrganizationDiscovery) -> None:
         if discovery.refresh():
             with self._lock:

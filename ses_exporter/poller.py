@@ -97,7 +97,8 @@ class Poller:
         self._intervals: dict[StatusKey, float] = {}  # the scheduled jobs
         self._keys: dict[str, StatusKey] = {}
         self._ticks: dict[str, float] = {}  # job id -> scheduled time of its latest submission
-        self._overrunning: set[str] = set()
+        self._overrunning: set[str] = set()  # jobs whose ticks are being skipped
+        self._skipped_since_submit: set[str] = set()
         self._skipped: Counter[str] = Counter()  # by collector
         self._lock = threading.Lock()
         self._scheduler = BackgroundScheduler(
@@ -124,6 +125,7 @@ class Poller:
                 self._keys.pop(job_id(key), None)
                 self._ticks.pop(job_id(key), None)
                 self._overrunning.discard(job_id(key))
+                self._skipped_since_submit.discard(job_id(key))
             self.store.remove(key)
         for key, (target, name) in wanted.items():
             config = collectors.get(name)
@@ -183,7 +185,10 @@ class Poller:
             if job not in self._keys:
                 return  # one of the exporter's own jobs
             self._ticks[job] = scheduled
-            if job not in self._overrunning:
+            # Over when two ticks in a row run: the poll between them fit in its interval.
+            skipped = job in self._skipped_since_submit
+            self._skipped_since_submit.discard(job)
+            if job not in self._overrunning or skipped:
                 return
             self._overrunning.discard(job)
         log.info("poll keeps up with its interval again", extra={"job": job})
@@ -194,6 +199,7 @@ class Poller:
             if key is None:
                 return
             self._skipped[key[2]] += 1
+            self._skipped_since_submit.add(event.job_id)
             if event.job_id in self._overrunning:
                 return
             self._overrunning.add(event.job_id)

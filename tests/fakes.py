@@ -8,7 +8,7 @@ test can set the GetAccount answer or make the call fail.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import unquote
 
@@ -40,6 +40,8 @@ class FakeAccountApi:
         self.failures: dict[tuple[str, str], BaseException] = {}
         self.sending_enabled: dict[str, bool] = {}
         self.calls: list[tuple[str, str]] = []
+        # Called with (region, operation) before answering: a test can make a call slow.
+        self.on_call: Callable[[str, str], None] = lambda region, operation: None
         # GetConfigurationSet answers by set name; moto 5.2 mangles SendingOptions.
         self.configuration_sets: dict[str, dict[str, Any]] = {}
         # GetSendStatistics buckets; moto returns one running point stamped "now".
@@ -84,6 +86,7 @@ class FakeAccountApi:
 
     def _answer(self, region: str, operation: str) -> Mapping[str, Any]:
         self.calls.append((region, operation))
+        self.on_call(region, operation)
         failure = self.failures.get((region, operation))
         if failure is not None:
             raise failure

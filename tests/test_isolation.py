@@ -7,6 +7,7 @@ staleness is exact.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 import pytest
@@ -173,3 +174,74 @@ def test_readiness_waits_for_every_first_poll(
     assert rows == {("us-east-1", True), ("eu-west-1", False)}
     error = next(r.last_error for r in exporter.target_rows() if r.region == "eu-west-1")
     assert error == "Throttling: Rate exceeded"
+
+
+def test_a_poll_in_flight_keeps_the_last_good_values_past_max_staleness(
+    setup: tuple[Exporter, Clock], fake_api: FakeAccountApi
+) -> None:
+    """The flapping regression: a poll that takes longer than max_staleness (180 s here)
+    must not make the values it is about to replace vanish while it runs."""
+    exporter, clock = setup
+    poll_all(exporter)
+    target = next(t for t in exporter.targets if t.region == "eu-west-1")
+    started, release = threading.Event(), threading.Event()
+
+    def slow(region: str, operation: str) -> None:
+        if region == "eu-west-1":
+            started.set()
+            assert release.wait(10)
+
+    fake_api.set_account(
+        "eu-west-1", SendQuota={"Max24HourSend": 200.0, "MaxSendRate": 1.0, "SentLast24Hours": 7.0}
+    )
+    fake_api.on_call = slow
+    clock.now += 60  # the next tick: the slow poll starts 60 s after the last success
+    poller = threading.Thread(target=exporter.poller.poll, args=(target, "account"))
+    poller.start()
+    assert started.wait(10)
+    for seconds in (60, 119, 121, 400):  # 180, 239, 241 and 520 s after the last success
+        clock.now = 1_800_000_000.0 + seconds + 60
+        assert value(scrape(exporter), "aws_ses_sent_last_24h", region="eu-west-1") == 5
+    release.set()
+    poller.join(10)
+    samples = scrape(exporter)
+    assert value(samples, "aws_ses_sent_last_24h", region="eu-west-1") == 7
+    assert value(samples, "ses_exporter_collector_duration_seconds", region="eu-west-1") == 400
+
+
+def test_a_failing_poll_in_flight_drops_stale_values_when_it_fails(
+    setup: tuple[Exporter, Clock], fake_api: FakeAccountApi
+) -> None:
+    exporter, clock = setup
+    poll_all(exporter)
+    target = next(t for t in exporter.targets if t.region == "eu-west-1")
+    started, release = threading.Event(), threading.Event()
+
+    def slow(region: str, operation: str) -> None:
+        if region == "eu-west-1":
+            started.set()
+            assert release.wait(10)
+
+    fake_api.on_call = slow
+    fake_api.fail("eu-west-1", "GetAccount", throttled())
+    clock.now += 170
+    poller = threading.Thread(target=exporter.poller.poll, args=(target, "account"))
+    poller.start()
+    assert started.wait(10)
+    clock.now += 100  # 270 s after the last success: kept only because a poll is under way
+    assert value(scrape(exporter), "aws_ses_sent_last_24h", region="eu-west-1") == 5
+    release.set()
+    poller.join(10)
+    assert value(scrape(exporter), "aws_ses_sent_last_24h", region="eu-west-1") is None
+
+
+def test_a_poll_that_starts_after_the_values_went_stale_does_not_bring_them_back(
+    setup: tuple[Exporter, Clock], fake_api: FakeAccountApi
+) -> None:
+    exporter, clock = setup
+    poll_all(exporter)
+    target = next(t for t in exporter.targets if t.region == "eu-west-1")
+    clock.now += 181
+    exporter.poller.store.record_start(("test", "eu-west-1", "account"), clock.now, None)
+    assert value(scrape(exporter), "aws_ses_sent_last_24h", region="eu-west-1") is None
+    assert target.account.label == "123456789012"

@@ -1,0 +1,83 @@
+"""The poller with the real APScheduler: a poll that outlasts its interval.
+
+Real time, so the intervals are short; nothing asserts a duration, only what every scrape
+contains and what the self-metrics and logs say.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import pytest
+
+from ses_exporter.daemon import Exporter
+from tests.fakes import FakeAccountApi
+from tests.helpers import config_for
+from tests.test_isolation import scrape, value
+
+ONE_SECOND = (
+    "collectors:\n  account: {interval: 1s}\n  send_statistics: {enabled: false}\n"
+    "  cloudwatch: {enabled: false}\n  configuration_sets: {enabled: false}\n"
+)
+POLL_SECONDS = 3.3  # more than max_staleness (3 x 1 s)
+
+
+def test_a_poll_three_times_its_interval_keeps_every_series_in_every_scrape(
+    aws: None, fake_api: FakeAccountApi, caplog: pytest.LogCaptureFixture
+) -> None:
+    slow = {"on": False}
+
+    def on_call(region: str, operation: str) -> None:
+        if slow["on"]:
+            time.sleep(POLL_SECONDS)
+
+    fake_api.on_call = on_call
+    exporter = Exporter(config_for("eu-west-1", extra=ONE_SECOND), client_hooks=[fake_api.hook])
+    caplog.set_level(logging.INFO)
+    exporter.start()
+    try:
+        deadline = time.monotonic() + 15
+        while not exporter.is_ready():
+            assert time.monotonic() < deadline, "no first poll"
+            time.sleep(0.05)
+        slow["on"] = True
+        scrapes, end = 0, time.monotonic() + 2 * POLL_SECONDS
+        while time.monotonic() < end:
+            samples = scrape(exporter)
+            assert value(samples, "aws_ses_max_send_rate", region="eu-west-1") == 14, scrapes
+            assert value(samples, "ses_exporter_collector_success", collector="account") == 1
+            scrapes += 1
+            time.sleep(0.05)
+        skipped = value(scrape(exporter), "ses_exporter_polls_skipped_total", collector="account")
+        assert skipped is not None and skipped >= 3
+        slow["on"] = False
+        time.sleep(POLL_SECONDS + 2.5)  # the poll under way ends, then two ticks run
+    finally:
+        exporter.stop()
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages.count("poll outlasts its interval; ticks are skipped until it keeps up") == 1
+    assert messages.count("poll keeps up with its interval again") == 1
+    assert not [m for m in messages if "maximum number of running instances" in m]
+    assert scrapes > 50
+
+
+def test_polls_tick_on_a_spread_grid_and_report_their_lag(
+    aws: None, fake_api: FakeAccountApi
+) -> None:
+    exporter = Exporter(
+        config_for("eu-west-1", "us-east-1", extra=ONE_SECOND), client_hooks=[fake_api.hook]
+    )
+    exporter.start()
+    try:
+        time.sleep(3.5)
+        samples = scrape(exporter)
+    finally:
+        exporter.stop()
+    lags = [
+        v
+        for (name, _), v in samples.items()
+        if name == "ses_exporter_collector_scheduling_lag_seconds"
+    ]
+    assert len(lags) == 2
+    assert all(0 <= lag < 1 for lag in lags)  # an idle exporter starts polls on their tick
