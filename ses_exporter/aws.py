@@ -392,15 +392,15 @@ class AccountSession:
             return self._sts
 
     def target_clients(self, region: str, requests_per_second: float) -> TargetClients:
-        return TargetClients(self, region, Pacer(requests_per_second))
+        return TargetClients(lambda: self, region, Pacer(requests_per_second))
 
 
 class TargetClients:
     """The clients of one (account, region) target, each created on its first use (so that
     building 1,500 targets costs nothing until they poll), sharing one SES pacer."""
 
-    def __init__(self, account: AccountSession, region: str, pacer: Pacer):
-        self.account = account
+    def __init__(self, account: Callable[[], AccountSession], region: str, pacer: Pacer):
+        self._account = account  # the account's session, itself created on first use
         self.region = region
         self.pacer = pacer
         self._clients: dict[str, BaseClient] = {}
@@ -410,7 +410,7 @@ class TargetClients:
         with self._lock:
             client = self._clients.get(service)
             if client is None:
-                client = self.account.client(service, self.region, self.pacer)
+                client = self._account().client(service, self.region, self.pacer)
                 self._clients[service] = client
             return client
 
@@ -428,7 +428,7 @@ class TargetClients:
 
     @property
     def sts(self) -> STSClient:
-        return self.account.sts
+        return self._account().sts
 
 
 def client_config(pool_connections: int = DEFAULT_POOL_CONNECTIONS) -> BotoConfig:

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from .aws import ClientFactory, TargetClients, caller_account_id
+from .aws import AccountSession, ClientFactory, Pacer, TargetClients, caller_account_id
 from .collectors import REGISTRY, Collector, CollectorContext
 from .config import AccountConfig, Config
 from .organizations import MemberAccount
@@ -37,15 +37,26 @@ class Account:
         self.key = key
         self.config = config
         self.organization = organization
-        self.session = factory.account_session(
-            profile=config.profile,
-            role_arn=config.role_arn,
-            external_id=config.external_id.get_secret_value() if config.external_id else None,
-            endpoint_url=config.endpoint_url,
-            region=config.regions[0],
-        )
+        self._factory = factory
+        self._session: AccountSession | None = None
         self._account_id = account_id
         self._lock = threading.Lock()
+
+    @property
+    def session(self) -> AccountSession:
+        """Created on first use: building 1,500 targets must not hold up the start."""
+        with self._lock:
+            if self._session is None:
+                config = self.config
+                secret = config.external_id.get_secret_value() if config.external_id else None
+                self._session = self._factory.account_session(
+                    profile=config.profile,
+                    role_arn=config.role_arn,
+                    external_id=secret,
+                    endpoint_url=config.endpoint_url,
+                    region=config.regions[0],
+                )
+            return self._session
 
     @property
     def label(self) -> str:
@@ -67,10 +78,11 @@ class Account:
 
     def account_id(self, clients: TargetClients) -> str:
         """STS GetCallerIdentity, once; a failure raises and is retried at the next poll."""
-        with self._lock:
-            if self._account_id is None:
-                self._account_id = caller_account_id(clients.sts)
-            return self._account_id
+        if self._account_id is None:
+            resolved = caller_account_id(clients.sts)
+            with self._lock:
+                self._account_id = resolved
+        return self._account_id
 
 
 @dataclass
@@ -140,10 +152,14 @@ def build_targets(
             target = next((t for t in old if t.account is account and t.region == region), None)
             if target is None:
                 rate = entry.config.ses_requests_per_second
-                target = Target(account, region, account.session.target_clients(region, rate))
+                target = Target(account, region, _clients(account, region, rate))
             _configure(target, config, names)
             targets.append(target)
     return targets
+
+
+def _clients(account: Account, region: str, requests_per_second: float) -> TargetClients:
+    return TargetClients(lambda: account.session, region, Pacer(requests_per_second))
 
 
 def _entries(config: Config, discovered: Iterable[Discovered], old: list[Target]) -> list[_Entry]:

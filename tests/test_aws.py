@@ -167,3 +167,59 @@ def test_a_malformed_json_answer_is_an_error_not_an_empty_success(
     with pytest.raises(MalformedResponseError, match="GetAccount"):
         clients.sesv2.get_account()
     assert counter.snapshot() == {("sesv2", "GetAccount", "invalid_response"): 1}
+
+
+def test_clients_share_models_classes_and_pools_but_not_credentials(aws: None) -> None:
+    """What is the same for every target is built once (STYLE: shared things are loaded
+    once); what identifies an account (credentials, pacer) stays its own."""
+    from ses_exporter.aws import ClientFactory
+
+    iam = boto3.client("iam", region_name="us-east-1")
+    iam.create_role(RoleName="ses-exporter", AssumeRolePolicyDocument="{}")
+    factory = ClientFactory(RequestCounter())
+    one = factory.account_session(
+        profile=None, role_arn=None, external_id=None, endpoint_url=None, region="eu-west-1"
+    )
+    two = factory.account_session(
+        profile=None,
+        role_arn="arn:aws:iam::111122223333:role/ses-exporter",
+        external_id=None,
+        endpoint_url=None,
+        region="eu-west-1",
+    )
+    a = one.target_clients("eu-west-1", 1000)
+    b = two.target_clients("eu-west-1", 1000)
+    elsewhere = two.target_clients("us-east-1", 1000)
+    assert type(a.sesv2) is type(b.sesv2)
+    assert a.sesv2.meta.service_model is b.sesv2.meta.service_model
+    assert a.sesv2._endpoint.http_session is b.sesv2._endpoint.http_session  # type: ignore[attr-defined]
+    # ses and sesv2 share the endpoint email.<region>.amazonaws.com, CloudWatch does not.
+    assert a.ses._endpoint.http_session is a.sesv2._endpoint.http_session  # type: ignore[attr-defined]
+    assert a.cloudwatch._endpoint.http_session is not a.ses._endpoint.http_session  # type: ignore[attr-defined]
+    assert elsewhere.sesv2._endpoint.http_session is not b.sesv2._endpoint.http_session  # type: ignore[attr-defined]
+    assert a.pacer is not b.pacer
+    assert elsewhere.sts is b.sts  # one STS client per account
+    assert caller_account_id(a.sts) == "123456789012"
+    assert caller_account_id(b.sts) == "111122223333"
+    # A client made elsewhere in the process (moto's, a user's) is not affected.
+    assert type(boto3.client("sesv2", region_name="eu-west-1")) is not type(a.sesv2)
+
+
+def test_building_targets_creates_no_client_and_calls_nothing(aws: None) -> None:
+    from ses_exporter.aws import ClientFactory
+    from ses_exporter.config import parse_config
+    from ses_exporter.targets import build_targets
+
+    created: list[str] = []
+    factory = ClientFactory(RequestCounter(), [lambda service, _: created.append(service)])
+    accounts = "".join(
+        f"  - regions: [us-east-1, eu-west-1]\n    role_arn: arn:aws:iam::{100000000000 + n}"
+        ":role/x\n"
+        for n in range(50)
+    )
+    targets = build_targets(parse_config(f"accounts:\n{accounts}"), factory)
+    assert len(targets) == 100
+    assert created == []
+    targets[0].clients.cloudwatch  # noqa: B018 - the first use creates the client
+    assert created == ["cloudwatch"]
+    assert factory.counter.snapshot() == {}
