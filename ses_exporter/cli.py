@@ -111,9 +111,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         for error in exc.errors:
             print(f"  {error}", file=sys.stderr)
         return EXIT_USAGE
-    for account in config.accounts:
-        if account.external_id is not None:
-            register_secret(account.external_id.get_secret_value())
+    for secret in [a.external_id for a in config.accounts] + [
+        s for o in config.organizations for s in (o.external_id, o.member_external_id)
+    ]:
+        if secret is not None:
+            register_secret(secret.get_secret_value())
     for name in SECRET_ENVIRONMENT:  # so that even an unlabelled credential never shows
         register_secret(os.environ.get(name))
     web_config = None
@@ -127,9 +129,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_USAGE
     if args.config_check:
         targets = sum(len(a.regions) for a in config.accounts)
+        discovered = (
+            f", {len(config.organizations)} organizations to discover accounts from"
+            if config.organizations
+            else ""
+        )
         print(
             f"{args.config_file or '<demo>'}: OK ({len(config.accounts)} accounts, "
-            f"{targets} targets)"
+            f"{targets} targets{discovered})"
         )
         return EXIT_OK
     overrides = {

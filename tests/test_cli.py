@@ -23,7 +23,26 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_config_check_ok(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--config.check", f"--config.file={EXAMPLE}"]) == 0
-    assert capsys.readouterr().out == f"{EXAMPLE}: OK (1 accounts, 2 targets)\n"
+    assert capsys.readouterr().out == (
+        f"{EXAMPLE}: OK (1 accounts, 2 targets, 1 organizations to discover accounts from)\n"
+    )
+
+
+def test_config_check_bad_organizations_exits_2_with_the_key_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "organizations:\n  - regions: [us-east-1]\n    member_role_name: x\n"
+        "    organizational_units: [ou-nope]\n    refresh_interval: 5s\n"
+    )
+    assert main(["--config.check", f"--config.file={bad}"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[1:] == [
+        "  organizations[0].organizational_units[0]: 'ou-nope' is not an organizational unit "
+        "id (expected ou-xxxx-xxxxxxxx, or a root id r-xxxx)",
+        "  organizations[0].refresh_interval: must be at least 1m, got 5s",
+    ]
 
 
 def test_config_check_bad_lists_every_error(

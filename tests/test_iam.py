@@ -46,3 +46,34 @@ def test_policy_grants_every_call_of_every_collector_and_nothing_else(
 
 def test_assume_role_policy_only_assumes_roles() -> None:
     assert granted("assume-role-policy.json") == {"sts:AssumeRole"}
+
+
+def test_discovery_policy_grants_every_organizations_call_and_nothing_else(aws: None) -> None:
+    """Measured: the calls a discovery makes, with and without organizational_units."""
+    import boto3
+
+    from ses_exporter.aws import ClientFactory, RequestCounter
+    from ses_exporter.config import OrganizationConfig
+    from ses_exporter.discovery import OrganizationDiscovery
+    from tests.orgworld import build_organization
+
+    world = build_organization(boto3.client("organizations", region_name="us-east-1"), 30)
+    counter = RequestCounter()
+    for units in ((), (world.ou_id("prod"),)):
+        config = OrganizationConfig(
+            member_role_name="ses-exporter", regions=("us-east-1",), organizational_units=units
+        )
+        assert OrganizationDiscovery(0, config, ClientFactory(counter)).refresh()
+    called = {f"organizations:{operation}" for _, operation, _ in counter.snapshot()}
+    assert granted("organizations-discovery-policy.json") == called
+
+
+def test_member_role_template_grants_the_exporter_policy_to_the_exporter_only() -> None:
+    template = json.loads((IAM / "member-role.cfn.json").read_text())
+    role = template["Resources"]["SesExporterRole"]["Properties"]
+    policy = json.loads((IAM / "ses-exporter-policy.json").read_text())
+    assert role["Policies"] == [{"PolicyName": "ses-exporter-read-only", "PolicyDocument": policy}]
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Action"] == "sts:AssumeRole"
+    assert trust["Principal"] == {"AWS": {"Ref": "ExporterPrincipalArn"}}
+    assert template["Parameters"]["ExternalId"]["NoEcho"] is True
