@@ -408,7 +408,12 @@ def test_variables_are_chained_and_multi_select(name: str) -> None:
     datasource = found.pop("datasource")
     assert (datasource["type"], datasource["query"]) == ("datasource", "prometheus")
     account, region = found.pop("account_id"), found.pop("region")
-    assert account["query"] == "label_values(aws_ses_daily_sending_quota, account_id)"
+    assert account["query"] == (
+        "query_result(max by (account_id, account_name) (ses_exporter_account_info))"
+    )
+    # Grafana shows the named group "text" and selects "value" (the account id).
+    assert account["regex"] == '/account_id="(?<value>[^"]+)".*account_name="(?<text>[^"]*)"/'
+
     assert '{account_id=~"$account_id"}' in region["query"]
     chained = [account, region]
     if name == "ses-reputation-metrics.json":

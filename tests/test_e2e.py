@@ -32,6 +32,23 @@ from tests.conftest import free_port
 from tests.dashboards import load_dashboards, panel_queries, variable_queries
 from tests.test_process import Daemon, start
 
+
+def grafana_option(series: dict[str, Any], regex: str) -> str | None:
+    """What Grafana offers for one query_result() series: it formats the series as
+    ``name{k="v",...} value timestamp`` and applies the variable's regex; with named
+    groups, ``text`` is shown and ``value`` selected. Returns "text=value" (or the line)."""
+    metric = series["metric"]
+    labels = ",".join(f'{k}="{v}"' for k, v in metric.items() if k != "__name__")
+    line = f"{metric.get('__name__', '')}{{{labels}}} {series['value'][1]} {series['value'][0]}"
+    if not regex:
+        return line
+    found = re.search(regex.strip("/").replace("(?<", "(?P<"), line)  # JavaScript -> Python
+    if found is None:
+        return None
+    groups = found.groupdict()
+    return f"{groups['text']}={groups['value']}" if "text" in groups else found.group(0)
+
+
 pytestmark = [
     pytest.mark.process,
     pytest.mark.skipif(shutil.which("prometheus") is None, reason="prometheus is not installed"),
@@ -165,7 +182,10 @@ def test_every_variable_query_offers_values(
     stack: tuple[Daemon, Prometheus], dashboard: str
 ) -> None:
     _, prometheus = stack
-    for name, query in variable_queries(load_dashboards()[dashboard], VARIABLES):
+    board = load_dashboards()[dashboard]
+    by_name = {v["name"]: v for v in board["templating"]["list"]}
+    for name, query in variable_queries(board, VARIABLES):
+        variable = by_name[name]
         label_values = re.fullmatch(r"label_values\((.*),\s*(\w+)\)", query)
         query_result = re.fullmatch(r"query_result\((.*)\)", query)
         if label_values:
@@ -174,7 +194,9 @@ def test_every_variable_query_offers_values(
         else:
             assert query_result, f"{name}: unexpected variable query {query}"
             found = {
-                str(s["metric"])
+                grafana_option(s, variable["regex"])
                 for s in prometheus.api("query", query=query_result.group(1))["result"]
             }
         assert found - {None}, f"{dashboard}: variable {name} offers nothing ({query})"
+        if name == "account_id":  # the account's name is shown, its id selected
+            assert found == {"demo=123456789012"}, found

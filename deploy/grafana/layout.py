@@ -30,6 +30,12 @@ def layout(panels: list[Json]) -> list[Json]:
     return placed
 
 
+ACCOUNT_VARIABLE_QUERY = (
+    "query_result(max by (account_id, account_name) (ses_exporter_account_info))"
+)
+ACCOUNT_VARIABLE_REGEX = '/account_id="(?<value>[^"]+)".*account_name="(?<text>[^"]*)"/'
+
+
 def variable(name: str, label: str, definition: str, **kw: Any) -> Json:
     out: Json = {"datasource": DATASOURCE, "hide": 0, "includeAll": True, "label": label}
     out |= {"multi": True, "name": name, "options": [], "query": definition, "refresh": 2}
@@ -40,11 +46,13 @@ def templating(*extra: Json) -> Json:
     datasource: Json = {"hide": 0, "includeAll": False, "label": "Data source", "multi": False}
     datasource |= {"name": "datasource", "options": [], "query": "prometheus", "refresh": 1}
     datasource |= {"regex": "", "skipUrlSync": False, "type": "datasource"}
+    # Shows each account's name (accounts[].name or from AWS Organizations), selects its id.
     account = variable(
         "account_id",
         "Account",
-        "label_values(aws_ses_daily_sending_quota, account_id)",
+        ACCOUNT_VARIABLE_QUERY,
         allValue=".*",
+        regex=ACCOUNT_VARIABLE_REGEX,
     )
     region = variable(
         "region",
