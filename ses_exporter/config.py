@@ -34,16 +34,18 @@ from ses_exporter.config_types import (
     EndpointUrl,
     LabelName,
     Pattern,
-    Problem,
     Ratio,
     Region,
     RoleArn,
-    describe,
-    explain_errors,
     format_duration,
-    load_yaml,
     non_empty,
     parse_duration,
+)
+from ses_exporter.yaml_loader import (
+    Problem,
+    describe,
+    explain_errors,
+    load_yaml,
     problems_error,
     read_text_file,
 )
