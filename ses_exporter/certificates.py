@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .config_types import Problem
 from .webconfig_file import TLSServerConfig
+from .yaml_loader import Problem
 
 WHERE = "tls_server_config"  # error messages name keys under this section
 

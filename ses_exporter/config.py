@@ -35,17 +35,19 @@ from ses_exporter.config_types import (
     LabelName,
     ParentId,
     Pattern,
-    Problem,
     Ratio,
     Region,
     RoleArn,
     RoleName,
-    describe,
-    explain_errors,
     format_duration,
-    load_yaml,
     non_empty,
     parse_duration,
+)
+from ses_exporter.yaml_loader import (
+    Problem,
+    describe,
+    explain_errors,
+    load_yaml,
     problems_error,
     read_text_file,
 )

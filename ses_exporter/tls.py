@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from .certificates import WHERE, load_certificate, pem_source
-from .config_types import Problem, describe
 from .webconfig_file import TLSServerConfig
+from .yaml_loader import Problem, describe
 
 _CLIENT_AUTH = {
     "": ssl.CERT_NONE,

@@ -36,17 +36,17 @@ from pydantic import ValidationError as _ValidationError
 
 from .access import BasicAuth, RateLimit, RateLimiter
 from .config import ConfigError
-from .config_types import (
+from .config_types import parse_duration
+from .tls import client_auth_type, normalise_san, normalised_sans, peer_sans, tls_context
+from .webconfig_file import HTTPServerConfig, RateLimitConfig, WebConfigFile
+from .yaml_loader import (
     Problem,
     describe,
     explain_errors,
     format_path,
     load_yaml,
-    parse_duration,
     read_text_file,
 )
-from .tls import client_auth_type, normalise_san, normalised_sans, peer_sans, tls_context
-from .webconfig_file import HTTPServerConfig, RateLimitConfig, WebConfigFile
 
 __all__ = [
     "BasicAuth",

@@ -20,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from .config_types import Problem, describe, problems_error
+from .yaml_loader import Problem, describe, problems_error
 
 
 class _Model(BaseModel):

@@ -15,7 +15,7 @@ from urllib.parse import unquote
 from botocore.client import BaseClient
 from botocore.exceptions import ReadTimeoutError
 
-from ses_exporter.simulation import SimulatedError, install_responder
+from ses_exporter.demo.responders import SimulatedError, install_responder
 
 GET_ACCOUNT: dict[str, Any] = {
     "DedicatedIpAutoWarmupEnabled": False,

@@ -30,7 +30,7 @@ import pytest
 
 from tests.conftest import free_port
 from tests.dashboards import load_dashboards, panel_queries, variable_queries
-from tests.test_process import Daemon, start
+from tests.test_process import Daemon, demo_config, start
 
 
 def grafana_option(series: dict[str, Any], regex: str) -> str | None:
@@ -55,17 +55,9 @@ pytestmark = [
 ]
 
 RULES = Path(__file__).parent.parent / "deploy" / "prometheus" / "ses-exporter.rules.yml"
-EXPORTER_CONFIG = """
-accounts:
-  - name: demo
-    regions: [us-east-1, eu-west-1]
-    labels: {env: demo}
-collectors:
-  account: {interval: 2s}
-  send_statistics: {interval: 5s}
-  cloudwatch: {interval: 5s, period: 60s, lookback: 30m}
-  configuration_sets: {interval: 10s}
-"""
+EXPORTER_CONFIG = demo_config(
+    account="2s", send_statistics="5s", cloudwatch="5s", configuration_sets="10s"
+)
 VARIABLES: dict[str, Any] = {
     "account_id": "123456789012",
     "region": ["us-east-1", "eu-west-1"],

@@ -14,7 +14,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from ses_exporter.daemon import Exporter
-from ses_exporter.simulation import SimulatedError
+from ses_exporter.demo.responders import SimulatedError
 from tests.fakes import FakeAccountApi, read_timeout, throttled, too_many_requests
 from tests.helpers import config_for
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -16,18 +17,28 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from ses_exporter.demo import DEMO_CONFIG
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.process
 
-DEMO_CONFIG = """
-accounts:
-  - name: demo
-    regions: [us-east-1, eu-west-1]
-    labels: {env: demo}
-collectors:
-  account: {interval: 1s}
-"""
+
+def demo_config(**intervals: str) -> str:
+    """The demo's own configuration with shorter collector intervals, so tests need not wait.
+
+    ``demo_config(account="1s")`` is ``ses_exporter.demo.DEMO_CONFIG`` with the account
+    collector polling every second instead of every 15 s.
+    """
+    text = DEMO_CONFIG
+    for collector, interval in intervals.items():
+        line = re.compile(rf"^(  {collector}: {{interval: )[0-9a-z]+", re.MULTILINE)
+        text, found = line.subn(rf"\g<1>{interval}", text)
+        assert found == 1, f"DEMO_CONFIG sets no interval for {collector}"
+    return text
+
+
+# A poll every second, so that a test sees SentLast24Hours move within a few seconds.
+FAST_DEMO_CONFIG = demo_config(account="1s")
 
 
 class Daemon:
@@ -55,7 +66,7 @@ class Daemon:
         raise AssertionError("daemon never became ready")
 
 
-def start(tmp_path: Path, *args: str, config_text: str = DEMO_CONFIG) -> Daemon:
+def start(tmp_path: Path, *args: str, config_text: str = FAST_DEMO_CONFIG) -> Daemon:
     config = tmp_path / "demo.yaml"
     config.write_text(config_text)
     port = free_port()

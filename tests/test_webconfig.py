@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from ses_exporter.demo import DEMO_CONFIG
 from ses_exporter.web import WebServer
 from ses_exporter.webconfig import (
     BasicAuth,
@@ -42,7 +43,6 @@ from ses_exporter.webconfig import (
     parse_web_config,
 )
 from tests.conftest import free_port
-from tests.test_process import DEMO_CONFIG
 from tests.test_web import FakeApp
 
 PASSWORD = "s3cret-Pa55"

@@ -1,4 +1,4 @@
-"""``--demo``: the real exporter against a simulated AWS (moto, in process).
+"""The demo's simulated AWS: ``DemoWorld`` and the ``--demo`` configuration.
 
 One account (moto's 123456789012) in two regions:
 
@@ -16,7 +16,7 @@ A traffic thread sends mail through moto's SES API every few seconds, including 
 from an unverified sender, which SES rejects, and every minute publishes what the mail
 did (sends, deliveries, bounces, ...) as AWS/SES CloudWatch datapoints into moto, as SES
 itself would. What moto lacks or gets wrong is answered from the same simulated state
-through botocore's ``before-call`` hook (``simulation.install_responder``): sesv2
+through botocore's ``before-call`` hook (``responders.install_responder``): sesv2
 GetAccount and GetConfigurationSet, ses GetAccountSendingEnabled and GetSendStatistics
 (moto returns one running point instead of 15-minute buckets). Every other call goes
 through boto3 to moto exactly as it would to AWS.
@@ -36,8 +36,8 @@ from urllib.parse import unquote
 
 from botocore.client import BaseClient
 
-from .demo_traffic import SETS, DemoTraffic, Events
-from .simulation import SimulatedError, install_responder
+from .responders import SimulatedError, install_responder
+from .traffic import SETS, DemoTraffic, Events
 
 log = logging.getLogger("ses_exporter.demo")
 

@@ -1,7 +1,7 @@
 """The demo's simulated mail traffic: who sends how much, and how much of it bounces.
 
 Pure bookkeeping, no AWS: ``DemoTraffic.tick`` decides a few seconds of traffic per
-region and configuration set; ``demo.DemoWorld`` turns it into moto SES sends, AWS/SES
+region and configuration set; ``world.DemoWorld`` turns it into moto SES sends, AWS/SES
 CloudWatch datapoints and GetSendStatistics buckets.
 """
 

@@ -1,0 +1,16 @@
+"""``--demo``: the real exporter against a simulated AWS (moto, in process).
+
+cli.py uses ``DEMO_CONFIG`` and ``DemoWorld`` and nothing else. Inside the package:
+
+* ``world``: ``DemoWorld`` (moto's backends, the traffic thread, the CloudWatch datapoints
+  SES would publish) and ``DEMO_CONFIG``, the configuration ``--demo`` runs without a file;
+* ``traffic``: the simulated mail traffic, pure bookkeeping without AWS;
+* ``responders``: answers, through botocore's ``before-call`` hook, the calls moto lacks
+  (the tests' fakes use it too).
+
+moto (the ``demo`` extra) is imported only when a ``DemoWorld`` is built.
+"""
+
+from .world import DEMO_CONFIG, DemoWorld
+
+__all__ = ["DEMO_CONFIG", "DemoWorld"]
