@@ -9,7 +9,31 @@ an idle keep-alive connection. A request head is capped at 128 KiB (431), a body
 TLS settings are read afresh for every connection, so a reload needs no restart. Protocol
 errors are answered here; every well-formed request is passed to a ``Site`` (``app.App``).
 
-WHY_HAND_WRITTEN
+Why hand-written, on ``http.server`` and ``ssl``: no well-kept library passes the tests this
+server is held to (tests/test_web.py, test_webconfig.py, test_hostile_clients.py).
+
+- prometheus_client's ``start_http_server`` (0.26) wraps the *listening* socket in TLS, so the
+  handshake runs inside ``accept()`` of its one serving thread: a client that stalls its
+  ClientHello stops every other connection. It has no connection cap, head deadline or
+  basic auth, and its SSLContext is fixed at start.
+- hypercorn 0.18.0 (the newest release), evaluated in a scratch experiment: an ASGI shim ran
+  this module's ``App`` unchanged behind hypercorn (keep_alive_timeout, read_timeout and
+  ssl_handshake_timeout from our timeouts, h11_max_incomplete_size 128 KiB) and the three test
+  files above ran against it (non-process tests, raw requests given a Host header, which h11
+  requires). 149 of 198 passed. Of the 49 failures, 2 were the shim's (it read a body before
+  checking its length) and 1 counts threads; the other 46 come from hypercorn and h11, and no
+  setting changes them: hypercorn 0.18 puts no client certificate in the ASGI scope (no TLS
+  extension), so ``client_allowed_sans`` cannot be enforced; it has no connection cap; its
+  SSLContext is fixed when it starts, so a reload that changes TLS means a restart that drops
+  keep-alive connections, and shutting down with an idle TLS connection took 5 s; protocol
+  errors (400, 431, ...) go out with an empty body, no Content-Type and none of the configured
+  security headers, status lines without a reason phrase; plain HTTP on the TLS port is dropped
+  without Go's 400. Measured on the same machine with the same App and a 60 KiB gzip-compressed
+  scrape (hand-written vs hypercorn): one scrape per new connection p50 0.63 vs 0.92 ms over
+  HTTP, 1.75 vs 2.71 ms over HTTPS; 20 keep-alive scrapers 2,900 vs 2,090 scrapes/s (HTTP),
+  2,330 vs 1,650 (HTTPS); with 200 clients trickling a ClientHello, scrapes took at most 4 ms vs
+  80 ms. So this server is both faster and the only one of the two that passes.
+- cheroot and gunicorn were not measured here.
 """
 
 from __future__ import annotations
