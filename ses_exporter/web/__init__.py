@@ -11,9 +11,10 @@ reads what the daemon (a ``WebApp``) already holds, so a scrape stays fast whate
 - ``config``: the web configuration file (``--web.config.file``) and ``WebConfig``;
 - ``tls``: ``tls_server_config`` as an ``ssl.SSLContext``, certificates, client SANs.
 
-Imports go one way: ``server`` knows ``config`` and ``tls``; ``app`` knows ``server``,
-``auth`` and ``config``; nothing here knows the daemon beyond the ``WebApp`` protocol and the
-store's ``PollStatus``.
+Imports go one way: ``config`` knows ``auth`` and ``tls`` (``tls`` names ``config``'s
+``TLSServerConfig`` for the type checker only); ``server`` knows ``config`` and ``tls``;
+``app`` knows ``server``, ``auth`` and ``config``. Nothing here knows the daemon beyond the
+``WebApp`` protocol and the store's ``PollStatus``; ``reload`` and ``cli`` sit above both.
 """
 
 from __future__ import annotations
