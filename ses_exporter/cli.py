@@ -15,7 +15,7 @@ from types import FrameType
 from . import __version__
 from .config import COLLECTOR_NAMES, Config, ConfigError, load_config, parse_config
 from .logsetup import FORMATS, LEVELS, register_secret, setup_logging
-from .webconfig import WebConfig, WebConfigError, load_web_config
+from .web import WebConfig, WebConfigError, load_web_config
 
 log = logging.getLogger("ses_exporter")
 
@@ -154,6 +154,7 @@ def run(
     web_config: WebConfig | None = None,
 ) -> int:
     from .daemon import Exporter
+    from .reload import Reloader
     from .web import WebServer, parse_listen_address
 
     try:
@@ -170,14 +171,15 @@ def run(
         world.start()
         hooks.append(world.client_hook)
         log.info("demo mode: polling a simulated AWS (moto, in process)")
-    exporter = Exporter(config, args.config_file, hooks, overrides)
-    exporter.web_config_path = args.web_config_file
+    exporter = Exporter(config, hooks, overrides)
+    reloader = Reloader(exporter, args.config_file, args.web_config_file)
     try:
         server = WebServer(
             exporter,
             args.listen_address,
             args.telemetry_path,
             web_config=web_config,
+            reload=reloader.reload,
             health_unauthenticated=args.web_health_unauthenticated,
         )
     except (OSError, ValueError) as exc:
@@ -194,7 +196,7 @@ def run(
     signal.signal(signal.SIGTERM, on_stop)
     signal.signal(signal.SIGINT, on_stop)
     signal.signal(signal.SIGHUP, lambda *_: reload.set())
-    exporter.on_web_config = server.reload_config
+    reloader.apply_web_config = server.reload_config  # the server exists only now
     exporter.start()
     server.start()
     log.info(
@@ -209,7 +211,7 @@ def run(
     while not stop.wait(0.5):
         if reload.is_set():
             reload.clear()
-            exporter.reload()
+            reloader.reload()
     server.shutdown()
     exporter.stop()
     if world is not None:

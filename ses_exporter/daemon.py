@@ -6,8 +6,8 @@ the same way: ``build_targets`` keeps unchanged targets (clients, counters, time
 ``Poller.sync`` adds and removes the rest.
 
 ``Exporter`` is what the web server serves (it implements ``web.WebApp``): it renders
-``/metrics`` from the store, answers readiness, lists targets for the landing page and
-reloads its configuration.
+``/metrics`` from the store, answers readiness, and applies a new configuration that
+``reload.Reloader`` has validated.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
@@ -25,14 +25,12 @@ from prometheus_client.process_collector import ProcessCollector
 
 from . import __version__
 from .aws import ClientFactory, ClientHook, RequestCounter
-from .config import Config, ConfigError, load_config
+from .config import Config
 from .discovery import DiscoveryStatus, OrganizationDiscovery
 from .exposition import ExporterCollector
-from .landing import TargetRow
 from .poller import Poller
 from .store import SnapshotStore
 from .targets import Target, account_names, build_targets
-from .webconfig import WebConfig, WebConfigError, load_web_config
 
 log = logging.getLogger("ses_exporter")
 
@@ -41,20 +39,15 @@ class Exporter:
     def __init__(
         self,
         config: Config,
-        config_path: str | None = None,
         client_hooks: Iterable[ClientHook] = (),
         collector_overrides: Mapping[str, bool] | None = None,
         clock: Callable[[], float] = time.time,
     ):
         self.version = __version__
-        self.config_path = config_path
         self.client_hooks = tuple(client_hooks)
         self.clock = clock
         self.collector_overrides = dict(collector_overrides or {})
         self.requests = RequestCounter()
-        # Set by the CLI: the web config file, re-read on reload, and where the result goes.
-        self.web_config_path: str | None = None
-        self.on_web_config: Callable[[WebConfig], None] | None = None
         self._reload_ok = True
         self._lock = threading.RLock()
         self.config = self._apply_overrides(config)
@@ -101,55 +94,19 @@ class Exporter:
         discovered = all(d.status().attempts > 0 for d in list(self.discoveries.values()))
         return discovered and self.store.all_attempted()
 
-    def target_rows(self) -> Sequence[TargetRow]:
-        return [
-            TargetRow(
-                account_id=s.account_id,
-                region=s.region,
-                collector=s.collector,
-                success=s.success,
-                last_success=s.last_success,
-                last_error=s.last_error,
-            )
-            for s in sorted(self.store.statuses(), key=lambda s: (s.account_id, s.region))
-        ]
+    # --- reload.Reloader ------------------------------------------------------------
 
-    def reload(self) -> tuple[bool, str]:
-        """Re-reads the config file and the web config file; if either is invalid, neither
-        changes and the running ones stay."""
-        if self.config_path is None and self.web_config_path is None:
-            return False, "no --config.file to reload"
-        errors: list[str] = []
-        new_config = web_config = None
-        if self.config_path is not None:
-            try:
-                new_config = self._apply_overrides(load_config(self.config_path))
-            except ConfigError as exc:
-                errors += exc.errors
-        if self.web_config_path is not None:
-            try:
-                web_config = load_web_config(self.web_config_path)
-            except WebConfigError as exc:
-                errors += [f"{self.web_config_path}: {error}" for error in exc.errors]
-        if errors:
-            self._reload_ok = False
-            log.error("config reload failed", extra={"errors": "; ".join(errors)})
-            return False, "\n".join(errors)
-        with self._lock:
-            if new_config is not None:
-                self._swap(new_config)
-            if web_config is not None and self.on_web_config is not None:
-                self.on_web_config(web_config)
-        self._reload_ok = True
-        log.info("config reloaded", extra={"targets": len(self.targets)})
-        return True, "config reloaded"
+    def apply(self, config: Config) -> None:
+        """Uses a new, already validated config (the collector flags still override it)."""
+        self._apply(self._apply_overrides(config))
 
-    def _swap(self, config: Config) -> None:
-        """Applies a new config; unchanged targets keep their state and their timers."""
-        self._apply(config)
+    def reload_finished(self, ok: bool) -> None:
+        """Exposed as ses_exporter_config_last_reload_successful."""
+        self._reload_ok = ok
 
     def _apply(self, config: Config) -> None:
-        """Makes targets, jobs and discoveries match ``config`` and the latest discoveries."""
+        """Makes targets, jobs and discoveries match ``config`` and the latest discoveries;
+        unchanged targets keep their state and their timers."""
         with self._lock:
             self._sync_discoveries(config)
             found = [d.result for d in self.discoveries.values() if d.result is not None]

@@ -319,14 +319,16 @@ def test_a_reload_that_changes_the_organization_rediscovers(
         f"organizations:\n{org_entry(accounts='{include: [mail-000]}')}{ONLY_ACCOUNT_COLLECTOR}"
     )
     from ses_exporter.config import load_config
+    from ses_exporter.reload import Reloader
 
-    exporter = Exporter(load_config(path), str(path), client_hooks=[fake_api.hook])
+    exporter = Exporter(load_config(path), client_hooks=[fake_api.hook])
+    reloader = Reloader(exporter, str(path))
     exporter.discover_now()
     assert len({t.account.key for t in exporter.targets}) == 1
     path.write_text(
         f"organizations:\n{org_entry(accounts='{include: [mail-00.]}')}{ONLY_ACCOUNT_COLLECTOR}"
     )
-    assert exporter.reload()[0]
+    assert reloader.reload()[0]
     assert exporter.targets == []  # the changed entry is discovered afresh
     exporter.discover_now()
     assert len({t.account.key for t in exporter.targets}) == 10

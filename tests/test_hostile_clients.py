@@ -20,8 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from ses_exporter.web import WebServer
-from ses_exporter.webconfig import WebConfig, parse_web_config
+from ses_exporter.web import WebConfig, WebServer, parse_web_config
 from tests.test_web import FakeApp, raw_exchange
 from tests.test_webconfig import Pki, client_context, make_pki
 

@@ -170,9 +170,9 @@ def test_readiness_waits_for_every_first_poll(
     assert not exporter.is_ready()
     exporter.poller.poll(exporter.targets[1], "account")
     assert exporter.is_ready()  # a failed first attempt still counts as an attempt
-    rows = {(r.region, r.success) for r in exporter.target_rows()}
+    rows = {(s.region, s.success) for s in exporter.store.statuses()}
     assert rows == {("us-east-1", True), ("eu-west-1", False)}
-    error = next(r.last_error for r in exporter.target_rows() if r.region == "eu-west-1")
+    error = next(s.last_error for s in exporter.store.statuses() if s.region == "eu-west-1")
     assert error == "Throttling: Rate exceeded"
 
 

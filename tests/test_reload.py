@@ -1,4 +1,5 @@
-"""Live reload in process: targets come and go, intervals change, counters keep counting."""
+"""Live reload in process: targets come and go, intervals change, counters keep counting;
+a bad exporter config or web config keeps both running ones."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from ses_exporter.config import load_config
 from ses_exporter.daemon import Exporter
+from ses_exporter.reload import Reloader
+from ses_exporter.web import WebConfig
 from tests.fakes import FakeAccountApi
 
 CONFIG = """
@@ -49,20 +52,24 @@ def poll_all(exporter: Exporter) -> None:
 
 
 @pytest.fixture
-def setup(aws: None, fake_api: FakeAccountApi, tmp_path: Path) -> tuple[Exporter, Path]:
-    path = tmp_path / "config.yaml"
-    write(path)
+def exporter(aws: None, fake_api: FakeAccountApi, tmp_path: Path) -> Exporter:
+    write(tmp_path / "config.yaml")
     fake_api.send_data_points = [
         {"Timestamp": START, "DeliveryAttempts": 10, "Bounces": 0, "Complaints": 0, "Rejects": 0}
     ]
-    exporter = Exporter(load_config(path), str(path), client_hooks=[fake_api.hook])
-    return exporter, path
+    return Exporter(load_config(tmp_path / "config.yaml"), client_hooks=[fake_api.hook])
+
+
+@pytest.fixture
+def setup(exporter: Exporter, tmp_path: Path) -> tuple[Exporter, Reloader, Path]:
+    path = tmp_path / "config.yaml"
+    return exporter, Reloader(exporter, str(path)), path
 
 
 def test_counters_of_unchanged_targets_survive_a_reload(
-    setup: tuple[Exporter, Path], fake_api: FakeAccountApi
+    setup: tuple[Exporter, Reloader, Path], fake_api: FakeAccountApi
 ) -> None:
-    exporter, path = setup
+    exporter, reloader, path = setup
     poll_all(exporter)  # baseline
     assert fake_api.send_data_points is not None
     fake_api.send_data_points.append(
@@ -80,7 +87,7 @@ def test_counters_of_unchanged_targets_survive_a_reload(
     kept = exporter.targets[0]
 
     write(path, regions="us-east-1, ap-southeast-2")
-    assert exporter.reload() == (True, "config reloaded")
+    assert reloader.reload() == (True, "config reloaded")
     assert exporter.targets[0] is kept  # same clients, account id and collector state
     after = scrape(exporter)
     # eu-west-1 is gone at once; ap-southeast-2 has not been polled yet.
@@ -103,24 +110,26 @@ def test_counters_of_unchanged_targets_survive_a_reload(
     assert set(success) == {"us-east-1", "ap-southeast-2"}
 
 
-def test_interval_change_reschedules_only_that_collector(setup: tuple[Exporter, Path]) -> None:
-    exporter, path = setup
+def test_interval_change_reschedules_only_that_collector(
+    setup: tuple[Exporter, Reloader, Path],
+) -> None:
+    exporter, reloader, path = setup
     jobs = {job.id: job for job in exporter.poller._scheduler.get_jobs()}
     assert jobs["test/us-east-1/account"].trigger.interval == timedelta(seconds=60)
     write(path, account_interval="15s")
-    assert exporter.reload()[0]
+    assert reloader.reload()[0]
     jobs = {job.id: job for job in exporter.poller._scheduler.get_jobs()}
     assert jobs["test/us-east-1/account"].trigger.interval == timedelta(seconds=15)
     assert jobs["test/us-east-1/send_statistics"].trigger.interval == timedelta(seconds=300)
     assert len(jobs) == 4
 
 
-def test_invalid_config_keeps_the_old_one(setup: tuple[Exporter, Path]) -> None:
-    exporter, path = setup
+def test_invalid_config_keeps_the_old_one(setup: tuple[Exporter, Reloader, Path]) -> None:
+    exporter, reloader, path = setup
     poll_all(exporter)
     before = exporter.targets
     path.write_text("accounts:\n  - regions: [us-east-x]\n")
-    ok, message = exporter.reload()
+    ok, message = reloader.reload()
     assert not ok
     assert "accounts[0].regions[0]: 'us-east-x' is not an AWS region" in message
     assert exporter.targets == before
@@ -131,8 +140,34 @@ def test_invalid_config_keeps_the_old_one(setup: tuple[Exporter, Path]) -> None:
         "eu-west-1": 50000,
     }
     write(path)
-    assert exporter.reload()[0]
+    assert reloader.reload()[0]
     assert scrape(exporter)[("ses_exporter_config_last_reload_successful", frozenset())] == 1
+
+
+def test_both_files_are_swapped_or_neither(exporter: Exporter, tmp_path: Path) -> None:
+    path, web_path = tmp_path / "config.yaml", tmp_path / "web.yml"
+    applied: list[WebConfig] = []
+    reloader = Reloader(exporter, str(path), str(web_path), applied.append)
+    before = exporter.targets
+    write(path, regions="us-east-1")
+    web_path.write_text("basic_auth_users: {prometheus: plaintext}\n")
+    ok, message = reloader.reload()
+    assert not ok
+    assert message.startswith(f"{web_path}: basic_auth_users.prometheus: not a bcrypt hash")
+    assert (exporter.targets, applied) == (before, [])  # the valid config file waits too
+    web_path.write_text("http_server_config: {headers: {X-Frame-Options: deny}}\n")
+    path.write_text("accounts: []\n")
+    ok, message = reloader.reload()
+    assert not ok
+    assert (exporter.targets, applied) == (before, [])
+    write(path, regions="us-east-1")
+    assert reloader.reload() == (True, "config reloaded")
+    assert [t.region for t in exporter.targets] == ["us-east-1"]
+    assert [dict(c.headers) for c in applied] == [{"X-Frame-Options": "deny"}]
+
+
+def test_nothing_to_reload(exporter: Exporter) -> None:
+    assert Reloader(exporter, None).reload() == (False, "no --config.file to reload")
 
 
 def test_a_poll_finishing_after_its_target_was_removed_is_dropped() -> None:

@@ -6,15 +6,15 @@ import gzip
 import http.client
 import logging
 import socket
-import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from http.server import BaseHTTPRequestHandler
+from collections.abc import Iterator, Mapping
 
+import bcrypt
 import pytest
 
-from ses_exporter.landing import TargetRow, render_landing_page
-from ses_exporter.web import WebServer, parse_listen_address
+from ses_exporter.store import PollStatus, SnapshotStore
+from ses_exporter.web import WebServer, parse_listen_address, parse_web_config
+from ses_exporter.web.app import render_landing_page
 
 METRICS = (
     b"# HELP aws_ses_max_send_rate MaxSendRate (cached).\n" + b"aws_ses_max_send_rate 14\n" * 40
@@ -30,7 +30,7 @@ class FakeApp:
 
     def reset(self) -> None:
         self.ready = False
-        self.rows: list[TargetRow] = []
+        self.store = SnapshotStore()
         self.render_error: Exception | None = None
         self.reload_result: tuple[bool, str] | Exception = (True, "config reloaded")
         self.accept_headers: list[str | None] = []
@@ -44,9 +44,6 @@ class FakeApp:
 
     def is_ready(self) -> bool:
         return self.ready
-
-    def target_rows(self) -> Sequence[TargetRow]:
-        return self.rows
 
     def reload(self) -> tuple[bool, str]:
         self.reloads += 1
@@ -88,7 +85,7 @@ def raw_exchange(port: int, data: bytes) -> bytes:
 def shared() -> Iterator[tuple[WebServer, FakeApp]]:
     # One server for the module: each shutdown waits up to one accept-loop poll interval.
     app = FakeApp()
-    server = WebServer(app, "127.0.0.1:0")
+    server = WebServer(app, "127.0.0.1:0", reload=app.reload)
     server.start()
     yield server, app
     server.shutdown()
@@ -272,18 +269,17 @@ def test_reload_body_too_large_is_413(port: int, app: FakeApp) -> None:
 
 
 def test_landing_page_lists_targets_and_escapes_values(port: int, app: FakeApp) -> None:
-    app.rows = [
-        TargetRow("123456789012", "us-east-1", "account", True, time.time() - 5, None),
-        TargetRow(
-            "123456789012",
-            "eu-west-1",
-            "cloudwatch",
-            False,
-            None,
-            '<script>alert("x")</script> & AccessDenied',
-        ),
-        TargetRow("<b>acct</b>", "eu-west-1", "send_statistics", None, None, None),
+    store = app.store
+    keys = [
+        ("prod", "us-east-1", "account"),
+        ("prod", "eu-west-1", "cloudwatch"),
+        ("<b>x</b>", "eu-west-1", "send_statistics"),
     ]
+    for key, account_id in zip(keys, ["123456789012", "123456789012", "<b>acct</b>"], strict=True):
+        store.register(key, account_id, 180.0)
+    store.record_success(keys[0], "123456789012", [], 0.1, time.time() - 5)
+    error = '<script>alert("x")</script> & AccessDenied'
+    store.record_failure(keys[1], "123456789012", error, 0.1, time.time())
     status, headers, body = fetch(port, "GET", "/")
     assert status == 200
     assert headers["Content-Type"] == "text/html; charset=utf-8"
@@ -308,18 +304,33 @@ def test_landing_page_head(port: int) -> None:
 
 
 def test_render_landing_page_times_and_statuses() -> None:
-    rows = [
-        TargetRow("111111111111", "us-east-1", "account", True, 1_700_000_000.0, None),
-        TargetRow("111111111111", "us-east-1", "cloudwatch", False, 1_699_999_000.0, "Throttled"),
-        TargetRow("111111111111", "us-east-1", "configuration_sets", None, None, None),
+    account, region = "111111111111", "us-east-1"
+    statuses = [
+        PollStatus(account, "us-west-2", "account", 180.0),
+        PollStatus(account, region, "account", 180.0, 1, True, 1_700_000_000.0),
+        PollStatus(
+            account,
+            region,
+            "cloudwatch",
+            900.0,
+            attempts=2,
+            success=False,
+            last_success=1_699_999_000.0,
+            duration=0.5,
+            last_error="Throttled",
+        ),
+        PollStatus(account, region, "configuration_sets", 2700.0),
     ]
-    page = render_landing_page("9.9", "/metrics", rows, now=1_700_000_042.4)
+    page = render_landing_page("9.9", "/metrics", statuses, now=1_700_000_042.4)
     assert "<td>account</td><td>ok</td><td>2023-11-14T22:13:20Z</td><td>42</td><td></td>" in page
     assert (
         "<td>cloudwatch</td><td>failed</td><td>2023-11-14T21:56:40Z</td><td>1042</td>"
         "<td>Throttled</td>" in page
     )
     assert "<td>configuration_sets</td><td>pending</td><td>never</td><td>never</td>" in page
+    # Sorted by account and region; collectors of a target in the store's order.
+    rows = [line.split("</td>")[1:3] for line in page.split("<tr ")[1:]]
+    assert [row[0].removeprefix("<td>") for row in rows] == [region] * 3 + ["us-west-2"]
 
 
 def test_render_landing_page_without_targets() -> None:
@@ -530,22 +541,12 @@ def test_port_in_use_raises_at_construction(shared: tuple[WebServer, FakeApp]) -
         WebServer(FakeApp(), f"127.0.0.1:{shared[0].port}")
 
 
-def test_serve_forever_blocks_until_shutdown(app: FakeApp) -> None:
+def test_a_shut_down_server_cannot_start_again(app: FakeApp) -> None:
     server = WebServer(app, "127.0.0.1:0")
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 5
-    while True:  # the listening socket accepts before the loop runs; wait for an answer
-        try:
-            assert fetch(server.port, "GET", "/-/healthy")[0] == 200
-            break
-        except OSError:
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
-    assert thread.is_alive()
+    server.start()
+    with pytest.raises(RuntimeError):
+        server.start()
     server.shutdown()
-    thread.join(timeout=2)
-    assert not thread.is_alive()
     with pytest.raises(RuntimeError):
         server.start()
 
@@ -583,29 +584,38 @@ def test_ipv6_loopback(app: FakeApp) -> None:
         server.shutdown()
 
 
-class HookedServer(WebServer):
-    """What the web-config change will do: refuse some requests, add headers."""
-
-    def _authorize(self, handler: BaseHTTPRequestHandler) -> bool:
-        return handler.headers.get("Authorization") == "Basic dTpw"
-
-    def _response_headers(self) -> Mapping[str, str]:
-        return {**super()._response_headers(), "X-Frame-Options": "DENY"}
-
-
-def test_hooks_for_authorization_and_response_headers(app: FakeApp) -> None:
-    server = HookedServer(app, "127.0.0.1:0")
+def test_basic_auth_and_configured_headers_over_plain_http(app: FakeApp) -> None:
+    hashed = bcrypt.hashpw(b"p", bcrypt.gensalt(4)).decode()
+    config = parse_web_config(
+        f"basic_auth_users: {{u: '{hashed}'}}\n"
+        "http_server_config: {headers: {X-Frame-Options: deny}}\n"
+    )
+    server = WebServer(app, "127.0.0.1:0", web_config=config)
     server.start()
     try:
         status, headers, body = fetch(server.port, "GET", "/metrics")
         assert (status, body) == (401, b"Unauthorized\n")
         assert headers["WWW-Authenticate"] == "Basic"
-        assert headers["X-Frame-Options"] == "DENY"
+        assert headers["X-Frame-Options"] == "deny"
         assert app.accept_headers == []
-        auth = {"Authorization": "Basic dTpw"}
+        auth = {"Authorization": "Basic dTpw"}  # u:p
         status, headers, body = fetch(server.port, "GET", "/metrics", auth)
         assert (status, body) == (200, METRICS)
+        assert headers["X-Frame-Options"] == "deny"
         assert headers["X-Content-Type-Options"] == "nosniff"
+        # Protocol errors carry the configured headers too.
+        response = raw_exchange(server.port, b"GET / HTTX/1.1\r\n\r\n")
+        assert response.startswith(b"HTTP/1.1 400 ")
+        assert b"X-Frame-Options: deny\r\n" in response
+    finally:
+        server.shutdown()
+
+
+def test_reload_without_a_reloader_is_a_500(app: FakeApp) -> None:
+    server = WebServer(app, "127.0.0.1:0")
+    server.start()
+    try:
+        assert fetch(server.port, "POST", "/-/reload")[::2] == (500, b"reload is not available\n")
     finally:
         server.shutdown()
 

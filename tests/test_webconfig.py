@@ -32,16 +32,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from ses_exporter.demo import DEMO_CONFIG
-from ses_exporter.web import WebServer
-from ses_exporter.webconfig import (
-    BasicAuth,
-    RateLimit,
-    RateLimiter,
+from ses_exporter.web import (
     WebConfig,
     WebConfigError,
+    WebServer,
     load_web_config,
     parse_web_config,
 )
+from ses_exporter.web.auth import BasicAuth, RateLimit, RateLimiter
 from tests.conftest import free_port
 from tests.test_web import FakeApp
 

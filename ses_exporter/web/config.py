@@ -19,8 +19,9 @@ auth types that accept unverified certificates. Certificates are read when the f
 so a reload picks up renewed ones. Errors never show a password hash or a private key: a
 "hash" may well be a plaintext password typed into the wrong place.
 
-The keys and their types are in ``webconfig_file``; ``tls`` builds the SSLContext and
-``access`` checks basic auth and the rate limit. Their public names are importable from here.
+Here: the keys and their types (pydantic models), what they mean, and ``WebConfig``, what the
+server runs with. ``tls`` turns ``tls_server_config`` into an SSLContext; ``auth`` checks basic
+auth and the rate limit.
 """
 
 from __future__ import annotations
@@ -31,32 +32,110 @@ import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import ValidationError as _ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    model_validator,
+)
 
-from .access import BasicAuth, RateLimit, RateLimiter
-from .config import ConfigError
-from .config_types import parse_duration
-from .tls import client_auth_type, normalise_san, normalised_sans, peer_sans, tls_context
-from .webconfig_file import HTTPServerConfig, RateLimitConfig, WebConfigFile
-from .yaml_loader import (
+from ..config import ConfigError
+from ..config_types import parse_duration
+from ..yaml_loader import (
     Problem,
     describe,
     explain_errors,
     format_path,
     load_yaml,
+    problems_error,
     read_text_file,
 )
+from .auth import RateLimit
+from .tls import client_auth_type, normalised_sans, server_context
 
-__all__ = [
-    "BasicAuth",
-    "RateLimit",
-    "RateLimiter",
-    "WebConfig",
-    "WebConfigError",
-    "normalise_san",
-    "peer_sans",
-]
+# --- the keys and their types -------------------------------------------------------------
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_unset(cls, data: Any) -> Any:
+        """`key:` with no value means the default, as in Go's YAML decoding."""
+        if isinstance(data, dict):
+            return {key: value for key, value in data.items() if value is not None}
+        return data
+
+
+def _users(value: object) -> object:
+    """user -> bcrypt hash. Problems name the user, never the value."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ValueError(
+            f"expected a mapping of user names to bcrypt hashes, got {describe(value)}"
+        )
+    problems: list[Problem] = []
+    for user, hashed in value.items():
+        if not isinstance(user, str):
+            problems.append(((str(user),), "user names must be strings"))
+        elif ":" in user:
+            problems.append(((user,), "user names cannot contain ':' (Basic auth splits there)"))
+        elif not isinstance(hashed, str) or not _BCRYPT_HASH.fullmatch(hashed):
+            problems.append(((user,), _NOT_A_HASH))
+    if problems:
+        raise problems_error(problems)
+    return dict(value)
+
+
+_BCRYPT_HASH = re.compile(r"\$2[abxy]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}")
+_NOT_A_HASH = (
+    "not a bcrypt hash (value not shown); expected '$2y$10$' and 53 more characters, "
+    "e.g. from: htpasswd -nBC 10 \"\" | tr -d ':\\n'"
+)
+
+
+class TLSServerConfig(_Model):
+    cert: StrictStr = ""
+    key: StrictStr = ""
+    client_ca: StrictStr = ""
+    cert_file: StrictStr = ""
+    key_file: StrictStr = ""
+    client_auth_type: StrictStr = ""
+    client_ca_file: StrictStr = ""
+    client_allowed_sans: list[StrictStr] | None = None
+    min_version: StrictStr = "TLS12"
+    max_version: StrictStr = "TLS13"
+    cipher_suites: list[StrictStr] = []
+    prefer_server_cipher_suites: StrictBool = True
+    curve_preferences: list[StrictStr] = []
+
+
+class HTTPServerConfig(_Model):
+    http2: StrictBool | None = None
+    headers: dict[str, StrictStr] = {}
+
+
+class RateLimitConfig(_Model):
+    interval: Any = 0
+    burst: StrictInt = 0
+
+
+class WebConfigFile(_Model):
+    tls_server_config: TLSServerConfig = TLSServerConfig()
+    http_server_config: HTTPServerConfig = HTTPServerConfig()
+    rate_limit: RateLimitConfig | None = None
+    basic_auth_users: Annotated[dict[str, str], BeforeValidator(_users)] = {}
+
+
+# --- what the server runs with ---------------------------------------------------------------
 
 
 class WebConfigError(ConfigError):
@@ -105,15 +184,14 @@ def parse_web_config(text: str, source: str = "<web config>", base_dir: Path = P
     errors: list[str] = []
     try:
         model = WebConfigFile.model_validate(data)
-    except _ValidationError as exc:
+    except ValidationError as exc:
         # Check the sections that are fine as well, so that every problem is reported at once.
         errors = explain_errors(exc, WebConfigFile)
         broken = {error["loc"][0] for error in exc.errors() if error["loc"]}
         model = WebConfigFile.model_validate(
             {key: value for key, value in data.items() if key not in broken}
         )
-    problems: list[Problem] = []
-    ssl_context = tls_context(model.tls_server_config, base_dir, problems)
+    ssl_context, problems = server_context(model.tls_server_config, base_dir)
     headers = _headers(model.http_server_config, problems)
     rate_limit = _rate_limit(model.rate_limit, problems)
     errors += [f"{format_path(loc)}: {message}" for loc, message in problems]
