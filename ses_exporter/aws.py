@@ -58,8 +58,11 @@ INVALID_RESPONSE = "invalid_response"  # outcome of an answer that cannot be par
 READ_TIMEOUT_ENV = "SES_EXPORTER_AWS_READ_TIMEOUT_SECONDS"
 MAX_ATTEMPTS = 3
 ROLE_SESSION_NAME = "ses-exporter"
-# Keep-alive connections kept per endpoint URL, shared by every client of that endpoint.
-DEFAULT_POOL_CONNECTIONS = 32
+# Keep-alive connections kept per endpoint URL, shared by every client of that endpoint:
+# as many as polls can run at once (poller.MAX_WORKERS), so that urllib3 never has to
+# discard one (and log a warning) when many targets call the same endpoint together.
+# Connections are only opened as concurrency needs them.
+DEFAULT_POOL_CONNECTIONS = 256
 
 # A callback that may attach extra event hooks to every new client (the demo and the
 # tests use it to answer the calls moto lacks). Arguments: service name, client.

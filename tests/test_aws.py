@@ -223,3 +223,10 @@ def test_building_targets_creates_no_client_and_calls_nothing(aws: None) -> None
     targets[0].clients.cloudwatch  # noqa: B018 - the first use creates the client
     assert created == ["cloudwatch"]
     assert factory.counter.snapshot() == {}
+
+
+def test_an_endpoints_pool_holds_as_many_connections_as_polls_can_run_at_once() -> None:
+    from ses_exporter.aws import DEFAULT_POOL_CONNECTIONS
+    from ses_exporter.poller import MAX_WORKERS
+
+    assert DEFAULT_POOL_CONNECTIONS == MAX_WORKERS
