@@ -171,9 +171,9 @@ def test_nothing_to_reload(exporter: Exporter) -> None:
 
 
 def test_a_poll_finishing_after_its_target_was_removed_is_dropped() -> None:
-    from ses_exporter.store import SnapshotStore
+    from ses_exporter.store import ResultStore
 
-    store = SnapshotStore()
+    store = ResultStore()
     key = ("test", "eu-west-1", "account")
     store.register(key, "123456789012", 180.0)
     store.remove(key)  # a reload removed the target while its poll was running
