@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from botocore.validate import ParamValidator
 
-from ses_exporter.aws import RequestCounter, TargetClients, make_session
+from ses_exporter.aws import RepeatedNextTokenError, RequestCounter, TargetClients, make_session
 from ses_exporter.collectors.base import CollectorContext
 from ses_exporter.collectors.cloudwatch import (
     STAT_OF,
@@ -258,7 +258,9 @@ def test_a_repeated_next_token_fails_instead_of_looping() -> None:
     with Stubber(client) as stub:
         stub.add_response("get_metric_data", page)
         stub.add_response("get_metric_data", page)
-        with pytest.raises(CloudWatchDataError, match="same NextToken"):
+        with pytest.raises(
+            RepeatedNextTokenError, match="GetMetricData returned NextToken 'same' twice"
+        ):
             fetch_metric_data(client, queries, WINDOW, lambda _: None)
 
 

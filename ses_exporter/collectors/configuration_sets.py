@@ -1,8 +1,8 @@
 """The ``configuration_sets`` collector: each configuration set's sending and reputation switches.
 
-Sources: sesv2 ListConfigurationSets (a NextToken loop: boto3 has no paginator for it) and
-sesv2 GetConfigurationSet, one call per set. SES allows about one request per second per
-account and region, so 1,000 sets take about 1,000 s to read. Each poll therefore lists
+Sources: sesv2 ListConfigurationSets (``aws.next_token_pages``: botocore has no paginator
+for it) and sesv2 GetConfigurationSet, one call per set. SES allows about one request per
+second per account and region, so 1,000 sets take about 1,000 s to read. Each poll therefore lists
 every set, then refreshes only a budget of them: half the SES pace over one interval,
 minus the list pages (the other half is left to the other collectors), at least one.
 Sets never tried come first, then those tried longest ago; what is known keeps being
@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 from prometheus_client.metrics_core import Metric
 
-from ..aws import describe_error, error_code
+from ..aws import describe_error, error_code, next_token_pages
 from ..families import FamilyBuilder
 from .base import Collector
 
@@ -74,18 +74,9 @@ def list_configuration_set_pages(
     sesv2: SESV2Client, page_size: int = PAGE_SIZE
 ) -> Iterator[tuple[str, ...]]:
     """sesv2 ListConfigurationSets, one page per call, following NextToken exactly."""
-    kwargs: dict[str, Any] = {"PageSize": page_size}
-    seen: set[str] = set()
-    while True:
-        answer = sesv2.list_configuration_sets(**kwargs)
+    request = {"PageSize": page_size}
+    for answer in next_token_pages("ListConfigurationSets", sesv2.list_configuration_sets, request):
         yield tuple(answer.get("ConfigurationSets", []))
-        token = answer.get("NextToken")
-        if not token:
-            return
-        if token in seen:  # a looping token would otherwise poll forever
-            raise RuntimeError(f"ListConfigurationSets returned NextToken {token!r} twice")
-        seen.add(token)
-        kwargs["NextToken"] = token
 
 
 def list_configuration_sets(sesv2: SESV2Client, page_size: int = PAGE_SIZE) -> tuple[str, ...]:
