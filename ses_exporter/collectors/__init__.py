@@ -1,11 +1,15 @@
-"""The collectors, by the name used in config and in ``--collector.NAME`` flags."""
+"""The collectors, by the name used in config and in ``--collector.NAME`` flags.
+
+Each collector is built with its target's clients and its own settings only;
+``targets`` decides which section of the configuration goes to which collector.
+"""
 
 from __future__ import annotations
 
 from .account import AccountCollector
-from .base import Collector, CollectorContext
-from .cloudwatch import CloudWatchCollector
-from .configuration_sets import ConfigurationSetsCollector
+from .base import Collector
+from .cloudwatch import CloudWatchCollector, CloudWatchSettings
+from .configuration_sets import ConfigurationSetsCollector, ConfigurationSetsSettings
 from .send_statistics import SendStatisticsCollector
 
 REGISTRY: dict[str, type[Collector]] = {
@@ -15,4 +19,13 @@ REGISTRY: dict[str, type[Collector]] = {
     ConfigurationSetsCollector.name: ConfigurationSetsCollector,
 }
 
-__all__ = ["REGISTRY", "Collector", "CollectorContext"]
+__all__ = [
+    "REGISTRY",
+    "AccountCollector",
+    "CloudWatchCollector",
+    "CloudWatchSettings",
+    "Collector",
+    "ConfigurationSetsCollector",
+    "ConfigurationSetsSettings",
+    "SendStatisticsCollector",
+]
