@@ -10,7 +10,8 @@ each client:
 * an accounting hook on ``after-call`` / ``after-call-error`` that feeds
   ``ses_exporter_aws_requests_total{service,operation,outcome}``.
 
-Collectors never import boto3: they receive the clients as arguments.
+Collectors never import boto3 or botocore: they receive the clients as arguments and
+catch the ``ClientError`` and ``BotoCoreError`` this module re-exports.
 """
 
 from __future__ import annotations
@@ -35,8 +36,11 @@ from botocore.credentials import (
     DeferredRefreshableCredentials,
     ReadOnlyCredentials,
 )
+
+# Re-exported: the collectors catch these without importing botocore.
+from botocore.exceptions import BotoCoreError as BotoCoreError  # noqa: PLC0414
+from botocore.exceptions import ClientError as ClientError  # noqa: PLC0414
 from botocore.exceptions import (
-    ClientError,
     ConnectionClosedError,
     ConnectTimeoutError,
     EndpointConnectionError,

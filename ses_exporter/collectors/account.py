@@ -23,10 +23,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
 from prometheus_client.metrics_core import Metric
 
-from ..aws import TargetClients, dns_suffix, error_code
+from ..aws import ClientError, TargetClients, dns_suffix, error_code
 from ..families import FamilyBuilder
 from .base import Collector
 

@@ -42,10 +42,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
 from prometheus_client.metrics_core import Metric
 
-from ..aws import TargetClients, describe_error, error_code, next_token_pages
+from ..aws import (
+    BotoCoreError,
+    ClientError,
+    TargetClients,
+    describe_error,
+    error_code,
+    next_token_pages,
+)
 from ..config import ConfigurationSetFilter
 from ..families import FamilyBuilder
 from .base import Collector
