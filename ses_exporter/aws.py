@@ -10,7 +10,8 @@ each client:
 * an accounting hook on ``after-call`` / ``after-call-error`` that feeds
   ``ses_exporter_aws_requests_total{service,operation,outcome}``.
 
-Collectors never import boto3: they receive the clients as arguments.
+Collectors never import boto3 or botocore: they receive the clients as arguments and
+catch the ``ClientError`` and ``BotoCoreError`` this module re-exports.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import botocore.client
 import botocore.loaders
@@ -35,8 +36,11 @@ from botocore.credentials import (
     DeferredRefreshableCredentials,
     ReadOnlyCredentials,
 )
+
+# Re-exported: the collectors catch these without importing botocore.
+from botocore.exceptions import BotoCoreError as BotoCoreError  # noqa: PLC0414
+from botocore.exceptions import ClientError as ClientError  # noqa: PLC0414
 from botocore.exceptions import (
-    ClientError,
     ConnectionClosedError,
     ConnectTimeoutError,
     EndpointConnectionError,
@@ -105,6 +109,41 @@ class RequestCounter:
     def snapshot(self) -> dict[tuple[str, str, str], int]:
         with self._lock:
             return dict(self._counts)
+
+
+Page = TypeVar("Page", bound=Mapping[str, Any])
+
+
+class RepeatedNextTokenError(RuntimeError):
+    """An API answered with a NextToken it had given before: following it would never end."""
+
+
+def next_token_pages(
+    operation: str, call: Callable[..., Page], request: Mapping[str, Any]
+) -> Iterator[Page]:
+    """Every page of a NextToken-paginated ``operation``: ``call(**request)``, then again
+    with each NextToken until an answer has none (or an empty one). One call per page, so
+    a caller can count requests (GetMetricData bills every metric of every request).
+
+    A page without results but with a token is followed: AWS documents that only the token
+    says whether more pages come (GetMetricData sends PartialData pages like that). A token
+    seen before raises ``RepeatedNextTokenError``: botocore's PageIterator catches only the
+    same token twice in a row, not a cycle of two. Used where botocore has no paginator
+    (sesv2 ListConfigurationSets) and for GetMetricData; ListMetrics and Organizations use
+    botocore's paginators.
+    """
+    kwargs = dict(request)
+    seen: set[str] = set()
+    while True:
+        page = call(**kwargs)
+        yield page
+        token = page.get("NextToken")
+        if not token:
+            return
+        if token in seen:
+            raise RepeatedNextTokenError(f"{operation} returned NextToken {token!r} twice")
+        seen.add(token)
+        kwargs["NextToken"] = token
 
 
 def error_outcome(exc: BaseException) -> str:

@@ -72,12 +72,6 @@ __all__ = [  # format_duration and parse_duration are re-exported from config_ty
 ]
 
 MIN_REFRESH_SECONDS = 60.0
-COLLECTOR_NAMES: tuple[str, ...] = (
-    "account",
-    "send_statistics",
-    "cloudwatch",
-    "configuration_sets",
-)
 
 
 class ConfigError(Exception):
@@ -137,6 +131,10 @@ class CloudWatchCollectorConfig(CollectorConfig):
 
 
 class CollectorsConfig(_Model):
+    """One field per collector. The fields are the list of collector names (``COLLECTOR_NAMES``,
+    in this order) that the registry (``collectors.REGISTRY``), the ``--collector.NAME`` flags
+    and the README's collector table follow; tests/test_collector_names.py checks they agree."""
+
     account: CollectorConfig = CollectorConfig(interval=60.0)
     send_statistics: CollectorConfig = CollectorConfig(interval=300.0)
     cloudwatch: CloudWatchCollectorConfig = CloudWatchCollectorConfig(interval=300.0)
@@ -175,6 +173,11 @@ class CollectorsConfig(_Model):
                 for name, enabled in overrides.items()
             }
         )
+
+
+# Taken from the model rather than written out again: the fields must be spelled out for
+# the type checker (config.collectors.cloudwatch.period), so they are the one list.
+COLLECTOR_NAMES: tuple[str, ...] = tuple(CollectorsConfig.model_fields)
 
 
 @functools.lru_cache(maxsize=256)

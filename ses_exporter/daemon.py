@@ -1,4 +1,4 @@
-"""The exporter as a whole: targets, poller, snapshot store and the private registry.
+"""The exporter as a whole: targets, poller, result store and the private registry.
 
 Targets come from ``accounts[]`` and from Organizations discovery (one job per
 ``organizations[]`` entry, every ``refresh_interval``). A reload and a discovery apply
@@ -27,9 +27,9 @@ from . import __version__
 from .aws import ClientFactory, ClientHook, RequestCounter
 from .config import Config
 from .discovery import DiscoveryStatus, OrganizationDiscovery
-from .exposition import ExporterCollector
 from .poller import Poller
-from .store import SnapshotStore
+from .scrape import ExporterCollector
+from .store import ResultStore
 from .targets import Target, account_names, build_targets
 
 log = logging.getLogger("ses_exporter")
@@ -52,7 +52,7 @@ class Exporter:
         self._lock = threading.RLock()
         self.config = self._apply_overrides(config)
         self.factory = ClientFactory(self.requests, self.client_hooks)
-        self.store = SnapshotStore()
+        self.store = ResultStore()
         self.discoveries: dict[int, OrganizationDiscovery] = {}
         self.targets: list[Target] = []
         self.poller = Poller(self.store, self.config.collectors, clock)

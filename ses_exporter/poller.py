@@ -39,7 +39,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from .aws import describe_error, error_outcome
 from .config import CollectorsConfig
 from .logsetup import redact
-from .store import SnapshotStore, StatusKey
+from .store import ResultStore, StatusKey
 from .targets import Target
 
 log = logging.getLogger("ses_exporter.poller")
@@ -85,7 +85,7 @@ class _DropSkipWarnings(logging.Filter):
 class Poller:
     def __init__(
         self,
-        store: SnapshotStore,
+        store: ResultStore,
         collectors: CollectorsConfig,
         clock: Callable[[], float] = time.time,
         max_workers: int = MAX_WORKERS,

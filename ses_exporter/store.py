@@ -1,4 +1,4 @@
-"""The snapshot cache between the poller and ``/metrics``.
+"""The poll results between the poller and ``/metrics`` (``ResultStore``).
 
 Each (target, collector) has one frozen ``PollStatus``. A poll replaces it whole, so a
 scrape sees either the old or the new result, never half of each; ``/metrics`` reads
@@ -55,7 +55,10 @@ class PollStatus:
         return in_flight is not None and in_flight - self.last_success <= self.max_staleness
 
 
-class SnapshotStore:
+class ResultStore:
+    """The latest ``PollStatus`` of every (target, collector): written by the poller, read
+    by the scrape (``scrape.ExporterCollector``) and the landing page."""
+
     def __init__(self) -> None:
         self._entries: dict[StatusKey, PollStatus] = {}
         self._lock = threading.Lock()

@@ -15,7 +15,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .aws import AccountSession, ClientFactory, Pacer, TargetClients, caller_account_id
-from .collectors import REGISTRY, Collector, CollectorContext
+from .collectors import (
+    REGISTRY,
+    AccountCollector,
+    CloudWatchCollector,
+    CloudWatchSettings,
+    Collector,
+    ConfigurationSetsCollector,
+    ConfigurationSetsSettings,
+    SendStatisticsCollector,
+)
 from .config import AccountConfig, Config
 from .organizations import MemberAccount
 
@@ -225,23 +234,41 @@ _ACCOUNT_ID = re.compile(r"\d{12}")
 
 
 def _configure(target: Target, config: Config, names: Iterable[str]) -> None:
-    """Gives the target one collector per enabled name, keeping existing instances."""
-    context = CollectorContext(
-        target.clients,
-        target.account.config,
-        target.region,
-        config.collectors,
-        config.reputation_thresholds,
-        target.count_cloudwatch_metrics,
-    )
-    collectors = {}
-    for name in names:
-        collector = target.collectors.get(name)
-        if collector is None:
-            collector = REGISTRY[name](context)
-        collector.context = context
-        collectors[name] = collector
-    target.collectors = collectors
+    """Gives the target one collector per enabled name: the existing instance (its state
+    kept) with the settings of ``config``, else a new one."""
+    target.collectors = {name: _collector(name, target, config) for name in names}
+
+
+def _collector(name: str, target: Target, config: Config) -> Collector:
+    """The target's collector ``name``, given its clients and its own settings only."""
+    existing = target.collectors.get(name)
+    account = target.account.config
+    match name:
+        case AccountCollector.name:
+            return existing or AccountCollector(target.clients)
+        case SendStatisticsCollector.name:
+            return existing or SendStatisticsCollector(target.clients)
+        case CloudWatchCollector.name:
+            cloudwatch = CloudWatchSettings(
+                config.collectors.cloudwatch,
+                account.configuration_sets,
+                config.reputation_thresholds,
+            )
+            if isinstance(existing, CloudWatchCollector):
+                existing.configure(cloudwatch)
+                return existing
+            return CloudWatchCollector(target.clients, cloudwatch, target.count_cloudwatch_metrics)
+        case ConfigurationSetsCollector.name:
+            sets = ConfigurationSetsSettings(
+                account.configuration_sets,
+                config.collectors.configuration_sets.interval,
+                account.ses_requests_per_second,
+            )
+            if isinstance(existing, ConfigurationSetsCollector):
+                existing.configure(sets)
+                return existing
+            return ConfigurationSetsCollector(target.clients, sets)
+    raise KeyError(f"unknown collector {name!r}")
 
 
 def enabled_collectors(config: Config) -> list[str]:

@@ -17,11 +17,11 @@ from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from botocore.validate import ParamValidator
 
-from ses_exporter.aws import RequestCounter, TargetClients, make_session
-from ses_exporter.collectors.base import CollectorContext
+from ses_exporter.aws import RepeatedNextTokenError, RequestCounter, TargetClients, make_session
 from ses_exporter.collectors.cloudwatch import (
     STAT_OF,
     CloudWatchCollector,
+    CloudWatchSettings,
     CloudWatchSnapshot,
     cloudwatch_families,
     status_of,
@@ -258,7 +258,9 @@ def test_a_repeated_next_token_fails_instead_of_looping() -> None:
     with Stubber(client) as stub:
         stub.add_response("get_metric_data", page)
         stub.add_response("get_metric_data", page)
-        with pytest.raises(CloudWatchDataError, match="same NextToken"):
+        with pytest.raises(
+            RepeatedNextTokenError, match="GetMetricData returned NextToken 'same' twice"
+        ):
             fetch_metric_data(client, queries, WINDOW, lambda _: None)
 
 
@@ -465,24 +467,17 @@ class Clock:
         return self.now
 
 
-def context_for(
-    clients: TargetClients,
-    yaml_extra: str = "",
-    billed: list[int] | None = None,
-    cloudwatch: str = "{period: 5m, lookback: 1h}",
-) -> CollectorContext:
+def settings_for(
+    yaml_extra: str = "", cloudwatch: str = "{period: 5m, lookback: 1h}"
+) -> CloudWatchSettings:
     config = parse_config(
         "accounts:\n  - regions: [eu-west-1]\n"
         f"{yaml_extra}collectors:\n  cloudwatch: {cloudwatch}\n"
     )
-    sink = billed if billed is not None else []
-    return CollectorContext(
-        clients,
-        config.accounts[0],
-        "eu-west-1",
-        config.collectors,
+    return CloudWatchSettings(
+        config.collectors.cloudwatch,
+        config.accounts[0].configuration_sets,
         config.reputation_thresholds,
-        count_cloudwatch_metrics=sink.append,
     )
 
 
@@ -512,7 +507,8 @@ def clock() -> Clock:
 def collector(
     clients: TargetClients, clock: Clock, yaml_extra: str = "", billed: list[int] | None = None
 ) -> CloudWatchCollector:
-    return CloudWatchCollector(context_for(clients, yaml_extra, billed), clock=clock)
+    sink = billed if billed is not None else []
+    return CloudWatchCollector(clients, settings_for(yaml_extra), sink.append, clock=clock)
 
 
 def test_first_poll_is_the_baseline_and_later_growth_counts(
@@ -618,8 +614,8 @@ def test_discovery_is_cached_refreshed_hourly_and_kept_when_a_refresh_fails(
     clients: TargetClients, fake: FakeCloudWatch, clock: Clock
 ) -> None:
     fake.data[("Send", "a")] = {T0 - 300: 1.0}
-    context = context_for(clients, cloudwatch="{lookback: 3h}")  # refresh: hourly
-    c = CloudWatchCollector(context, clock=clock)
+    settings = settings_for(cloudwatch="{lookback: 3h}")  # refresh: hourly
+    c = CloudWatchCollector(clients, settings, lambda _: None, clock=clock)
     c.poll(LABELS)
     fake.data[("Send", "b")] = {T0 + 300: 2.0}  # a new set appears
     clock.now += 300

@@ -252,10 +252,6 @@ def test_with_enabled_returns_a_changed_copy() -> None:
         collectors.get("cloudwach")
 
 
-def test_collector_names_match_the_model() -> None:
-    assert tuple(CollectorsConfig.model_fields) == COLLECTOR_NAMES
-
-
 def test_effective_max_staleness() -> None:
     collectors = CollectorsConfig()
     assert [collectors.get(n).effective_max_staleness for n in COLLECTOR_NAMES] == [

@@ -18,10 +18,10 @@ from botocore.exceptions import ClientError, ReadTimeoutError
 from botocore.stub import Stubber
 
 from ses_exporter.aws import RequestCounter, TargetClients, make_session
-from ses_exporter.collectors.base import CollectorContext
 from ses_exporter.collectors.configuration_sets import (
     ConfigurationSetsCollector,
     ConfigurationSetSnapshot,
+    ConfigurationSetsSettings,
     configuration_set_families,
     fetch_configuration_set,
     list_configuration_set_pages,
@@ -78,10 +78,13 @@ def make_collector(
         f"accounts:\n  - regions: [{REGION}]\n    ses_requests_per_second: {rate}\n"
         f"{sets_filter}collectors:\n  configuration_sets: {{interval: {interval}}}\n"
     )
-    context = CollectorContext(
-        clients, config.accounts[0], REGION, config.collectors, config.reputation_thresholds
+    account = config.accounts[0]
+    settings = ConfigurationSetsSettings(
+        account.configuration_sets,
+        config.collectors.configuration_sets.interval,
+        account.ses_requests_per_second,
     )
-    return ConfigurationSetsCollector(context)
+    return ConfigurationSetsCollector(clients, settings)
 
 
 def calls(counter: RequestCounter, before: dict[tuple[str, str, str], int]) -> dict[str, int]:

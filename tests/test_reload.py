@@ -171,12 +171,46 @@ def test_nothing_to_reload(exporter: Exporter) -> None:
 
 
 def test_a_poll_finishing_after_its_target_was_removed_is_dropped() -> None:
-    from ses_exporter.store import SnapshotStore
+    from ses_exporter.store import ResultStore
 
-    store = SnapshotStore()
+    store = ResultStore()
     key = ("test", "eu-west-1", "account")
     store.register(key, "123456789012", 180.0)
     store.remove(key)  # a reload removed the target while its poll was running
     store.record_success(key, "123456789012", [], 0.1, 1.0)
     store.record_failure(key, "123456789012", "Throttling", 0.1, 2.0)
     assert store.statuses() == []
+
+
+def test_a_reload_gives_kept_collectors_their_own_new_settings() -> None:
+    from ses_exporter.aws import ClientFactory, RequestCounter
+    from ses_exporter.collectors import CloudWatchCollector, ConfigurationSetsCollector
+    from ses_exporter.config import parse_config
+    from ses_exporter.targets import build_targets
+
+    def config(extra: str) -> str:
+        return (
+            "accounts:\n  - regions: [eu-west-1]\n    ses_requests_per_second: 2\n"
+            "    configuration_sets: {include: ['prod-.*']}\n" + extra
+        )
+
+    factory = ClientFactory(RequestCounter())
+    (before,) = build_targets(parse_config(config("")), factory)
+    cloudwatch, sets = before.collectors["cloudwatch"], before.collectors["configuration_sets"]
+    changed = parse_config(
+        config(
+            "collectors:\n  cloudwatch: {lookback: 1h}\n  configuration_sets: {interval: 30m}\n"
+            "reputation_thresholds:\n  bounce: {at_risk: 0.08}\n"
+        )
+    )
+    (after,) = build_targets(changed, factory, previous=[before])
+    assert after is before
+    assert after.collectors["cloudwatch"] is cloudwatch  # its counters and cache are kept
+    assert after.collectors["configuration_sets"] is sets
+    assert isinstance(cloudwatch, CloudWatchCollector)
+    assert cloudwatch.settings.config.lookback == 3600
+    assert cloudwatch.settings.thresholds.bounce.at_risk == 0.08
+    assert cloudwatch.settings.configuration_sets.matches("prod-eu")
+    assert not cloudwatch.settings.configuration_sets.matches("test")
+    assert isinstance(sets, ConfigurationSetsCollector)
+    assert (sets.settings.interval, sets.settings.requests_per_second) == (1800, 2)

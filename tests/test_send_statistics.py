@@ -12,7 +12,6 @@ from botocore.stub import Stubber
 from prometheus_client.metrics_core import Metric
 
 from ses_exporter.aws import RequestCounter, make_session
-from ses_exporter.collectors.base import CollectorContext
 from ses_exporter.collectors.send_statistics import (
     SendBucket,
     SendStatisticsCollector,
@@ -20,7 +19,6 @@ from ses_exporter.collectors.send_statistics import (
     fetch_send_statistics,
     send_statistics_families,
 )
-from ses_exporter.config import parse_config
 
 REGION = "eu-west-1"
 LABELS = {"account_id": "123456789012", "region": REGION}
@@ -57,7 +55,6 @@ def values(families: list[Metric]) -> dict[str, float]:
 
 
 def make_collector() -> SendStatisticsCollector:
-    config = parse_config(f"accounts:\n  - regions: [{REGION}]\n")
     clients = make_session(
         profile=None,
         role_arn=None,
@@ -66,17 +63,14 @@ def make_collector() -> SendStatisticsCollector:
         region=REGION,
         counter=RequestCounter(),
     ).target_clients(REGION, 1000)
-    context = CollectorContext(
-        clients, config.accounts[0], REGION, config.collectors, config.reputation_thresholds
-    )
-    return SendStatisticsCollector(context)
+    return SendStatisticsCollector(clients)
 
 
 def polls(*answers: list[dict[str, Any]]) -> list[dict[str, float]]:
     """One collector (in the aws fixture) over stubbed answers: its values after each poll."""
     collector = make_collector()
     seen = []
-    with Stubber(collector.context.clients.ses) as stub:  # checks answers against the model
+    with Stubber(collector.clients.ses) as stub:  # checks answers against the model
         for answer in answers:
             stub.add_response("get_send_statistics", {"SendDataPoints": answer}, {})
             seen.append(values(collector.poll(LABELS)))
@@ -220,7 +214,7 @@ def test_totals_stay_when_every_bucket_has_left_the_window(aws: None) -> None:
 
 def test_failure_raises_and_the_next_poll_continues_from_the_last_good_one(aws: None) -> None:
     collector = make_collector()
-    with Stubber(collector.context.clients.ses) as stub:
+    with Stubber(collector.clients.ses) as stub:
         stub.add_response("get_send_statistics", {"SendDataPoints": [point(0, 10)]}, {})
         stub.add_client_error(
             "get_send_statistics",
@@ -256,7 +250,7 @@ def _send(ses: Any, source: str, *recipients: str) -> None:
 
 def test_collector_against_moto_counts_mail_sent_after_the_first_poll(aws: None) -> None:
     collector = make_collector()
-    ses = collector.context.clients.ses
+    ses = collector.clients.ses
     ses.meta.events.register("after-call.ses.GetSendStatistics", _pin_to_one_bucket)
     ses.verify_email_identity(EmailAddress="sender@example.com")
     _send(ses, "sender@example.com", "a@example.com")

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 import bcrypt
 import pytest
 
-from ses_exporter.store import PollStatus, SnapshotStore
+from ses_exporter.store import PollStatus, ResultStore
 from ses_exporter.web import WebServer, parse_listen_address, parse_web_config
 from ses_exporter.web.app import render_landing_page
 
@@ -30,7 +30,7 @@ class FakeApp:
 
     def reset(self) -> None:
         self.ready = False
-        self.store = SnapshotStore()
+        self.store = ResultStore()
         self.render_error: Exception | None = None
         self.reload_result: tuple[bool, str] | Exception = (True, "config reloaded")
         self.accept_headers: list[str | None] = []

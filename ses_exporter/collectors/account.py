@@ -23,10 +23,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
 from prometheus_client.metrics_core import Metric
 
-from ..aws import dns_suffix, error_code
+from ..aws import ClientError, TargetClients, dns_suffix, error_code
 from ..families import FamilyBuilder
 from .base import Collector
 
@@ -208,14 +207,16 @@ def account_families(snap: AccountSnapshot, region: str, labels: Mapping[str, st
 
 
 class AccountCollector(Collector):
+    """Needs no settings: the target's clients (and their region) say everything."""
+
     name = "account"
 
-    def __init__(self, *args: Any, **kwargs: Any):
-        super().__init__(*args, **kwargs)
+    def __init__(self, clients: TargetClients):
+        super().__init__(clients)
         self._denied_logged = False
 
     def poll(self, labels: Mapping[str, str]) -> list[Metric]:
-        clients = self.context.clients
+        clients = self.clients
         try:
             snap = fetch_account(clients.sesv2)
         except ClientError as exc:
@@ -225,8 +226,8 @@ class AccountCollector(Collector):
                 self.log.warning(
                     "sesv2 GetAccount denied; falling back to ses GetSendQuota and "
                     "GetAccountSendingEnabled (no account health or production access)",
-                    extra={"region": self.context.region, "account": labels.get("account_id")},
+                    extra={"region": clients.region, "account": labels.get("account_id")},
                 )
                 self._denied_logged = True
             snap = fetch_account_v1(clients.ses)
-        return account_families(snap, self.context.region, labels)
+        return account_families(snap, clients.region, labels)

@@ -1,7 +1,10 @@
 """What every collector is: a poll that talks to AWS and returns ready-built families.
 
-A collector instance lives as long as its target, so collectors with state across polls
-(counters built from AWS windows) keep it on ``self``. ``poll`` raises on any failure;
+A collector is built with its target's clients and the settings it uses, nothing more
+(``targets`` hands each one its own section of the configuration). An instance lives as
+long as its target, so collectors with state across polls (counters built from AWS
+windows, caches) keep it on ``self``; on a reload, a collector with settings receives
+the new ones through ``configure`` and keeps its state. ``poll`` raises on any failure;
 the poller records the failure and keeps the last good families until they are stale.
 """
 
@@ -9,34 +12,19 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import ClassVar
 
 from prometheus_client.metrics_core import Metric
 
 from ..aws import TargetClients
-from ..config import AccountConfig, CollectorsConfig, ReputationThresholds
-
-
-@dataclass(frozen=True)
-class CollectorContext:
-    """Everything a collector may use: its target's clients and the relevant config."""
-
-    clients: TargetClients
-    account: AccountConfig
-    region: str
-    collectors: CollectorsConfig
-    thresholds: ReputationThresholds
-    # Adds to ses_exporter_cloudwatch_metrics_requested_total of this target.
-    count_cloudwatch_metrics: Callable[[int], None] = lambda _: None
 
 
 class Collector(ABC):
-    name: ClassVar[str]
+    name: ClassVar[str]  # as in config (collectors.NAME) and flags (--collector.NAME)
 
-    def __init__(self, context: CollectorContext):
-        self.context = context
+    def __init__(self, clients: TargetClients):
+        self.clients = clients  # of one (account, region) target; clients.region is its region
         self.log = logging.getLogger(f"ses_exporter.collectors.{self.name}")
 
     @abstractmethod

@@ -29,12 +29,17 @@ from typing import Any
 
 from prometheus_client.metrics_core import Metric
 
-from ..aws import describe_error, error_outcome
-from ..config import ReputationThresholds, ThresholdPair
+from ..aws import TargetClients, describe_error, error_outcome
+from ..config import (
+    CloudWatchCollectorConfig,
+    ConfigurationSetFilter,
+    ReputationThresholds,
+    ThresholdPair,
+)
 from ..counters import WindowCounters
 from ..families import FamilyBuilder
 from ..logsetup import redact
-from .base import Collector, CollectorContext
+from .base import Collector
 from .cloudwatch_source import (
     Discovery,
     MetricData,
@@ -190,6 +195,15 @@ def _reputation(
             b.gauge(f"{prefix}reputation_status", doc, float(status == current), labels)
 
 
+@dataclass(frozen=True)
+class CloudWatchSettings:
+    """What the cloudwatch collector is configured with; replaced whole on a reload."""
+
+    config: CloudWatchCollectorConfig  # collectors.cloudwatch: period and lookback
+    configuration_sets: ConfigurationSetFilter  # the target account's include/exclude
+    thresholds: ReputationThresholds  # reputation_thresholds, for the status families
+
+
 class CloudWatchCollector(Collector):
     """Discovery cache and counter state live here, for the life of the target.
 
@@ -200,28 +214,39 @@ class CloudWatchCollector(Collector):
 
     name = "cloudwatch"
 
-    def __init__(self, context: CollectorContext, clock: Callable[[], float] = time.time):
-        super().__init__(context)
+    def __init__(
+        self,
+        clients: TargetClients,
+        settings: CloudWatchSettings,
+        count_metrics: Callable[[int], None],
+        clock: Callable[[], float] = time.time,
+    ):
+        """``count_metrics`` adds to ses_exporter_cloudwatch_metrics_requested_total of the
+        target (kept by the target, so it survives this collector being switched off)."""
+        super().__init__(clients)
+        self.settings = settings
+        self._count_metrics = count_metrics
         self._clock = clock
         self._counters: WindowCounters[CounterKey] = WindowCounters()
         self._discovery: Discovery | None = None
         self._discovered_at = -math.inf
 
+    def configure(self, settings: CloudWatchSettings) -> None:
+        """New settings after a reload; discovery cache and counters are kept."""
+        self.settings = settings
+
     def poll(self, labels: Mapping[str, str]) -> list[Metric]:
         now = self._clock()
-        config = self.context.collectors.cloudwatch
+        config = self.settings.config
         window = trailing_window(now, config.period, config.lookback)
-        sets = self.context.account.configuration_sets
+        sets = self.settings.configuration_sets
         keys = [
             key
             for key in self._discover(now, labels).metrics
             if key[1] is None or sets.matches(key[1])
         ]
         data = fetch_metric_data(
-            self.context.clients.cloudwatch,
-            plan_queries(keys, STAT_OF),
-            window,
-            self.context.count_cloudwatch_metrics,
+            self.clients.cloudwatch, plan_queries(keys, STAT_OF), window, self._count_metrics
         )
         observations = counter_observations(data)
         self._counters.update(observations, forget_before=window.start)
@@ -230,22 +255,22 @@ class CloudWatchCollector(Collector):
             counters=tuple(self._counters.totals().items()),
             reputation=tuple(newest_reputation(data).items()),
         )
-        return cloudwatch_families(snap, self.context.thresholds, labels)
+        return cloudwatch_families(snap, self.settings.thresholds, labels)
 
     def _discover(self, now: float, labels: Mapping[str, str]) -> Discovery:
-        lookback = self.context.collectors.cloudwatch.lookback
+        lookback = self.settings.config.lookback
         refresh = min(DISCOVERY_REFRESH_SECONDS, lookback / 2)
         if self._discovery is not None and now - self._discovered_at < refresh:
             return self._discovery
         try:
-            self._discovery = discover_metrics(self.context.clients.cloudwatch, STAT_OF)
+            self._discovery = discover_metrics(self.clients.cloudwatch, STAT_OF)
         except Exception as exc:
             if self._discovery is None:
                 raise
             self.log.warning(
                 "ListMetrics failed; using the cached list of CloudWatch metrics",
                 extra={
-                    "region": self.context.region,
+                    "region": self.clients.region,
                     "account": labels.get("account_id"),
                     "outcome": error_outcome(exc),
                     "error": redact(describe_error(exc)),

@@ -5,7 +5,8 @@
   dimension ``ses:configuration-set``); other dimension sets (``ses:caller-identity``,
   custom message tags) are not what the console shows and are ignored.
 * ``fetch_metric_data``: cloudwatch GetMetricData for a trailing window, at most 500
-  queries a call (the API's limit), following NextToken. CloudWatch bills per metric
+  queries a call (the API's limit), following NextToken (``aws.next_token_pages``, which
+  fails on a repeated token). CloudWatch bills per metric
   requested, in every request, so each answered request reports ``len(batch)`` metrics.
 
 Both return frozen snapshots of plain values; nothing here knows about Prometheus.
@@ -18,6 +19,8 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
+
+from ..aws import next_token_pages
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
@@ -41,7 +44,7 @@ Points = tuple[tuple[float, float], ...]
 
 
 class CloudWatchDataError(Exception):
-    """GetMetricData answered, but not with usable data (InternalError, Forbidden, a loop)."""
+    """GetMetricData answered, but not with usable data (InternalError or Forbidden)."""
 
 
 @dataclass(frozen=True)
@@ -151,20 +154,11 @@ def _fetch_batch(
         "ScanBy": "TimestampDescending",
     }
     by_id = {query.id: query for query in batch}
-    tokens_seen: set[str] = set()
-    while True:
-        answer = cloudwatch.get_metric_data(**request)
+    # PartialData means "more on the next page"; the pages follow NextToken either way.
+    for answer in next_token_pages("GetMetricData", cloudwatch.get_metric_data, request):
         count_metrics(len(batch))  # every answered request bills all metrics it asked for
         for result in answer.get("MetricDataResults", []):
             _merge(result, by_id, merged)
-        # PartialData means "more on the next page"; the loop follows NextToken either way.
-        token = answer.get("NextToken")
-        if not token:
-            return
-        if token in tokens_seen:
-            raise CloudWatchDataError("GetMetricData returned the same NextToken twice")
-        tokens_seen.add(token)
-        request["NextToken"] = token
 
 
 def _query(query: Query, period: int) -> MetricDataQueryTypeDef:

@@ -1,8 +1,8 @@
 """The ``configuration_sets`` collector: each configuration set's sending and reputation switches.
 
-Sources: sesv2 ListConfigurationSets (a NextToken loop: boto3 has no paginator for it) and
-sesv2 GetConfigurationSet, one call per set. SES allows about one request per second per
-account and region, so 1,000 sets take about 1,000 s to read. Each poll therefore lists
+Sources: sesv2 ListConfigurationSets (``aws.next_token_pages``: botocore has no paginator
+for it) and sesv2 GetConfigurationSet, one call per set. SES allows about one request per
+second per account and region, so 1,000 sets take about 1,000 s to read. Each poll therefore lists
 every set, then refreshes only a budget of them: half the SES pace over one interval,
 minus the list pages (the other half is left to the other collectors), at least one.
 Sets never tried come first, then those tried longest ago; what is known keeps being
@@ -42,10 +42,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
 from prometheus_client.metrics_core import Metric
 
-from ..aws import describe_error, error_code
+from ..aws import (
+    BotoCoreError,
+    ClientError,
+    TargetClients,
+    describe_error,
+    error_code,
+    next_token_pages,
+)
+from ..config import ConfigurationSetFilter
 from ..families import FamilyBuilder
 from .base import Collector
 
@@ -74,18 +81,9 @@ def list_configuration_set_pages(
     sesv2: SESV2Client, page_size: int = PAGE_SIZE
 ) -> Iterator[tuple[str, ...]]:
     """sesv2 ListConfigurationSets, one page per call, following NextToken exactly."""
-    kwargs: dict[str, Any] = {"PageSize": page_size}
-    seen: set[str] = set()
-    while True:
-        answer = sesv2.list_configuration_sets(**kwargs)
+    request = {"PageSize": page_size}
+    for answer in next_token_pages("ListConfigurationSets", sesv2.list_configuration_sets, request):
         yield tuple(answer.get("ConfigurationSets", []))
-        token = answer.get("NextToken")
-        if not token:
-            return
-        if token in seen:  # a looping token would otherwise poll forever
-            raise RuntimeError(f"ListConfigurationSets returned NextToken {token!r} twice")
-        seen.add(token)
-        kwargs["NextToken"] = token
 
 
 def list_configuration_sets(sesv2: SESV2Client, page_size: int = PAGE_SIZE) -> tuple[str, ...]:
@@ -173,11 +171,21 @@ def _stops_refresh(exc: Exception) -> bool:
     return error_code(exc) in THROTTLING_CODES or status >= 500
 
 
+@dataclass(frozen=True)
+class ConfigurationSetsSettings:
+    """What the configuration_sets collector is configured with; replaced whole on a reload."""
+
+    configuration_sets: ConfigurationSetFilter  # the target account's include/exclude
+    interval: float  # collectors.configuration_sets.interval: the budget is per interval
+    requests_per_second: float  # the account's ses_requests_per_second (the SES pace)
+
+
 class ConfigurationSetsCollector(Collector):
     name = "configuration_sets"
 
-    def __init__(self, *args: Any, **kwargs: Any):
-        super().__init__(*args, **kwargs)
+    def __init__(self, clients: TargetClients, settings: ConfigurationSetsSettings):
+        super().__init__(clients)
+        self.settings = settings
         self._snapshots: dict[str, ConfigurationSetSnapshot] = {}
         self._tried: dict[str, int] = {}  # set -> sequence number of its last attempt
         self._sequence = itertools.count()
@@ -188,15 +196,18 @@ class ConfigurationSetsCollector(Collector):
         """Listed sets (passing the filter) never fetched successfully yet, as of the last poll."""
         return self._pending
 
+    def configure(self, settings: ConfigurationSetsSettings) -> None:
+        """New settings after a reload; what is known about the sets is kept."""
+        self.settings = settings
+
     def poll(self, labels: Mapping[str, str]) -> list[Metric]:
-        sesv2 = self.context.clients.sesv2
+        sesv2 = self.clients.sesv2
         pages = list(list_configuration_set_pages(sesv2))
         listed = dict.fromkeys(itertools.chain.from_iterable(pages))
-        names = [n for n in listed if self.context.account.configuration_sets.matches(n)]
+        names = [n for n in listed if self.settings.configuration_sets.matches(n)]
         self._forget_all_but(set(names))
-        interval = self.context.collectors.configuration_sets.interval
-        rate = self.context.account.ses_requests_per_second
-        budget = refresh_budget(interval, rate, len(pages))
+        settings = self.settings
+        budget = refresh_budget(settings.interval, settings.requests_per_second, len(pages))
         deleted = self._refresh(sesv2, self._due(names)[:budget], labels)
         names = [n for n in names if n not in deleted]
         self._pending = sum(n not in self._snapshots for n in names)
@@ -243,7 +254,7 @@ class ConfigurationSetsCollector(Collector):
             "GetConfigurationSet failed; keeping the last values of the sets concerned",
             extra={
                 "account": labels.get("account_id"),
-                "region": self.context.region,
+                "region": self.clients.region,
                 "failed_sets": len(errors),
                 "left_for_next_poll": left_for_next_poll,
                 "error": errors[0],

@@ -27,9 +27,10 @@ from typing import TYPE_CHECKING
 
 from prometheus_client.metrics_core import Metric
 
+from ..aws import TargetClients
 from ..counters import WindowCounters
 from ..families import FamilyBuilder
-from .base import Collector, CollectorContext
+from .base import Collector
 
 if TYPE_CHECKING:
     from mypy_boto3_ses import SESClient
@@ -112,14 +113,16 @@ def send_statistics_families(
 
 
 class SendStatisticsCollector(Collector):
+    """Needs no settings; keeps the counters built from the buckets."""
+
     name = "send_statistics"
 
-    def __init__(self, context: CollectorContext):
-        super().__init__(context)
+    def __init__(self, clients: TargetClients):
+        super().__init__(clients)
         self._counters: WindowCounters[str] = WindowCounters()
 
     def poll(self, labels: Mapping[str, str]) -> list[Metric]:
-        snap = fetch_send_statistics(self.context.clients.ses)
+        snap = fetch_send_statistics(self.clients.ses)
         # Buckets older than the oldest one in this answer have left AWS's two-week
         # window: forgetting them bounds memory and keeps a re-listed one from counting
         # twice. An empty answer forgets nothing (and, as a first poll, sets an empty

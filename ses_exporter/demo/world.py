@@ -31,13 +31,14 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
-
-from botocore.client import BaseClient
 
 from .responders import SimulatedError, install_responder
 from .traffic import SETS, DemoTraffic, Events
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
 
 log = logging.getLogger("ses_exporter.demo")
 

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Protocol
 
-from ..store import PollStatus, SnapshotStore
+from ..store import PollStatus, ResultStore
 from .auth import BasicAuth, RateLimiter
 from .config import WebConfig
 from .server import Request, Response, log, text
@@ -34,7 +34,7 @@ class WebApp(Protocol):
     def version(self) -> str: ...
 
     @property
-    def store(self) -> SnapshotStore: ...
+    def store(self) -> ResultStore: ...
 
     def render_metrics(self, accept_header: str | None) -> tuple[bytes, str]: ...
 

@@ -23,7 +23,7 @@ from . import __version__
 from .aws import RequestCounter
 from .discovery import DiscoveryStatus
 from .families import merge_families
-from .store import PollStatus, SnapshotStore
+from .store import PollStatus, ResultStore
 
 TARGET_LABELS = ["account_id", "region", "collector"]
 
@@ -44,7 +44,7 @@ class ExporterState(Protocol):
 class ExporterCollector(PromCollector):
     def __init__(
         self,
-        store: SnapshotStore,
+        store: ResultStore,
         state: ExporterState,
         clock: Callable[[], float] = time.time,
     ):
