@@ -1,7 +1,9 @@
-"""moto's server for the benchmark, with CloudWatch made fast enough for 6,000 metrics.
+"""moto's server for the benchmarks: CloudWatch made fast enough for 6,000 metrics, and
+sesv2 GetAccount answered.
 
 Usage: ``python benchmarks/moto_server.py`` listens on 127.0.0.1, on a free port it prints
-("ready PORT"), until its standard input is closed.
+("ready PORT"), until its standard input is closed. Like every werkzeug server it closes
+each connection after one answer (AWS keeps them open).
 
 moto 5.2.1 answers every GetMetricData query by scanning every datapoint of the account
 once per period of the window, and deduplicates ListMetrics by comparing each metric with
@@ -12,11 +14,19 @@ moto's own (its code runs on the matching datapoints), with one difference that 
 more like CloudWatch: a query without dimensions reads only the metric without dimensions
 (plain moto sums every dimension set of that name).
 
+moto 5.2.5 has no sesv2 GetAccount (``GET /v2/email/account``): this server answers it
+with a fixed production account (``get_account``, routed by adding its path to moto's
+sesv2 URL map), in every account and region, shaped as
+botocore's sesv2 model describes GetAccountResponse, so the daemon's ``account`` collector
+succeeds (``scale.py`` runs it). The patches apply to moto's classes in this process only
+(the test double's own), not to moto as the tests use it.
+
 Nothing here touches the exporter: it talks to this server over HTTP like to AWS.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -25,6 +35,9 @@ from typing import Any
 
 from moto.cloudwatch.models import CloudWatchBackend, MetricDatumBase
 from moto.server import ThreadedMotoServer
+from moto.ses.models import ses_backends
+from moto.sesv2 import urls as sesv2_urls
+from moto.sesv2.responses import SESV2Response
 
 Key = tuple[str, str, tuple[tuple[str, str], ...]]
 
@@ -81,7 +94,34 @@ def _deduplicated_filtered_metrics(
     return found
 
 
+def get_account(self: SESV2Response) -> str:
+    """sesv2 GetAccount of the caller's account (moto maps assumed-role keys to the role's
+    account): a production account in good standing, with moto's own count of sent mail."""
+    sent = ses_backends[self.current_account][self.region].sent_message_count
+    return json.dumps(
+        {
+            "DedicatedIpAutoWarmupEnabled": False,
+            "EnforcementStatus": "HEALTHY",
+            "ProductionAccessEnabled": True,
+            "SendQuota": {"Max24HourSend": 50000.0, "MaxSendRate": 14.0, "SentLast24Hours": sent},
+            "SendingEnabled": True,
+            "SuppressionAttributes": {"SuppressedReasons": ["BOUNCE", "COMPLAINT"]},
+            "Details": {
+                "MailType": "TRANSACTIONAL",
+                "WebsiteURL": "https://example.com",
+                "ContactLanguage": "EN",
+                "UseCaseDescription": "Benchmark account",
+                "ReviewDetails": {"Status": "GRANTED", "CaseId": "bench-case-1"},
+            },
+            "VdmAttributes": {"VdmEnabled": "DISABLED"},
+        }
+    )
+
+
 def main() -> None:
+    SESV2Response.get_account = get_account  # type: ignore[attr-defined]
+    # moto's catch-all "/v2/.*" becomes a literal path in its Flask server: route this one.
+    sesv2_urls.url_paths["{0}/v2/email/account$"] = SESV2Response.dispatch
     CloudWatchBackend.get_metric_data = _indexed_get_metric_data(  # type: ignore[method-assign]
         CloudWatchBackend.get_metric_data
     )

@@ -4,6 +4,10 @@
 * ``seed``: with boto3 over HTTP, N sesv2 configuration sets (reputation metrics on) and
   one AWS/SES datapoint a minute ago for each metric of ``SET_METRICS`` per set and of
   ``ACCOUNT_METRICS`` without dimensions, so that ListMetrics discovers them all.
+* ``seed_accounts``: for ``scale.py``, N accounts reached by assuming a role (moto's STS
+  answers AssumeRole with keys that act as the role's account), each with
+  ``SETS_PER_REGION`` configuration sets and their datapoints in every region of
+  ``REGIONS``; ``accounts_config`` lists them under ``accounts:`` with their ``role_arn``.
 * ``Daemon``: the real ``ses-exporter`` command (``python -m ses_exporter``) in a child
   process, configured by ``daemon_config``; ``Scraper`` GETs its /metrics over keep-alive.
 """
@@ -15,13 +19,17 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
 import boto3
+import botocore.session
 from botocore.config import Config
 
 HERE = Path(__file__).resolve().parent
@@ -40,6 +48,9 @@ ACCOUNT_METRICS = SET_METRICS
 VALUES = {"Reputation.BounceRate": 0.01, "Reputation.ComplaintRate": 0.0002}
 INTERVAL_SECONDS = 30  # every collector; leaves room for a quiet /metrics measurement
 SES_REQUESTS_PER_SECOND = 1000.0  # real SES allows about 1; here only to be fast
+REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-2")  # of every account in scale.py
+SETS_PER_REGION = 2
+FIRST_ACCOUNT_ID = 200_000_000_000  # clear of moto's default account, 123456789012
 
 
 def child_env() -> dict[str, str]:
@@ -102,12 +113,77 @@ def seed(moto: MotoServer, n: int) -> int:
         sesv2.create_configuration_set(
             ConfigurationSetName=name, ReputationOptions={"ReputationMetricsEnabled": True}
         )
+    data = _datapoints(set_names(n), datetime.now(UTC) - timedelta(minutes=1))
+    cloudwatch = moto.client("cloudwatch")
+    for first in range(0, len(data), 1000):  # PutMetricData takes at most 1,000 a call
+        cloudwatch.put_metric_data(Namespace="AWS/SES", MetricData=data[first : first + 1000])
+    return len(data)
+
+
+def account_ids(n: int) -> list[str]:
+    return [f"{FIRST_ACCOUNT_ID + i:012d}" for i in range(n)]
+
+
+def role_arn(account_id: str) -> str:
+    return f"arn:aws:iam::{account_id}:role/ses-exporter"
+
+
+def seed_accounts(moto: MotoServer, ids: Sequence[str], workers: int = 8) -> int:
+    """In each account, assumed like the daemon does, and each region of ``REGIONS``:
+    ``SETS_PER_REGION`` sets and a datapoint a minute ago for each metric of
+    ``SET_METRICS`` per set and of ``ACCOUNT_METRICS``; returns the metrics per target."""
+    # One botocore session for every client: its loader reads each service model once.
+    session = botocore.session.get_session()
+    lock = threading.Lock()  # creating clients is not thread-safe; using them is
+    config = Config(disable_request_compression=True)
+
+    def client(service: str, region: str, **credentials: str) -> Any:
+        with lock:
+            return session.create_client(
+                service, region_name=region, endpoint_url=moto.url, config=config, **credentials
+            )
+
+    sts = client("sts", REGION, **_fake_keys())
     when = datetime.now(UTC) - timedelta(minutes=1)
+    names = set_names(SETS_PER_REGION)
+    data = _datapoints(names, when)
+
+    def seed_one(account_id: str) -> None:
+        answer = sts.assume_role(RoleArn=role_arn(account_id), RoleSessionName="seed")
+        keys = answer["Credentials"]
+        credentials = {
+            "aws_access_key_id": keys["AccessKeyId"],
+            "aws_secret_access_key": keys["SecretAccessKey"],
+            "aws_session_token": keys["SessionToken"],
+        }
+        for region in REGIONS:
+            sesv2 = client("sesv2", region, **credentials)
+            for name in names:
+                sesv2.create_configuration_set(
+                    ConfigurationSetName=name,
+                    ReputationOptions={"ReputationMetricsEnabled": True},
+                )
+            cloudwatch = client("cloudwatch", region, **credentials)
+            cloudwatch.put_metric_data(Namespace="AWS/SES", MetricData=data)
+
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(seed_one, ids))  # list(): re-raises the first failure
+    return len(data)
+
+
+def _fake_keys() -> dict[str, str]:
+    return {
+        "aws_access_key_id": FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        "aws_secret_access_key": FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    }
+
+
+def _datapoints(names: Sequence[str], when: datetime) -> list[dict[str, Any]]:
     data: list[dict[str, Any]] = [
         {"MetricName": metric, "Timestamp": when, "Value": VALUES.get(metric, 10.0)}
         for metric in ACCOUNT_METRICS
     ]
-    for name in set_names(n):
+    for name in names:
         dimensions = [{"Name": "ses:configuration-set", "Value": name}]
         data += [
             {
@@ -118,10 +194,23 @@ def seed(moto: MotoServer, n: int) -> int:
             }
             for m in SET_METRICS
         ]
-    cloudwatch = moto.client("cloudwatch")
-    for first in range(0, len(data), 1000):  # PutMetricData takes at most 1,000 a call
-        cloudwatch.put_metric_data(Namespace="AWS/SES", MetricData=data[first : first + 1000])
-    return len(data)
+    return data
+
+
+def accounts_config(endpoint_url: str, ids: Sequence[str], intervals: dict[str, int]) -> str:
+    """Every account of ``ids`` reached through its role, in ``REGIONS``; every collector
+    on, at ``intervals`` (collector -> seconds)."""
+    lines = ["accounts:"]
+    for account_id in ids:
+        lines += [
+            f"  - role_arn: {role_arn(account_id)}",
+            f"    endpoint_url: {endpoint_url}",
+            f"    regions: [{', '.join(REGIONS)}]",
+            f"    ses_requests_per_second: {SES_REQUESTS_PER_SECOND}",
+        ]
+    lines.append("collectors:")
+    lines += [f"  {name}: {{interval: {seconds}s}}" for name, seconds in intervals.items()]
+    return "\n".join(lines) + "\n"
 
 
 def daemon_config(endpoint_url: str) -> str:
@@ -147,8 +236,13 @@ def free_port() -> int:
 
 
 class Daemon(_Child):
-    def __init__(self, config_file: Path):
+    """The daemon of this checkout, or of ``pythonpath`` (another checkout's root)."""
+
+    def __init__(self, config_file: Path, pythonpath: Path | None = None):
         self.port = free_port()
+        env = child_env()
+        if pythonpath is not None:
+            env["PYTHONPATH"] = str(pythonpath)
         self.log = open(config_file.with_suffix(".log"), "wb")  # noqa: SIM115 - closed in stop
         self.proc = subprocess.Popen(
             [
@@ -159,10 +253,10 @@ class Daemon(_Child):
                 f"--web.listen-address=127.0.0.1:{self.port}",
                 "--log.level=warn",
             ],
-            cwd=REPO,
+            cwd=pythonpath or REPO,  # -m puts the working directory first on sys.path
             stdout=self.log,
             stderr=subprocess.STDOUT,
-            env=child_env(),
+            env=env,
         )
 
     def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:

@@ -9,8 +9,9 @@ Scheduling at scale:
   ``/-/ready`` does not wait for a whole interval.
 * **No pile-ups.** ``max_instances=1`` and ``coalesce``: a poll still running (or still
   queued) when its next tick comes makes that tick skip, counted in
-  ``ses_exporter_polls_skipped_total{collector}`` and logged once when it starts and once
-  when the job keeps up again, not at every tick.
+  ``ses_exporter_polls_skipped_total{collector}`` and logged once per collector when
+  skipping starts and once when every job of that collector keeps up again, not at every
+  tick nor per target.
 * **Slow targets do not hold up others.** Up to ``MAX_WORKERS`` polls run at once, each
   in its own thread (threads are created only as concurrency needs them); a paced or slow
   target occupies one of them. How late every poll started after its tick is
@@ -97,7 +98,9 @@ class Poller:
         self._intervals: dict[StatusKey, float] = {}  # the scheduled jobs
         self._keys: dict[str, StatusKey] = {}
         self._ticks: dict[str, float] = {}  # job id -> scheduled time of its latest submission
-        self._overrunning: set[str] = set()  # jobs whose ticks are being skipped
+        # Per collector, the jobs whose ticks are being skipped: logged per collector, once
+        # when the first job starts skipping and once when the last keeps up again.
+        self._overrunning: dict[str, set[str]] = {}
         self._skipped_since_submit: set[str] = set()
         self._skipped: Counter[str] = Counter()  # by collector
         self._lock = threading.Lock()
@@ -124,7 +127,7 @@ class Poller:
             with self._lock:
                 self._keys.pop(job_id(key), None)
                 self._ticks.pop(job_id(key), None)
-                self._overrunning.discard(job_id(key))
+                self._overrunning.get(key[2], set()).discard(job_id(key))
                 self._skipped_since_submit.discard(job_id(key))
             self.store.remove(key)
         for key, (target, name) in wanted.items():
@@ -188,24 +191,36 @@ class Poller:
             # Over when two ticks in a row run: the poll between them fit in its interval.
             skipped = job in self._skipped_since_submit
             self._skipped_since_submit.discard(job)
-            if job not in self._overrunning or skipped:
+            collector = self._keys[job][2]
+            jobs = self._overrunning.get(collector, set())
+            if job not in jobs or skipped:
                 return
-            self._overrunning.discard(job)
-        log.info("poll keeps up with its interval again", extra={"job": job})
+            jobs.discard(job)
+            if jobs:
+                return
+        log.info("polls keep up with their interval again", extra={"collector": collector})
 
     def _skipped_tick(self, event: JobExecutionEvent) -> None:
         with self._lock:
             key = self._keys.get(event.job_id)
             if key is None:
                 return
-            self._skipped[key[2]] += 1
+            collector = key[2]
+            self._skipped[collector] += 1
             self._skipped_since_submit.add(event.job_id)
-            if event.job_id in self._overrunning:
+            jobs = self._overrunning.setdefault(collector, set())
+            first = not jobs
+            jobs.add(event.job_id)
+            if not first:
                 return
-            self._overrunning.add(event.job_id)
         log.warning(
-            "poll outlasts its interval; ticks are skipped until it keeps up",
-            extra={"job": event.job_id, "interval_seconds": self._intervals.get(key)},
+            "polls outlast their interval; ticks are skipped until they keep up "
+            "(see ses_exporter_polls_skipped_total)",
+            extra={
+                "collector": collector,
+                "job": event.job_id,
+                "interval_seconds": self._intervals.get(key),
+            },
         )
 
     def poll(self, target: Target, name: str) -> bool:
