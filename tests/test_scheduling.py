@@ -82,3 +82,33 @@ def test_polls_tick_on_a_spread_grid_and_report_their_lag(
     ]
     assert len(lags) == 2
     assert all(0 <= lag < 1 for lag in lags)  # an idle exporter starts polls on their tick
+
+
+def test_long_lived_objects_are_frozen_once_ready_and_again_after_a_change(
+    aws: None, fake_api: FakeAccountApi
+) -> None:
+    import gc
+
+    from ses_exporter.config import parse_config
+
+    exporter = Exporter(config_for("eu-west-1", extra=ONE_SECOND), client_hooks=[fake_api.hook])
+    try:
+        gc.unfreeze()
+        exporter._freeze_long_lived()
+        assert gc.get_freeze_count() == 0  # not before the first round of polls
+        for target in exporter.targets:
+            exporter.poller.poll(target, "account")
+        exporter._freeze_long_lived()
+        frozen = gc.get_freeze_count()
+        assert frozen > 10_000  # botocore's models, the client classes, the clients
+        exporter._freeze_long_lived()
+        assert gc.get_freeze_count() == frozen  # nothing changed: no new full collection
+        exporter.apply(
+            parse_config("accounts:\n  - regions: [eu-west-1, us-east-1]\n" + ONE_SECOND)
+        )
+        for target in exporter.targets:
+            exporter.poller.poll(target, "account")
+        exporter._freeze_long_lived()
+        assert gc.get_freeze_count() > frozen  # the new target's objects joined
+    finally:
+        gc.unfreeze()
