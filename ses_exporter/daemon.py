@@ -5,6 +5,12 @@ Targets come from ``accounts[]`` and from Organizations discovery (one job per
 the same way: ``build_targets`` keeps unchanged targets (clients, counters, timers) and
 ``Poller.sync`` adds and removes the rest.
 
+With ``--shard.count`` > 1 every replica builds every target (a few KB each until
+polled) but schedules only those its ``shard.Shard`` owns. A listed account whose id
+only STS can tell is still resolved by every replica when organizations are configured
+(one GetCallerIdentity), so that each replica drops the discovered twin of that account
+as one process would, whichever replica owns the twin.
+
 ``Exporter`` is what the web server serves (it implements ``web.WebApp``): it renders
 ``/metrics`` from the store, answers readiness, and applies a new configuration that
 ``reload.Reloader`` has validated.
@@ -24,15 +30,17 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
 from . import __version__
-from .aws import ClientFactory, ClientHook, RequestCounter
+from .aws import ClientFactory, ClientHook, RequestCounter, describe_error
 from .config import Config
 from .discovery import DiscoveryStatus, OrganizationDiscovery
 from .poller import Poller
 from .scrape import ExporterCollector
+from .shard import Shard
 from .store import ResultStore
 from .targets import Target, account_names, build_targets
 
 log = logging.getLogger("ses_exporter")
+RESOLVE_RETRY_SECONDS = 60.0
 
 
 class Exporter:
@@ -42,8 +50,10 @@ class Exporter:
         client_hooks: Iterable[ClientHook] = (),
         collector_overrides: Mapping[str, bool] | None = None,
         clock: Callable[[], float] = time.time,
+        shard: Shard | None = None,
     ):
         self.version = __version__
+        self.shard = shard or Shard()
         self.client_hooks = tuple(client_hooks)
         self.clock = clock
         self.collector_overrides = dict(collector_overrides or {})
@@ -54,7 +64,9 @@ class Exporter:
         self.factory = ClientFactory(self.requests, self.client_hooks)
         self.store = ResultStore()
         self.discoveries: dict[int, OrganizationDiscovery] = {}
-        self.targets: list[Target] = []
+        self.targets: list[Target] = []  # this replica's: the polled ones
+        self.all_targets: list[Target] = []  # every replica's
+        self._resolving: set[str] = set()  # job ids: other replicas' accounts, see _resolve_ids
         self.poller = Poller(self.store, self.config.collectors, clock)
         self.poller.on_account_resolved = self._account_resolved
         self._apply(self.config)
@@ -76,6 +88,8 @@ class Exporter:
             "polling started",
             extra={
                 "targets": len(self.targets),
+                "shard": f"{self.shard.index}/{self.shard.count}",
+                "targets_all_shards": len(self.all_targets),
                 "collectors": ",".join(sorted({c for t in self.targets for c in t.collectors})),
             },
         )
@@ -110,9 +124,48 @@ class Exporter:
         with self._lock:
             self._sync_discoveries(config)
             found = [d.result for d in self.discoveries.values() if d.result is not None]
-            targets = build_targets(config, self.factory, found, self.targets)
-            self.poller.sync(targets, config.collectors)
-            self.config, self.targets = config, targets
+            targets = build_targets(config, self.factory, found, self.all_targets)
+            owned = [t for t in targets if self.shard.owns(t.placement)]
+            self.poller.sync(owned, config.collectors)
+            self.config, self.targets, self.all_targets = config, owned, targets
+            self._resolve_ids(config)
+
+    def _resolve_ids(self, config: Config) -> None:
+        """Jobs that resolve the ids of listed accounts another replica polls, where an
+        organization may have discovered the same account (see the module's doc)."""
+        wanted: dict[str, Target] = {}
+        if config.organizations and self.shard.count > 1:
+            polled = {t.account.key for t in self.targets}
+            for target in self.all_targets:
+                account = target.account
+                unknown = account.organization is None and account.known_id is None
+                if unknown and account.key not in polled:
+                    wanted.setdefault(f"resolve/{account.key}", target)
+        for job in self._resolving - wanted.keys():
+            self.poller.remove_job(job)
+        for job, target in wanted.items():
+            if job not in self._resolving:
+                self.poller.add_job(
+                    lambda j=job, t=target: self._resolve(j, t),  # type: ignore[misc]
+                    job,
+                    RESOLVE_RETRY_SECONDS,
+                )
+        self._resolving = set(wanted)
+
+    def _resolve(self, job: str, target: Target) -> None:
+        try:
+            target.account.account_id(target.clients)
+        except Exception as exc:  # retried every RESOLVE_RETRY_SECONDS
+            log.warning(
+                "cannot resolve the account id of another replica's account",
+                extra={"account": target.account.key, "error": describe_error(exc)},
+            )
+            return
+        with self._lock:
+            if job in self._resolving:
+                self._resolving.discard(job)
+                self.poller.remove_job(job)
+        self._account_resolved(target)
 
     def _sync_discoveries(self, config: Config) -> None:
         """One discovery per organizations[] entry; an unchanged entry keeps its last result."""
@@ -149,7 +202,7 @@ class Exporter:
         with self._lock:
             twins = [
                 t
-                for t in self.targets
+                for t in self.all_targets
                 if t.account.organization is not None and t.account.key == account_id
             ]
             if twins:
@@ -175,3 +228,10 @@ class Exporter:
 
     def target_count(self) -> int:
         return len(self.targets)
+
+    def all_shards_target_count(self) -> int:
+        return len(self.all_targets)
+
+    def shard_position(self) -> tuple[int, int]:
+        """(index, count) of this replica."""
+        return self.shard.index, self.shard.count
