@@ -66,7 +66,8 @@ class Exporter:
         self.discoveries: dict[int, OrganizationDiscovery] = {}
         self.targets: list[Target] = []  # this replica's: the polled ones
         self.all_targets: list[Target] = []  # every replica's
-        self._resolving: set[str] = set()  # job ids: other replicas' accounts, see _resolve_ids
+        # Id resolutions of other replicas' accounts by job id (see _resolve_ids).
+        self._resolving: dict[str, Target] = {}
         self.poller = Poller(self.store, self.config.collectors, clock)
         self.poller.on_account_resolved = self._account_resolved
         self._apply(self.config)
@@ -141,18 +142,25 @@ class Exporter:
                 unknown = account.organization is None and account.known_id is None
                 if unknown and account.key not in polled:
                     wanted.setdefault(f"resolve/{account.key}", target)
-        for job in self._resolving - wanted.keys():
+        for job in self._resolving.keys() - wanted.keys():
             self.poller.remove_job(job)
-        for job, target in wanted.items():
-            if job not in self._resolving:
-                self.poller.add_job(
-                    lambda j=job, t=target: self._resolve(j, t),  # type: ignore[misc]
-                    job,
-                    RESOLVE_RETRY_SECONDS,
-                )
-        self._resolving = set(wanted)
+        for job in wanted.keys() - self._resolving.keys():
+            self.poller.add_job(
+                lambda j=job: self._resolve(j),  # type: ignore[misc]
+                job,
+                RESOLVE_RETRY_SECONDS,
+            )
+        self._resolving = wanted  # a job finds its target here: the newest after a reload
 
-    def _resolve(self, job: str, target: Target) -> None:
+    def resolve_now(self) -> None:
+        """Runs the pending id resolutions at once, in this thread (tests, tools)."""
+        for job in list(self._resolving):
+            self._resolve(job)
+
+    def _resolve(self, job: str) -> None:
+        target = self._resolving.get(job)
+        if target is None:
+            return
         try:
             target.account.account_id(target.clients)
         except Exception as exc:  # retried every RESOLVE_RETRY_SECONDS
@@ -162,8 +170,7 @@ class Exporter:
             )
             return
         with self._lock:
-            if job in self._resolving:
-                self._resolving.discard(job)
+            if self._resolving.pop(job, None) is not None:
                 self.poller.remove_job(job)
         self._account_resolved(target)
 
