@@ -359,3 +359,12 @@ def test_the_chart_readme_and_schema_describe_every_value() -> None:
     assert documented - leaves == set()
     jsonschema.validate(values, schema)
     assert set(schema["properties"]) == set(values)
+
+
+def test_notes_say_how_the_release_runs() -> None:
+    done = helm("install", "rel", str(CHART), "--dry-run=client", "--set=shards=3")
+    assert done.returncode == 0, done.stderr
+    notes = done.stdout.split("NOTES:", 1)[1]
+    assert "a StatefulSet of 3 shards" in notes
+    assert "port-forward pod/rel-ses-exporter-0 10049" in notes
+    assert "no IRSA role annotation is set" in notes
