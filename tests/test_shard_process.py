@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -22,6 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import free_port
 from tests.faultproxy import MotoServer, fake_aws_env
+from tests.test_process import Daemon
 
 pytestmark = pytest.mark.process
 
@@ -50,48 +49,22 @@ def config(endpoint_url: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-class Replica:
+class Replica(Daemon):
+    """One exporter process of ``count``, at ``index``."""
+
     def __init__(self, config_path: Path, index: int, count: int):
-        self.port = free_port()
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "ses_exporter",
-                f"--config.file={config_path}",
-                f"--web.listen-address=127.0.0.1:{self.port}",
-                f"--shard.count={count}",
-                f"--shard.index={index}",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            env=fake_aws_env(),
+        port = free_port()
+        command = [sys.executable, "-m", "ses_exporter", f"--config.file={config_path}"]
+        command += [f"--web.listen-address=127.0.0.1:{port}"]
+        command += [f"--shard.count={count}", f"--shard.index={index}"]
+        proc = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=fake_aws_env()
         )
-
-    def get(self, path: str) -> tuple[int, str]:
-        url = f"http://127.0.0.1:{self.port}{path}"
-        try:
-            with urllib.request.urlopen(url, timeout=5) as resp:
-                return resp.status, resp.read().decode()
-        except urllib.error.HTTPError as err:
-            return err.code, ""
-
-    def wait_ready(self, deadline: float) -> None:
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                assert self.proc.stderr is not None
-                raise AssertionError(f"replica exited: {self.proc.stderr.read().decode()}")
-            try:
-                if self.get("/-/ready")[0] == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError("replica never became ready")
+        super().__init__(proc, port)
 
     def polled(self) -> tuple[set[Target], dict[str, float]]:
         """The targets whose poll succeeded, and the shard self-metrics."""
-        _, body = self.get("/metrics")
+        _, body, _ = self.get("/metrics")
         targets: set[Target] = set()
         gauges: dict[str, float] = {}
         for family in text_string_to_metric_families(body):
@@ -104,13 +77,8 @@ class Replica:
         return targets, gauges
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        self.proc.kill()
+        self.proc.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")
@@ -124,9 +92,8 @@ def run_replicas(config_path: Path, count: int) -> list[set[Target]]:
         replicas = [Replica(config_path, i, count) for i in range(count)]
         for replica in replicas:
             stack.callback(replica.stop)
-        deadline = time.monotonic() + 60
         for replica in replicas:
-            replica.wait_ready(deadline)
+            replica.wait_ready(timeout=60)
         shares = []
         expected_all = len(REGIONS) * (1 + len(ROLE_ACCOUNTS))
         for index, replica in enumerate(replicas):
