@@ -159,8 +159,28 @@ def test_shards_make_a_statefulset_whose_replicas_equal_shard_count() -> None:
     assert service["metadata"]["labels"][monitor["spec"]["jobLabel"]] == "ses-exporter"
 
 
+ORGANIZATION_ONLY = (
+    "config.organizations[0].member_role_name=ses-exporter",
+    "config.organizations[0].regions[0]=eu-west-1",
+)
+
+
+def rendered_config(objects: list[dict[str, Any]]) -> dict[str, Any]:
+    (config_map,) = [o for o in objects if "config.yaml" in o.get("data", {})]
+    return dict(yaml.safe_load(config_map["data"]["config.yaml"]))
+
+
+def test_values_replace_the_default_configuration_not_add_to_it() -> None:
+    assert rendered_config(render()) == {
+        "accounts": [{"name": "default", "regions": ["us-east-1"]}]
+    }
+    assert rendered_config(render(*ORGANIZATION_ONLY)) == {
+        "organizations": [{"member_role_name": "ses-exporter", "regions": ["eu-west-1"]}]
+    }
+
+
 def test_the_exporter_accepts_the_rendered_flags_and_configuration(tmp_path: Path) -> None:
-    for objects in (render(), render(*FULL)):
+    for objects in (render(), render(*FULL), render(*ORGANIZATION_ONLY)):
         args = build_parser().parse_args(container(objects)["args"])
         assert args.config_file == "/etc/ses-exporter/config/config.yaml"
         (config_map,) = [o for o in objects if "config.yaml" in o.get("data", {})]
