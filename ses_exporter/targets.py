@@ -42,14 +42,13 @@ class Account:
         factory: ClientFactory,
         account_id: str | None = None,
         organization: str | None = None,
-        placement: str | None = None,
     ):
         self.key = key
         self.config = config
         self.organization = organization
-        # What shard.Shard places this account's targets by (see _entries); the same on
-        # every replica, and never changed by an id that STS resolves.
-        self.placement = placement or key
+        # What shard.Shard places this account's targets by, set by build_targets (see
+        # _entries): the same on every replica, and never changed by an id STS resolves.
+        self.placement = key
         self._factory = factory
         self._session: AccountSession | None = None
         self._account_id = account_id
@@ -139,7 +138,7 @@ class _Entry:
     config: AccountConfig
     account_id: str | None = None
     organization: str | None = None
-    placement: str | None = None
+    placement: str = ""
 
 
 def build_targets(
@@ -167,7 +166,7 @@ def build_targets(
                 entry.key, entry.config, factory, entry.account_id, entry.organization
             )
         account.config = entry.config
-        account.placement = entry.placement or entry.key
+        account.placement = entry.placement
         for region in entry.config.regions:
             target = next((t for t in old if t.account is account and t.region == region), None)
             if target is None:
