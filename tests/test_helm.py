@@ -237,6 +237,29 @@ def test_web_config_goes_into_a_secret_and_probes_still_work(tmp_path: Path) -> 
     assert "checksum/web-config" in annotations
 
 
+def test_with_tls_probes_and_scrapes_use_https() -> None:
+    sets = (
+        "webConfig.tls_server_config.cert_file=/certs/tls.crt",
+        "webConfig.tls_server_config.key_file=/certs/tls.key",
+        "serviceMonitor.enabled=true",
+        "serviceMonitor.tlsConfig.ca.secret.name=ses-exporter-ca",
+        "serviceMonitor.tlsConfig.ca.secret.key=ca.crt",
+        "serviceMonitor.basicAuth.username.name=scrape",
+        "serviceMonitor.basicAuth.username.key=user",
+        "serviceMonitor.basicAuth.password.name=scrape",
+        "serviceMonitor.basicAuth.password.key=password",
+    )
+    objects = render(*sets)
+    main = container(objects)
+    assert main["livenessProbe"]["httpGet"]["scheme"] == "HTTPS"
+    assert main["readinessProbe"]["httpGet"]["scheme"] == "HTTPS"
+    (monitor,) = by_kind(objects)["ServiceMonitor"]
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint["scheme"] == "https"
+    assert endpoint["tlsConfig"]["ca"]["secret"]["name"] == "ses-exporter-ca"
+    jsonschema.Draft7Validator(crd_schema("ServiceMonitor")).validate(monitor)
+
+
 def test_the_prometheus_rule_carries_exactly_the_bundled_rules() -> None:
     (rule,) = by_kind(render(*FULL))["PrometheusRule"]
     assert rule["spec"] == yaml.safe_load(RULES.read_text())
