@@ -7,6 +7,7 @@ import logging
 import os
 import platform
 import signal
+import socket
 import sys
 import threading
 from collections.abc import Sequence
@@ -15,6 +16,7 @@ from types import FrameType
 from . import __version__
 from .config import COLLECTOR_NAMES, Config, ConfigError, load_config, parse_config
 from .logsetup import FORMATS, LEVELS, register_secret, setup_logging
+from .shard import POD_INDEX_ENV, Shard, ShardError, resolve_shard
 from .web import WebConfig, WebConfigError, load_web_config
 
 log = logging.getLogger("ses_exporter")
@@ -83,6 +85,24 @@ def build_parser() -> argparse.ArgumentParser:
             help=f"enable the {name} collector (overrides the config file)",
         )
     p.add_argument(
+        "--shard.count",
+        dest="shard_count",
+        type=int,
+        default=None,
+        metavar="N",
+        help="replicas that split the targets by rendezvous hashing of account_id/region "
+        "(default 1: this process polls every target)",
+    )
+    p.add_argument(
+        "--shard.index",
+        dest="shard_index",
+        type=int,
+        default=None,
+        metavar="I",
+        help="this replica's index, 0 to N-1 (default with --shard.count > 1: "
+        f"${POD_INDEX_ENV}, else the -N suffix of the hostname, as in a StatefulSet)",
+    )
+    p.add_argument(
         "--version",
         action="version",
         version=f"ses-exporter {__version__} (python {platform.python_version()})",
@@ -103,6 +123,11 @@ def load(args: argparse.Namespace) -> Config:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.log_level, args.log_format)
+    try:
+        shard = resolve_shard(args.shard_count, args.shard_index, os.environ, socket.gethostname())
+    except ShardError as exc:
+        print(f"ses-exporter: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         config = load(args)
     except ConfigError as exc:
@@ -144,7 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name in COLLECTOR_NAMES
         if (value := getattr(args, f"collector_{name}")) is not None
     }
-    return run(args, config, overrides, web_config)
+    return run(args, config, overrides, web_config, shard)
 
 
 def run(
@@ -152,6 +177,7 @@ def run(
     config: Config,
     overrides: dict[str, bool],
     web_config: WebConfig | None = None,
+    shard: Shard | None = None,
 ) -> int:
     from .daemon import Exporter
     from .reload import Reloader
@@ -171,7 +197,7 @@ def run(
         world.start()
         hooks.append(world.client_hook)
         log.info("demo mode: polling a simulated AWS (moto, in process)")
-    exporter = Exporter(config, hooks, overrides)
+    exporter = Exporter(config, hooks, overrides, shard=shard)
     reloader = Reloader(exporter, args.config_file, args.web_config_file)
     try:
         server = WebServer(

@@ -5,6 +5,12 @@ Targets come from ``accounts[]`` and from Organizations discovery (one job per
 the same way: ``build_targets`` keeps unchanged targets (clients, counters, timers) and
 ``Poller.sync`` adds and removes the rest.
 
+With ``--shard.count`` > 1 every replica builds every target (a few KB each until
+polled) but schedules only those its ``shard.Shard`` owns. A listed account whose id
+only STS can tell is still resolved by every replica when organizations are configured
+(one GetCallerIdentity), so that each replica drops the discovered twin of that account
+as one process would, whichever replica owns the twin.
+
 ``Exporter`` is what the web server serves (it implements ``web.WebApp``): it renders
 ``/metrics`` from the store, answers readiness, and applies a new configuration that
 ``reload.Reloader`` has validated.
@@ -25,15 +31,17 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
 from . import __version__
-from .aws import ClientFactory, ClientHook, RequestCounter
+from .aws import ClientFactory, ClientHook, RequestCounter, describe_error
 from .config import Config
 from .discovery import DiscoveryStatus, OrganizationDiscovery
 from .poller import Poller
 from .scrape import ExporterCollector
+from .shard import Shard
 from .store import ResultStore
 from .targets import Target, account_names, build_targets
 
 log = logging.getLogger("ses_exporter")
+RESOLVE_RETRY_SECONDS = 60.0
 
 HOUSEKEEPING_SECONDS = 30.0
 
@@ -45,8 +53,10 @@ class Exporter:
         client_hooks: Iterable[ClientHook] = (),
         collector_overrides: Mapping[str, bool] | None = None,
         clock: Callable[[], float] = time.time,
+        shard: Shard | None = None,
     ):
         self.version = __version__
+        self.shard = shard or Shard()
         self.client_hooks = tuple(client_hooks)
         self.clock = clock
         self.collector_overrides = dict(collector_overrides or {})
@@ -59,7 +69,10 @@ class Exporter:
         self.factory = ClientFactory(self.requests, self.client_hooks)
         self.store = ResultStore()
         self.discoveries: dict[int, OrganizationDiscovery] = {}
-        self.targets: list[Target] = []
+        self.targets: list[Target] = []  # this replica's: the polled ones
+        self.all_targets: list[Target] = []  # every replica's
+        # Id resolutions of other replicas' accounts by job id (see _resolve_ids).
+        self._resolving: dict[str, Target] = {}
         self.poller = Poller(self.store, self.config.collectors, clock)
         self.poller.on_account_resolved = self._account_resolved
         self._apply(self.config)
@@ -82,6 +95,8 @@ class Exporter:
             "polling started",
             extra={
                 "targets": len(self.targets),
+                "shard": f"{self.shard.index}/{self.shard.count}",
+                "targets_all_shards": len(self.all_targets),
                 "collectors": ",".join(sorted({c for t in self.targets for c in t.collectors})),
             },
         )
@@ -116,10 +131,55 @@ class Exporter:
         with self._lock:
             self._sync_discoveries(config)
             found = [d.result for d in self.discoveries.values() if d.result is not None]
-            targets = build_targets(config, self.factory, found, self.targets)
-            self.poller.sync(targets, config.collectors)
-            self.config, self.targets = config, targets
+            targets = build_targets(config, self.factory, found, self.all_targets)
+            owned = [t for t in targets if self.shard.owns(t.placement)]
+            self.poller.sync(owned, config.collectors)
+            self.config, self.targets, self.all_targets = config, owned, targets
             self._changes += 1
+            self._resolve_ids(config)
+
+    def _resolve_ids(self, config: Config) -> None:
+        """Jobs that resolve the ids of listed accounts another replica polls, where an
+        organization may have discovered the same account (see the module's doc)."""
+        wanted: dict[str, Target] = {}
+        if config.organizations and self.shard.count > 1:
+            polled = {t.account.key for t in self.targets}
+            for target in self.all_targets:
+                account = target.account
+                unknown = account.organization is None and account.known_id is None
+                if unknown and account.key not in polled:
+                    wanted.setdefault(f"resolve/{account.key}", target)
+        for job in self._resolving.keys() - wanted.keys():
+            self.poller.remove_job(job)
+        for job in wanted.keys() - self._resolving.keys():
+            self.poller.add_job(
+                lambda j=job: self._resolve(j),  # type: ignore[misc]
+                job,
+                RESOLVE_RETRY_SECONDS,
+            )
+        self._resolving = wanted  # a job finds its target here: the newest after a reload
+
+    def resolve_now(self) -> None:
+        """Runs the pending id resolutions at once, in this thread (tests, tools)."""
+        for job in list(self._resolving):
+            self._resolve(job)
+
+    def _resolve(self, job: str) -> None:
+        target = self._resolving.get(job)
+        if target is None:
+            return
+        try:
+            target.account.account_id(target.clients)
+        except Exception as exc:  # retried every RESOLVE_RETRY_SECONDS
+            log.warning(
+                "cannot resolve the account id of another replica's account",
+                extra={"account": target.account.key, "error": describe_error(exc)},
+            )
+            return
+        with self._lock:
+            if self._resolving.pop(job, None) is not None:
+                self.poller.remove_job(job)
+        self._account_resolved(target)
 
     def _sync_discoveries(self, config: Config) -> None:
         """One discovery per organizations[] entry; an unchanged entry keeps its last result."""
@@ -181,7 +241,7 @@ class Exporter:
         with self._lock:
             twins = [
                 t
-                for t in self.targets
+                for t in self.all_targets
                 if t.account.organization is not None and t.account.key == account_id
             ]
             if twins:
@@ -207,3 +267,10 @@ class Exporter:
 
     def target_count(self) -> int:
         return len(self.targets)
+
+    def all_shards_target_count(self) -> int:
+        return len(self.all_targets)
+
+    def shard_position(self) -> tuple[int, int]:
+        """(index, count) of this replica."""
+        return self.shard.index, self.shard.count

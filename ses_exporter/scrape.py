@@ -39,6 +39,8 @@ class ExporterState(Protocol):
     def discovery_statuses(self) -> Sequence[DiscoveryStatus]: ...
     def account_names(self) -> Mapping[str, tuple[str, str]]: ...
     def target_count(self) -> int: ...
+    def all_shards_target_count(self) -> int: ...
+    def shard_position(self) -> tuple[int, int]: ...
 
 
 class ExporterCollector(PromCollector):
@@ -94,6 +96,7 @@ class ExporterCollector(PromCollector):
         reload_ok.add_metric([], float(self.state.reload_successful()))
         yield reload_ok
         yield from self._scale_families()
+        yield from _shard_families(self.state)
 
     def _scale_families(self) -> Iterator[Metric]:
         targets = GaugeMetricFamily(
@@ -190,3 +193,30 @@ def _discovery_families(statuses: Sequence[DiscoveryStatus]) -> Iterator[Metric]
     yield accounts
     yield success
     yield last
+
+
+def _shard_families(state: ExporterState) -> Iterator[Metric]:
+    """Where this replica stands among ``--shard.count`` replicas (one of one unsharded).
+    ``sum(ses_exporter_targets)`` over the replicas equals each one's
+    ``ses_exporter_targets_all_shards`` when every target has exactly one owner."""
+    index, count = state.shard_position()
+    shard_index = GaugeMetricFamily(
+        "ses_exporter_shard_index",
+        "This replica's --shard.index (0-based; 0 when not sharded).",
+    )
+    shard_index.add_metric([], float(index))
+    yield shard_index
+    # Not ..._shard_count: promtool keeps the _count suffix for histograms and summaries.
+    shard_count = GaugeMetricFamily(
+        "ses_exporter_shards",
+        "--shard.count: the replicas that split the targets by rendezvous hashing.",
+    )
+    shard_count.add_metric([], float(count))
+    yield shard_count
+    all_targets = GaugeMetricFamily(
+        "ses_exporter_targets_all_shards",
+        "Targets (account x region) of all replicas together, listed and discovered, as "
+        "this replica sees them; ses_exporter_targets is the share this replica polls.",
+    )
+    all_targets.add_metric([], float(state.all_shards_target_count()))
+    yield all_targets

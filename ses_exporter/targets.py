@@ -46,6 +46,9 @@ class Account:
         self.key = key
         self.config = config
         self.organization = organization
+        # What shard.Shard places this account's targets by, set by build_targets (see
+        # _entries): the same on every replica, and never changed by an id STS resolves.
+        self.placement = key
         self._factory = factory
         self._session: AccountSession | None = None
         self._account_id = account_id
@@ -77,8 +80,7 @@ class Account:
         """The 12-digit id if known: resolved, discovered, or read from the role ARN."""
         if self._account_id is not None:
             return self._account_id
-        match = _ROLE_ACCOUNT.match(self.config.role_arn or "")
-        return match.group(1) if match else None
+        return _role_account(self.config)
 
     @property
     def display_name(self) -> str:
@@ -107,6 +109,12 @@ class Target:
     def count_cloudwatch_metrics(self, count: int) -> None:
         self.cloudwatch_metrics_requested += count
 
+    @property
+    def placement(self) -> str:
+        """The key that decides which replica polls this target: ``account_id/region``,
+        or ``name/region`` for a listed account whose id only STS can tell."""
+        return f"{self.account.placement}/{self.region}"
+
     def labels(self) -> dict[str, str]:
         return {
             "account_id": self.account.label,
@@ -130,6 +138,7 @@ class _Entry:
     config: AccountConfig
     account_id: str | None = None
     organization: str | None = None
+    placement: str = ""
 
 
 def build_targets(
@@ -157,6 +166,7 @@ def build_targets(
                 entry.key, entry.config, factory, entry.account_id, entry.organization
             )
         account.config = entry.config
+        account.placement = entry.placement
         for region in entry.config.regions:
             target = next((t for t in old if t.account is account and t.region == region), None)
             if target is None:
@@ -172,9 +182,14 @@ def _clients(account: Account, region: str, requests_per_second: float) -> Targe
 
 
 def _entries(config: Config, discovered: Iterable[Discovered], old: list[Target]) -> list[_Entry]:
+    # Placement (sharding) by the id where the config tells it, else by the key that a
+    # process starting now would give the account: the same on every replica, whatever
+    # reloads each has been through (the runtime key may keep an older name).
     entries = [
-        _Entry(key, account)
-        for key, account in zip(_unique_keys(config, old), config.accounts, strict=True)
+        _Entry(key, account, placement=_role_account(account) or fresh)
+        for key, fresh, account in zip(
+            _unique_keys(config, old), _unique_keys(config, []), config.accounts, strict=True
+        )
     ]
     old_accounts = {t.account.key: t.account for t in old}
     # Ids of listed accounts: resolved by STS before, or in their role ARN.
@@ -182,8 +197,7 @@ def _entries(config: Config, discovered: Iterable[Discovered], old: list[Target]
     for entry in entries:
         previous = old_accounts.get(entry.key)
         known = previous.known_id if previous is not None else None
-        match = _ROLE_ACCOUNT.match(entry.config.role_arn or "")
-        listed.update(i for i in (known, match.group(1) if match else None) if i)
+        listed.update(i for i in (known, _role_account(entry.config)) if i)
     seen = set(listed)
     for found in sorted(discovered, key=lambda d: d.index):
         organization = config.organizations[found.index]
@@ -194,9 +208,21 @@ def _entries(config: Config, discovered: Iterable[Discovered], old: list[Target]
             role_arn = member.role_arn(organization.member_role_name)
             account = organization.member(member.account_id, member.name, role_arn)
             entries.append(
-                _Entry(member.account_id, account, member.account_id, found.organization)
+                _Entry(
+                    member.account_id,
+                    account,
+                    member.account_id,
+                    found.organization,
+                    member.account_id,
+                )
             )
     return entries
+
+
+def _role_account(config: AccountConfig) -> str | None:
+    """The account id in the role ARN, if there is one."""
+    match = _ROLE_ACCOUNT.match(config.role_arn or "")
+    return match.group(1) if match else None
 
 
 def same_account(a: AccountConfig, b: AccountConfig) -> bool:

@@ -25,9 +25,9 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     name: frozenset(allowed.split())
     for name, allowed in {
         "__main__": "cli",
-        "cli": "config logsetup web daemon reload demo",
+        "cli": "config logsetup shard web daemon reload demo",
         "reload": "config daemon web",
-        "daemon": "aws config discovery poller scrape store targets",
+        "daemon": "aws config discovery poller scrape shard store targets",
         "scrape": "aws discovery families store",
         "web": "config config_types yaml_loader store",
         "poller": "aws config logsetup store targets",
@@ -36,6 +36,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
         "collectors": "aws config counters families logsetup",
         "organizations": "",
         "store": "",
+        "shard": "",
         "config": "config_types yaml_loader",
         "config_types": "aws yaml_loader",
         "yaml_loader": "",
