@@ -9,10 +9,13 @@ and discovered is polled once, as listed.
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+
+from pydantic import SecretStr
 
 from .aws import AccountSession, ClientFactory, Pacer, TargetClients, caller_account_id
 from .collectors import (
@@ -158,6 +161,8 @@ def build_targets(
     old = list(previous)
     names = enabled_collectors(config)
     by_key = {t.account.key: t.account for t in old}
+    # Indexed once: a reload or discovery at 1,500 targets stays linear.
+    old_targets = {(id(t.account), t.region): t for t in old}
     targets = []
     for entry in _entries(config, discovered, old):
         account = by_key.get(entry.key)
@@ -168,7 +173,7 @@ def build_targets(
         account.config = entry.config
         account.placement = entry.placement
         for region in entry.config.regions:
-            target = next((t for t in old if t.account is account and t.region == region), None)
+            target = old_targets.get((id(account), region))
             if target is None:
                 rate = entry.config.ses_requests_per_second
                 target = Target(account, region, _clients(account, region, rate))
@@ -226,9 +231,21 @@ def _role_account(config: AccountConfig) -> str | None:
 
 
 def same_account(a: AccountConfig, b: AccountConfig) -> bool:
-    """Whether two account configs differ at most in their regions (SecretStr compares
-    by value in model_dump's python mode)."""
-    return a.model_dump(exclude={"regions"}) == b.model_dump(exclude={"regions"})
+    """Whether two account configs differ at most in their regions."""
+    return _identity(a) == _identity(b)
+
+
+def _identity(account: AccountConfig) -> str:
+    """The account's settings other than its regions, as a string to compare and index
+    by; the external id's value counts (it is kept in memory only, never shown)."""
+
+    def secret(value: object) -> str:
+        if isinstance(value, SecretStr):
+            return value.get_secret_value()
+        raise TypeError(type(value).__name__)
+
+    settings = account.model_dump(exclude={"regions"})
+    return json.dumps(settings, sort_keys=True, default=secret)
 
 
 def _unique_keys(config: Config, old: list[Target]) -> list[str]:
@@ -237,15 +254,12 @@ def _unique_keys(config: Config, old: list[Target]) -> list[str]:
     twelve digits is told apart by the '#' suffix)."""
     keys: list[str] = []
     taken = {t.account.key for t in old}
+    listed: dict[str, str] = {}  # identity of an old listed account's settings -> its key
+    for t in old:
+        if t.account.organization is None:
+            listed.setdefault(_identity(t.account.config), t.account.key)
     for index, account in enumerate(config.accounts):
-        same = next(
-            (
-                t.account.key
-                for t in old
-                if t.account.organization is None and same_account(t.account.config, account)
-            ),
-            None,
-        )
+        same = listed.get(_identity(account))
         if same is not None and same not in keys:
             keys.append(same)
             continue
