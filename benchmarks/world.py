@@ -294,8 +294,15 @@ class Scraper:
 
     def get(self) -> tuple[bytes, float]:
         started = time.perf_counter()
-        self.conn.request("GET", "/metrics")
-        response = self.conn.getresponse()
+        try:
+            self.conn.request("GET", "/metrics")
+            response = self.conn.getresponse()
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            # The exporter closes idle keep-alive connections; Prometheus reconnects too.
+            self.conn.close()
+            started = time.perf_counter()
+            self.conn.request("GET", "/metrics")
+            response = self.conn.getresponse()
         body = response.read()
         elapsed = time.perf_counter() - started
         if response.status != 200:
