@@ -14,7 +14,10 @@ Scheduling at scale:
   tick nor per target.
 * **Slow targets do not hold up others.** Up to ``MAX_WORKERS`` polls run at once, each
   in its own thread (threads are created only as concurrency needs them); a paced or slow
-  target occupies one of them. How late every poll started after its tick is
+  target occupies one of them. When more are due than can run, ticks of targets that
+  have been polled before go ahead of first polls (``_TickFirstExecutor``), so the
+  thousands of first polls at start-up or after a large discovery do not delay anyone's
+  regular cadence. How late every poll started after its tick is
   ``ses_exporter_collector_scheduling_lag_seconds``.
 
 A poll's result replaces the previous one in the store in one swap.
@@ -23,7 +26,9 @@ A poll's result replaces the previous one in the store in one swap.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
+import queue
 import random
 import threading
 import time
@@ -33,7 +38,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobExecutionEvent
-from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.executors.base import BaseExecutor, run_job
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
@@ -65,17 +70,77 @@ def phase(key: StatusKey, interval: float) -> float:
     return int.from_bytes(digest, "big") / 2**64 * interval
 
 
-class _TickRecordingExecutor(ThreadPoolExecutor):  # type: ignore[misc]
-    """APScheduler's thread pool that remembers each job's scheduled time, so the poll it
-    starts can tell how late it runs (``_do_submit_job`` is APScheduler's executor hook)."""
+class _TickFirstExecutor(BaseExecutor):  # type: ignore[misc]
+    """APScheduler's executor interface over a thread pool whose queue serves the ticks of
+    jobs that have run before ahead of first polls.
+
+    At start-up (or when Organizations adds hundreds of accounts) thousands of first polls
+    are queued at once; in a plain FIFO every regular tick that falls in that window waits
+    behind all of them. Here it goes first, so a target's cadence holds while new targets
+    are still being polled for the first time. Threads are started only as concurrency
+    needs them, up to ``max_workers``. It also remembers each job's scheduled time, so the
+    poll it starts can tell how late it runs (``_do_submit_job`` is APScheduler's hook).
+    """
+
+    _TICK, _FIRST = 0, 1
 
     def __init__(self, max_workers: int, on_submit: Callable[[str, float], None]):
-        super().__init__(max_workers)
+        super().__init__()
+        self._max_workers = max_workers
         self._on_submit = on_submit
+        self._queue: queue.PriorityQueue[tuple[int, int, Any, list[datetime]]] = (
+            queue.PriorityQueue()
+        )
+        self._order = itertools.count()
+        self._seen: set[str] = set()
+        self._threads: list[threading.Thread] = []
+        self._idle = 0  # workers waiting for an item
+        self._pending = 0  # items queued and not yet taken
+        self._pool_lock = threading.Lock()
 
     def _do_submit_job(self, job: Any, run_times: list[datetime]) -> None:
         self._on_submit(job.id, run_times[-1].timestamp())
-        super()._do_submit_job(job, run_times)
+        with self._pool_lock:
+            priority = self._TICK if job.id in self._seen else self._FIRST
+            self._seen.add(job.id)
+            self._pending += 1
+            if self._pending > self._idle and len(self._threads) < self._max_workers:
+                worker = threading.Thread(target=self._work, name="poller", daemon=True)
+                self._threads.append(worker)
+                worker.start()
+        self._queue.put((priority, next(self._order), job, run_times))
+
+    def _work(self) -> None:
+        while True:
+            with self._pool_lock:
+                self._idle += 1
+            _, _, job, run_times = self._queue.get()
+            with self._pool_lock:
+                self._idle -= 1
+                self._pending -= 1
+            if job is None:
+                return
+            try:
+                events = run_job(job, job._jobstore_alias, run_times, self._logger.name)
+            except BaseException as exc:  # APScheduler logs it and counts the instance down
+                self._run_job_error(job.id, exc, exc.__traceback__)
+            else:
+                self._run_job_success(job.id, events)
+
+    def forget(self, job: str) -> None:
+        with self._pool_lock:
+            self._seen.discard(job)
+
+    def shutdown(self, wait: bool = True) -> None:
+        with self._pool_lock:
+            threads = list(self._threads)
+        for _ in threads:
+            with self._pool_lock:
+                self._pending += 1
+            self._queue.put((2, next(self._order), None, []))
+        if wait:
+            for thread in threads:
+                thread.join()
 
 
 class _DropSkipWarnings(logging.Filter):
@@ -104,8 +169,9 @@ class Poller:
         self._skipped_since_submit: set[str] = set()
         self._skipped: Counter[str] = Counter()  # by collector
         self._lock = threading.Lock()
+        self._executor = _TickFirstExecutor(max_workers, self._submitted)
         self._scheduler = BackgroundScheduler(
-            executors={"default": _TickRecordingExecutor(max_workers, self._submitted)},
+            executors={"default": self._executor},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
             timezone=UTC,
         )
@@ -129,6 +195,7 @@ class Poller:
                 self._ticks.pop(job_id(key), None)
                 self._overrunning.get(key[2], set()).discard(job_id(key))
                 self._skipped_since_submit.discard(job_id(key))
+            self._executor.forget(job_id(key))
             self.store.remove(key)
         for key, (target, name) in wanted.items():
             config = collectors.get(name)

@@ -112,3 +112,46 @@ def test_long_lived_objects_are_frozen_once_ready_and_again_after_a_change(
         assert gc.get_freeze_count() > frozen  # the new target's objects joined
     finally:
         gc.unfreeze()
+
+
+def test_ticks_of_polled_targets_go_ahead_of_first_polls() -> None:
+    """One worker, busy; then three first polls and one regular tick are queued: the tick
+    runs first, the first polls after it in the order they came."""
+    import threading
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+
+    from ses_exporter.poller import _TickFirstExecutor
+
+    ran: list[str] = []
+    busy, release = threading.Event(), threading.Event()
+
+    def job(name: str) -> SimpleNamespace:
+        def func() -> None:
+            if name == "busy":
+                busy.set()
+                assert release.wait(10)
+            ran.append(name)
+
+        return SimpleNamespace(
+            id=name,
+            func=func,
+            args=(),
+            kwargs={},
+            misfire_grace_time=None,
+            max_instances=5,
+            _jobstore_alias="x",
+        )
+
+    scheduler = SimpleNamespace(_create_lock=threading.RLock, _dispatch_event=lambda _: None)
+    executor = _TickFirstExecutor(1, lambda job, scheduled: None)
+    executor.start(scheduler, "default")
+    now = [datetime.now(UTC)]
+    executor.submit_job(job("regular"), now)  # its first poll
+    executor.submit_job(job("busy"), now)
+    assert busy.wait(10)
+    for name in ("new-1", "new-2", "regular", "new-3"):
+        executor.submit_job(job(name), now)
+    release.set()
+    executor.shutdown(wait=True)
+    assert ran == ["regular", "busy", "regular", "new-1", "new-2", "new-3"]
