@@ -7,8 +7,12 @@ Prometheus text format (``prometheus_client.generate_latest``) and OpenMetrics
 what prometheus_client itself prints for that family alone, so label escaping, number
 formatting, a counter's ``_total`` name in the text format and the ``_created`` samples
 that the text format moves into a gauge of their own are the library's, not a copy of it.
-When both formats print the same sample lines (always, for the families our builders
-make: no timestamps, no exemplars), one bytes object serves both.
+When both formats print the same sample lines, one bytes object serves both, and
+prometheus_client prints only the OpenMetrics header (printing a family twice would
+double what a poll spends rendering). They do for a sample without timestamp or
+exemplar, in a family without the suffix samples the text format moves, which is every
+family our builders make: both printers write the name, the labels sorted with their
+values escaped alike, and ``floatToGoString(value)``. The tests hold both printers to it.
 
 ``join`` writes a scrape from the fresh results, family by family in the order of first
 appearance: the header of the first result that has the family, then the samples of
@@ -20,11 +24,15 @@ every result. That is byte for byte what ``generate_latest`` prints for
     aws_ses_max_send_rate{account_id="111111111111",region="eu-west-1"} 14.0  <- result 1
     aws_ses_max_send_rate{account_id="222222222222",region="us-east-1"} 1.0   <- result 2
 
-The cut holds for the escapings that leave legacy names (``[a-zA-Z_:][a-zA-Z0-9_:]*``)
-as they are (``underscores``, ``allow-utf-8``, ``values``). A result whose names are not
-all legacy, or that holds native histograms, is not ``plain``; ``choose`` answers
-``None`` for the ``dots`` escaping; in both cases the caller renders with
-prometheus_client as before.
+Headers are the same for every target, so each distinct header is kept once
+(``_intern``): per result, a fragment costs its sample lines and a few pointers.
+
+The cut holds for the escapings that leave legacy names (``[a-zA-Z_][a-zA-Z0-9_]*``)
+as they are (``underscores``, ``allow-utf-8``, ``values``). A result with other names
+(``:`` included: OpenMetrics prints it per escaping), with native histograms, or that
+prometheus_client cannot print is not ``plain``; ``choose`` answers ``None`` for the
+``dots`` escaping; in both cases the caller renders with prometheus_client as before (and
+a family it cannot print fails the scrape there, as before, not the poll here).
 """
 
 from __future__ import annotations
@@ -43,10 +51,15 @@ TEXT, OPENMETRICS = 0, 1  # index of a format in Fragment's pairs
 Encoder = Callable[[Collector], bytes]
 
 _EOF = b"# EOF\n"
-_LEGACY_METRIC = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*\Z")
+# Legacy metric names without ':', which OpenMetrics prints differently per escaping.
+_PLAIN_METRIC = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
 _LEGACY_LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
 # Escapings under which prometheus_client prints a legacy name unchanged.
 _NAME_PRESERVING = frozenset({openmetrics.UNDERSCORES, openmetrics.ALLOWUTF8, openmetrics.VALUES})
+# Distinct headers kept once. Builders' HELP texts are constants, so this holds one entry
+# per family and format; the bound only guards against HELP that varies.
+_HEADERS: dict[bytes, bytes] = {}
+_MAX_HEADERS = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,12 +74,15 @@ class Fragment:
     # which it prints as a gauge of their own after the family; sorted by suffix.
     text_extras: tuple[tuple[str, bytes], ...] = ()
 
-    def nbytes(self) -> int:
-        """Bytes this fragment holds (a shared sample block counted once)."""
-        pairs = (*self.header, self.samples[TEXT])
-        shared = self.samples[OPENMETRICS] is self.samples[TEXT]
-        extra = 0 if shared else len(self.samples[OPENMETRICS])
-        return sum(map(len, pairs)) + extra + sum(len(lines) for _, lines in self.text_extras)
+    def nbytes(self, seen: set[int]) -> int:
+        """Bytes of the rendered text this fragment holds that ``seen`` (ids of bytes
+        objects already counted) does not; adds them to ``seen``."""
+        found = 0
+        for part in (*self.header, *self.samples, *(lines for _, lines in self.text_extras)):
+            if id(part) not in seen:
+                seen.add(id(part))
+                found += len(part)
+        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,8 +92,10 @@ class Rendered:
     fragments: tuple[Fragment, ...] = ()
     plain: bool = True
 
-    def nbytes(self) -> int:
-        return sum(f.nbytes() for f in self.fragments)
+    def nbytes(self, seen: set[int] | None = None) -> int:
+        """Bytes of rendered text held, each shared object once (see ``Fragment.nbytes``)."""
+        seen = set() if seen is None else seen
+        return sum(f.nbytes(seen) for f in self.fragments)
 
 
 EMPTY = Rendered()
@@ -86,9 +104,14 @@ EMPTY = Rendered()
 def render(families: Sequence[Metric]) -> Rendered:
     """Renders a poll result's families (in the poller's thread, once per poll)."""
     seen_labels: set[str] = set()
-    if not all(_plain(metric, seen_labels) for metric in families):
+    kinds = [_kind(metric, seen_labels) for metric in families]
+    if _NOT_PLAIN in kinds:
         return Rendered((), plain=False)
-    return Rendered(tuple(_fragment(metric) for metric in families))
+    try:
+        fragments = (_fragment(m, k == _SAME) for m, k in zip(families, kinds, strict=True))
+        return Rendered(tuple(fragments))
+    except Exception:  # the scrape falls back to prometheus_client, which reports it
+        return Rendered((), plain=False)
 
 
 def choose(accept_header: str | None) -> tuple[Encoder, str, int | None]:
@@ -107,8 +130,9 @@ def choose(accept_header: str | None) -> tuple[Encoder, str, int | None]:
     return encoder, content_type, served
 
 
-def join(results: Iterable[Rendered], fmt: int) -> bytes:
-    """The families of ``results`` merged and printed in format ``fmt`` (no ``# EOF``)."""
+def join(results: Iterable[Rendered], fmt: int, tail: bytes = b"") -> bytes:
+    """The families of ``results`` merged and printed in format ``fmt`` (no ``# EOF``),
+    then ``tail`` (in the same copy: at 100,000 series the body is megabytes)."""
     parts: dict[str, list[bytes]] = {}
     first: dict[str, Fragment] = {}
     extras: dict[str, dict[str, list[bytes]]] = {}
@@ -126,7 +150,7 @@ def join(results: Iterable[Rendered], fmt: int) -> bytes:
     if extras:
         for name, by_suffix in extras.items():
             parts[name].extend(_text_extras(first[name], by_suffix))
-    return b"".join(line for lines in parts.values() for line in lines)
+    return b"".join([*(line for lines in parts.values() for line in lines), tail])
 
 
 class GzipPrefix:
@@ -158,42 +182,69 @@ class _One(Collector):
         yield self.metric
 
 
-def _plain(metric: Metric, seen_labels: set[str]) -> bool:
-    if not _LEGACY_METRIC.match(metric.name):
-        return False
+_NOT_PLAIN, _PLAIN, _SAME = 0, 1, 2  # _SAME: plain, and the same samples in both formats
+_TEXT_MOVES = ("_created", "_gsum", "_gcount")  # suffix samples the text format moves
+
+
+def _kind(metric: Metric, seen_labels: set[str]) -> int:
+    if not _PLAIN_METRIC.match(metric.name):
+        return _NOT_PLAIN
+    same = True
+    moved = {metric.name + suffix for suffix in _TEXT_MOVES}
     for sample in metric.samples:
-        if sample.native_histogram is not None or not _LEGACY_METRIC.match(sample.name):
-            return False
+        if sample.native_histogram is not None or not _PLAIN_METRIC.match(sample.name):
+            return _NOT_PLAIN
         for label in sample.labels:
             if label not in seen_labels:
                 if not _LEGACY_LABEL.match(label):
-                    return False
+                    return _NOT_PLAIN
                 seen_labels.add(label)
-    return True
+        if same and (
+            sample.timestamp is not None or sample.exemplar is not None or sample.name in moved
+        ):
+            same = False
+    return _SAME if same else _PLAIN
 
 
-def _fragment(metric: Metric) -> Fragment:
-    one = _One(metric)
-    text = exposition.generate_latest(one)
-    om = openmetrics.generate_latest(one)  # type: ignore[no-untyped-call]
+def _openmetrics(metric: Metric) -> tuple[bytes, bytes]:
+    """(header, sample lines) of ``metric`` alone in OpenMetrics."""
+    om = openmetrics.generate_latest(_One(metric))  # type: ignore[no-untyped-call]
     if not om.endswith(_EOF):
         raise ValueError(f"OpenMetrics of {metric.name} does not end in # EOF")
-    om_header, om_samples = _cut_header(om[: -len(_EOF)])
+    return _cut_header(om[: -len(_EOF)])
+
+
+def _fragment(metric: Metric, same_samples: bool) -> Fragment:
+    text = exposition.generate_latest(_One(metric))
+    if same_samples:  # the header only: see the module docstring
+        bare = Metric(metric.name, metric.documentation, metric.type, metric.unit)
+        om_header, om_samples = _openmetrics(bare)[0], None
+    else:
+        om_header, om_samples = _openmetrics(metric)
     sections = _sections(text)
     text_header, text_samples = _cut_header(sections[0])
     extras = []
     for section in sections[1:]:  # "# HELP <name><suffix> ...": a suffix's own gauge
         name = section[len(b"# HELP ") : section.index(b" ", len(b"# HELP "))].decode()
         extras.append((name[len(metric.name) :], _cut_header(section)[1]))
-    if om_samples == text_samples:
+    if om_samples is None or om_samples == text_samples:
         om_samples = text_samples
     return Fragment(
         metric.name,
         metric.documentation,
-        (text_header, om_header),
+        (_intern(text_header), _intern(om_header)),
         (text_samples, om_samples),
         tuple(extras),
     )
+
+
+def _intern(header: bytes) -> bytes:
+    kept = _HEADERS.get(header)
+    if kept is not None:
+        return kept
+    if len(_HEADERS) < _MAX_HEADERS:
+        _HEADERS[header] = header  # a race only keeps two equal copies
+    return header
 
 
 def _sections(text: bytes) -> list[bytes]:

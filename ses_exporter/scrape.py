@@ -89,7 +89,7 @@ class Scrape:
             return (_gzip(body) if gzip else body), content_type
         own = encoder(self._own)
         if not gzip:
-            return join(results, fmt) + own, content_type
+            return join(results, fmt, own), content_type
         key = (version, fresh, fmt)
         cached = self._gzip
         if cached is None or cached.key != key:
@@ -98,9 +98,10 @@ class Scrape:
 
     def cache_bytes(self) -> int:
         """Bytes of the rendered results held by the store and of the gzip cache."""
-        rendered = {id(s.rendered): s.rendered for s in self.store.statuses()}
+        seen: set[int] = set()
+        rendered = sum(s.rendered.nbytes(seen) for s in self.store.statuses())
         cached = self._gzip
-        return sum(r.nbytes() for r in rendered.values()) + (cached.nbytes() if cached else 0)
+        return rendered + (cached.nbytes() if cached else 0)
 
 
 def _gzip(body: bytes) -> bytes:

@@ -89,6 +89,7 @@ def target(account_id: str, region: str, doc_suffix: str = "") -> list[Metric]:
     b.gauge("aws_ses_value", "Odd values.", 12345678901234.0, {"kind": "big"})
     b.gauge("aws_ses_configuration_set_sending_enabled", "Set.", 1, {"configuration_set": HOSTILE})
     b.counter("aws_ses_sends_total", "Sends.", 3.0, {"zz": "last", "aa": "first"})
+
     families = b.families()
     labels, values = ["account_id", "region"], [account_id, region]
     created = CounterMetricFamily("aws_ses_created", "Counter with _created.", labels=labels)
@@ -161,9 +162,25 @@ def test_escapings_that_rewrite_names_and_non_legacy_names_are_left_to_prometheu
     odd_label = GaugeMetricFamily("aws_ses_x", "X.", labels=["ses:configuration-set"])
     odd_label.add_metric(["a"], 1.0)
     odd_name = GaugeMetricFamily("aws.ses.x", "X.", value=1.0)
+    colon = GaugeMetricFamily("aws_ses:x", "OpenMetrics prints ':' per escaping.", value=1.0)
     assert not render([odd_label]).plain
     assert not render([odd_name]).plain
+    assert not render([colon]).plain
     assert render(GROUPS[0]).plain
+
+
+def test_a_family_prometheus_client_cannot_print_is_left_to_the_scrape() -> None:
+    bad = GaugeMetricFamily("aws_ses_x", "X.", value=1.0)
+    bad.samples[0] = bad.samples[0]._replace(value="not a number")
+    assert not render([bad]).plain  # the poll is stored; the scrape reports it as before
+
+
+def test_headers_are_kept_once_for_every_target() -> None:
+    first, second = render(GROUPS[0]), render(GROUPS[1][:1] + GROUPS[0][1:])
+    assert first.fragments[1].header[TEXT] is second.fragments[1].header[TEXT]
+    assert first.fragments[1].samples[TEXT] is not second.fragments[1].samples[TEXT]
+    together = first.nbytes(seen := set()) + second.nbytes(seen)
+    assert together < first.nbytes() + second.nbytes()
 
 
 def test_gzip_prefix_is_one_gzip_member_of_prefix_and_tail() -> None:
@@ -234,14 +251,19 @@ def test_scrape_prints_what_the_registry_prints(accept: str | None) -> None:
     assert b"aws_ses_max_send_rate{" not in expected  # stale results left out
 
 
-def test_scrape_falls_back_to_the_registry_for_a_result_with_non_legacy_names() -> None:
+@pytest.mark.parametrize("accept", list(ACCEPT_HEADERS))
+def test_scrape_falls_back_to_the_registry_for_a_result_with_non_legacy_names(
+    accept: str | None,
+) -> None:
     scrape, store, _ = scrape_with_results()
     odd = GaugeMetricFamily("aws_ses_x", "X.", labels=["ses:configuration-set"])
     odd.add_metric(["a"], 1.0)
-    store.record_success(("b", "x", "cloudwatch"), "222222222222", [odd], 990.0, 1000.0)
-    expected = choose_encoder("")[0](scrape.registry)
-    assert b'aws_ses_x{ses_configuration_set="a"} 1.0' in expected
-    assert scrape.render(None) == (expected, "text/plain; version=0.0.4; charset=utf-8")
+    colon = GaugeMetricFamily("aws_ses:y", "Y.", value=2.0)
+    store.record_success(("b", "x", "cloudwatch"), "222222222222", [odd, colon], 990.0, 1000.0)
+    encoder, content_type = choose_encoder(accept or "")
+    expected = encoder(scrape.registry)
+    assert b"aws_ses_x{" in expected or b'{"ses:configuration-set"' in expected
+    assert scrape.render(accept) == (expected, content_type)
 
 
 def test_gzip_cache_follows_new_results_and_freshness() -> None:
