@@ -170,9 +170,6 @@ class GzipPrefix:
         compressor = self._compressor.copy()
         return b"".join((self._head, compressor.compress(tail), compressor.flush()))
 
-    def nbytes(self) -> int:
-        return len(self._head)
-
 
 class _One(Collector):
     def __init__(self, metric: Metric):

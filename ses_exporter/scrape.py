@@ -76,7 +76,7 @@ class Scrape:
         if runtime is not None:
             self.registry.register(runtime)
             self._own.register(runtime)
-        self._gzip: GzipPrefix | None = None
+        self._gzip: dict[int, GzipPrefix] = {}  # per format: at most two
 
     def render(self, accept_header: str | None, gzip: bool = False) -> tuple[bytes, str]:
         encoder, content_type, fmt = choose(accept_header)
@@ -90,18 +90,11 @@ class Scrape:
         own = encoder(self._own)
         if not gzip:
             return join(results, fmt, own), content_type
-        key = (version, fresh, fmt)
-        cached = self._gzip
+        key = (version, fresh)
+        cached = self._gzip.get(fmt)
         if cached is None or cached.key != key:
-            cached = self._gzip = GzipPrefix(key, join(results, fmt), GZIP_LEVEL)
+            cached = self._gzip[fmt] = GzipPrefix(key, join(results, fmt), GZIP_LEVEL)
         return cached.finish(own), content_type
-
-    def cache_bytes(self) -> int:
-        """Bytes of the rendered results held by the store and of the gzip cache."""
-        seen: set[int] = set()
-        rendered = sum(s.rendered.nbytes(seen) for s in self.store.statuses())
-        cached = self._gzip
-        return rendered + (cached.nbytes() if cached else 0)
 
 
 def _gzip(body: bytes) -> bytes:

@@ -189,7 +189,7 @@ def test_gzip_prefix_is_one_gzip_member_of_prefix_and_tail() -> None:
     first, second = cached.finish(tail), cached.finish(tail + b"y 2.0\n")
     assert gzip.decompress(first) == prefix + tail
     assert gzip.decompress(second) == prefix + tail + b"y 2.0\n"
-    assert cached.nbytes() < len(prefix)
+    assert len(first) < len(prefix) / 4
 
 
 # --- Scrape: the store's results, freshness, the self-metrics, gzip ------------------------
@@ -276,4 +276,23 @@ def test_gzip_cache_follows_new_results_and_freshness() -> None:
     assert gzip.decompress(scrape.render(None, gzip=True)[0]) == choose_encoder("")[0](
         scrape.registry
     )
-    assert scrape.cache_bytes() > 0
+    scrape.render("application/openmetrics-text", gzip=True)  # one cache per format
+    assert set(scrape._gzip) == {TEXT, OPENMETRICS}
+
+
+def test_store_version_follows_rendered_content_not_poll_bookkeeping() -> None:
+    store, key = ResultStore(), ("a", "eu-west-1", "account")
+    store.register(key, "a", max_staleness=100.0)
+    version = store.snapshot()[0]
+    store.record_start(key, 990.0, 0.1)
+    assert store.snapshot()[0] == version  # in flight: same content
+    store.record_success(key, "111111111111", GROUPS[0], 990.0, 1000.0)
+    version, statuses = store.snapshot()
+    assert statuses[0].rendered.fragments and statuses[0].rendered.plain
+    store.record_failure(key, "111111111111", "Throttling", 1010.0, 1020.0)
+    assert store.snapshot()[0] == version  # still fresh: the same fragments
+    store.record_failure(key, "111111111111", "Throttling", 1200.0, 1210.0)
+    stale_version, statuses = store.snapshot()
+    assert stale_version != version and statuses[0].rendered.fragments == ()
+    store.remove(key)
+    assert store.snapshot()[0] != stale_version
