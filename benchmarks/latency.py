@@ -12,6 +12,7 @@ can be sorted afterwards into those that overlapped a poll and those that did no
 
 from __future__ import annotations
 
+import gzip
 import math
 import re
 import statistics
@@ -24,6 +25,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import Self
+
+from ses_exporter.exposition import GzipPrefix
+from ses_exporter.scrape import GZIP_LEVEL
 
 _SELF_START = b"# HELP ses_exporter_collector_success "
 _WINDOW = re.compile(
@@ -80,6 +84,25 @@ def poll_windows(body: bytes) -> dict[str, tuple[float, float]]:
         into = last if kind == b"last_success_timestamp" else duration
         into[collector.decode()] = float(value)
     return {c: (end - duration[c], end) for c, end in last.items() if c in duration}
+
+
+def gzip_costs(body: bytes, times: int = 20) -> tuple[dict[str, float], dict[str, int]]:
+    """Seconds (median, in this process) and bytes of gzip for one scrape: the whole body
+    at level 1 and at 6 (what a scrape costs when the results changed since the last
+    one), and the daemon's way when they did not (the SES part compressed once per
+    content version at ``scrape.GZIP_LEVEL``; each scrape compresses only the
+    self-metrics after it)."""
+    split = body.rfind(b"# HELP ses_exporter_build_info ")
+    prefix, tail = body[:split], body[split:]
+    cached = GzipPrefix("bench", prefix, GZIP_LEVEL)
+    ways: dict[str, Callable[[], bytes]] = {
+        "level 1, all": lambda: gzip.compress(body, 1, mtime=0),
+        "level 6, all": lambda: gzip.compress(body, 6, mtime=0),
+        f"level {GZIP_LEVEL}, self-metrics only": lambda: cached.finish(tail),
+    }
+    seconds = {way: timing(time_calls(call, times)).median for way, call in ways.items()}
+    sizes = {way: len(call()) for way, call in ways.items()}
+    return seconds, sizes
 
 
 class StaticServer:

@@ -37,7 +37,6 @@ import platform
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,10 +44,10 @@ import world
 from latency import (
     StaticServer,
     Timing,
+    gzip_costs,
     poll_windows,
     self_tail,
     series_count,
-    time_calls,
     timing,
 )
 from polls import (
@@ -63,7 +62,7 @@ from polls import self_metrics as read_self_metrics
 from prometheus_client.parser import text_string_to_metric_families
 
 from ses_exporter.collectors import REGISTRY
-from ses_exporter.exposition import GzipPrefix, render
+from ses_exporter.exposition import render
 
 WAIT_SECONDS = 2 * world.INTERVAL_SECONDS + 60
 BUSY_SECONDS = 3 * world.INTERVAL_SECONDS
@@ -232,22 +231,6 @@ def ses_families(body: bytes) -> list[object]:
 
 def cache_bytes(body: bytes) -> int:
     return render(ses_families(body)).nbytes()  # type: ignore[arg-type]
-
-
-def gzip_costs(body: bytes, times: int = 20) -> tuple[dict[str, float], dict[str, int]]:
-    """Per scrape: gzip of the whole body at level 1 and at 6, and the daemon's way (the
-    SES part compressed once at level 6, then per scrape only the self-metrics)."""
-    split = body.rfind(b"# HELP ses_exporter_build_info ")
-    prefix, tail = body[:split], body[split:]
-    cached = GzipPrefix("bench", prefix, 6)
-    ways: dict[str, Callable[[], bytes]] = {
-        "level 1, every scrape": lambda: gzip.compress(body, 1, mtime=0),
-        "level 6, every scrape": lambda: gzip.compress(body, 6, mtime=0),
-        "level 6, once per version": lambda: cached.finish(tail),
-    }
-    seconds = {way: timing(time_calls(call, times)).median for way, call in ways.items()}
-    sizes = {way: len(call()) for way, call in ways.items()}
-    return seconds, sizes
 
 
 def requests_table(results: list[Result]) -> tuple[list[str], bool]:

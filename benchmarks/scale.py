@@ -53,7 +53,7 @@ from importlib import metadata
 from pathlib import Path
 
 import world
-from latency import Timing, series_count, timing
+from latency import Timing, gzip_costs, series_count, timing
 
 # The account collector at its default; the others 2.5x to 7.5x more often than their
 # defaults (300 s, 300 s, 900 s), so that a run sees two rounds of every collector.
@@ -163,6 +163,8 @@ class Row:
     observed: Observed = field(default_factory=Observed)
     warnings: Counter[str] = field(default_factory=Counter)
     aborted: str | None = None
+    body: bytes = b""  # the last scrape, until gzip_costs has read it
+    gzip: tuple[dict[str, float], dict[str, int]] | None = None  # latency.gzip_costs
 
 
 def proc_status(pid: int) -> dict[str, int]:
@@ -213,6 +215,8 @@ def measure(accounts: int, args: argparse.Namespace, workdir: Path) -> list[Row]
                 finally:
                     log = Path(daemon.log.name)
             row.warnings = count_warnings(log.read_text(errors="replace"))
+            if row.body:  # with the daemon gone: the machine is quiet
+                row.gzip, row.body = gzip_costs(row.body, times=5), b""
             rows.append(row)
     return rows
 
@@ -261,6 +265,7 @@ def watch(daemon: world.Daemon, row: Row, spawned: float, args: argparse.Namespa
         row.fds, row.threads = max(row.fds, status["fds"]), max(row.threads, status["Threads"])
     row.scrape = timing(durations) if durations else None
     row.series = series_count(body)
+    row.body = body
 
 
 def count_warnings(log: str) -> Counter[str]:
@@ -433,6 +438,12 @@ def notes(rows: Sequence[Row], args: argparse.Namespace) -> list[str]:
         if r.warnings:
             extra += "; warnings by logger: " + ", ".join(
                 f"{name} {n:,}" for name, n in r.warnings.most_common()
+            )
+        if r.gzip:
+            seconds, sizes = r.gzip
+            extra += "; gzip of the last scrape (in the benchmark's process, p50): " + ", ".join(
+                f"{way} {seconds[way] * 1000:,.0f} ms ({sizes[way] / 1024:,.0f} KiB)"
+                for way in seconds
             )
         if r.aborted:
             extra += f"; ABORTED: {r.aborted}"
