@@ -1,8 +1,9 @@
 """Building metric families from snapshots, and merging them at scrape time.
 
 Builders run in the poller thread right after a poll, and the store renders their
-families there too (``exposition``); ``merge_families`` is what a scrape prints, and
-what the fallback for Accept headers the pre-rendered bytes cannot serve merges.
+families there too (``exposition``). ``merge_families`` defines what a scrape prints (one
+family per name, every target's samples under it): the join of pre-rendered results
+reproduces it byte for byte, and the fallback for what the join cannot serve uses it.
 """
 
 from __future__ import annotations
