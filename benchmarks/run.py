@@ -1,19 +1,30 @@
 """Benchmark of the real ses-exporter daemon at 1, 100 and 1,000 configuration sets.
 
-Usage: ``python benchmarks/run.py [--sets 1,100,1000] [--scrapes 200]``
+Usage: ``python benchmarks/run.py [--sets 1,100,1000] [--scrapes 200] [--before DIR]``
+(``--before``: also run the daemon of another checkout, e.g. an export of the code before a
+change, against the same world, and print both side by side).
 
 For each number of sets N, on one target (one account, one region):
 
 1. a moto server (``moto_server.py``) is seeded with N configuration sets and six AWS/SES
    metrics per set plus six account-wide ones (``world.seed``);
-2. the daemon (``python -m ses_exporter``, unchanged) polls it, every collector every 30 s;
+2. the daemon (``python -m ses_exporter``, unchanged; first the ``--before`` one if
+   given, then this checkout's) polls it, every collector every 30 s;
 3. AWS requests of the first poll (which also discovers the CloudWatch metrics) and of
    the second, steady-state poll are read from the daemon's own self-metrics and compared
    with the physical minimum (``polls.minimum``);
-4. between the two polls, /metrics is scraped ``--scrapes`` times over one keep-alive
-   connection, and compared with ``generate_latest`` on the same series prebuilt
-   (``latency.floor``);
-5. the daemon's resident memory is read from /proc.
+4. after the first poll, /metrics is scraped back to back over one keep-alive connection:
+   ``--scrapes`` times with ``Accept-Encoding: gzip``, then plain, for up to
+   ``--busy-seconds`` or until ``--scrapes`` scrapes overlapped a CloudWatch poll, each
+   followed by a scrape of the floor: the same bytes served from memory by a stdlib HTTP
+   server in a child process (``latency.StaticServer``) over its own keep-alive
+   connection, so the floor pays for the same CPU contention. Every scrape is sorted
+   afterwards, by the poll windows the daemon's self-metrics report
+   (``latency.poll_windows``), into *quiet* (no poll of any collector ran) and *during a
+   CloudWatch poll* (one of all N sets ran);
+5. the gzip ways, in this process, on the last body (``latency.gzip_costs``);
+6. the daemon's resident memory is read from /proc; the rendered cache's size is that of
+   the scrape's SES families rendered as ``exposition.render`` does (one result).
 
 Prints two Markdown tables and notes; exits 1 if any poll made a number of AWS requests
 other than the minimum.
@@ -22,15 +33,25 @@ other than the minimum.
 from __future__ import annotations
 
 import argparse
+import gzip
 import os
 import platform
 import sys
 import tempfile
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import world
-from latency import Timing, floor, series_count, timing
+from latency import (
+    StaticServer,
+    Timing,
+    gzip_costs,
+    poll_windows,
+    self_tail,
+    series_count,
+    timing,
+)
 from polls import (
     METRICS_REQUESTED,
     OPERATIONS,
@@ -40,134 +61,291 @@ from polls import (
     minimum,
 )
 from polls import self_metrics as read_self_metrics
+from prometheus_client.parser import text_string_to_metric_families
 
 from ses_exporter.collectors import REGISTRY
+from ses_exporter.exposition import render
 
 WAIT_SECONDS = 2 * world.INTERVAL_SECONDS + 60
-TARGET_RATIO, TARGET_RSS_MIB, TARGET_SETS = 2.0, 100.0, 1000
+BUSY_SECONDS = 3 * world.INTERVAL_SECONDS
+TARGET_SETS, TARGET_P50, TARGET_P99, TARGET_CACHE_RATIO = 1000, 0.010, 0.050, 2.0
+GZIP = {"Accept-Encoding": "gzip"}
 LIST_SETS = ("sesv2", "ListConfigurationSets")
 ROW_ORDER = [key for name in OPERATIONS for key in OPERATIONS[name]]
 ROW_ORDER.insert(ROW_ORDER.index(("cloudwatch", "GetMetricData")) + 1, METRICS_REQUESTED)
 
 
 @dataclass(frozen=True)
-class Result:
-    sets: int
-    queries: int
+class Run:
+    """One daemon against one world."""
+
+    code: str  # "before" or "after" (this checkout)
     polls: tuple[Counts, Counts]  # requests of the first poll and of the steady one
     caller_identity: float
     series: int
     body_bytes: int
-    scrape: Timing
-    floor: Timing
-    quiet: bool  # no poll ran while /metrics was timed
+    gzip_bytes: int
+    quiet: Timing  # no poll of any collector overlapped
+    busy: Timing  # overlapped a CloudWatch poll
+    floor_quiet: Timing  # the same bytes from memory, interleaved with the above
+    floor_busy: Timing
+    gzip: Timing  # Accept-Encoding: gzip, quiet
+    cloudwatch_poll: float  # seconds, the longest CloudWatch poll seen
     rss_kib: int
     peak_rss_kib: int
+
+
+@dataclass(frozen=True)
+class Result:
+    sets: int
+    queries: int
+    runs: list[Run]
+    cache_bytes: int  # the SES families rendered (both formats, shared sample lines)
+    gzip_seconds: dict[str, float]  # way -> median seconds
+    gzip_sizes: dict[str, int]
+
+
+@dataclass
+class Scrapes:
+    """Timed scrapes, and every poll window the daemon reported, to sort them by."""
+
+    plain: list[tuple[float, float, float]] = field(default_factory=list)  # start, end, s
+    compressed: list[tuple[float, float, float]] = field(default_factory=list)
+    floor: list[tuple[float, float, float]] = field(default_factory=list)
+    windows: dict[str, set[tuple[float, float]]] = field(default_factory=dict)
+
+    def note(self, body: bytes) -> None:
+        for collector, window in poll_windows(body).items():
+            self.windows.setdefault(collector, set()).add(window)
+
+    def overlapping(
+        self, collector: str | None, which: list[tuple[float, float, float]]
+    ) -> list[float]:
+        """Durations of the scrapes that overlapped a poll of ``collector`` (None: of none)."""
+        found = []
+        for start, end, seconds in which:
+            hit = {
+                c
+                for c, windows in self.windows.items()
+                if any(a < end and start < b for a, b in windows)
+            }
+            if (collector is None and not hit) or (collector is not None and collector in hit):
+                found.append(seconds)
+        return found
+
+    def settled_after(self, when: float) -> bool:
+        """Every collector finished a poll after ``when``: no timed scrape can overlap a
+        poll whose window is still unknown."""
+        return all(max(b for _, b in w) > when for w in self.windows.values())
 
 
 def collectors() -> tuple[str, ...]:
     return tuple(name for name in REGISTRY if name in OPERATIONS)
 
 
-def measure(sets: int, scrapes: int, workdir: Path) -> Result:
+def measure(sets: int, args: argparse.Namespace, workdir: Path) -> Result:
+    runs = []
     with world.MotoServer() as moto:
         queries = world.seed(moto, sets)
         config = workdir / f"sets-{sets}.yaml"
         config.write_text(world.daemon_config(moto.url))
-        with world.Daemon(config) as daemon:
-            daemon.wait_listening()
-            scraper = world.Scraper(daemon.port)
-            tracker = PollTracker(collectors())
-            try:
-                before = tracker.wait(lambda: scraper.get()[0], 1, WAIT_SECONDS)
-                durations = []
-                for _ in range(scrapes):
-                    body, elapsed = scraper.get()
-                    durations.append(elapsed)
-                after = read_self_metrics(body)
-                final = tracker.wait(lambda: scraper.get()[0], 2, WAIT_SECONDS)
-            except (RuntimeError, OSError):
-                print(f"daemon log (last lines):\n{daemon.log_tail()}", file=sys.stderr)
-                raise
-            memory = daemon.memory_kib()
-            scraper.close()
-    return Result(
-        sets=sets,
-        queries=queries,
+        daemons = [("before", args.before)] if args.before else []
+        for code, pythonpath in [*daemons, ("after", None)]:
+            print(f"  {code} ...", file=sys.stderr, flush=True)
+            run, body = measure_daemon(code, config, pythonpath, args, workdir)
+            runs.append(run)
+    seconds, sizes = gzip_costs(body)
+    return Result(sets, queries, runs, cache_bytes(body), seconds, sizes)
+
+
+def measure_daemon(
+    code: str, config: Path, pythonpath: Path | None, args: argparse.Namespace, workdir: Path
+) -> tuple[Run, bytes]:
+    scrapes = Scrapes()
+    with world.Daemon(config, pythonpath) as daemon:
+        daemon.wait_listening()
+        scraper = world.Scraper(daemon.port)
+        tracker = PollTracker(collectors())
+
+        def observe(body: bytes) -> bytes:
+            scrapes.note(body)
+            tracker.observe(read_self_metrics(self_tail(body)))
+            return body
+
+        def timed(
+            into: list[tuple[float, float, float]],
+            headers: dict[str, str] | None = None,
+            scraper: world.Scraper = scraper,
+        ) -> bytes:
+            wall = time.time()
+            body, seconds = scraper.get(headers)
+            into.append((wall, wall + seconds, seconds))
+            return body
+
+        try:
+            tracker.wait(lambda: observe(scraper.get()[0]), 1, WAIT_SECONDS)
+            for _ in range(args.scrapes):
+                compressed = timed(scrapes.compressed, GZIP)
+            body = observe(scraper.get()[0])
+            body_file = workdir / f"body-{code}.prom"
+            body_file.write_bytes(body)
+            with StaticServer(body_file) as server:
+                floor = world.Scraper(server.port)
+                busy_until = time.monotonic() + args.busy_seconds
+                while time.monotonic() < busy_until:
+                    body = observe(timed(scrapes.plain))
+                    timed(scrapes.floor, scraper=floor)
+                    busy = scrapes.overlapping("cloudwatch", scrapes.plain)
+                    quiet = scrapes.overlapping(None, scrapes.plain)
+                    if min(len(busy), len(quiet)) >= args.scrapes:
+                        break
+                floor.close()
+            last = max(end for _, end, _ in [*scrapes.plain, *scrapes.compressed])
+            deadline = time.monotonic() + WAIT_SECONDS
+            while tracker.polls_done() < 2 or not scrapes.settled_after(last):
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the daemon's polls did not settle")
+                observe(scraper.get()[0])
+                time.sleep(0.2)
+        except (RuntimeError, OSError):
+            print(f"daemon log (last lines):\n{daemon.log_tail()}", file=sys.stderr)
+            raise
+        memory = daemon.memory_kib()
+        scraper.close()
+    final = read_self_metrics(self_tail(body))
+    cloudwatch = scrapes.windows.get("cloudwatch", set())
+    run = Run(
+        code=code,
         polls=(tracker.per_poll(0), tracker.per_poll(1)),
         caller_identity=final.requests.get(("sts", "GetCallerIdentity"), 0.0),
         series=series_count(body),
         body_bytes=len(body),
-        scrape=timing(durations),
-        floor=floor(body, scrapes)[0],
-        quiet=before.requests == after.requests and before.last_success == after.last_success,
+        gzip_bytes=len(compressed),
+        quiet=timing(scrapes.overlapping(None, scrapes.plain)),
+        busy=timing(scrapes.overlapping("cloudwatch", scrapes.plain)),
+        floor_quiet=timing(scrapes.overlapping(None, scrapes.floor)),
+        floor_busy=timing(scrapes.overlapping("cloudwatch", scrapes.floor)),
+        gzip=timing(scrapes.overlapping(None, scrapes.compressed)),
+        cloudwatch_poll=max((b - a for a, b in cloudwatch), default=0.0),
         rss_kib=memory["VmRSS"],
         peak_rss_kib=memory["VmHWM"],
     )
+    if gzip.decompress(compressed).count(b"\n") < series_count(body):
+        raise RuntimeError("the gzip-compressed scrape is not the scrape")
+    return run, body
+
+
+def ses_families(body: bytes) -> list[object]:
+    own = ("ses_exporter_", "process_", "python_")
+    return [f for f in text_string_to_metric_families(body.decode()) if not f.name.startswith(own)]
+
+
+def cache_bytes(body: bytes) -> int:
+    return render(ses_families(body)).nbytes()  # type: ignore[arg-type]
 
 
 def requests_table(results: list[Result]) -> tuple[list[str], bool]:
+    """This checkout's requests per poll; ``ok``: every run's are at the minimum."""
     lines = [
         "| Sets | AWS operation | First poll | Minimum | Steady poll | Minimum |",
         "|---:|---|---:|---:|---:|---:|",
     ]
     ok = True
     for r in results:
-        for key in sorted(r.polls[1], key=ROW_ORDER.index):
+        for run in r.runs:
+            for key in run.polls[1]:
+                for index, counts in enumerate(run.polls):
+                    least = minimum(r.sets, r.queries, index == 0, SES_PAGE)[key]
+                    ok = ok and counts[key] == least
+        run = r.runs[-1]
+        for key in sorted(run.polls[1], key=ROW_ORDER.index):
             cells = []
-            for index, counts in enumerate(r.polls):
+            for index, counts in enumerate(run.polls):
                 least = minimum(r.sets, r.queries, index == 0, SES_PAGE)[key]
-                ok = ok and counts[key] == least
                 cells += [f"{counts[key]:.0f}", f"{least}"]
             operation = " ".join(key) if key != METRICS_REQUESTED else "CloudWatch metrics billed"
             lines.append(f"| {r.sets:,} | {operation} | {' | '.join(cells)} |")
     return lines, ok
 
 
+def ms(t: Timing) -> str:
+    return f"{t.median * 1000:.1f} / {t.p99 * 1000:.1f}"
+
+
 def latency_table(results: list[Result]) -> list[str]:
     lines = [
-        "| Sets | Series | /metrics size | Scrape median | Scrape p99 | Floor median "
-        "| Ratio | RSS | Peak RSS |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| Sets | Code | Series | /metrics | gzip | Quiet p50 / p99 ms (n) | Floor quiet "
+        "| During a CloudWatch poll p50 / p99 ms (n) | Floor during the poll "
+        "| gzip quiet p50 / p99 ms | RSS MiB | Peak RSS MiB |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
-        lines.append(
-            f"| {r.sets:,} | {r.series:,} | {r.body_bytes / 1024:,.0f} KiB "
-            f"| {r.scrape.median * 1000:.1f} ms | {r.scrape.p99 * 1000:.1f} ms "
-            f"| {r.floor.median * 1000:.1f} ms | {r.scrape.median / r.floor.median:.2f} "
-            f"| {r.rss_kib / 1024:.1f} MiB | {r.peak_rss_kib / 1024:.1f} MiB |"
-        )
+        for run in r.runs:
+            lines.append(
+                f"| {r.sets:,} | {run.code} | {run.series:,} | {run.body_bytes / 1024:,.0f} KiB "
+                f"| {run.gzip_bytes / 1024:,.0f} KiB | {ms(run.quiet)} ({run.quiet.count}) "
+                f"| {ms(run.floor_quiet)} | {ms(run.busy)} ({run.busy.count}) "
+                f"| {ms(run.floor_busy)} | {ms(run.gzip)} "
+                f"| {run.rss_kib / 1024:.1f} | {run.peak_rss_kib / 1024:.1f} |"
+            )
     return lines
 
 
-def notes(results: list[Result], scrapes: int) -> list[str]:
+def notes(results: list[Result], args: argparse.Namespace) -> list[str]:
+    before = f"before = the daemon of {args.before}, " if args.before else ""
     lines = [
         f"- Daemon: {', '.join(collectors())} every {world.INTERVAL_SECONDS} s; account "
         "collector off (moto's server has no sesv2 GetAccount). "
         f"ses_requests_per_second: {world.SES_REQUESTS_PER_SECOND:g}, only to make the "
-        "benchmark fast (real SES allows about 1).",
+        "benchmark fast (real SES allows about 1). Code: "
+        f"{before}after = this checkout ({world.REPO}).",
         "- Minimum: every set read once, every discovered (metric, dimensions) queried once, "
         "500 queries per GetMetricData, 500 metrics per ListMetrics page. ListMetrics runs at "
-        "the first poll only (the daemon caches the list for an hour).",
+        "the first poll only (the daemon caches the list for an hour). Requests shown for "
+        "this checkout; every run's were checked.",
         "- ListConfigurationSets: pages of 1,000 (SES's maximum PageSize, which moto honours).",
-        f"- Scrape: {scrapes} sequential GET /metrics over one keep-alive connection, "
-        "including HTTP over loopback. Floor: prometheus_client.generate_latest on a "
-        "registry holding the same families prebuilt. Ratio = scrape median / floor median.",
-        f"- sts GetCallerIdentity: {results[-1].caller_identity:.0f} per daemon (the account "
-        "id is resolved once, not per poll).",
+        f"- Scrape: sequential GET /metrics over one keep-alive connection, including HTTP "
+        f"over loopback: {args.scrapes} with Accept-Encoding: gzip, then plain ones for up "
+        f"to {args.busy_seconds:g} s or until {args.scrapes} were quiet and {args.scrapes} "
+        "overlapped a CloudWatch poll, each followed by one of the floor: the same bytes "
+        "served from memory by http.server in a child process over its own keep-alive "
+        "connection (so it shares the CPU with moto and the poll as the scrape does). "
+        "Quiet: scrapes that overlapped no poll of any collector; during a CloudWatch poll: "
+        "those that overlapped one; n of each; sorted by the poll windows of the daemon's "
+        "self-metrics.",
     ]
     for r in results:
-        if not r.quiet:
-            lines.append(f"- {r.sets:,} sets: a poll ran while /metrics was being timed.")
+        polls = ", ".join(f"{run.code} {run.cloudwatch_poll:.1f} s" for run in r.runs)
+        ways = "; ".join(
+            f"{way} {r.gzip_seconds[way] * 1000:.1f} ms ({r.gzip_sizes[way] / 1024:,.0f} KiB)"
+            for way in r.gzip_seconds
+        )
+        size = r.runs[-1].body_bytes
+        lines.append(
+            f"- {r.sets:,} sets: longest CloudWatch poll: {polls}. Rendered cache: "
+            f"{r.cache_bytes / 1024:,.0f} KiB for {size / 1024:,.0f} KiB of text "
+            f"({r.cache_bytes / size:.2f}x). gzip in this process, p50: {ways}."
+        )
     for r in results:
-        if r.sets == TARGET_SETS:
-            ratio, rss = r.scrape.median / r.floor.median, r.rss_kib / 1024
-            met = {True: "met", False: "MISSED"}
-            lines.append(
-                f"- Targets at {TARGET_SETS:,} sets: ratio <= {TARGET_RATIO:g}: "
-                f"{met[ratio <= TARGET_RATIO]} ({ratio:.2f}); RSS < {TARGET_RSS_MIB:g} MiB: "
-                f"{met[rss < TARGET_RSS_MIB]} ({rss:.1f} MiB)."
+        if r.sets != TARGET_SETS:
+            continue
+        after, met = r.runs[-1], {True: "met", False: "MISSED"}
+        lines.append(
+            f"- Targets at {TARGET_SETS:,} sets during a CloudWatch poll: p50 <= "
+            f"{TARGET_P50 * 1000:g} ms: {met[after.busy.median <= TARGET_P50]} "
+            f"({after.busy.median * 1000:.1f} ms); p99 <= {TARGET_P99 * 1000:g} ms: "
+            f"{met[after.busy.p99 <= TARGET_P99]} ({after.busy.p99 * 1000:.1f} ms); "
+            f"floor during the poll p50 / p99 {ms(after.floor_busy)} ms."
+        )
+        limit = TARGET_CACHE_RATIO * after.body_bytes
+        extra = f"rendered cache <= {TARGET_CACHE_RATIO:g} x text: {met[r.cache_bytes <= limit]}"
+        if len(r.runs) > 1:
+            grown = (after.rss_kib - r.runs[0].rss_kib) * 1024
+            extra += (
+                f"; RSS after - before <= {TARGET_CACHE_RATIO:g} x text: {met[grown <= limit]} "
+                f"({grown / 1024 / 1024:+.1f} MiB for {after.body_bytes / 1024 / 1024:.1f} MiB)"
             )
+        lines.append(f"- {extra}.")
     lines.append(
         f"- Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
         f"{platform.python_version()}, {platform.system()} {platform.release()}."
@@ -178,17 +356,26 @@ def notes(results: list[Result], scrapes: int) -> list[str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sets", default="1,100,1000", help="comma-separated set counts")
-    parser.add_argument("--scrapes", type=int, default=200, help="GET /metrics per count")
+    parser.add_argument("--scrapes", type=int, default=200, help="GET /metrics per kind")
+    parser.add_argument(
+        "--busy-seconds",
+        type=float,
+        default=BUSY_SECONDS,
+        help="most time spent scraping for scrapes during a CloudWatch poll",
+    )
+    parser.add_argument("--before", type=Path, help="also run the daemon of this checkout")
     args = parser.parse_args()
     if args.scrapes < 1:
         parser.error("--scrapes must be at least 1")
+    if args.before is not None and not (args.before / "ses_exporter").is_dir():
+        parser.error(f"--before: no ses_exporter package in {args.before}")
     results = []
     with tempfile.TemporaryDirectory(prefix="ses-exporter-bench-") as tmp:
         for sets in (int(n) for n in args.sets.split(",")):
             print(f"measuring with {sets:,} configuration set(s) ...", file=sys.stderr, flush=True)
-            results.append(measure(sets, args.scrapes, Path(tmp)))
+            results.append(measure(sets, args, Path(tmp)))
     requests, ok = requests_table(results)
-    print("\n".join([*requests, "", *latency_table(results), "", *notes(results, args.scrapes)]))
+    print("\n".join([*requests, "", *latency_table(results), "", *notes(results, args)]))
     if not ok:
         print("FAIL: some poll's AWS requests differ from the minimum", file=sys.stderr)
     return 0 if ok else 1

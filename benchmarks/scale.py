@@ -1,9 +1,10 @@
 """Scale benchmark: the real daemon polling N assumed-role accounts x 3 regions.
 
 Usage: ``python benchmarks/scale.py [--accounts 1,100,500] [--duration 360]
-[--scrape-every 15] [--pythonpath DIR]`` (``--pythonpath``: run the daemon of another
-checkout, e.g. a ``git worktree`` of the code before a change, for a before/after
-comparison).
+[--scrape-every 15] [--pythonpath DIR] [--before DIR]`` (``--pythonpath``: run the daemon
+of another checkout; ``--before``: also run the daemon of another checkout, e.g. an export
+of the code before a change, against the same seeded world, first, and print both side by
+side).
 
 For each number of accounts N:
 
@@ -53,7 +54,7 @@ from importlib import metadata
 from pathlib import Path
 
 import world
-from latency import Timing, series_count, timing
+from latency import Timing, gzip_costs, series_count, timing
 
 # The defaults: the load users have (``--fast`` runs every collector every 60 s instead).
 INTERVALS = {"account": 60, "send_statistics": 300, "cloudwatch": 300, "configuration_sets": 900}
@@ -63,6 +64,7 @@ FAST_INTERVALS = dict.fromkeys(INTERVALS, 60)
 SCRAPE_EVERY_SECONDS = 15.0
 ALLOWED_LAG_RATIO = 0.10  # every poll starts within interval + 10 %
 HEALTHY_WITHIN, READY_WITHIN, AT_TARGETS = 5.0, 120.0, 1500
+SCRAPE_P99_SECONDS = 0.250  # at AT_TARGETS, while polls run
 RSS_PER_TARGET_KIB, RSS_TOTAL_MIB, MAX_FDS = 1024.0, 2048.0, 1024
 PROBE_SECONDS, PROC_SECONDS = 0.1, 0.5
 MIN_AVAILABLE_KIB = 2 * 1024 * 1024  # stop a size before it leaves others < 2 GiB
@@ -153,6 +155,7 @@ class Row:
     accounts: int
     targets: int
     seed_seconds: float
+    code: str = "after"  # "before" (--before) or this checkout's (or --pythonpath's)
     rss_kib: int = 0
     peak_rss_kib: int = 0
     fds: int = 0
@@ -164,6 +167,8 @@ class Row:
     observed: Observed = field(default_factory=Observed)
     warnings: Counter[str] = field(default_factory=Counter)
     aborted: str | None = None
+    body: bytes = b""  # the last scrape, until gzip_costs has read it
+    gzip: tuple[dict[str, float], dict[str, int]] | None = None  # latency.gzip_costs
 
 
 def proc_status(pid: int) -> dict[str, int]:
@@ -198,23 +203,31 @@ def intervals(args: argparse.Namespace) -> dict[str, int]:
     return FAST_INTERVALS if args.fast else INTERVALS
 
 
-def measure(accounts: int, args: argparse.Namespace, workdir: Path) -> Row:
+def measure(accounts: int, args: argparse.Namespace, workdir: Path) -> list[Row]:
+    """One row per daemon (``--before``'s first), each against the same seeded world."""
     ids = world.account_ids(accounts)
+    rows = []
     with world.MotoServer() as moto:
         started = time.monotonic()
         world.seed_accounts(moto, ids)
-        row = Row(accounts, accounts * len(world.REGIONS), time.monotonic() - started)
-        row.observed.intervals = intervals(args)
+        seeded = time.monotonic() - started
         config = workdir / f"accounts-{accounts}.yaml"
         config.write_text(world.accounts_config(moto.url, ids, intervals(args)))
-        spawned = time.monotonic()
-        with world.Daemon(config, args.pythonpath) as daemon:
-            try:
-                watch(daemon, row, spawned, args)
-            finally:
-                log = Path(daemon.log.name)
-        row.warnings = count_warnings(log.read_text(errors="replace"))
-    return row
+        daemons = [("before", args.before)] if args.before else []
+        for code, pythonpath in [*daemons, ("after", args.pythonpath)]:
+            row = Row(accounts, accounts * len(world.REGIONS), seeded, code)
+            row.observed.intervals = intervals(args)
+            spawned = time.monotonic()
+            with world.Daemon(config, pythonpath) as daemon:
+                try:
+                    watch(daemon, row, spawned, args)
+                finally:
+                    log = Path(daemon.log.name)
+            row.warnings = count_warnings(log.read_text(errors="replace"))
+            if row.body:  # with the daemon gone: the machine is quiet
+                row.gzip, row.body = gzip_costs(row.body, times=5), b""
+            rows.append(row)
+    return rows
 
 
 def watch(daemon: world.Daemon, row: Row, spawned: float, args: argparse.Namespace) -> None:
@@ -261,6 +274,7 @@ def watch(daemon: world.Daemon, row: Row, spawned: float, args: argparse.Namespa
         row.fds, row.threads = max(row.fds, status["fds"]), max(row.threads, status["Threads"])
     row.scrape = timing(durations) if durations else None
     row.series = series_count(body)
+    row.body = body
 
 
 def poll_quantiles(durations: Sequence[float]) -> str:
@@ -281,6 +295,11 @@ def count_warnings(log: str) -> Counter[str]:
     return found
 
 
+def base_of(rows: Sequence[Row], row: Row) -> Row | None:
+    """The 1-account row of the same code, if measured."""
+    return next((r for r in rows if r.accounts == 1 and r.code == row.code), None)
+
+
 def per_target_kib(row: Row, base: Row | None) -> float | None:
     if base is None or row.targets == base.targets or not row.rss_kib:
         return None
@@ -293,20 +312,20 @@ def fmt(value: float | None, spec: str, missing: str = "n/a") -> str:
 
 def table(rows: Sequence[Row], duration: float) -> list[str]:
     lines = [
-        "| Accounts | Targets | RSS MiB | RSS/target KiB | Peak RSS MiB | fds | Threads "
+        "| Accounts | Targets | Code | RSS MiB | RSS/target KiB | Peak RSS MiB | fds | Threads "
         "| s to healthy | s to ready | Worst lag s | Worst gap / interval | Poll p50/p99 s "
-        "| Scrape p50 ms "
-        "| Scrape p99 ms | Series | Success at end | Fewest polls | Warnings |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| Scrape p50 ms | Scrape p99 ms | Series | Success at end | Fewest polls | Warnings |",
+        "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    base = rows[0] if rows[0].accounts == 1 else None
     for r in rows:
+        base = base_of(rows, r)
         worst_lag = max(r.observed.worst_lag.values(), default=None)
         gap = max(r.observed.worst_gap_ratio().values(), default=None)
         success = "/".join(str(n) for n in r.observed.succeeded().values())
         cells = [
             f"{r.accounts:,}",
             f"{r.targets:,}",
+            r.code,
             fmt(r.rss_kib / 1024 if r.rss_kib else None, ",.0f"),
             fmt(per_target_kib(r, base), ",.0f", "—"),
             fmt(r.peak_rss_kib / 1024 if r.peak_rss_kib else None, ",.0f"),
@@ -369,6 +388,12 @@ def verdicts(rows: Sequence[Row], duration: float) -> list[str]:
             f"{met(r.ready is not None and r.ready <= READY_WITHIN)} "
             f"({fmt(r.ready, '.1f', f'not within {duration:g}')} s)."
         )
+        p99 = r.scrape.p99 if r.scrape else None
+        lines.append(
+            f"- {r.targets:,} targets: scrape p99 <= {SCRAPE_P99_SECONDS * 1000:g} ms while polls "
+            f"run: {met(p99 is not None and p99 <= SCRAPE_P99_SECONDS)} "
+            f"({fmt(p99 * 1000 if p99 is not None else None, ',.1f')} ms)."
+        )
     for r in rows:
         lines.append(f"- {r.targets:,} targets: {lag_verdict(r)}")
     return lines
@@ -396,7 +421,9 @@ def lag_verdict(r: Row) -> str:
 
 def notes(rows: Sequence[Row], args: argparse.Namespace) -> list[str]:
     every = ", ".join(f"{name} {seconds} s" for name, seconds in intervals(args).items())
-    daemon_from = args.pythonpath or world.REPO
+    daemon_from = f"after: {args.pythonpath or world.REPO}"
+    if args.before:
+        daemon_from = f"before: {args.before}, {daemon_from}; each against the same world"
     lines = [
         f"- Daemon ({daemon_from}): every collector on: {every}; every account by its role_arn "
         f"in {', '.join(world.REGIONS)}; ses_requests_per_second: "
@@ -431,9 +458,15 @@ def notes(rows: Sequence[Row], args: argparse.Namespace) -> list[str]:
             extra += "; warnings by logger: " + ", ".join(
                 f"{name} {n:,}" for name, n in r.warnings.most_common()
             )
+        if r.gzip:
+            seconds, sizes = r.gzip
+            extra += "; gzip of the last scrape (in the benchmark's process, p50): " + ", ".join(
+                f"{way} {seconds[way] * 1000:,.0f} ms ({sizes[way] / 1024:,.0f} KiB)"
+                for way in seconds
+            )
         if r.aborted:
             extra += f"; ABORTED: {r.aborted}"
-        lines.append(f"- {r.accounts:,} account(s): {extra}.")
+        lines.append(f"- {r.accounts:,} account(s), {r.code}: {extra}.")
     versions = ", ".join(f"{p} {metadata.version(p)}" for p in ("botocore", "moto", "APScheduler"))
     lines.append(
         f"- Machine: {platform.machine()}, {os.cpu_count()} CPUs, "
@@ -454,18 +487,24 @@ def main() -> int:
     parser.add_argument(
         "--fast", action="store_true", help="every collector every 60 s (default: the defaults)"
     )
+    parser.add_argument("--before", type=Path, help="also run the daemon of this checkout")
     args = parser.parse_args()
     counts = [int(n) for n in args.accounts.split(",")]
     if args.scrape_every <= 0 or args.duration <= 0 or min(counts) < 1:
         parser.error("--scrape-every, --duration and --accounts must be positive")
-    if args.pythonpath is not None and not (args.pythonpath / "ses_exporter").is_dir():
-        parser.error(f"--pythonpath: no ses_exporter package in {args.pythonpath}")
+    for option, path in (("--pythonpath", args.pythonpath), ("--before", args.before)):
+        if path is not None and not (path / "ses_exporter").is_dir():
+            parser.error(f"{option}: no ses_exporter package in {path}")
     rows = []
     with tempfile.TemporaryDirectory(prefix="ses-exporter-scale-") as tmp:
         for accounts in counts:
             print(f"measuring {accounts:,} account(s) ...", file=sys.stderr, flush=True)
-            rows.append(measure(accounts, args, Path(tmp)))
-    print("\n".join([*table(rows, args.duration), "", *verdicts(rows, args.duration)]))
+            rows.extend(measure(accounts, args, Path(tmp)))
+    said = []
+    for code in dict.fromkeys(r.code for r in rows):
+        group = [r for r in rows if r.code == code]
+        said += [f"Targets, {code}:", *verdicts(group, args.duration)]
+    print("\n".join([*table(rows, args.duration), "", *said]))
     print("\n".join(["", *notes(rows, args)]))
     return 0
 

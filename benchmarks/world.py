@@ -292,16 +292,17 @@ class Scraper:
     def __init__(self, port: int):
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
 
-    def get(self) -> tuple[bytes, float]:
+    def get(self, headers: dict[str, str] | None = None) -> tuple[bytes, float]:
+        """The body (as sent: gzip-compressed if asked for) and the seconds it took."""
         started = time.perf_counter()
         try:
-            self.conn.request("GET", "/metrics")
+            self.conn.request("GET", "/metrics", headers=headers or {})
             response = self.conn.getresponse()
         except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
             # The exporter closes idle keep-alive connections; Prometheus reconnects too.
             self.conn.close()
             started = time.perf_counter()
-            self.conn.request("GET", "/metrics")
+            self.conn.request("GET", "/metrics", headers=headers or {})
             response = self.conn.getresponse()
         body = response.read()
         elapsed = time.perf_counter() - started

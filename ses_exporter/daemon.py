@@ -12,8 +12,8 @@ only STS can tell is still resolved by every replica when organizations are conf
 as one process would, whichever replica owns the twin.
 
 ``Exporter`` is what the web server serves (it implements ``web.WebApp``): it renders
-``/metrics`` from the store, answers readiness, and applies a new configuration that
-``reload.Reloader`` has validated.
+``/metrics`` from the store (``scrape.Scrape``), answers readiness, and applies a new
+configuration that ``reload.Reloader`` has validated.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 
 from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import choose_encoder
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
@@ -35,7 +34,7 @@ from .aws import ClientFactory, ClientHook, RequestCounter, describe_error
 from .config import Config
 from .discovery import DiscoveryStatus, OrganizationDiscovery
 from .poller import Poller
-from .scrape import ExporterCollector
+from .scrape import Scrape
 from .shard import Shard
 from .store import ResultStore
 from .targets import Target, account_names, build_targets
@@ -76,11 +75,12 @@ class Exporter:
         self.poller = Poller(self.store, self.config.collectors, clock)
         self.poller.on_account_resolved = self._account_resolved
         self._apply(self.config)
-        self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(ExporterCollector(self.store, self, clock))
-        ProcessCollector(registry=self.registry)
-        PlatformCollector(registry=self.registry)
-        GCCollector(registry=self.registry)
+        runtime = CollectorRegistry(auto_describe=False)  # process_*, python_*
+        ProcessCollector(registry=runtime)
+        PlatformCollector(registry=runtime)
+        GCCollector(registry=runtime)
+        self.scrape = Scrape(self.store, self, clock, runtime)
+        self.registry = self.scrape.registry  # what /metrics prints (the private registry)
 
     def _apply_overrides(self, config: Config) -> Config:
         if not self.collector_overrides:
@@ -106,9 +106,8 @@ class Exporter:
 
     # --- web.WebApp ---------------------------------------------------------------
 
-    def render_metrics(self, accept_header: str | None) -> tuple[bytes, str]:
-        encoder, content_type = choose_encoder(accept_header or "")
-        return encoder(self.registry), content_type
+    def render_metrics(self, accept_header: str | None, gzip: bool = False) -> tuple[bytes, str]:
+        return self.scrape.render(accept_header, gzip)
 
     def is_ready(self) -> bool:
         """Every organization discovered once (or tried) and every target polled once."""

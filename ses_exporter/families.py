@@ -1,7 +1,9 @@
 """Building metric families from snapshots, and merging them at scrape time.
 
-Builders run in the poller thread right after a poll, so a scrape only concatenates
-sample lists that already exist: it never calls AWS and does little work.
+Builders run in the poller thread right after a poll, and the store renders their
+families there too (``exposition``). ``merge_families`` defines what a scrape prints (one
+family per name, every target's samples under it): the join of pre-rendered results
+reproduces it byte for byte, and the fallback for what the join cannot serve uses it.
 """
 
 from __future__ import annotations
@@ -68,14 +70,15 @@ class FamilyBuilder:
 
 
 def merge_families(groups: Iterable[Iterable[Metric]]) -> list[Metric]:
-    """One family per name, with the samples of every group (every target) in order."""
+    """One family per name (HELP, type and unit of its first group), with the samples of
+    every group (every target) in order."""
     merged: dict[str, Metric] = {}
     for group in groups:
         for family in group:
             target = merged.get(family.name)
             if target is None:
                 target = merged[family.name] = Metric(
-                    family.name, family.documentation, family.type
+                    family.name, family.documentation, family.type, family.unit
                 )
             target.samples.extend(family.samples)
     return list(merged.values())

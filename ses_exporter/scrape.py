@@ -1,8 +1,16 @@
-"""The custom collector behind ``/metrics``: cached SES families plus the exporter's own.
+"""``/metrics``: the store's pre-rendered results, then the exporter's own metrics.
 
-``collect()`` builds nothing from AWS: it merges the families the poller already built
-and adds the self-metrics of SPEC 3.5. ``describe()`` returns nothing so registering
-never triggers a collection.
+``Scrape.render`` answers a scrape. The SES families were rendered when their poll was
+stored (``exposition``), so a scrape joins bytes: one HELP/TYPE per family with the
+samples of every fresh result under it, then the self-metrics of SPEC 3.5 and the
+process, platform and GC collectors, which are small and printed per scrape by
+prometheus_client. For gzip, the joined part is compressed once per content version
+(``exposition.GzipPrefix``) and each scrape compresses only the self-metrics after it.
+
+The output is byte for byte what prometheus_client prints for ``registry`` (the custom
+collector ``ExporterCollector`` and the same three), which also serves, as before, the
+Accept headers and results the join cannot (``exposition.choose``, ``Rendered.plain``).
+``describe()`` returns nothing so registering never triggers a collection.
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Protocol
 
+from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -22,10 +31,13 @@ from prometheus_client.registry import Collector as PromCollector
 from . import __version__
 from .aws import RequestCounter
 from .discovery import DiscoveryStatus
+from .exposition import GzipPrefix, choose, join
 from .families import merge_families
 from .store import PollStatus, ResultStore
 
 TARGET_LABELS = ["account_id", "region", "collector"]
+# The joined SES part is compressed once per content version; see README, Performance.
+GZIP_LEVEL = 6
 
 
 class ExporterState(Protocol):
@@ -43,7 +55,58 @@ class ExporterState(Protocol):
     def shard_position(self) -> tuple[int, int]: ...
 
 
+class Scrape:
+    """Renders ``/metrics`` for an Accept header, optionally gzip-compressed.
+
+    ``registry`` holds ``ExporterCollector`` and then ``runtime`` (the process, platform
+    and GC collectors); ``render`` prints what prometheus_client would print for it.
+    """
+
+    def __init__(
+        self,
+        store: ResultStore,
+        state: ExporterState,
+        clock: Callable[[], float] = time.time,
+        runtime: PromCollector | None = None,
+    ):
+        self.store = store
+        self.clock = clock
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(ExporterCollector(store, state, clock))
+        self._own = CollectorRegistry(auto_describe=False)  # all but the SES families
+        self._own.register(SelfMetrics(store, state))
+        if runtime is not None:
+            self.registry.register(runtime)
+            self._own.register(runtime)
+        self._gzip: dict[int, GzipPrefix] = {}  # per format: at most two
+
+    def render(self, accept_header: str | None, gzip: bool = False) -> tuple[bytes, str]:
+        encoder, content_type, fmt = choose(accept_header)
+        version, statuses = self.store.snapshot()
+        now = self.clock()
+        fresh = bytes(status.is_fresh(now) for status in statuses)
+        results = [s.rendered for s, is_fresh in zip(statuses, fresh, strict=True) if is_fresh]
+        if fmt is None or not all(result.plain for result in results):
+            body = encoder(self.registry)
+            return (_gzip(body) if gzip else body), content_type
+        own = encoder(self._own)
+        if not gzip:
+            return join(results, fmt, own), content_type
+        key = (version, fresh)
+        cached = self._gzip.get(fmt)
+        if cached is None or cached.key != key:
+            cached = self._gzip[fmt] = GzipPrefix(key, join(results, fmt), GZIP_LEVEL)
+        return cached.finish(own), content_type
+
+
+def _gzip(body: bytes) -> bytes:
+    prefix = GzipPrefix(None, body, GZIP_LEVEL)
+    return prefix.finish(b"")
+
+
 class ExporterCollector(PromCollector):
+    """The fresh SES families of the store, merged, then the self-metrics."""
+
     def __init__(
         self,
         store: ResultStore,
@@ -51,8 +114,8 @@ class ExporterCollector(PromCollector):
         clock: Callable[[], float] = time.time,
     ):
         self.store = store
-        self.state = state
         self.clock = clock
+        self.own = SelfMetrics(store, state)
 
     def describe(self) -> list[Metric]:
         return []
@@ -61,9 +124,23 @@ class ExporterCollector(PromCollector):
         statuses = self.store.statuses()
         now = self.clock()
         yield from merge_families(s.families for s in statuses if s.is_fresh(now))
-        yield from self._self_metrics(statuses)
+        yield from self.own.families(statuses)
 
-    def _self_metrics(self, statuses: list[PollStatus]) -> Iterator[Metric]:
+
+class SelfMetrics(PromCollector):
+    """The exporter's own metrics (SPEC 3.5), without the SES families."""
+
+    def __init__(self, store: ResultStore, state: ExporterState):
+        self.store = store
+        self.state = state
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        return self.families(self.store.statuses())
+
+    def families(self, statuses: list[PollStatus]) -> Iterator[Metric]:
         info = GaugeMetricFamily(
             "ses_exporter_build_info",
             "Build information of ses-exporter; always 1.",

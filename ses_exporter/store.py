@@ -15,6 +15,13 @@ Staleness (SPEC 2.5), exactly: the last good families are exposed while
 So a failing collector's series go absent ``max_staleness`` after its last success (or
 when the attempt in flight at that moment fails), and a slow but succeeding one's never
 do: its next poll starts at the next tick, at most one interval after the last success.
+
+A successful poll's families are also kept rendered (``exposition.render``, in the
+poller's thread, before the swap), so a scrape joins bytes instead of printing numbers.
+Freshness is still decided at scrape time: a stale result's fragments are left out then.
+``snapshot`` returns the statuses with a version that changes whenever some status's
+rendered content does (or a status comes or goes), so what is derived from the rendered
+results alone can be cached per (version, which of them are fresh).
 """
 
 from __future__ import annotations
@@ -25,6 +32,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from prometheus_client.metrics_core import Metric
+
+from .exposition import EMPTY, Rendered, render
 
 # (account key, region, collector): stable across polls and config reloads.
 StatusKey = tuple[str, str, str]
@@ -44,6 +53,7 @@ class PollStatus:
     scheduling_lag: float | None = None  # of the last poll: its start minus its tick
     last_error: str | None = None
     families: tuple[Metric, ...] = ()
+    rendered: Rendered = EMPTY  # the same families, rendered
 
     def is_fresh(self, now: float) -> bool:
         """Whether the last good families may still be exposed (see the module docstring)."""
@@ -62,18 +72,21 @@ class ResultStore:
     def __init__(self) -> None:
         self._entries: dict[StatusKey, PollStatus] = {}
         self._lock = threading.Lock()
+        self._version = 0  # changes when the statuses or their rendered content do
 
     def register(self, key: StatusKey, account_id: str, max_staleness: float) -> None:
         with self._lock:
             old = self._entries.get(key)
             if old is None:
                 self._entries[key] = PollStatus(account_id, key[1], key[2], max_staleness)
+                self._version += 1
             else:
                 self._entries[key] = replace(old, max_staleness=max_staleness)
 
     def remove(self, key: StatusKey) -> None:
         with self._lock:
-            self._entries.pop(key, None)
+            if self._entries.pop(key, None) is not None:
+                self._version += 1
 
     def keys(self) -> list[StatusKey]:
         with self._lock:
@@ -94,6 +107,8 @@ class ResultStore:
         started: float,
         now: float,
     ) -> None:
+        families = tuple(families)
+        rendered = render(families)  # outside the lock: scrapes never wait for it
         self._record(
             key,
             account_id,
@@ -102,7 +117,8 @@ class ResultStore:
             success=True,
             last_success=now,
             last_error=None,
-            families=tuple(families),
+            families=families,
+            rendered=rendered,
         )
 
     def record_failure(
@@ -126,12 +142,20 @@ class ResultStore:
                 **changes,
             )
             if not new.is_fresh(now):
-                new = replace(new, families=())  # the last good values have gone stale
+                # the last good values have gone stale
+                new = replace(new, families=(), rendered=EMPTY)
+            if new.rendered is not old.rendered:
+                self._version += 1
             self._entries[key] = new
 
     def statuses(self) -> list[PollStatus]:
         with self._lock:
             return list(self._entries.values())
+
+    def snapshot(self) -> tuple[int, list[PollStatus]]:
+        """The statuses and the version of their rendered content (see the module doc)."""
+        with self._lock:
+            return self._version, list(self._entries.values())
 
     def all_attempted(self) -> bool:
         with self._lock:

@@ -6,6 +6,7 @@ Regenerate the golden file after an intended change with
 
 from __future__ import annotations
 
+import gzip
 import platform
 import re
 import shutil
@@ -16,6 +17,7 @@ from typing import Any
 
 import boto3
 import pytest
+from prometheus_client.exposition import choose_encoder
 
 from ses_exporter import __version__
 from ses_exporter.daemon import Exporter
@@ -35,6 +37,12 @@ PROCESS_FAMILIES = re.compile(
 
 
 def full_scrape(fake_api: FakeAccountApi) -> bytes:
+    body, _ = polled_exporter(fake_api).render_metrics(None)
+    return body
+
+
+def polled_exporter(fake_api: FakeAccountApi) -> Exporter:
+    """An exporter after two polls of every collector of three targets."""
     config = config_for(
         "us-east-1",
         "eu-west-1",
@@ -84,8 +92,7 @@ def full_scrape(fake_api: FakeAccountApi) -> bytes:
         ],
     )
     poll_everything(exporter)
-    body, _ = exporter.render_metrics(None)
-    return body
+    return exporter
 
 
 MARKETING = [{"Name": "ses:configuration-set", "Value": "marketing"}]
@@ -138,6 +145,7 @@ def seed_configuration_sets_and_cloudwatch(fake_api: FakeAccountApi, region: str
 
 
 def normalise(text: str) -> str:
+    """Without process_*/python_* families; volatile values and versions masked."""
     text = PROCESS_FAMILIES.sub("", text)
     text = VOLATILE.sub(r"\1 <volatile>", text)
     return text.replace(f'version="{__version__}"', 'version="<version>"').replace(
@@ -164,3 +172,32 @@ def test_full_scrape_passes_promtool_check_metrics(aws: None, fake_api: FakeAcco
         check=False,
     )
     assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
+
+
+@pytest.mark.parametrize(
+    "accept",
+    [
+        None,
+        "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,"
+        "text/plain;version=0.0.4;q=0.3",  # Prometheus 3 (abridged)
+        "application/openmetrics-text",
+        "text/plain;version=1.0.0;escaping=dots",  # served by prometheus_client itself
+    ],
+)
+def test_pre_rendered_scrape_equals_prometheus_client_on_the_same_registry(
+    aws: None, fake_api: FakeAccountApi, accept: str | None
+) -> None:
+    """/metrics joins pre-rendered results; prometheus_client printing the daemon's registry
+    (every fresh family merged, then the self-metrics) must give the same bytes, in the
+    text format (the golden file above) and in OpenMetrics."""
+    exporter = polled_exporter(fake_api)
+    encoder, content_type = choose_encoder(accept or "")
+    expected = normalise(encoder(exporter.registry).decode())
+    body, got_type = exporter.render_metrics(accept)
+    assert (normalise(body.decode()), got_type) == (expected, content_type)
+    compressed, _ = exporter.render_metrics(accept, gzip=True)
+    assert normalise(gzip.decompress(compressed).decode()) == expected
+    if accept is not None and "openmetrics" in accept:
+        assert body.endswith(b"\n# EOF\n") and body.count(b"# EOF") == 1
+        counter = "aws_ses_send_statistics_bounces"
+        assert f"# TYPE {counter} counter\n{counter}_total{{" in expected

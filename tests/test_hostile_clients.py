@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from ses_exporter.web import WebConfig, WebServer, parse_web_config
-from tests.test_web import FakeApp, raw_exchange
+from tests.test_web import FakeApp, maybe_gzip, raw_exchange
 from tests.test_webconfig import Pki, client_context, make_pki
 
 LOAD_SECONDS = 30.0 if os.environ.get("SES_EXPORTER_LONG_TESTS") == "1" else 5.0
@@ -34,8 +34,8 @@ BIG_METRICS = b"".join(
 
 
 class BigApp(FakeApp):
-    def render_metrics(self, accept_header: str | None) -> tuple[bytes, str]:
-        return BIG_METRICS, "text/plain; version=0.0.4; charset=utf-8"
+    def render_metrics(self, accept_header: str | None, gzip: bool = False) -> tuple[bytes, str]:
+        return maybe_gzip(BIG_METRICS, gzip), "text/plain; version=0.0.4; charset=utf-8"
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,11 @@ METRICS = (
 METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
+def maybe_gzip(body: bytes, compress: bool) -> bytes:
+    """What a WebApp answers for render_metrics(..., gzip=compress)."""
+    return gzip.compress(body, mtime=0) if compress else body
+
+
 class FakeApp:
     version = "1.2.3-test"
 
@@ -36,11 +41,11 @@ class FakeApp:
         self.accept_headers: list[str | None] = []
         self.reloads = 0
 
-    def render_metrics(self, accept_header: str | None) -> tuple[bytes, str]:
+    def render_metrics(self, accept_header: str | None, gzip: bool = False) -> tuple[bytes, str]:
         self.accept_headers.append(accept_header)
         if self.render_error is not None:
             raise self.render_error
-        return METRICS, METRICS_TYPE
+        return maybe_gzip(METRICS, gzip), METRICS_TYPE
 
     def is_ready(self) -> bool:
         return self.ready

@@ -41,7 +41,7 @@ from ses_exporter.web import (
 )
 from ses_exporter.web.auth import BasicAuth, RateLimit, RateLimiter
 from tests.conftest import free_port
-from tests.test_web import FakeApp
+from tests.test_web import FakeApp, maybe_gzip
 
 PASSWORD = "s3cret-Pa55"
 # Cost 4, the minimum, keeps the tests fast; promtool accepts it.
@@ -772,8 +772,9 @@ def test_slow_tls_handshake_is_cut_off(pki: Pki, served: list[WebServer]) -> Non
 
 
 class ScrapeApp(FakeApp):
-    def render_metrics(self, accept_header: str | None) -> tuple[bytes, str]:
-        return b"# TYPE test_up gauge\ntest_up 1\n", "text/plain; version=0.0.4; charset=utf-8"
+    def render_metrics(self, accept_header: str | None, gzip: bool = False) -> tuple[bytes, str]:
+        body = maybe_gzip(b"# TYPE test_up gauge\ntest_up 1\n", gzip)
+        return body, "text/plain; version=0.0.4; charset=utf-8"
 
 
 def start_prometheus(directory: Path, config: str) -> tuple[subprocess.Popen[bytes], int]:

@@ -7,7 +7,6 @@ configuration in force (an ``Access``, swapped whole by ``App.reload_config``).
 
 from __future__ import annotations
 
-import gzip
 import html
 import re
 import time
@@ -36,7 +35,10 @@ class WebApp(Protocol):
     @property
     def store(self) -> ResultStore: ...
 
-    def render_metrics(self, accept_header: str | None) -> tuple[bytes, str]: ...
+    def render_metrics(self, accept_header: str | None, gzip: bool = False) -> tuple[bytes, str]:
+        """The body for this Accept header and its content type; with ``gzip``, the body
+        gzip-compressed (the app can reuse what did not change since the last scrape)."""
+        ...
 
     def is_ready(self) -> bool: ...
 
@@ -136,10 +138,10 @@ class App:
         return access.auth.check(request.headers.get("Authorization"))
 
     def _metrics(self, request: Request) -> Response:
-        body, content_type = self.app.render_metrics(request.headers.get("Accept"))
+        compress = accepts_gzip(request.headers.get("Accept-Encoding"))
+        body, content_type = self.app.render_metrics(request.headers.get("Accept"), compress)
         headers: tuple[tuple[str, str], ...] = (("Vary", "Accept-Encoding"),)
-        if accepts_gzip(request.headers.get("Accept-Encoding")):
-            body = gzip.compress(body, compresslevel=6, mtime=0)
+        if compress:
             headers += (("Content-Encoding", "gzip"),)
         return Response(HTTPStatus.OK, body, content_type, headers)
 

@@ -1,0 +1,269 @@
+"""Poll results rendered once, when the store keeps them, and joined at every scrape.
+
+``render`` turns one poll result's families into ``Fragment``\\ s, one per family, each
+holding its header lines and its sample lines in both formats a scrape may ask for: the
+Prometheus text format (``prometheus_client.generate_latest``) and OpenMetrics
+(``prometheus_client.openmetrics.exposition.generate_latest``). The bytes are cut out of
+what prometheus_client itself prints for that family alone, so label escaping, number
+formatting, a counter's ``_total`` name in the text format and the ``_created`` samples
+that the text format moves into a gauge of their own are the library's, not a copy of it.
+When both formats print the same sample lines, one bytes object serves both, and
+prometheus_client prints only the OpenMetrics header (printing a family twice would
+double what a poll spends rendering). They do for a sample without timestamp or
+exemplar, in a family without the suffix samples the text format moves, which is every
+family our builders make: both printers write the name, the labels sorted with their
+values escaped alike, and ``floatToGoString(value)``. The tests hold both printers to it.
+
+``join`` writes a scrape from the fresh results, family by family in the order of first
+appearance: the header of the first result that has the family, then the samples of
+every result. That is byte for byte what ``generate_latest`` prints for
+``families.merge_families`` of the same results, without formatting a number::
+
+    # HELP aws_ses_max_send_rate MaxSendRate (emails per second) ...   <- first result's
+    # TYPE aws_ses_max_send_rate gauge
+    aws_ses_max_send_rate{account_id="111111111111",region="eu-west-1"} 14.0  <- result 1
+    aws_ses_max_send_rate{account_id="222222222222",region="us-east-1"} 1.0   <- result 2
+
+Headers are the same for every target, so each distinct header is kept once
+(``_intern``): per result, a fragment costs its sample lines and a few pointers.
+
+The cut holds for the escapings that leave legacy names (``[a-zA-Z_][a-zA-Z0-9_]*``)
+as they are (``underscores``, ``allow-utf-8``, ``values``). A result with other names
+(``:`` included: OpenMetrics prints it per escaping), with native histograms, or that
+prometheus_client cannot print is not ``plain``; ``choose`` answers ``None`` for the
+``dots`` escaping; in both cases the caller renders with prometheus_client as before (and
+a family it cannot print fails the scrape there, as before, not the poll here).
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+from prometheus_client import exposition
+from prometheus_client.metrics_core import Metric
+from prometheus_client.openmetrics import exposition as openmetrics
+from prometheus_client.registry import Collector
+
+TEXT, OPENMETRICS = 0, 1  # index of a format in Fragment's pairs
+Encoder = Callable[[Collector], bytes]
+
+_EOF = b"# EOF\n"
+# Legacy metric names without ':', which OpenMetrics prints differently per escaping.
+_PLAIN_METRIC = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
+_LEGACY_LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
+# Escapings under which prometheus_client prints a legacy name unchanged.
+_NAME_PRESERVING = frozenset({openmetrics.UNDERSCORES, openmetrics.ALLOWUTF8, openmetrics.VALUES})
+# Distinct headers kept once. Builders' HELP texts are constants, so this holds one entry
+# per family and format; the bound only guards against HELP that varies.
+_HEADERS: dict[bytes, bytes] = {}
+_MAX_HEADERS = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Fragment:
+    """One family of one poll result, rendered; pairs are (text, OpenMetrics)."""
+
+    name: str  # Metric.name: what merges the same family of several results
+    documentation: str  # for the text format's _created/_gsum/_gcount headers
+    header: tuple[bytes, bytes]  # HELP, TYPE (and UNIT) lines
+    samples: tuple[bytes, bytes]  # one object twice when both formats agree
+    # Text format only: (suffix, lines) of the _created, _gsum and _gcount samples,
+    # which it prints as a gauge of their own after the family; sorted by suffix.
+    text_extras: tuple[tuple[str, bytes], ...] = ()
+
+    def nbytes(self, seen: set[int]) -> int:
+        """Bytes of the rendered text this fragment holds that ``seen`` (ids of bytes
+        objects already counted) does not; adds them to ``seen``."""
+        found = 0
+        for part in (*self.header, *self.samples, *(lines for _, lines in self.text_extras)):
+            if id(part) not in seen:
+                seen.add(id(part))
+                found += len(part)
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """A poll result's families, rendered. ``plain``: ``join`` may serve them."""
+
+    fragments: tuple[Fragment, ...] = ()
+    plain: bool = True
+
+    def nbytes(self, seen: set[int] | None = None) -> int:
+        """Bytes of rendered text held, each shared object once (see ``Fragment.nbytes``)."""
+        seen = set() if seen is None else seen
+        return sum(f.nbytes(seen) for f in self.fragments)
+
+
+EMPTY = Rendered()
+
+
+def render(families: Sequence[Metric]) -> Rendered:
+    """Renders a poll result's families (in the poller's thread, once per poll)."""
+    seen_labels: set[str] = set()
+    kinds = [_kind(metric, seen_labels) for metric in families]
+    if _NOT_PLAIN in kinds:
+        return Rendered((), plain=False)
+    try:
+        fragments = (_fragment(m, k == _SAME) for m, k in zip(families, kinds, strict=True))
+        return Rendered(tuple(fragments))
+    except Exception:  # the scrape falls back to prometheus_client, which reports it
+        return Rendered((), plain=False)
+
+
+def choose(accept_header: str | None) -> tuple[Encoder, str, int | None]:
+    """prometheus_client's encoder and content type for an Accept header, and the format
+    ``join`` can serve for it (``TEXT``, ``OPENMETRICS``), or None when only the encoder
+    can (an escaping that rewrites legacy names, such as ``dots``)."""
+    encoder, content_type = exposition.choose_encoder(accept_header or "")
+    function = getattr(encoder, "func", encoder)  # choose_encoder returns partials
+    escaping = getattr(encoder, "keywords", {}).get("escaping", openmetrics.UNDERSCORES)
+    served: int | None = None
+    if escaping in _NAME_PRESERVING:
+        if function is exposition.generate_latest:
+            served = TEXT
+        elif function is openmetrics.generate_latest:
+            served = OPENMETRICS
+    return encoder, content_type, served
+
+
+def join(results: Iterable[Rendered], fmt: int, tail: bytes = b"") -> bytes:
+    """The families of ``results`` merged and printed in format ``fmt`` (no ``# EOF``),
+    then ``tail`` (in the same copy: at 100,000 series the body is megabytes)."""
+    parts: dict[str, list[bytes]] = {}
+    first: dict[str, Fragment] = {}
+    extras: dict[str, dict[str, list[bytes]]] = {}
+    for result in results:
+        for fragment in result.fragments:
+            lines = parts.get(fragment.name)
+            if lines is None:
+                first[fragment.name] = fragment
+                lines = parts[fragment.name] = [fragment.header[fmt]]
+            lines.append(fragment.samples[fmt])
+            if fmt == TEXT and fragment.text_extras:
+                by_suffix = extras.setdefault(fragment.name, {})
+                for suffix, suffix_lines in fragment.text_extras:
+                    by_suffix.setdefault(suffix, []).append(suffix_lines)
+    if extras:
+        for name, by_suffix in extras.items():
+            parts[name].extend(_text_extras(first[name], by_suffix))
+    return b"".join([*(line for lines in parts.values() for line in lines), tail])
+
+
+class GzipPrefix:
+    """A gzip stream of ``prefix`` left open, so that each scrape compresses only what
+    follows it (the self-metrics) and the prefix is compressed once per content version.
+
+    ``zlib``'s compressor is copied, not flushed: the tail is compressed against the
+    prefix's window, and the result is one ordinary gzip member.
+    """
+
+    def __init__(self, key: object, prefix: bytes, level: int):
+        self.key = key
+        self._compressor = zlib.compressobj(level, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+        self._head = self._compressor.compress(prefix)
+
+    def finish(self, tail: bytes) -> bytes:
+        compressor = self._compressor.copy()
+        return b"".join((self._head, compressor.compress(tail), compressor.flush()))
+
+
+class _One(Collector):
+    def __init__(self, metric: Metric):
+        self.metric = metric
+
+    def collect(self) -> Iterator[Metric]:
+        yield self.metric
+
+
+_NOT_PLAIN, _PLAIN, _SAME = 0, 1, 2  # _SAME: plain, and the same samples in both formats
+_TEXT_MOVES = ("_created", "_gsum", "_gcount")  # suffix samples the text format moves
+
+
+def _kind(metric: Metric, seen_labels: set[str]) -> int:
+    if not _PLAIN_METRIC.match(metric.name):
+        return _NOT_PLAIN
+    same = True
+    moved = {metric.name + suffix for suffix in _TEXT_MOVES}
+    for sample in metric.samples:
+        if sample.native_histogram is not None or not _PLAIN_METRIC.match(sample.name):
+            return _NOT_PLAIN
+        for label in sample.labels:
+            if label not in seen_labels:
+                if not _LEGACY_LABEL.match(label):
+                    return _NOT_PLAIN
+                seen_labels.add(label)
+        if same and (
+            sample.timestamp is not None or sample.exemplar is not None or sample.name in moved
+        ):
+            same = False
+    return _SAME if same else _PLAIN
+
+
+def _openmetrics(metric: Metric) -> tuple[bytes, bytes]:
+    """(header, sample lines) of ``metric`` alone in OpenMetrics."""
+    om = openmetrics.generate_latest(_One(metric))  # type: ignore[no-untyped-call]
+    if not om.endswith(_EOF):
+        raise ValueError(f"OpenMetrics of {metric.name} does not end in # EOF")
+    return _cut_header(om[: -len(_EOF)])
+
+
+def _fragment(metric: Metric, same_samples: bool) -> Fragment:
+    text = exposition.generate_latest(_One(metric))
+    if same_samples:  # the header only: see the module docstring
+        bare = Metric(metric.name, metric.documentation, metric.type, metric.unit)
+        om_header, om_samples = _openmetrics(bare)[0], None
+    else:
+        om_header, om_samples = _openmetrics(metric)
+    sections = _sections(text)
+    text_header, text_samples = _cut_header(sections[0])
+    extras = []
+    for section in sections[1:]:  # "# HELP <name><suffix> ...": a suffix's own gauge
+        name = section[len(b"# HELP ") : section.index(b" ", len(b"# HELP "))].decode()
+        extras.append((name[len(metric.name) :], _cut_header(section)[1]))
+    if om_samples is None or om_samples == text_samples:
+        om_samples = text_samples
+    return Fragment(
+        metric.name,
+        metric.documentation,
+        (_intern(text_header), _intern(om_header)),
+        (text_samples, om_samples),
+        tuple(extras),
+    )
+
+
+def _intern(header: bytes) -> bytes:
+    kept = _HEADERS.get(header)
+    if kept is not None:
+        return kept
+    if len(_HEADERS) < _MAX_HEADERS:
+        _HEADERS[header] = header  # a race only keeps two equal copies
+    return header
+
+
+def _sections(text: bytes) -> list[bytes]:
+    """The text format of one family, cut before every HELP line (the family's own, then
+    one per suffix gauge). Sample lines never start with '#', and HELP escapes newlines."""
+    starts = [m.start() for m in re.finditer(rb"^# HELP ", text, re.MULTILINE)]
+    return [text[a:b] for a, b in zip(starts, [*starts[1:], len(text)], strict=True)]
+
+
+def _cut_header(section: bytes) -> tuple[bytes, bytes]:
+    """(the leading '# ' lines, the sample lines after them)."""
+    end = 0
+    while section.startswith(b"# ", end):
+        end = section.index(b"\n", end) + 1
+    return section[:end], section[end:]
+
+
+def _text_extras(first: Fragment, by_suffix: dict[str, list[bytes]]) -> Iterator[bytes]:
+    """What generate_latest prints after a merged family for its suffix samples: one
+    gauge per suffix, sorted, named and documented after the family's first result."""
+    documentation = first.documentation.replace("\\", r"\\").replace("\n", r"\n")
+    for suffix in sorted(by_suffix):
+        name = first.name + suffix
+        yield f"# HELP {name} {documentation}\n# TYPE {name} gauge\n".encode()
+        yield from by_suffix[suffix]

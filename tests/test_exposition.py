@@ -1,0 +1,304 @@
+"""Pre-rendered results joined per scrape print what prometheus_client prints, byte for byte.
+
+The reference is prometheus_client itself: ``choose_encoder`` for the Accept header, run on a
+registry holding ``families.merge_families`` of the same results (what ``/metrics`` printed
+before results were pre-rendered). Both formats, every escaping, label escaping, counters'
+``_total``/``_created`` rules, suffix gauges of the text format, timestamps, exemplars,
+units, a family in several results with different HELP, empty families, ``# EOF``.
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Iterator, Mapping, Sequence
+
+import pytest
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    GaugeHistogramMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    InfoMetricFamily,
+    Metric,
+    StateSetMetricFamily,
+    SummaryMetricFamily,
+    UnknownMetricFamily,
+)
+from prometheus_client.registry import Collector
+from prometheus_client.samples import Exemplar
+
+from ses_exporter.aws import RequestCounter
+from ses_exporter.discovery import DiscoveryStatus
+from ses_exporter.exposition import OPENMETRICS, TEXT, GzipPrefix, choose, join, render
+from ses_exporter.families import FamilyBuilder, merge_families
+from ses_exporter.scrape import Scrape
+from ses_exporter.store import ResultStore
+
+ACCEPT_HEADERS = {
+    None: TEXT,
+    "text/plain": TEXT,
+    "text/plain;version=0.0.4": TEXT,
+    "text/plain;version=1.0.0;escaping=allow-utf-8": TEXT,
+    "text/plain;version=1.0.0;escaping=values": TEXT,
+    "text/plain;version=1.0.0;escaping=underscores": TEXT,
+    "application/openmetrics-text": OPENMETRICS,
+    "application/openmetrics-text;version=1.0.0": OPENMETRICS,
+    "application/openmetrics-text;version=0.0.1,text/plain;version=0.0.4": TEXT,
+    "application/openmetrics-text;version=2.0.0;escaping=underscores": OPENMETRICS,
+    # What Prometheus 3 sends by default.
+    "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,"
+    "application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;"
+    "escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2": OPENMETRICS,
+}
+HOSTILE = 'quote " backslash \\ newline \n tab \t unicode é ✉ 🙂 \\n literal'
+
+
+class Families(Collector):
+    def __init__(self, families: Sequence[Metric]):
+        self.families = families
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(self.families)
+
+
+def reference(groups: Sequence[Sequence[Metric]], accept: str | None) -> bytes:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(Families(merge_families(groups)))
+    encoder, _ = choose_encoder(accept or "")
+    return encoder(registry)
+
+
+def joined(groups: Sequence[Sequence[Metric]], accept: str | None) -> bytes:
+    _, _, fmt = choose(accept)
+    assert fmt is not None
+    body = join([render(group) for group in groups], fmt)
+    return body + b"# EOF\n" if fmt == OPENMETRICS else body
+
+
+def target(account_id: str, region: str, doc_suffix: str = "") -> list[Metric]:
+    """The kinds of families prometheus_client knows, for one target."""
+    base = {"account_id": account_id, "region": region}
+    b = FamilyBuilder(base)
+    b.gauge("aws_ses_max_send_rate", "MaxSendRate." + doc_suffix, 14.0)
+    b.gauge("aws_ses_daily_sending_quota", 'Quota "cached" \\ from\nGetAccount.', float("inf"))
+    b.gauge("aws_ses_value", "Odd values.", float("nan"), {"kind": "nan"})
+    b.gauge("aws_ses_value", "Odd values.", float("-inf"), {"kind": "neg_inf"})
+    b.gauge("aws_ses_value", "Odd values.", 1e-10, {"kind": "tiny"})
+    b.gauge("aws_ses_value", "Odd values.", 12345678901234.0, {"kind": "big"})
+    b.gauge("aws_ses_configuration_set_sending_enabled", "Set.", 1, {"configuration_set": HOSTILE})
+    b.counter("aws_ses_sends_total", "Sends.", 3.0, {"zz": "last", "aa": "first"})
+
+    families = b.families()
+    labels, values = ["account_id", "region"], [account_id, region]
+    created = CounterMetricFamily("aws_ses_created", "Counter with _created.", labels=labels)
+    created.add_metric(values, 7.0, created=1700000000.5)
+    exemplar = CounterMetricFamily("aws_ses_exemplar", "Counter with exemplar.", labels=labels)
+    exemplar.add_metric(values, 2.0, exemplar=Exemplar({"trace_id": "abc"}, 1.0, 1700000000.0))
+    stamped = GaugeMetricFamily("aws_ses_stamped", "Gauge with timestamp.", labels=labels)
+    stamped.add_metric(values, 1.5, timestamp=1700000000.123)
+    unit = GaugeMetricFamily(
+        "aws_ses_age_seconds", "Gauge with unit.", labels=labels, unit="seconds"
+    )
+    unit.add_metric(values, 4.0)
+    histogram = HistogramMetricFamily("aws_ses_latency", "Histogram.", labels=labels)
+    histogram.add_metric(values, [("0.1", 1.0), ("+Inf", 3.0)], 0.7)
+    gauge_histogram = GaugeHistogramMetricFamily("aws_ses_queue", "GH.", labels=labels)
+    gauge_histogram.add_metric(values, [("1.0", 2.0), ("+Inf", 4.0)], 5.0)
+    summary = SummaryMetricFamily("aws_ses_size", "Summary.", labels=labels)
+    summary.add_metric(values, 3, 12.0)
+    info = InfoMetricFamily("aws_ses_build", "Info.", labels=labels)
+    info.add_metric(values, {"version": HOSTILE})
+    stateset = StateSetMetricFamily("aws_ses_state", "State set.", labels=labels)
+    stateset.add_metric(values, {"HEALTHY": True, "PROBATION": False})
+    unknown = UnknownMetricFamily("aws_ses_unknown", "Unknown.", labels=labels)
+    unknown.add_metric(values, 1.0)
+    empty = GaugeMetricFamily("aws_ses_empty", "No samples.")
+    extra: list[Metric] = [created, exemplar, stamped, unit, histogram, gauge_histogram]
+    return [*families, *extra, summary, info, stateset, unknown, empty]
+
+
+GROUPS = [
+    target("111111111111", "eu-west-1"),
+    target("222222222222", "us-east-1", doc_suffix=" Second target's HELP, not shown."),
+    [],
+    target("333333333333", "ap-southeast-2")[3:9],  # a subset, in another order below
+    list(reversed(target("444444444444", "us-east-1"))),
+]
+
+
+@pytest.mark.parametrize("accept", list(ACCEPT_HEADERS))
+def test_join_prints_what_prometheus_client_prints_for_the_merged_families(
+    accept: str | None,
+) -> None:
+    assert choose(accept)[2] == ACCEPT_HEADERS[accept]
+    assert joined(GROUPS, accept) == reference(GROUPS, accept)
+
+
+@pytest.mark.parametrize("accept", list(ACCEPT_HEADERS))
+def test_each_family_alone_and_one_target_alone(accept: str | None) -> None:
+    for family in GROUPS[0]:
+        assert joined([[family]], accept) == reference([[family]], accept), family.name
+    assert joined([GROUPS[0]], accept) == reference([GROUPS[0]], accept)
+    assert joined([], accept) == reference([], accept)
+
+
+def test_sample_lines_are_shared_by_both_formats_when_they_agree() -> None:
+    fragments = {f.name: f for f in render(GROUPS[0]).fragments}
+    plain = fragments["aws_ses_max_send_rate"]
+    assert plain.samples[TEXT] is plain.samples[OPENMETRICS]
+    stamped = fragments["aws_ses_stamped"]  # ms in the text format, seconds in OpenMetrics
+    assert stamped.samples[TEXT] != stamped.samples[OPENMETRICS]
+    sends = fragments["aws_ses_sends"]
+    assert sends.header[TEXT].startswith(b"# HELP aws_ses_sends_total ")
+    assert sends.header[OPENMETRICS].startswith(b"# HELP aws_ses_sends ")
+    assert fragments["aws_ses_created"].text_extras[0][0] == "_created"
+
+
+def test_escapings_that_rewrite_names_and_non_legacy_names_are_left_to_prometheus_client() -> None:
+    assert choose("text/plain;version=1.0.0;escaping=dots")[2] is None
+    assert choose("application/openmetrics-text;version=1.0.0;escaping=dots")[2] is None
+    odd_label = GaugeMetricFamily("aws_ses_x", "X.", labels=["ses:configuration-set"])
+    odd_label.add_metric(["a"], 1.0)
+    odd_name = GaugeMetricFamily("aws.ses.x", "X.", value=1.0)
+    colon = GaugeMetricFamily("aws_ses:x", "OpenMetrics prints ':' per escaping.", value=1.0)
+    assert not render([odd_label]).plain
+    assert not render([odd_name]).plain
+    assert not render([colon]).plain
+    assert render(GROUPS[0]).plain
+
+
+def test_a_family_prometheus_client_cannot_print_is_left_to_the_scrape() -> None:
+    bad = GaugeMetricFamily("aws_ses_x", "X.", value=1.0)
+    bad.samples[0] = bad.samples[0]._replace(value="not a number")
+    assert not render([bad]).plain  # the poll is stored; the scrape reports it as before
+
+
+def test_headers_are_kept_once_for_every_target() -> None:
+    first, second = render(GROUPS[0]), render(GROUPS[1][:1] + GROUPS[0][1:])
+    assert first.fragments[1].header[TEXT] is second.fragments[1].header[TEXT]
+    assert first.fragments[1].samples[TEXT] is not second.fragments[1].samples[TEXT]
+    together = first.nbytes(seen := set()) + second.nbytes(seen)
+    assert together < first.nbytes() + second.nbytes()
+
+
+def test_gzip_prefix_is_one_gzip_member_of_prefix_and_tail() -> None:
+    prefix, tail = reference(GROUPS, None), b"# HELP ses_exporter_x X.\nses_exporter_x 1.0\n"
+    cached = GzipPrefix("v1", prefix, 6)
+    first, second = cached.finish(tail), cached.finish(tail + b"y 2.0\n")
+    assert gzip.decompress(first) == prefix + tail
+    assert gzip.decompress(second) == prefix + tail + b"y 2.0\n"
+    assert len(first) < len(prefix) / 4
+
+
+# --- Scrape: the store's results, freshness, the self-metrics, gzip ------------------------
+
+
+class State:
+    requests = RequestCounter()
+
+    def cloudwatch_requested(self) -> Mapping[tuple[str, str], float]:
+        return {("111111111111", "eu-west-1"): 12.0}
+
+    def reload_successful(self) -> bool:
+        return True
+
+    def polls_skipped(self) -> Mapping[str, int]:
+        return {"cloudwatch": 1}
+
+    def discovery_statuses(self) -> Sequence[DiscoveryStatus]:
+        return []
+
+    def account_names(self) -> Mapping[str, tuple[str, str]]:
+        return {"111111111111": ("prod", "")}
+
+    def target_count(self) -> int:
+        return 2
+
+    def all_shards_target_count(self) -> int:
+        return 6
+
+    def shard_position(self) -> tuple[int, int]:
+        return 1, 3
+
+
+class Clock:
+    now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def scrape_with_results() -> tuple[Scrape, ResultStore, Clock]:
+    store, clock = ResultStore(), Clock()
+    keys = [("a", "eu-west-1", "account"), ("b", "us-east-1", "account"), ("b", "x", "cloudwatch")]
+    for index, key in enumerate(keys):
+        store.register(key, key[0], max_staleness=100.0 * (index + 1))
+    store.record_success(keys[0], "111111111111", GROUPS[0], 990.0, 1000.0)
+    store.record_success(keys[1], "222222222222", GROUPS[1], 990.0, 1000.0)
+    store.record_failure(keys[2], "222222222222", "AccessDenied", 990.0, 1000.0)
+    return Scrape(store, State(), clock), store, clock
+
+
+@pytest.mark.parametrize(
+    "accept",
+    [*ACCEPT_HEADERS, "text/plain;version=1.0.0;escaping=dots"],
+)
+def test_scrape_prints_what_the_registry_prints(accept: str | None) -> None:
+    scrape, _, clock = scrape_with_results()
+    encoder, content_type = choose_encoder(accept or "")
+    for now in (1000.0, 1150.0, 1500.0):  # both fresh, the first stale, both stale
+        clock.now = now
+        expected = encoder(scrape.registry)
+        assert scrape.render(accept) == (expected, content_type)
+        assert gzip.decompress(scrape.render(accept, gzip=True)[0]) == expected
+        assert gzip.decompress(scrape.render(accept, gzip=True)[0]) == expected  # cached
+    assert b"aws_ses_max_send_rate{" not in expected  # stale results left out
+
+
+@pytest.mark.parametrize("accept", list(ACCEPT_HEADERS))
+def test_scrape_falls_back_to_the_registry_for_a_result_with_non_legacy_names(
+    accept: str | None,
+) -> None:
+    scrape, store, _ = scrape_with_results()
+    odd = GaugeMetricFamily("aws_ses_x", "X.", labels=["ses:configuration-set"])
+    odd.add_metric(["a"], 1.0)
+    colon = GaugeMetricFamily("aws_ses:y", "Y.", value=2.0)
+    store.record_success(("b", "x", "cloudwatch"), "222222222222", [odd, colon], 990.0, 1000.0)
+    encoder, content_type = choose_encoder(accept or "")
+    expected = encoder(scrape.registry)
+    assert b"aws_ses_x{" in expected or b'{"ses:configuration-set"' in expected
+    assert scrape.render(accept) == (expected, content_type)
+
+
+def test_gzip_cache_follows_new_results_and_freshness() -> None:
+    scrape, store, clock = scrape_with_results()
+    before = gzip.decompress(scrape.render(None, gzip=True)[0])
+    store.record_success(("b", "x", "cloudwatch"), "222222222222", GROUPS[3], 995.0, 1000.0)
+    after = gzip.decompress(scrape.render(None, gzip=True)[0])
+    assert after != before and after == choose_encoder("")[0](scrape.registry)
+    clock.now = 1150.0
+    assert gzip.decompress(scrape.render(None, gzip=True)[0]) == choose_encoder("")[0](
+        scrape.registry
+    )
+    scrape.render("application/openmetrics-text", gzip=True)  # one cache per format
+    assert set(scrape._gzip) == {TEXT, OPENMETRICS}
+
+
+def test_store_version_follows_rendered_content_not_poll_bookkeeping() -> None:
+    store, key = ResultStore(), ("a", "eu-west-1", "account")
+    store.register(key, "a", max_staleness=100.0)
+    version = store.snapshot()[0]
+    store.record_start(key, 990.0, 0.1)
+    assert store.snapshot()[0] == version  # in flight: same content
+    store.record_success(key, "111111111111", GROUPS[0], 990.0, 1000.0)
+    version, statuses = store.snapshot()
+    assert statuses[0].rendered.fragments and statuses[0].rendered.plain
+    store.record_failure(key, "111111111111", "Throttling", 1010.0, 1020.0)
+    assert store.snapshot()[0] == version  # still fresh: the same fragments
+    store.record_failure(key, "111111111111", "Throttling", 1200.0, 1210.0)
+    stale_version, statuses = store.snapshot()
+    assert stale_version != version and statuses[0].rendered.fragments == ()
+    store.remove(key)
+    assert store.snapshot()[0] != stale_version
