@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Annotated, Any, Self
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -213,6 +214,14 @@ class AccountFilter(_Model):
 RequestsPerSecond = Annotated[float, Strict(), Field(gt=0)]
 
 
+def _unique_regions(regions: tuple[str, ...]) -> tuple[str, ...]:
+    return _unique(regions, "region", "regions")
+
+
+# A non-empty list of known regions, each listed once (accounts[] and organizations[]).
+Regions = Annotated[tuple[Region, ...], non_empty("region"), AfterValidator(_unique_regions)]
+
+
 def _external_id_needs_role(role_arn: str | None, external_id: SecretStr | None) -> None:
     if external_id is not None and role_arn is None:
         raise problems_error([(("external_id",), "only allowed together with role_arn")])
@@ -220,7 +229,7 @@ def _external_id_needs_role(role_arn: str | None, external_id: SecretStr | None)
 
 class AccountConfig(_Model):
     name: str | None = Field(default=None, min_length=1)
-    regions: Annotated[tuple[Region, ...], non_empty("region")]
+    regions: Regions
     role_arn: RoleArn | None = None
     external_id: SecretStr | None = None
     profile: str | None = Field(default=None, min_length=1)
@@ -231,11 +240,6 @@ class AccountConfig(_Model):
 
     def display_name(self, index: int) -> str:
         return self.name if self.name is not None else f"accounts[{index}]"
-
-    @field_validator("regions")
-    @classmethod
-    def _unique_regions(cls, regions: tuple[str, ...]) -> tuple[str, ...]:
-        return _unique(regions, "region", "regions")
 
     @model_validator(mode="after")
     def _external_id(self) -> Self:
@@ -256,7 +260,7 @@ class OrganizationConfig(_Model):
     endpoint_url: EndpointUrl | None = None
     member_role_name: RoleName
     member_external_id: SecretStr | None = None
-    regions: Annotated[tuple[Region, ...], non_empty("region")]
+    regions: Regions
     accounts: AccountFilter = AccountFilter()
     organizational_units: tuple[ParentId, ...] = ()
     refresh_interval: Duration = 3600.0
@@ -266,11 +270,6 @@ class OrganizationConfig(_Model):
 
     def display_name(self, index: int) -> str:
         return self.name if self.name is not None else f"organizations[{index}]"
-
-    @field_validator("regions")
-    @classmethod
-    def _unique_regions(cls, regions: tuple[str, ...]) -> tuple[str, ...]:
-        return _unique(regions, "region", "regions")
 
     @field_validator("organizational_units")
     @classmethod

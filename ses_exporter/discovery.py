@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, cast
 
 from .aws import ClientFactory, describe_error, error_outcome
@@ -82,14 +82,12 @@ class OrganizationDiscovery:
         except Exception as exc:  # isolation: a failed discovery keeps the last good one
             error = redact(describe_error(exc))
             with self._lock:
-                self._status = DiscoveryStatus(
-                    self.name,
-                    attempts,
-                    False,
-                    self._status.last_success,
-                    self.clock() - started,
-                    self._status.accounts,
-                    error,
+                self._status = replace(
+                    self._status,
+                    attempts=attempts,
+                    success=False,
+                    duration=self.clock() - started,
+                    last_error=error,
                 )
             log.warning(
                 "organizations discovery failed; keeping the accounts found before",
@@ -99,8 +97,14 @@ class OrganizationDiscovery:
         now = self.clock()
         with self._lock:
             self.result = Discovered(self.name, self.index, tuple(members))
-            self._status = DiscoveryStatus(
-                self.name, attempts, True, now, now - started, len(members), None
+            self._status = replace(
+                self._status,
+                attempts=attempts,
+                success=True,
+                last_success=now,
+                duration=now - started,
+                accounts=len(members),
+                last_error=None,
             )
         log.info(
             "organizations discovery done",

@@ -148,6 +148,10 @@ class _DropSkipWarnings(logging.Filter):
         return record.msg != _SKIPPED_MESSAGE
 
 
+# One instance: Logger.addFilter skips a filter it already has, however many pollers.
+_DROP_SKIP_WARNINGS = _DropSkipWarnings()
+
+
 class Poller:
     def __init__(
         self,
@@ -176,7 +180,7 @@ class Poller:
             timezone=UTC,
         )
         self._scheduler.add_listener(self._skipped_tick, EVENT_JOB_MAX_INSTANCES)
-        logging.getLogger("apscheduler.scheduler").addFilter(_DropSkipWarnings())
+        logging.getLogger("apscheduler.scheduler").addFilter(_DROP_SKIP_WARNINGS)
 
     def sync(self, targets: Iterable[Target], collectors: CollectorsConfig) -> None:
         """Makes the jobs match ``targets``: new ones scheduled, gone ones removed (with

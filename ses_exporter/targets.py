@@ -164,7 +164,7 @@ def build_targets(
     # Indexed once: a reload or discovery at 1,500 targets stays linear.
     old_targets = {(id(t.account), t.region): t for t in old}
     targets = []
-    for entry in _entries(config, discovered, old):
+    for entry in _entries(config, discovered, old, by_key):
         account = by_key.get(entry.key)
         if account is None or not same_account(account.config, entry.config):
             account = Account(
@@ -186,7 +186,12 @@ def _clients(account: Account, region: str, requests_per_second: float) -> Targe
     return TargetClients(lambda: account.session, region, Pacer(requests_per_second))
 
 
-def _entries(config: Config, discovered: Iterable[Discovered], old: list[Target]) -> list[_Entry]:
+def _entries(
+    config: Config,
+    discovered: Iterable[Discovered],
+    old: list[Target],
+    old_accounts: Mapping[str, Account],
+) -> list[_Entry]:
     # Placement (sharding) by the id where the config tells it, else by the key that a
     # process starting now would give the account: the same on every replica, whatever
     # reloads each has been through (the runtime key may keep an older name).
@@ -196,14 +201,13 @@ def _entries(config: Config, discovered: Iterable[Discovered], old: list[Target]
             _unique_keys(config, old), _unique_keys(config, []), config.accounts, strict=True
         )
     ]
-    old_accounts = {t.account.key: t.account for t in old}
     # Ids of listed accounts: resolved by STS before, or in their role ARN.
-    listed: set[str] = set()
+    seen: set[str] = set()
     for entry in entries:
         previous = old_accounts.get(entry.key)
-        known = previous.known_id if previous is not None else None
-        listed.update(i for i in (known, _role_account(entry.config)) if i)
-    seen = set(listed)
+        known = previous.known_id if previous is not None else _role_account(entry.config)
+        if known is not None:
+            seen.add(known)
     for found in sorted(discovered, key=lambda d: d.index):
         organization = config.organizations[found.index]
         for member in found.members:
