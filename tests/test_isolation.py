@@ -176,6 +176,20 @@ def test_readiness_waits_for_every_first_poll(
     assert error == "Throttling: Rate exceeded"
 
 
+def block_calls(fake_api: FakeAccountApi, region: str) -> tuple[threading.Event, threading.Event]:
+    """Makes the fake's calls in ``region`` wait: ``started`` is set when one arrives, and it
+    answers once ``release`` is set."""
+    started, release = threading.Event(), threading.Event()
+
+    def wait(call_region: str, operation: str) -> None:
+        if call_region == region:
+            started.set()
+            assert release.wait(10)
+
+    fake_api.on_call = wait
+    return started, release
+
+
 def test_a_poll_in_flight_keeps_the_last_good_values_past_max_staleness(
     setup: tuple[Exporter, Clock], fake_api: FakeAccountApi
 ) -> None:
@@ -184,17 +198,10 @@ def test_a_poll_in_flight_keeps_the_last_good_values_past_max_staleness(
     exporter, clock = setup
     poll_all(exporter)
     target = next(t for t in exporter.targets if t.region == "eu-west-1")
-    started, release = threading.Event(), threading.Event()
-
-    def slow(region: str, operation: str) -> None:
-        if region == "eu-west-1":
-            started.set()
-            assert release.wait(10)
-
+    started, release = block_calls(fake_api, "eu-west-1")
     fake_api.set_account(
         "eu-west-1", SendQuota={"Max24HourSend": 200.0, "MaxSendRate": 1.0, "SentLast24Hours": 7.0}
     )
-    fake_api.on_call = slow
     clock.now += 60  # the next tick: the slow poll starts 60 s after the last success
     poller = threading.Thread(target=exporter.poller.poll, args=(target, "account"))
     poller.start()
@@ -215,14 +222,7 @@ def test_a_failing_poll_in_flight_drops_stale_values_when_it_fails(
     exporter, clock = setup
     poll_all(exporter)
     target = next(t for t in exporter.targets if t.region == "eu-west-1")
-    started, release = threading.Event(), threading.Event()
-
-    def slow(region: str, operation: str) -> None:
-        if region == "eu-west-1":
-            started.set()
-            assert release.wait(10)
-
-    fake_api.on_call = slow
+    started, release = block_calls(fake_api, "eu-west-1")
     fake_api.fail("eu-west-1", "GetAccount", throttled())
     clock.now += 170
     poller = threading.Thread(target=exporter.poller.poll, args=(target, "account"))
