@@ -114,6 +114,10 @@ class CollectorConfig(_Model):
 class CloudWatchCollectorConfig(CollectorConfig):
     period: Duration = 300.0
     lookback: Duration = 10_800.0
+    # SES publishes Reputation.* irregularly, hours apart for low-volume senders: the newest
+    # datapoint is looked for over a longer window than the event counts, so it does not
+    # vanish (and alerts on it resolve) between two datapoints.
+    reputation_lookback: Duration = 86_400.0
 
     @field_validator("period")
     @classmethod
@@ -128,6 +132,11 @@ class CloudWatchCollectorConfig(CollectorConfig):
         if self.lookback < self.period:
             message = f"must be at least the period ({format_duration(self.period)}), got "
             problems.append((("lookback",), message + format_duration(self.lookback)))
+        if self.reputation_lookback < self.period:
+            message = f"must be at least the period ({format_duration(self.period)}), got "
+            problems.append(
+                (("reputation_lookback",), message + format_duration(self.reputation_lookback))
+            )
         return problems
 
 

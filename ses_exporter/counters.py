@@ -8,7 +8,12 @@ of which arrive late and some of which AWS revises upwards. The rules (SPEC 3.2,
 * afterwards a new datapoint adds its value, a known one adds its growth;
 * a counter never decreases (a datapoint revised downwards adds nothing);
 * datapoints older than the window are forgotten, and ignored if they come back, so a
-  datapoint counts once however often it is re-read.
+  datapoint counts once however often it is re-read;
+* a series that first appears after the first poll (a first Reject ever, a new
+  configuration set's first Bounce) is exposed at 0 for one poll before it counts: its
+  datapoints from the first poll's bucket on are counted at the next poll, older ones are
+  its baseline. ``increase()`` ignores a series' first sample, so a series born at its
+  total would hide exactly the burst that created it.
 
 >>> c = WindowCounters()
 >>> c.update({"Send": {0: 5.0}}, forget_before=0)      # baseline
@@ -31,8 +36,22 @@ class _Series:
     total: float = 0.0
     seen: dict[float, float] = field(default_factory=dict)  # timestamp -> largest value seen
     forgotten_before: float = float("-inf")
+    pending: float = 0.0  # counted at the next update (a late series' first datapoints)
+
+    def first_update(
+        self, points: Mapping[float, float], forget_before: float, origin: float
+    ) -> None:
+        """A late series: datapoints before ``origin`` are baseline, newer ones pending."""
+        self.forgotten_before = max(self.forgotten_before, forget_before)
+        for timestamp, value in points.items():
+            if timestamp >= self.forgotten_before:
+                self.seen[timestamp] = value
+                if timestamp >= origin:
+                    self.pending += max(value, 0.0)
 
     def update(self, points: Mapping[float, float], forget_before: float, count: bool) -> None:
+        self.total += self.pending
+        self.pending = 0.0
         self.forgotten_before = max(self.forgotten_before, forget_before)
         for timestamp, value in points.items():
             if timestamp < self.forgotten_before:
@@ -55,21 +74,35 @@ class WindowCounters(Generic[K]):
 
     def __init__(self) -> None:
         self._series: dict[K, _Series] = {}
-        self._started = False
+        self._origin: float | None = None  # the first poll's bucket
         self._forget_before = float("-inf")  # one line for every series, never moving back
 
-    def update(self, observations: Mapping[K, Mapping[float, float]], forget_before: float) -> None:
-        """Feed one poll's datapoints; the first call only records the baseline.
-
-        A series first seen after the first poll counts all its datapoints: it is new
-        activity (a configuration set created, a first complaint), not history.
+    def update(
+        self,
+        observations: Mapping[K, Mapping[float, float]],
+        forget_before: float,
+        current_bucket: float = float("-inf"),
+    ) -> None:
+        """Feed one poll's datapoints; ``current_bucket`` is the timestamp of the bucket
+        (period) holding the poll's time. The first call only records the baseline. A
+        series first seen later shows 0 now; its datapoints from the first poll's bucket on
+        count at the next call (new activity, not history).
         """
         self._forget_before = max(self._forget_before, forget_before)
-        for key in observations:
-            self._series.setdefault(key, _Series())
+        started = self._origin is not None
+        if self._origin is None:
+            self._origin = current_bucket
+        born = set()
+        for key, points in observations.items():
+            if key in self._series:
+                continue
+            series = self._series[key] = _Series()
+            if started:
+                series.first_update(points, self._forget_before, self._origin)
+                born.add(key)
         for key, series in self._series.items():
-            series.update(observations.get(key, {}), self._forget_before, count=self._started)
-        self._started = True
+            if key not in born:
+                series.update(observations.get(key, {}), self._forget_before, count=started)
 
     def totals(self) -> dict[K, float]:
         return {key: series.total for key, series in self._series.items()}

@@ -47,6 +47,7 @@ class ExporterState(Protocol):
 
     def cloudwatch_requested(self) -> Mapping[tuple[str, str], float]: ...
     def reload_successful(self) -> bool: ...
+    def reputation_thresholds(self) -> Mapping[tuple[str, str], float]: ...
     def polls_skipped(self) -> Mapping[str, int]: ...
     def discovery_statuses(self) -> Sequence[DiscoveryStatus]: ...
     def account_names(self) -> Mapping[str, tuple[str, str]]: ...
@@ -172,6 +173,7 @@ class SelfMetrics(PromCollector):
         )
         reload_ok.add_metric([], float(self.state.reload_successful()))
         yield reload_ok
+        yield _threshold_family(self.state.reputation_thresholds())
         yield from self._scale_families()
         yield from _shard_families(self.state)
 
@@ -240,6 +242,21 @@ def _collector_families(statuses: list[PollStatus]) -> Iterator[Metric]:
     yield last
     yield duration
     yield lag
+
+
+def _threshold_family(thresholds: Mapping[tuple[str, str], float]) -> Metric:
+    """The configured thresholds by (rate, status), so rules and dashboards compare against
+    the same numbers as ``aws_ses_reputation_status`` instead of copies of them."""
+    family = GaugeMetricFamily(
+        "ses_exporter_reputation_threshold_ratio",
+        "Reputation thresholds the exporter derives aws_ses_reputation_status and "
+        "aws_ses_configuration_set_reputation_status from (reputation_thresholds in the "
+        "config), 0-1: a rate at or above a status's threshold has that status.",
+        labels=["rate", "status"],
+    )
+    for (rate, status), ratio in thresholds.items():
+        family.add_metric([rate, status], ratio)
+    return family
 
 
 def _discovery_families(statuses: Sequence[DiscoveryStatus]) -> Iterator[Metric]:

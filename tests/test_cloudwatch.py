@@ -19,6 +19,7 @@ from botocore.validate import ParamValidator
 
 from ses_exporter.aws import RepeatedNextTokenError, RequestCounter, TargetClients, make_session
 from ses_exporter.collectors.cloudwatch import (
+    COUNTERS,
     STAT_OF,
     CloudWatchCollector,
     CloudWatchSettings,
@@ -504,6 +505,13 @@ def clock() -> Clock:
     return Clock(T0 + 10)
 
 
+# Account-wide counters exist at 0 from the first poll, listed by CloudWatch or not (issue
+# 11: the first Reject ever must raise a series increase() already knows).
+ZEROS: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {
+    (f"aws_ses_{row.family}", ()): 0.0 for row in COUNTERS
+}
+
+
 def collector(
     clients: TargetClients, clock: Clock, yaml_extra: str = "", billed: list[int] | None = None
 ) -> CloudWatchCollector:
@@ -520,8 +528,7 @@ def test_first_poll_is_the_baseline_and_later_growth_counts(
     billed: list[int] = []
     c = collector(clients, clock, billed=billed)
     assert values(c.poll(LABELS)) == {
-        ("aws_ses_sends_total", ()): 0.0,
-        ("aws_ses_deliveries_total", ()): 0.0,
+        **ZEROS,
         ("aws_ses_configuration_set_sends_total", cs("a")): 0.0,
     }
     fake.data[("Send", None)].update({T0 - 300: 8.0, T0: 6.0, T0 + 300: 2.0})  # +3, +5, new 2
@@ -532,6 +539,7 @@ def test_first_poll_is_the_baseline_and_later_growth_counts(
     clock.now += 300
     got = values(c.poll(LABELS))
     assert got == {
+        **ZEROS,
         ("aws_ses_sends_total", ()): 14.0,
         ("aws_ses_deliveries_total", ()): 3.0,
         ("aws_ses_configuration_set_sends_total", cs("a")): 1.0,
@@ -559,6 +567,7 @@ def test_both_rendering_failure_names_map_to_one_family(
     fake.data[("RenderingFailure", "b")][T0] = 4.0
     clock.now += 300
     assert values(c.poll(LABELS)) == {
+        **ZEROS,
         ("aws_ses_rendering_failures_total", ()): 2.0,
         ("aws_ses_configuration_set_rendering_failures_total", cs("a")): 5.0,
         ("aws_ses_configuration_set_rendering_failures_total", cs("b")): 4.0,
@@ -569,9 +578,13 @@ def test_reputation_newest_datapoint_and_absent_rates(
     clients: TargetClients, fake: FakeCloudWatch, clock: Clock
 ) -> None:
     fake.data[("Reputation.BounceRate", None)] = {T0 - 600: 0.2, T0 - 300: 0.03}
-    fake.data[("Reputation.ComplaintRate", None)] = {T0 - 7200: 0.01}  # outside the window
+    # outside reputation_lookback (24 h by default)
+    fake.data[("Reputation.ComplaintRate", None)] = {T0 - 86_400 - 600: 0.01}
     fake.data[("Reputation.BounceRate", "a")] = {T0: 0.05}
+    # older than lookback (1 h) but within reputation_lookback: SES publishes these sparsely
+    fake.data[("Reputation.BounceRate", "b")] = {T0 - 7200: 0.2}
     got = values(collector(clients, clock).poll(LABELS))
+    assert got[("aws_ses_configuration_set_reputation_bounce_ratio", cs("b"))] == 0.2
     assert got[("aws_ses_reputation_bounce_ratio", ())] == 0.03
     stamp = ("aws_ses_reputation_last_datapoint_timestamp_seconds", (("rate", "bounce"),))
     assert got[stamp] == T0 - 300
@@ -583,9 +596,11 @@ def test_reputation_newest_datapoint_and_absent_rates(
         "overall": "under_review",
         "bounce": "under_review",
     }
-    assert len([k for k in got if k[0].endswith("reputation_status")]) == 12
-    queries = fake.calls_of("GetMetricData")[0]["MetricDataQueries"]
-    assert {q["MetricStat"]["Stat"] for q in queries} == {"Average"}
+    assert len([k for k in got if k[0].endswith("reputation_status")]) == 18
+    # nothing but reputation exists: one call, over the reputation window
+    (call,) = fake.calls_of("GetMetricData")
+    assert {q["MetricStat"]["Stat"] for q in call["MetricDataQueries"]} == {"Average"}
+    assert (call["StartTime"], call["EndTime"]) == (at(T0 - 86_400), at(T0 + 300))
 
 
 def test_other_dimension_sets_are_ignored_and_the_set_filter_applies(
@@ -601,7 +616,7 @@ def test_other_dimension_sets_are_ignored_and_the_set_filter_applies(
     extra = "    configuration_sets: {include: ['prod-.*'], exclude: ['prod-test']}\n"
     got = values(collector(clients, clock, extra).poll(LABELS))
     assert set(got) == {
-        ("aws_ses_sends_total", ()),
+        *ZEROS,
         ("aws_ses_configuration_set_sends_total", cs("prod-eu")),
         ("aws_ses_configuration_set_sends_total", cs("prod-us")),
     }
@@ -621,24 +636,26 @@ def test_discovery_is_cached_refreshed_hourly_and_kept_when_a_refresh_fails(
     clock.now += 300
     got = values(c.poll(LABELS))
     assert len(fake.calls_of("ListMetrics")) == 1  # cached: b not known yet
-    assert set(got) == {("aws_ses_configuration_set_sends_total", cs("a"))}
+    assert set(got) == {*ZEROS, ("aws_ses_configuration_set_sends_total", cs("a"))}
     clock.now = T0 + 10 + 3600
     got = values(c.poll(LABELS))
     assert len(fake.calls_of("ListMetrics")) == 2
-    # a set first seen after the first poll is new activity: all its datapoints count
-    assert got[("aws_ses_configuration_set_sends_total", cs("b"))] == 2.0
+    # a set first seen after the first poll shows 0 first (increase() ignores a series'
+    # first sample), then its datapoints since the first poll's bucket count
+    assert got[("aws_ses_configuration_set_sends_total", cs("b"))] == 0.0
     fake.failures["ListMetrics"] = "AccessDenied"  # not retried by botocore
     clock.now += 3600
     fake.data[("Send", "a")][T0 + 7200] = 3.0
     got = values(c.poll(LABELS))
     assert len(fake.calls_of("ListMetrics")) == 3
     assert got[("aws_ses_configuration_set_sends_total", cs("a"))] == 3.0
+    assert got[("aws_ses_configuration_set_sends_total", cs("b"))] == 2.0
     del fake.failures["ListMetrics"]
     del fake.data[("Send", "b")]  # b went quiet for two weeks: ListMetrics drops it
     clock.now += 300  # the failed refresh is retried at the next poll
     got = values(c.poll(LABELS))
     assert len(fake.calls_of("ListMetrics")) == 4
-    assert set(got) == {("aws_ses_configuration_set_sends_total", cs("a"))}
+    assert set(got) == {*ZEROS, ("aws_ses_configuration_set_sends_total", cs("a"))}
 
 
 def test_failures_raise_and_leave_the_counters_alone(
@@ -654,18 +671,24 @@ def test_failures_raise_and_leave_the_counters_alone(
     with pytest.raises(ClientError, match="InvalidParameterValue"):
         c.poll(LABELS)
     del fake.failures["GetMetricData"]
-    assert values(c.poll(LABELS)) == {("aws_ses_sends_total", ()): 0.0}  # still the baseline
+    assert values(c.poll(LABELS)) == ZEROS  # still the baseline
     fake.data[("Send", None)][T0] = 2.0
     clock.now += 300
-    assert values(c.poll(LABELS)) == {("aws_ses_sends_total", ()): 2.0}
+    assert values(c.poll(LABELS)) == {**ZEROS, ("aws_ses_sends_total", ()): 2.0}
 
 
-def test_nothing_discovered_means_no_call_and_no_series(
+def test_nothing_discovered_means_no_call_and_the_account_counters_at_0(
     clients: TargetClients, fake: FakeCloudWatch, clock: Clock
 ) -> None:
     billed: list[int] = []
-    assert collector(clients, clock, billed=billed).poll(LABELS) == []
+    c = collector(clients, clock, billed=billed)
+    assert values(c.poll(LABELS)) == ZEROS
     assert fake.calls_of("GetMetricData") == [] and billed == []
+    # The first Reject ever: ListMetrics lists it at the next refresh, and the counter
+    # that was 0 rises at once, so increase() over the burst sees it.
+    fake.data[("Reject", None)] = {T0: 2.0, T0 + 300: 1.0}
+    clock.now += 3600
+    assert values(c.poll(LABELS)) == {**ZEROS, ("aws_ses_rejects_total", ()): 3.0}
 
 
 # --- the collector against moto -----------------------------------------------------------
@@ -699,7 +722,9 @@ def test_collector_against_moto(clients: TargetClients) -> None:
     assert first[("aws_ses_configuration_set_sends_total", cs("alpha"))] == 0
     assert first[("aws_ses_configuration_set_sends_total", cs("beta"))] == 0
     assert first[("aws_ses_bounces_total", ())] == 0
-    assert ("aws_ses_sends_total", ()) not in first  # no account-wide Send was published
+    # no account-wide Send was published (real SES publishes one with every message):
+    # the account-wide counters exist at 0 all the same
+    assert first[("aws_ses_sends_total", ())] == 0
     put(cw, "Send", "alpha", base - 540, 2)  # revises the base-600 bucket from 10 to 12
     put(cw, "Send", "alpha", base + 30, 3)
     put(cw, "Bounce", None, base + 30, 1)
@@ -721,4 +746,5 @@ def test_collector_against_moto(clients: TargetClients) -> None:
         "overall": "healthy",
         "bounce": "healthy",
     }
-    assert billed == [5, 5]
+    # event counts over lookback, reputation over reputation_lookback: a call each
+    assert billed == [3, 2, 3, 2]

@@ -58,13 +58,30 @@ def test_forgotten_points_read_again_do_not_count_twice() -> None:
     assert c.totals() == {"Send": 7}
 
 
-def test_series_first_seen_after_the_first_poll_counts_fully() -> None:
-    totals = run({"Send": {0: 5}}, {"Send": {0: 5}, "Complaint": {0: 1, 60: 2}})
-    assert totals == {"Send": 0, "Complaint": 3}
+def test_series_first_seen_after_the_first_poll_shows_0_then_counts_its_new_points() -> None:
+    # issue 11: increase() ignores a series' first sample, so a series born at its total
+    # (the first Complaint ever) would never show in a chart or an alert.
+    c: WindowCounters[str] = WindowCounters()
+    c.update({"Send": {0: 5}}, forget_before=0, current_bucket=120)
+    c.update({"Send": {0: 5}, "Complaint": {60: 1, 120: 2, 180: 4}}, forget_before=0)
+    assert c.totals() == {"Send": 0, "Complaint": 0}  # exposed at 0 first
+    c.update({"Send": {0: 5}, "Complaint": {60: 1, 120: 3, 180: 4}}, forget_before=0)
+    # 60 is older than the first poll's bucket: history, not counted; 120 (the bucket the
+    # first poll fell in) and 180 are new, and 120's growth since it was first read too.
+    assert c.totals() == {"Send": 0, "Complaint": 7}
+
+
+def test_late_series_points_count_even_if_they_leave_the_window_before_the_next_poll() -> None:
+    c: WindowCounters[str] = WindowCounters()
+    c.update({"Send": {}}, forget_before=0, current_bucket=0)
+    c.update({"Send": {}, "Reject": {60: 3}}, forget_before=0)
+    c.update({"Send": {}, "Reject": {}}, forget_before=120)
+    assert c.totals() == {"Send": 0, "Reject": 3}
 
 
 def test_empty_first_poll_is_an_empty_baseline() -> None:
-    assert run({}, {"Send": {0: 3}}) == {"Send": 3}
+    assert run({}, {"Send": {0: 3}}) == {"Send": 0}  # a late series: 0 first
+    assert run({}, {"Send": {0: 3}}, {"Send": {0: 3}}) == {"Send": 3}
 
 
 def test_series_absent_from_a_poll_keeps_its_total() -> None:
@@ -77,8 +94,10 @@ def test_retain_forgets_other_series() -> None:
     c.update({"a": {0: 2}, "b": {0: 3}}, forget_before=0)
     c.retain(["a", "c"])
     assert c.totals() == {"a": 1}
-    # A retained-away series that comes back is a new series: it restarts and counts its
-    # whole window (right for a configuration set deleted and created again).
+    # A retained-away series that comes back is a new series: it restarts at 0 and then
+    # counts its points (right for a configuration set deleted and created again).
+    c.update({"a": {0: 2}, "b": {0: 3}}, forget_before=0)
+    assert c.totals() == {"a": 1, "b": 0}
     c.update({"a": {0: 2}, "b": {0: 3}}, forget_before=0)
     assert c.totals() == {"a": 1, "b": 3}
 
@@ -205,7 +224,13 @@ def expected(scenario: Scenario) -> dict[str, float]:
             (scenario.finals[key][int(t)] if t >= last.window else best[t]) - baseline.get(t, 0)
             for t in best
         )
+        if key not in first.shown and key in last.shown and _born_at(scenario, key) == last:
+            totals[key] = 0.0  # a late series shows 0 at its first poll (issue 11)
     return totals
+
+
+def _born_at(scenario: Scenario, key: str) -> Poll:
+    return next(poll for poll in scenario.polls if key in poll.shown)
 
 
 @settings(max_examples=400, deadline=None)

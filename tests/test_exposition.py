@@ -204,6 +204,9 @@ class State:
     def reload_successful(self) -> bool:
         return True
 
+    def reputation_thresholds(self) -> Mapping[tuple[str, str], float]:
+        return {("bounce", "under_review"): 0.05, ("bounce", "at_risk"): 0.08}
+
     def polls_skipped(self) -> Mapping[str, int]:
         return {"cloudwatch": 1}
 

@@ -166,6 +166,31 @@ def test_both_files_are_swapped_or_neither(exporter: Exporter, tmp_path: Path) -
     assert [dict(c.headers) for c in applied] == [{"X-Frame-Options": "deny"}]
 
 
+def test_threshold_metric_follows_the_reloaded_config(
+    setup: tuple[Exporter, Reloader, Path],
+) -> None:
+    exporter, reloader, path = setup
+
+    def thresholds() -> dict[tuple[str, str], float]:
+        return {
+            (dict(labels)["rate"], dict(labels)["status"]): value
+            for (name, labels), value in scrape(exporter).items()
+            if name == "ses_exporter_reputation_threshold_ratio"
+        }
+
+    assert thresholds() == {
+        ("bounce", "under_review"): 0.05,
+        ("bounce", "at_risk"): 0.10,
+        ("complaint", "under_review"): 0.001,
+        ("complaint", "at_risk"): 0.005,
+    }
+    write(path)
+    path.write_text(path.read_text() + "reputation_thresholds:\n  bounce: {at_risk: 0.08}\n")
+    assert reloader.reload()[0]
+    assert thresholds()[("bounce", "at_risk")] == 0.08
+    assert thresholds()[("bounce", "under_review")] == 0.05
+
+
 def test_nothing_to_reload(exporter: Exporter) -> None:
     assert Reloader(exporter, None).reload() == (False, "no --config.file to reload")
 

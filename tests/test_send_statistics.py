@@ -63,7 +63,7 @@ def make_collector() -> SendStatisticsCollector:
         region=REGION,
         counter=RequestCounter(),
     ).target_clients(REGION, 1000)
-    return SendStatisticsCollector(clients)
+    return SendStatisticsCollector(clients, clock=lambda: T0.timestamp() + 60)
 
 
 def polls(*answers: list[dict[str, Any]]) -> list[dict[str, float]]:
@@ -190,12 +190,15 @@ def test_empty_answer_exposes_no_series_and_is_no_error(aws: None) -> None:
     assert polls([], []) == [{}, {}]
 
 
-def test_idle_first_poll_then_first_buckets_count_in_full(aws: None) -> None:
-    # Nothing was present at the first poll, so nothing is baseline: the first mail the
-    # account sends after the exporter started is counted.
-    idle, active = polls([], [point(0, 3, 1)])
+def test_idle_first_poll_then_first_buckets_show_0_then_count(aws: None) -> None:
+    # Nothing was present at the first poll (at T0 + 1 min): the first mail the account
+    # sends after the exporter started is counted, one poll after its series appears at 0
+    # (increase() ignores a series' first sample). The bucket that ended before the first
+    # poll (-1) is history.
+    idle, new, active = polls([], [point(0, 3, 1), point(-1, 5)], [point(0, 4, 1), point(-1, 5)])
     assert idle == {}
-    assert active == counts(3, 1)
+    assert new == counts(0)
+    assert active == counts(4, 1)
 
 
 def test_two_points_with_one_timestamp_count_the_same_in_any_order(aws: None) -> None:

@@ -5,8 +5,10 @@ and per configuration set; cached), then GetMetricData over a trailing window of
 
 * Event counts (Send, Delivery, ...; Sum) become counters via ``WindowCounters``: the window
   is re-read at each poll because CloudWatch publishes late and revises datapoints upwards.
-* Reputation.BounceRate / .ComplaintRate (Average, already 0-1): the newest datapoint in the
-  window, its timestamp, and a status against ``reputation_thresholds``.
+* Reputation.BounceRate / .ComplaintRate (Average, already 0-1): the newest datapoint in a
+  window of ``reputation_lookback`` (default 24 h: SES publishes them irregularly, hours
+  apart for low-volume senders), its timestamp, and a status against
+  ``reputation_thresholds``.
 
 Sample exposition (target labels shortened to ``...``)::
 
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +45,7 @@ from .base import Collector
 from .cloudwatch_source import (
     Discovery,
     MetricData,
+    MetricKey,
     discover_metrics,
     fetch_metric_data,
     plan_queries,
@@ -178,7 +181,7 @@ def _reputation(
     for rate, (timestamp, ratio) in rates.items():
         metric = REPUTATION[rate]
         source = f"Source: CloudWatch AWS/SES {metric} (Average); {CACHED}"
-        doc = f"Newest {metric} in the look-back window, 0-1, {where}. {source}"
+        doc = f"Newest {metric} within reputation_lookback, 0-1, {where}. {source}"
         b.gauge(f"{prefix}reputation_{rate}_ratio", doc, ratio, extra)
         doc = f"Unix time of the newest reputation datapoint per rate, {where}. {both}"
         name = f"{prefix}reputation_last_datapoint_timestamp_seconds"
@@ -238,24 +241,44 @@ class CloudWatchCollector(Collector):
     def poll(self, labels: Mapping[str, str]) -> list[Metric]:
         now = self._clock()
         config = self.settings.config
-        window = trailing_window(now, config.period, config.lookback)
         sets = self.settings.configuration_sets
         keys = [
             key
             for key in self._discover(now, labels).metrics
             if key[1] is None or sets.matches(key[1])
         ]
-        data = fetch_metric_data(
-            self.clients.cloudwatch, plan_queries(keys, STAT_OF), window, self._count_metrics
-        )
+        data = self._fetch(now, keys)
         observations = counter_observations(data)
-        self._counters.update(observations, forget_before=window.start)
+        # Account-wide counters exist from the first poll, listed or not: the first Reject
+        # ever then raises a series that was 0, which increase() sees (a series born at
+        # its value would hide the burst). Per-set series start at 0 in WindowCounters.
+        for row in COUNTERS:
+            observations.setdefault((row.family, None), {})
+        window_start = trailing_window(now, config.period, config.lookback).start
+        current_bucket = math.floor(now / config.period) * config.period
+        self._counters.update(observations, window_start, current_bucket)
         self._counters.retain(observations)
         snap = CloudWatchSnapshot(
             counters=tuple(self._counters.totals().items()),
             reputation=tuple(newest_reputation(data).items()),
         )
         return cloudwatch_families(snap, self.settings.thresholds, labels)
+
+    def _fetch(self, now: float, keys: Collection[MetricKey]) -> MetricData:
+        """Event counts over ``lookback``, Reputation.* over ``reputation_lookback``: one
+        GetMetricData series of calls per window (one in all when the windows agree)."""
+        config = self.settings.config
+        counts = trailing_window(now, config.period, config.lookback)
+        reputation = trailing_window(now, config.period, config.reputation_lookback)
+        cloudwatch, count = self.clients.cloudwatch, self._count_metrics
+        if counts == reputation:
+            return fetch_metric_data(cloudwatch, plan_queries(keys, STAT_OF), counts, count)
+        events = plan_queries([key for key in keys if key[0] not in RATE_OF], STAT_OF)
+        rates = plan_queries([key for key in keys if key[0] in RATE_OF], STAT_OF)
+        return MetricData(
+            fetch_metric_data(cloudwatch, events, counts, count).results
+            + fetch_metric_data(cloudwatch, rates, reputation, count).results
+        )
 
     def _discover(self, now: float, labels: Mapping[str, str]) -> Discovery:
         lookback = self.settings.config.lookback

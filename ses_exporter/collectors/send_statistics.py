@@ -6,7 +6,9 @@ empty list. The buckets become never-decreasing counters by the rules of
 ``ses_exporter.counters`` (SPEC 3.2): buckets present at the first poll are the baseline,
 so the counters start at 0; afterwards a new bucket adds its value and a known bucket adds
 its growth (SES keeps filling the current bucket while mail is sent). An account that has
-sent nothing in two weeks exposes no series until its first bucket appears.
+sent nothing in two weeks exposes no series until its first bucket appears; then the
+series show 0 for one poll and count from the next (``increase()`` ignores a series'
+first sample).
 
 Sample exposition::
 
@@ -21,7 +23,8 @@ Sample exposition::
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -34,6 +37,8 @@ from .base import Collector
 
 if TYPE_CHECKING:
     from mypy_boto3_ses import SESClient
+
+BUCKET_SECONDS = 900  # GetSendStatistics' buckets are 15 minutes long
 
 SOURCE = (
     " Counted from the 15-minute buckets of SES GetSendStatistics since the exporter started"
@@ -117,8 +122,9 @@ class SendStatisticsCollector(Collector):
 
     name = "send_statistics"
 
-    def __init__(self, clients: TargetClients):
+    def __init__(self, clients: TargetClients, clock: Callable[[], float] = time.time):
         super().__init__(clients)
+        self._clock = clock
         self._counters: WindowCounters[str] = WindowCounters()
 
     def poll(self, labels: Mapping[str, str]) -> list[Metric]:
@@ -126,7 +132,10 @@ class SendStatisticsCollector(Collector):
         # Buckets older than the oldest one in this answer have left AWS's two-week
         # window: forgetting them bounds memory and keeps a re-listed one from counting
         # twice. An empty answer forgets nothing (and, as a first poll, sets an empty
-        # baseline, so the first buckets that appear later count in full).
+        # baseline: the first buckets that appear later are exposed at 0 first, then
+        # counted if they may hold mail sent after the first poll). AWS documents no grid
+        # for the buckets (they start at an account's own offset): any bucket that starts
+        # less than 15 minutes before the poll may.
         oldest = snap.buckets[0].timestamp if snap.buckets else float("-inf")
-        self._counters.update(observations(snap), forget_before=oldest)
+        self._counters.update(observations(snap), oldest, self._clock() - BUCKET_SECONDS)
         return send_statistics_families(self._counters.totals(), labels)
