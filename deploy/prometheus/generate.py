@@ -338,14 +338,14 @@ def exporter_alerts(q: Q) -> list[Alert]:
             ),
             text(
                 "For {{ $for }}, {{ $value | humanizePercentage }} of the exporter's",
-                "{{ $labels.service }} {{ $labels.operation }} requests were throttled. The",
-                "exporter retries, so polls may still succeed, but its calls share the",
-                "account's API rate limit with your applications. Lengthen the collector's",
+                "{{ $labels.service }} {{ $labels.operation }} calls failed with a throttling",
+                "error after botocore's retries, so those polls failed. Its calls share the",
+                "account's API rate limit with your applications: lengthen the collector's",
                 "interval or narrow configuration_sets.",
             ),
             home,
-            "Every attempt is counted (retries included): the share of attempts AWS answered\n"
-            "with a throttling error, per service and operation.",
+            "ses_exporter_aws_requests_total counts calls after botocore's retries: the share of\n"
+            "calls that still ended in a throttling error, per service and operation.",
         ),
         Alert(
             "SesCloudWatchSpendHigh",
@@ -465,14 +465,18 @@ def reputation_alert(q: Q, rate: str, level: str, per_set: bool) -> Alert:
             "at or above the " + ("review" if level == "UnderReview" else "at-risk") + " threshold"
         )
     consequence = {
-        "ApproachingReview": "AWS may put the account under review at that threshold.",
+        "ApproachingReview": (
+            f"It pulls the account's {rate} rate towards review."
+            if per_set
+            else "AWS may put the account under review at that threshold."
+        ),
         "UnderReview": (
             "If its volume is large it will put the whole account under review."
             if per_set
             else f"AWS puts accounts whose {rate} rate stays there under review."
         ),
         "AtRisk": (
-            "Pause the set or stop this traffic before it gets the account paused."
+            "It may get the whole account paused: pause the set if nothing else helps."
             if per_set
             else "AWS may pause sending from this account."
         ),
@@ -481,7 +485,10 @@ def reputation_alert(q: Q, rate: str, level: str, per_set: bool) -> Alert:
         name,
         set_severity if per_set else account_severity,
         expr,
-        f"SES {rate} rate of {short} is {VALUE_PCT}, {where}",
+        f"SES {rate} rate of {short} is {VALUE_PCT}"
+        + (
+            (": at risk" if per_set else ": sending at risk") if level == "AtRisk" else f", {where}"
+        ),
         text(
             f"The {rate} rate of {who} is {VALUE_PCT}, {where}",
             f"({threshold_text(rate, status)}, the exporter's reputation_thresholds).",
