@@ -230,9 +230,11 @@ def test_every_selector_uses_the_variables(
     _, panel, row = param
     per_set = row.get("repeat") == "configuration_set"
     for target in panel.get("targets", []):
-        selectors = re.findall(r"\b(aws_ses_\w+)(\{[^}]*\})?", target["expr"])
+        selectors = re.findall(r"\b((?:aws_ses|ses_exporter)_\w+)(\{[^}]*\})?", target["expr"])
         assert selectors
         for family, matchers in selectors:
+            if family == "ses_exporter_reputation_threshold_ratio":
+                continue  # the exporter's configuration: no account or region
             assert matchers, f"{family} without label matchers"
             for matcher in TARGET_MATCHERS:
                 assert matcher in matchers, f"{family}{matchers}"
@@ -242,13 +244,15 @@ def test_every_selector_uses_the_variables(
 
 def expected_unit(panel: dict[str, Any]) -> str:
     exprs = " ".join(t["expr"] for t in panel["targets"])
+    if "last_success_timestamp" in exprs:
+        return "dateTimeAsIso"
     if "_ratio" in exprs or " / " in exprs:
         return "percentunit"
     if "_status" in exprs or "_enabled" in exprs:
         return "none"  # a code that value mappings turn into the console's words
     if "max_send_rate" in exprs:
         return "suffix: emails/s"
-    return "short"
+    return "locale"  # counts: exact numbers, never "9 K"
 
 
 @pytest.mark.parametrize("param", PANELS, ids=panel_id)
@@ -264,16 +268,20 @@ def test_units(param: tuple[str, dict[str, Any], dict[str, Any]]) -> None:
 
 
 def test_sending_statistics_are_hourly() -> None:
-    stats = {
-        p["title"]: p
-        for p, row in panels_with_rows(ACCOUNT)
-        if "Sending statistics" in row["title"]
-    }
-    assert sorted(stats) == ["Bounces", "Complaints", "Rejects", "Sends"]
+    titles = ["Bounces", "Complaints", "Rejects", "Sends"]
+    stats = {p["title"]: p for p, _ in panels_with_rows(ACCOUNT) if p["title"] in titles}
+    assert sorted(stats) == titles
     assert all(p["interval"] == "1h" for p in stats.values())
     sends = stats["Sends"]["targets"][0]["expr"]
-    assert sends.startswith("sum by (account_id, region) (increase(aws_ses_sends_total{")
-    assert sends.endswith("[1h]))")
+    assert "sum by (account_id, region) (increase(aws_ses_sends_total{" in sends
+    assert "[1h]))" in sends
+    # Each series gets the console host of its partition, for its "View in CloudWatch" link.
+    for host, regex in (
+        ("console.aws.amazon.com", ".*"),
+        ("console.amazonaws.cn", "cn-.*"),
+        ("console.amazonaws-us-gov.com", "us-gov-.*"),
+    ):
+        assert f'"console", "{host}", "region", "{regex}")' in sends
     rejects = stats["Rejects"]["targets"][0]["expr"]
     assert "increase(aws_ses_rejects_total{" in rejects
     assert " / (" in rejects and "> 0)" in rejects  # no division by zero in idle hours
@@ -291,7 +299,7 @@ def find(dashboard: dict[str, Any], title: str, row_title: str = "") -> dict[str
     matches = [
         p
         for p, row in panels_with_rows(dashboard)
-        if p["title"] == title and row_title in row["title"]
+        if p["title"] == title and row_title in row.get("title", "")
     ]
     assert len(matches) == 1, (title, row_title, len(matches))
     return matches[0]
@@ -327,22 +335,79 @@ def test_unlimited_quota_is_shown_as_unlimited() -> None:
         assert mapping_texts(find(ACCOUNT, title)) == {"Infinity": "Unlimited"}
 
 
-@pytest.mark.parametrize("row_title", ["Bounce rate", "Complaint rate", "Configuration set"])
-@pytest.mark.parametrize("kind", ["bounce", "complaint"])
-def test_reputation_charts_draw_the_default_thresholds(row_title: str, kind: str) -> None:
-    if row_title != "Configuration set" and not row_title.lower().startswith(kind):
-        return
-    chart = find(REPUTATION, f"Historic {kind} rate", row_title)
-    pair = getattr(ReputationThresholds(), kind)
-    defaults = chart["fieldConfig"]["defaults"]
-    steps = [step["value"] for step in defaults["thresholds"]["steps"]]
-    assert steps == [None, pair.under_review, pair.at_risk]
-    assert defaults["custom"]["thresholdsStyle"]["mode"] != "off"
-    assert "default configuration" in chart["description"]
+@pytest.mark.parametrize(
+    ("dashboard", "title"),
+    [
+        (ACCOUNT, "Bounces"),
+        (ACCOUNT, "Complaints"),
+        (REPUTATION, "Historic bounce rate"),
+        (REPUTATION, "Historic complaint rate"),
+    ],
+)
+def test_rate_charts_draw_the_configured_thresholds(dashboard: dict[str, Any], title: str) -> None:
+    """Dashed lines from ses_exporter_reputation_threshold_ratio, not numbers copied here."""
+    kind = "bounce" if "ounce" in title else "complaint"
+    for chart, _ in panels_with_rows(dashboard):
+        if chart["title"] != title:
+            continue
+        lines = {t["legendFormat"]: t["expr"] for t in chart["targets"][1:]}
+        assert lines == {
+            "Under review threshold": "max(ses_exporter_reputation_threshold_ratio"
+            f'{{rate="{kind}", status="under_review"}})',
+            "At risk threshold": "max(ses_exporter_reputation_threshold_ratio"
+            f'{{rate="{kind}", status="at_risk"}})',
+        }
+        styled = {o["matcher"]["options"] for o in chart["fieldConfig"]["overrides"]}
+        assert styled == set(lines)
+        assert "No " in chart["fieldConfig"]["defaults"]["noValue"]
+
+
+def test_summary_rates_turn_amber_at_80_percent_of_the_review_threshold() -> None:
+    rates = ReputationThresholds()
+    for title, pair in (("Bounce rate", rates.bounce), ("Complaint rate", rates.complaint)):
+        steps = find(REPUTATION, title)["fieldConfig"]["defaults"]["thresholds"]["steps"]
+        assert [(s["color"], s["value"]) for s in steps] == [
+            ("green", None),
+            ("yellow", pair.under_review * 4 / 5),
+            ("orange", pair.under_review),
+            ("red", pair.at_risk),
+        ]
+    assert 0.05 * 4 / 5 == 0.04  # exactly 4 % turns amber
+
+
+def test_absence_says_what_it_means() -> None:
+    """AWS publishes no reputation metric before the first bounce or complaint."""
+    texts = {
+        p["title"]: p["fieldConfig"]["defaults"].get("noValue")
+        for p, _ in panels_with_rows(REPUTATION)
+        if "fieldConfig" in p
+    }
+    assert texts["Bounce rate"] == "No bounces reported by AWS"
+    assert texts["Complaint rate"] == "No complaints reported by AWS"
+    for title in ("Account status", "Bounce rate status", "Complaint rate status"):
+        assert texts[title] == "Healthy: AWS reports no bounces or complaints"
+
+
+def test_history_start_is_shown() -> None:
+    for dashboard in DASHBOARDS.values():
+        panel = find(dashboard, "History starts at")
+        assert panel["fieldConfig"]["defaults"]["unit"] == "dateTimeAsIso"
+        assert "[$__range]" in panel["targets"][0]["expr"]
+
+
+def test_one_repeated_row_per_region_holds_its_quota_and_usage() -> None:
+    rows = {}
+    for panel, row in panels_with_rows(ACCOUNT):
+        rows.setdefault(row.get("title", ""), []).append(panel["title"])
+    region_row = rows["Region: $region"]
+    for title in ("Daily sending quota", "Emails sent", "Remaining sends", "Sends"):
+        assert title in region_row
+    repeated = [p for p in iter_panels(ACCOUNT) if p["type"] == "row"]
+    assert [r.get("repeat") for r in repeated] == ["region"]
 
 
 def test_representative_volume_is_explained() -> None:
-    for title in ("Messages sent (last 24 h)", "Sent over period"):
+    for title in ("Messages sent (last 24 h)", "Sent in the time range"):
         assert "representative volume" in find(REPUTATION, title)["description"]
 
 
@@ -380,15 +445,22 @@ def test_every_chart_links_to_the_same_metric_in_cloudwatch(
     _, panel, row = param
     first = re.search(r"\b(aws_ses_\w+)\{", panel["targets"][0]["expr"])
     assert first is not None
-    metric = CLOUDWATCH_METRIC[first[1]]  # Rejects: rejects / sends opens Reject
+    metric = CLOUDWATCH_METRIC[first[1]]
     [header] = [link for link in panel["links"] if link["title"] == "View in CloudWatch"]
     [data_link] = panel["fieldConfig"]["defaults"]["links"]
-    for url, region in (
-        (header["url"], "${region}"),
-        (data_link["url"], "${__field.labels.region}"),
+    for url, region, host in (
+        (header["url"], "${region}", "${console}"),
+        (data_link["url"], "${__field.labels.region}", "${__field.labels.console}"),
     ):
-        console = f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
-        assert url.startswith(f"{console}#metricsV2:graph=~(metrics~(~(~'AWS*2fSES~'{metric}")
+        console = f"https://{region}.{host}/cloudwatch/home?region={region}"
+        if metric == "Reject":  # the chart shows Reject / Send: the same metric math
+            math = "~(~(expression~'m1*2fm2~label~'Rejects*20*2f*20sends~id~'e1))"
+            assert url.startswith(
+                f"{console}#metricsV2:graph=~(metrics~({math}~(~'AWS*2fSES~'Reject"
+            )
+            assert "~(~'AWS*2fSES~'Send~(id~'m2~visible~false))" in url
+        else:
+            assert url.startswith(f"{console}#metricsV2:graph=~(metrics~(~(~'AWS*2fSES~'{metric}")
         graph = url.split("graph=", 1)[1].split(";", 1)[0]
         assert graph.count("(") == graph.count(")")
         assert f"~region~'{region}~stat~'" in graph
@@ -408,24 +480,34 @@ def test_variables_are_chained_and_multi_select(name: str) -> None:
     datasource = found.pop("datasource")
     assert (datasource["type"], datasource["query"]) == ("datasource", "prometheus")
     account, region = found.pop("account_id"), found.pop("region")
+    console = found.pop("console")
+    assert console["type"] == "custom"
+    assert console["query"] == (
+        "aws : console.aws.amazon.com, aws-cn : console.amazonaws.cn, "
+        "aws-us-gov : console.amazonaws-us-gov.com"
+    )
     assert account["query"] == (
         "query_result(max by (account_id, account_name) (ses_exporter_account_info))"
     )
     # Grafana shows the named group "text" and selects "value" (the account id).
     assert account["regex"] == '/account_id="(?<value>[^"]+)".*account_name="(?<text>[^"]*)"/'
 
-    assert '{account_id=~"$account_id"}' in region["query"]
+    assert region["query"] == (  # any collector will do
+        'label_values(ses_exporter_collector_success{account_id=~"$account_id"}, region)'
+    )
     chained = [account, region]
     if name == "ses-reputation-metrics.json":
         sets = found.pop("configuration_set")
         assert "aws_ses_configuration_set_reputation_metrics_enabled" in sets["query"]
         assert all(m in sets["query"] for m in TARGET_MATCHERS)
-        chained.append(sets)
+        # One set at a time, as in the console: "All" would repeat every set's panes.
+        assert not sets["multi"] and not sets["includeAll"]
     assert found == {}
     for variable in chained:
         assert variable["type"] == "query"
         assert variable["datasource"] == DATASOURCE
         assert variable["multi"] and variable["includeAll"]
+    for variable in [*chained, *([sets] if name == "ses-reputation-metrics.json" else [])]:
         assert variable["refresh"] == 2  # new accounts, regions and sets appear
 
 
@@ -459,16 +541,21 @@ def test_panel_queries_substitutes_every_variable() -> None:
     first = dict(queries)["Bounce rate"]
     assert 'account_id=~"123456789012", region=~"(us-east-1|eu-west-1)"' in first
     assert any('configuration_set=~"a\\\\.b"' in expr for _, expr in queries)
-    sent = dict(queries)["Sent over period"]
+    sent = dict(queries)["Sent in the time range"]
     assert sent.endswith("[1h]))")
-    assert "[6h]" in dict(panel_queries(REPUTATION, values | {"__range": "6h"}))["Sent over period"]
+    six_hours = dict(panel_queries(REPUTATION, values | {"__range": "6h"}))
+    assert "[6h]" in six_hours["Sent in the time range"]
     with pytest.raises(KeyError):
         panel_queries(REPUTATION, {"account_id": "1"})
 
 
 def test_panel_queries_all_is_the_variables_all_value() -> None:
     everything = {"account_id": ALL, "region": ALL, "configuration_set": [ALL]}
-    exprs = [expr for _, expr in panel_queries(REPUTATION, everything)]
+    exprs = [
+        expr
+        for _, expr in panel_queries(REPUTATION, everything)
+        if not expr.startswith("max(ses_exporter_reputation_threshold_ratio")
+    ]
     assert all('account_id=~".*", region=~".*"' in expr for expr in exprs)
     assert any('configuration_set=~".*"' in expr for expr in exprs)
     for dashboard in DASHBOARDS.values():
@@ -478,7 +565,9 @@ def test_panel_queries_all_is_the_variables_all_value() -> None:
 
 def test_variable_queries() -> None:
     queries = dict(variable_queries(REPUTATION, {"account_id": "1", "region": "us-east-1"}))
-    assert queries["region"] == 'label_values(aws_ses_daily_sending_quota{account_id=~"1"}, region)'
+    assert queries["region"] == (
+        'label_values(ses_exporter_collector_success{account_id=~"1"}, region)'
+    )
     assert 'account_id=~"1", region=~"us-east-1"' in queries["configuration_set"]
 
 

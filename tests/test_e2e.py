@@ -192,3 +192,97 @@ def test_every_variable_query_offers_values(
         assert found - {None}, f"{dashboard}: variable {name} offers nothing ({query})"
         if name == "account_id":  # the account's name is shown, its id selected
             assert found == {"demo=123456789012"}, found
+
+
+# ---- the first reject after start ----------------------------------------------------
+
+
+def start_prometheus(tmp: Path, exporter_port: int, rules_text: str) -> Prometheus:
+    """Debian's prometheus scraping the exporter every second, with these rules."""
+    rules = tmp / "rules.yml"
+    rules.write_text(rules_text)
+    config = tmp / "prometheus.yml"
+    config.write_text(
+        "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+        f"rule_files: [{rules}]\n"
+        "scrape_configs:\n  - job_name: ses-exporter\n"
+        f"    static_configs: [{{targets: ['127.0.0.1:{exporter_port}']}}]\n"
+    )
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            "prometheus",
+            f"--config.file={config}",
+            f"--storage.tsdb.path={tmp / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--log.level=warn",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    return Prometheus(proc, port)
+
+
+def test_the_first_reject_after_start_is_seen_by_increase_and_the_reject_alert(
+    tmp_path: Path,
+) -> None:
+    """A Reject metric that does not exist when the exporter starts (the first reject
+    ever): its counter must be exposed at 0 before its first non-zero value, so that
+    increase() sees the first reject and SesRejectRateSpike goes pending at once.
+
+    Needs the exporter side of issue 11 (counters at 0 before the first event). The
+    rules are the bundled ones with reject_min_count 1 (one reject among ~1 send a
+    second is far above 1 %); `for` is kept, so the alert is pending, not firing.
+    """
+    from tests.faultproxy import DaemonProcess, FaultProxy, MotoServer, World
+    from tests.test_rules import GENERATOR
+
+    region = "eu-west-1"
+    with MotoServer() as moto, FaultProxy(moto.url) as proxy:
+        world = World(moto, (region,)).seed()  # Send and Delivery, no Reject yet
+        config = (
+            "accounts:\n  - name: first-reject\n"
+            f"    regions: [{region}]\n    endpoint_url: {proxy.url}\n"
+            "    ses_requests_per_second: 50\n"
+            "collectors:\n  account: {interval: 1s}\n  send_statistics: {interval: 5s}\n"
+            "  cloudwatch: {interval: 2s, period: 60s, lookback: 2m}\n"
+            "  configuration_sets: {interval: 5s}\n"
+        )
+        with DaemonProcess(config, tmp_path / "daemon") as daemon:
+            daemon.wait_ready()
+            world.start_traffic(every=1.0)
+            rules = GENERATOR.render(GENERATOR.Settings(reject_min_count=1))
+            prometheus = start_prometheus(tmp_path, daemon.port, rules)
+            try:
+                prometheus.wait_for(
+                    "sends counted",
+                    lambda: prometheus.api("query", query="aws_ses_sends_total > 0")["result"],
+                    timeout=120,
+                )
+                moto.client("cloudwatch", region).put_metric_data(
+                    Namespace="AWS/SES",
+                    MetricData=[{"MetricName": "Reject", "Timestamp": time.time(), "Value": 3.0}],
+                )
+                prometheus.wait_for(
+                    "the first reject",
+                    lambda: prometheus.api("query", query="aws_ses_rejects_total > 0")["result"],
+                    timeout=180,
+                )
+                seen = prometheus.api("query", query="increase(aws_ses_rejects_total[10m]) > 0")[
+                    "result"
+                ]
+                assert [s["metric"]["region"] for s in seen] == [region]
+                pending = prometheus.wait_for(
+                    "SesRejectRateSpike pending",
+                    lambda: prometheus.api(
+                        "query",
+                        query='ALERTS{alertname="SesRejectRateSpike", alertstate="pending"}',
+                    )["result"],
+                    timeout=30,
+                )
+                assert pending[0]["metric"]["region"] == region
+                assert "instance" not in pending[0]["metric"]
+            finally:
+                world.stop()
+                prometheus.proc.terminate()
+                prometheus.proc.wait(timeout=10)

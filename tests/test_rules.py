@@ -5,10 +5,13 @@ where promtool or amtool is not installed) and by reading the YAML."""
 from __future__ import annotations
 
 import functools
+import importlib.util
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -19,16 +22,22 @@ README = ROOT / "README.md"
 DEPLOY = ROOT / "deploy" / "prometheus"
 RULES = DEPLOY / "ses-exporter.rules.yml"
 RULE_TESTS = DEPLOY / "ses-exporter.rules.test.yml"
+RULES_CONFIG = DEPLOY / "rules-config.yml"
+RUNBOOKS = ROOT / "docs" / "runbooks.md"
 PROMETHEUS_CONFIG = DEPLOY / "prometheus.yml"
 ALERTMANAGER_CONFIG = DEPLOY / "alertmanager.yml"
 
 GROUPS = ["ses-exporter.recording", "ses-exporter.alerts"]
 SEVERITIES = {"info", "warning", "critical"}
-# The dashboards' UIDs are fixed (deploy/grafana); links are relative to Grafana's root.
+# The dashboards' UIDs are fixed (deploy/grafana); links are absolute (rules-config.yml).
+GRAFANA = "http://localhost:3000"
 DASHBOARDS = (
-    "/d/ses-account-dashboard/ses-account-dashboard",
-    "/d/ses-reputation-metrics/ses-reputation-metrics",
+    f"{GRAFANA}/d/ses-account-dashboard/ses-account-dashboard",
+    f"{GRAFANA}/d/ses-reputation-metrics/ses-reputation-metrics",
 )
+RUNBOOK_BASE = "https://github.com/ses-exporter/ses-exporter/blob/main/docs/runbooks.md#"
+# Alerts about one exporter process keep its instance; every other alert aggregates it away.
+PER_INSTANCE = {"SesExporterDown", "SesExporterConfigReloadFailed"}
 METRIC_NAME = re.compile(r"\b(?:aws_ses|ses_exporter)_[a-z0-9_]+\b")
 
 needs_promtool = pytest.mark.skipif(
@@ -48,6 +57,19 @@ def run(*args: str | Path) -> str:
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     return output
+
+
+def load_generator() -> ModuleType:
+    """deploy/prometheus/generate.py as a module (it is a script, not a package)."""
+    spec = importlib.util.spec_from_file_location("ses_rules_generate", DEPLOY / "generate.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+GENERATOR = load_generator()
 
 
 @functools.cache
@@ -135,6 +157,25 @@ def test_alertmanager_routes_by_severity(severity: str, receiver: str) -> None:
     )
 
 
+@needs_amtool
+@pytest.mark.parametrize("rule", rules("alert"), ids=lambda rule: rule["alert"])
+def test_every_alert_reaches_the_receiver_of_its_severity(rule: dict[str, Any]) -> None:
+    """The example routing, for each alert with its own labels: info stays in the UI."""
+    labels = {"alertname": rule["alert"], **rule["labels"]}
+    receiver = "null" if labels["severity"] == "info" else "webhook"
+    run(
+        "amtool",
+        "config",
+        "routes",
+        "test",
+        f"--config.file={ALERTMANAGER_CONFIG}",
+        f"--verify.receivers={receiver}",
+        *(f"{key}={value}" for key, value in labels.items()),
+        "account_id=111122223333",
+        "region=eu-west-1",
+    )
+
+
 # ---- the rules ----------------------------------------------------------------------
 
 
@@ -155,9 +196,140 @@ def test_rule_groups_and_names() -> None:
 def test_alert_has_severity_summary_description_and_dashboard(rule: dict[str, Any]) -> None:
     assert rule["labels"]["severity"] in SEVERITIES
     annotations = rule["annotations"]
-    assert {"summary", "description", "dashboard"} <= annotations.keys()
+    assert {"summary", "description", "dashboard", "runbook_url"} <= annotations.keys()
     assert all(annotations[key].strip() for key in ("summary", "description"))
     assert annotations["dashboard"].startswith(DASHBOARDS), annotations["dashboard"]
+    assert annotations["runbook_url"] == RUNBOOK_BASE + rule["alert"].lower()
+
+
+def runbook_anchors() -> set[str]:
+    """GitHub's anchors of the runbook's headings: lower case, spaces to hyphens."""
+    headings = re.findall(r"^#+ (.+)$", RUNBOOKS.read_text(), re.MULTILINE)
+    return {re.sub(r"[^a-z0-9 _-]", "", h.strip().lower()).replace(" ", "-") for h in headings}
+
+
+def test_every_alert_has_a_runbook_section_and_every_section_an_alert() -> None:
+    text = RUNBOOKS.read_text()
+    sections = set(re.findall(r"^## (Ses\w+)$", text, re.MULTILINE))
+    assert sections == alert_names()
+    anchors = runbook_anchors()
+    for name in alert_names():
+        assert name.lower() in anchors
+        body = text.split(f"## {name}\n", 1)[1].split("\n## ", 1)[0]
+        for part in ("**What it means**", "**What AWS does next**", "**What to do**"):
+            assert part in body, f"{name}: no {part}"
+
+
+def test_critical_alerts_keep_firing_when_their_data_goes_stale() -> None:
+    """keep_firing_for hands a critical alert over to SesExporterDataStale (1 hour)."""
+    for rule in rules("alert"):
+        critical = rule["labels"]["severity"] == "critical"
+        assert ("keep_firing_for" in rule) == critical, rule["alert"]
+        if critical:
+            assert rule["keep_firing_for"] == "1h"
+
+
+def test_thresholds_come_from_the_exporter() -> None:
+    text = RULES.read_text()
+    assert "ses:reputation_threshold_ratio" not in text  # the old copy of the config
+    assert "vector(" not in text
+    approaching = [r for r in rules("alert") if r["alert"].endswith("ApproachingReview")]
+    assert len(approaching) == 4
+    for rule in approaching:
+        assert "ses_exporter_reputation_threshold_ratio{" in rule["expr"]
+        assert "on (job) group_left ()" in rule["expr"]
+
+
+def test_firing_cases_expect_no_instance_label_except_per_instance_alerts() -> None:
+    """The promtool cases pin the labels; SES alerts must not carry instance or pod."""
+    for group in load(RULE_TESTS)["tests"]:
+        for case in group.get("alert_rule_test", []):
+            for alert in case.get("exp_alerts") or []:
+                carries = {"instance", "pod"} & alert["exp_labels"].keys()
+                if case["alertname"] not in PER_INSTANCE:
+                    assert not carries, case["alertname"]
+
+
+# ---- the generator ---------------------------------------------------------------------
+
+
+def test_committed_rules_are_the_generators_output() -> None:
+    settings = GENERATOR.settings_from_file(RULES_CONFIG)
+    assert RULES.read_text() == GENERATOR.render(settings), (
+        "stale: run python3 deploy/prometheus/generate.py"
+    )
+    assert GENERATOR.main(["--check"]) == 0
+
+
+def test_committed_config_lists_the_defaults() -> None:
+    """rules-config.yml documents the defaults: every key, with the generator's values."""
+    data = yaml.safe_load(RULES_CONFIG.read_text())
+    assert set(data) == set(GENERATOR._CHECKS)
+    assert GENERATOR.load_settings(data) == GENERATOR.Settings(for_=GENERATOR.DEFAULT_FOR)
+    assert set(data["for"]) == alert_names()
+
+
+def test_generated_rules_parse_back_to_what_was_generated() -> None:
+    """The YAML writer (folded prose, literal expressions) loses nothing."""
+    settings = GENERATOR.Settings()
+    q = GENERATOR.Q(settings)
+    built = [GENERATOR.alert_rule(q, a) for _, make in GENERATOR.ALERT_GROUPS for a in make(q)]
+    assert rules("alert") == built
+
+
+@needs_promtool
+def test_another_job_and_grafana(tmp_path: Path) -> None:
+    """The job selector reaches every selector, absent() included; links follow the URLs."""
+    config = tmp_path / "mine.yml"
+    config.write_text(
+        'job_selector: \'job="mail-exporter", namespace="mail"\'\n'
+        "grafana_url: https://grafana.example.com/\n"
+        "runbook_url: https://wiki.example.com/ses\n"
+        "replica_labels: [instance]\n"
+        "for: {SesDailyQuotaHigh: 1h}\n"
+    )
+    out = tmp_path / "mine.rules.yml"
+    assert GENERATOR.main(["--config", str(config), "--output", str(out)]) == 0
+    run("promtool", "check", "rules", out)
+    text = out.read_text()
+    assert 'job="ses-exporter"' not in text
+    data = yaml.safe_load(text)
+    alerts = {r["alert"]: r for g in data["groups"] for r in g["rules"] if "alert" in r}
+    down = alerts["SesExporterDown"]["expr"]
+    assert 'absent(up{job="mail-exporter", namespace="mail"})' in down
+    for rule in alerts.values():
+        for selector in re.findall(r"\b[a-z_:]+\{[^}]*\}", rule["expr"]):
+            assert 'job="mail-exporter", namespace="mail"' in selector, selector
+        assert rule["annotations"]["dashboard"].startswith("https://grafana.example.com/d/")
+        assert rule["annotations"]["runbook_url"].startswith("https://wiki.example.com/ses#")
+        assert "pod" not in rule["expr"]
+    assert alerts["SesDailyQuotaHigh"]["for"] == "1h"
+
+
+def test_bad_settings_name_the_key_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "bad.yml"
+    config.write_text(
+        "grafana_url: grafana.local\n"
+        "keep_firing_for: soon\n"
+        "replica_labels: [instance, 'not a label']\n"
+        "for: {SesNoSuchAlert: 5m, SesDailyQuotaHigh: 5 minutes}\n"
+        "colour: blue\n"
+    )
+    out = tmp_path / "out.yml"
+    assert GENERATOR.main(["--config", str(config), "--output", str(out)]) == 2
+    assert not out.exists()
+    errors = capsys.readouterr().err
+    for expected in (
+        "grafana_url: 'grafana.local' is not an absolute http(s) URL",
+        "keep_firing_for: 'soon' is not a Prometheus duration",
+        "replica_labels: expected a list of label names",
+        "for.SesNoSuchAlert: no such alert",
+        "for.SesDailyQuotaHigh: '5 minutes' is not a Prometheus duration",
+        "colour: unknown key",
+    ):
+        assert expected in errors, errors
 
 
 def test_rules_use_only_documented_metrics() -> None:
@@ -210,7 +382,8 @@ def test_every_firing_case_checks_labels_and_annotations() -> None:
         for case in group.get("alert_rule_test", []):
             for alert in case.get("exp_alerts") or []:
                 assert alert["exp_labels"]["severity"] == severity[case["alertname"]]
-                assert {"summary", "description", "dashboard"} <= alert["exp_annotations"].keys()
+                expected = {"summary", "description", "dashboard", "runbook_url"}
+                assert expected <= alert["exp_annotations"].keys()
 
 
 # ---- Alertmanager -----------------------------------------------------------------------

@@ -9,12 +9,15 @@ from panels import (
     ENABLED,
     ENFORCEMENT,
     GREEN,
+    NO_BOUNCES,
+    NO_COMPLAINTS,
     ORANGE,
     RED,
     TARGET,
     UNLIMITED,
     Json,
     chart,
+    history_since,
     hourly,
     latest,
     link,
@@ -26,6 +29,8 @@ from panels import (
     table,
     table_query,
     text,
+    threshold_lines,
+    threshold_overrides,
     thresholds,
     words,
 )
@@ -37,6 +42,10 @@ SMTP_COLUMNS = {
     "starttls_ports": "STARTTLS Port",
     "tls_wrapper_ports": "TLS Wrapper Port",
 }
+TLS_DESCRIPTION = (
+    "The SES console shows 'Transport Layer Security (TLS): Required'. The exporter has no "
+    "metric for it because it is the same for every region: a fact, not a measurement."
+)
 TLS_REQUIRED = (
     "**Transport Layer Security (TLS):** Required\n\n"
     "SES SMTP endpoints only accept TLS connections: STARTTLS on the STARTTLS ports, "
@@ -50,13 +59,15 @@ def account_panels() -> list[Json]:
     quota_colors = thresholds((0.8, ORANGE), (0.95, RED))
     smtp = f"max by ({', '.join(SMTP_COLUMNS)}) (aws_ses_smtp_endpoint_info{{{TARGET}}})"
     return [
-        row("Sending limits"),
+        text("TLS required", TLS_REQUIRED, (8, 4), TLS_DESCRIPTION),
+        history_since((16, 4)),
+        row("Region: $region", repeat="region"),
         stat(
             "Daily sending quota",
             latest("aws_ses_daily_sending_quota"),
             (12, 4),
             "Emails the account may send per 24-hour period (GetAccount SendQuota.Max24HourSend).",
-            unit="short",
+            unit="locale",
             mappings=UNLIMITED,
             decimals=0,
         ),
@@ -67,7 +78,6 @@ def account_panels() -> list[Json]:
             "Emails the account may send per second (GetAccount SendQuota.MaxSendRate).",
             unit="suffix: emails/s",
         ),
-        row("Account health"),
         status_stat(
             "Account status",
             status_code("aws_ses_account_enforcement_status", TARGET, BY_TARGET, ENFORCEMENT),
@@ -91,13 +101,12 @@ def account_panels() -> list[Json]:
             "Sandbox accounts may only send to verified identities "
             "(GetAccount ProductionAccessEnabled).",
         ),
-        row("Daily email usage — $region", repeat="region"),
         stat(
             "Emails sent",
             latest("aws_ses_sent_last_24h"),
             (4, 8),
             "Emails sent in the last 24 hours (GetAccount SendQuota.SentLast24Hours).",
-            unit="short",
+            unit="locale",
             decimals=0,
         ),
         stat(
@@ -105,7 +114,7 @@ def account_panels() -> list[Json]:
             latest("aws_ses_remaining_sends"),
             (4, 8),
             "Daily sending quota minus emails sent in the last 24 hours.",
-            unit="short",
+            unit="locale",
             mappings=UNLIMITED,
             decimals=0,
         ),
@@ -131,11 +140,10 @@ def account_panels() -> list[Json]:
             soft_max=1,
             thresholds=quota_colors,
         ),
-        row("SMTP settings"),
         table(
             "SMTP settings",
             [table_query(smtp)],
-            (16, 5),
+            (24, 4),
             "The region's SMTP endpoint and ports (SMTP credentials are managed in the console).",
             unit="string",
             transformations=[
@@ -149,20 +157,12 @@ def account_panels() -> list[Json]:
                 }
             ],
         ),
-        text(
-            "TLS required",
-            TLS_REQUIRED,
-            (8, 5),
-            "The SES console shows 'Transport Layer Security (TLS): Required'. The exporter has "
-            "no metric for it because it is the same for every region: a fact, not a measurement.",
-        ),
-        row("Sending statistics (aggregated per 1 hour) — $region", repeat="region"),
         chart(
             "Sends",
             [query(hourly(sends))],
             (12, 8),
             "Emails SES accepted in each hour (CloudWatch AWS/SES Send, Sum).",
-            unit="short",
+            unit="locale",
             cloudwatch="sends",
             interval="1h",
             decimals=0,
@@ -178,22 +178,28 @@ def account_panels() -> list[Json]:
         ),
         chart(
             "Bounces",
-            [query(latest("aws_ses_reputation_bounce_ratio"))],
+            [query(latest("aws_ses_reputation_bounce_ratio")), *threshold_lines("bounce")],
             (12, 8),
-            "Bounce rate as AWS computes it for reputation (CloudWatch Reputation.BounceRate).",
+            "Bounce rate as AWS computes it for reputation (CloudWatch Reputation.BounceRate); "
+            "dashed: the review and at-risk thresholds of the exporter's configuration.",
             unit="percentunit",
             cloudwatch="bounce_ratio",
             interval="1h",
+            noValue=NO_BOUNCES,
+            overrides=threshold_overrides(),
         ),
         chart(
             "Complaints",
-            [query(latest("aws_ses_reputation_complaint_ratio"))],
+            [query(latest("aws_ses_reputation_complaint_ratio")), *threshold_lines("complaint")],
             (12, 8),
             "Complaint rate as AWS computes it for reputation "
-            "(CloudWatch Reputation.ComplaintRate).",
+            "(CloudWatch Reputation.ComplaintRate); dashed: the review and at-risk thresholds "
+            "of the exporter's configuration.",
             unit="percentunit",
             cloudwatch="complaint_ratio",
             interval="1h",
+            noValue=NO_COMPLAINTS,
+            overrides=threshold_overrides(),
         ),
     ]
 

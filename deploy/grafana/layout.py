@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from panels import DATASOURCE, Json, link
+from panels import CONSOLE_HOSTS, DATASOURCE, Json, link
+
+PARTITIONS = list(zip(("aws", "aws-cn", "aws-us-gov"), (h for _, h in CONSOLE_HOSTS), strict=True))
 
 SCHEMA_VERSION = 39  # Grafana 11.0
 TAGS = ["aws", "ses", "ses-exporter"]
@@ -54,13 +56,19 @@ def templating(*extra: Json) -> Json:
         allValue=".*",
         regex=ACCOUNT_VARIABLE_REGEX,
     )
+    # From the self-metrics: every target has them, whichever collectors are enabled.
     region = variable(
         "region",
         "Region",
-        'label_values(aws_ses_daily_sending_quota{account_id=~"$account_id"}, region)',
+        'label_values(ses_exporter_collector_success{account_id=~"$account_id"}, region)',
         allValue=".*",
     )
-    return {"list": [datasource, account, region, *extra]}
+    # The CloudWatch console's host for the header links (series links pick their own).
+    console: Json = {"hide": 0, "includeAll": False, "label": "AWS partition", "multi": False}
+    console |= {"name": "console", "options": [], "skipUrlSync": False, "type": "custom"}
+    console |= {"query": ", ".join(f"{p} : {h}" for p, h in PARTITIONS)}
+    console |= {"current": {"selected": True, "text": "aws", "value": PARTITIONS[0][1]}}
+    return {"list": [datasource, account, region, *extra, console]}
 
 
 def dashboard(uid: str, title: str, description: str, panels: list[Json], **kw: Any) -> Json:

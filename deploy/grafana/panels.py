@@ -50,6 +50,7 @@ def hourly(family: str) -> str:
 
 
 GREEN, ORANGE, RED, BLUE, GREY = "green", "orange", "red", "blue", "text"
+AMBER = "yellow"
 ENFORCEMENT = [  # (code, matcher, console word, colour)
     (1, 'status="HEALTHY"', "Healthy", GREEN),
     (2, 'status="PROBATION"', "Under review", ORANGE),
@@ -70,6 +71,71 @@ CLOUDWATCH = {
     "bounce_ratio": ("Reputation.BounceRate", "Average"),
     "complaint_ratio": ("Reputation.ComplaintRate", "Average"),
 }
+# The console's host per AWS partition, picked from the region's name.
+CONSOLE_HOSTS = [  # (region regex, host)
+    (".*", "console.aws.amazon.com"),
+    ("cn-.*", "console.amazonaws.cn"),
+    ("us-gov-.*", "console.amazonaws-us-gov.com"),
+]
+
+
+def with_console(expr: str) -> str:
+    """Adds a `console` label (the console host of the series' partition) for data links."""
+    for regex, host in CONSOLE_HOSTS:
+        expr = f'label_replace({expr}, "console", "{host}", "region", "{regex}")'
+    return expr
+
+
+def threshold_lines(kind: str, per_set: bool = False) -> list[Json]:
+    """The configured review and at-risk thresholds as dashed series (the exporter's
+    ses_exporter_reputation_threshold_ratio), so the lines follow its configuration."""
+    out = []
+    for ref, (status, word) in zip(
+        "YZ", (("under_review", "Under review"), ("at_risk", "At risk")), strict=True
+    ):
+        expr = f'max(ses_exporter_reputation_threshold_ratio{{rate="{kind}", status="{status}"}})'
+        out.append(query(expr, f"{word} threshold", ref=ref))
+    return out
+
+
+def threshold_overrides() -> list[Json]:
+    """Threshold series: dashed, not filled, red or orange, no data link."""
+    out = []
+    for word, color in (("Under review", ORANGE), ("At risk", RED)):
+        out.append(
+            {
+                "matcher": {"id": "byName", "options": f"{word} threshold"},
+                "properties": [
+                    {"id": "color", "value": {"fixedColor": color, "mode": "fixed"}},
+                    {"id": "custom.lineStyle", "value": {"dash": [10, 10], "fill": "dash"}},
+                    {"id": "custom.fillOpacity", "value": 0},
+                    {"id": "links", "value": []},
+                ],
+            }
+        )
+    return out
+
+
+NO_BOUNCES = "No bounces reported by AWS"
+NO_COMPLAINTS = "No complaints reported by AWS"
+NO_REPUTATION = "Healthy: AWS reports no bounces or complaints"
+
+
+def history_since(size: tuple[int, int]) -> Json:
+    """When the data in the time range begins: counters count from the exporter's start."""
+    first = (
+        f"min by ({BY_TARGET}) (min_over_time("
+        f"ses_exporter_collector_last_success_timestamp_seconds{{{TARGET}}}[$__range]))"
+    )
+    return stat(
+        "History starts at",
+        first,
+        size,
+        "The first successful poll in the dashboard's time range, per account and region: "
+        "counts and charts start there (the exporter's counters start at 0), so a range "
+        "that reaches further back shows less than the SES console.",
+        unit="dateTimeAsIso",
+    )
 
 
 def value_mappings(words: list[tuple[int, str, str]]) -> list[Json]:
@@ -141,22 +207,41 @@ def stat(
 
 
 def status_stat(
-    title: str, expr: str, states: list[tuple[int, str, str]], size: tuple[int, int], desc: str
+    title: str,
+    expr: str,
+    states: list[tuple[int, str, str]],
+    size: tuple[int, int],
+    desc: str,
+    **defaults: Any,
 ) -> Json:
     """A state shown in the console's words (unit none: the number is only a code)."""
     mappings = value_mappings(states)
-    return stat(title, expr, size, desc, unit="none", background=True, mappings=mappings)
+    return stat(
+        title, expr, size, desc, unit="none", background=True, mappings=mappings, **defaults
+    )
 
 
-def cloudwatch_url(family: str, region: str, start: str, dimension: str | None = None) -> str:
+def cloudwatch_url(
+    family: str, region: str, start: str, dimension: str | None = None, host: str = "${console}"
+) -> str:
+    """The CloudWatch console's graph of the AWS/SES metric, or for rejects the metric math
+    Reject / Send that the chart shows."""
     metric, statistic = CLOUDWATCH[family]
     dims = f"~'ses*3aconfiguration-set~'{dimension}" if dimension else ""
+    if family == "rejects":
+        metrics = (
+            "~(~(expression~'m1*2fm2~label~'Rejects*20*2f*20sends~id~'e1))"
+            f"~(~'AWS*2fSES~'Reject{dims}~(id~'m1~visible~false))"
+            f"~(~'AWS*2fSES~'Send{dims}~(id~'m2~visible~false))"
+        )
+    else:
+        metrics = f"~(~'AWS*2fSES~'{metric}{dims})"
     graph = (
-        f"~(metrics~(~(~'AWS*2fSES~'{metric}{dims}))~view~'timeSeries~stacked~false"
+        f"~(metrics~({metrics})~view~'timeSeries~stacked~false"
         f"~region~'{region}~stat~'{statistic}~period~3600~start~'{start}~end~'P0D)"
     )
     return (
-        f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
+        f"https://{region}.{host}/cloudwatch/home?region={region}"
         f"#metricsV2:graph={graph};query=~'*7bAWS*2fSES*7d"
     )
 
@@ -190,12 +275,21 @@ def chart(
     interval: str | None = None,
     **defaults: Any,
 ) -> Json:
-    """A time series with a "View in CloudWatch" header link and the same link per series."""
+    """A time series with a "View in CloudWatch" header link and the same link per series.
+
+    The header link names the row's region in the partition of the `console` variable;
+    each series' link takes its own region and partition (label_replace adds `console`).
+    """
+    targets = [
+        t | {"expr": with_console(t["expr"])} if "aws_ses_" in t["expr"] else t for t in targets
+    ]
     here = cloudwatch_url(
         cloudwatch, "${region}", start, "${configuration_set}" if per_set else None
     )
     series_set = "${__field.labels.configuration_set}" if per_set else None
-    series = cloudwatch_url(cloudwatch, "${__field.labels.region}", start, series_set)
+    series = cloudwatch_url(
+        cloudwatch, "${__field.labels.region}", start, series_set, "${__field.labels.console}"
+    )
     tooltip = f"AWS/SES {CLOUDWATCH[cloudwatch][0]} in the CloudWatch console of ${{region}}"
     data_link = {"targetBlank": True, "title": "View in CloudWatch (${__field.labels.region})"}
     custom = {
@@ -210,7 +304,9 @@ def chart(
     if soft_max is not None:
         custom["axisSoftMax"] = soft_max
     links = [data_link | {"url": series}]
+    overrides = defaults.pop("overrides", [])
     fc = field_config(unit, "palette-classic", custom=custom, links=links, **defaults)
+    fc["overrides"] = overrides
     legend = {"calcs": ["lastNotNull", "max"], "displayMode": "table", "placement": "bottom"}
     options = {
         "legend": legend | {"showLegend": True},

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from layout import dashboard, templating, variable
 from panels import (
+    AMBER,
     BY_SET,
     BY_TARGET,
     ENABLED,
     GREEN,
     GREY,
+    NO_BOUNCES,
+    NO_COMPLAINTS,
+    NO_REPUTATION,
     ORANGE,
     RED,
     REPUTATION,
@@ -17,6 +23,7 @@ from panels import (
     TARGET,
     Json,
     chart,
+    history_since,
     latest,
     query,
     row,
@@ -25,6 +32,8 @@ from panels import (
     status_stat,
     table,
     table_query,
+    threshold_lines,
+    threshold_overrides,
     thresholds,
     value_mappings,
     words,
@@ -38,11 +47,20 @@ MESSAGES_SENT = (
     "from, which no API exposes. Shown instead: emails sent in the last 24 hours "
     "(GetAccount SendQuota.SentLast24Hours), the closest figure AWS publishes."
 )
-SENT_OVER_PERIOD = (
+SENT_IN_RANGE = (
     "The console's 'Sent over period' counts the representative volume, which no API "
-    "exposes. Shown instead: CloudWatch AWS/SES Send over the dashboard's time range, counted "
-    "since the exporter started (its counters start at 0)."
+    "exposes. Shown instead: CloudWatch AWS/SES Send over the dashboard's time range (the "
+    "period picked in the time picker), counted from where the history starts (the "
+    "exporter's counters start at 0)."
 )
+
+
+def rate_colors(pair: Any) -> Json:
+    """Amber from 80 % of the review threshold (x 4 / 5: exact in floating point for 5 %),
+    orange at it, red at the at-risk threshold."""
+    return thresholds(
+        (pair.under_review * 4 / 5, AMBER), (pair.under_review, ORANGE), (pair.at_risk, RED)
+    )
 
 
 def rate_panes(kind: str, *, per_set: bool) -> list[Json]:
@@ -52,7 +70,6 @@ def rate_panes(kind: str, *, per_set: bool) -> list[Json]:
     match, by = (SET_TARGET, BY_SET) if per_set else (TARGET, BY_TARGET)
     ratio = f"max by ({by}) ({prefix}reputation_{kind}_ratio{{{match}}})"
     status = status_code(f"{prefix}reputation_status", f'rate="{kind}", {match}', by, REPUTATION)
-    lines = thresholds((pair.under_review, ORANGE), (pair.at_risk, RED))
     name = kind.capitalize()
     return [
         status_stat(
@@ -61,23 +78,25 @@ def rate_panes(kind: str, *, per_set: bool) -> list[Json]:
             words(REPUTATION),
             (6, 8),
             f"Healthy below {pair.under_review:.1%}, Under review from {pair.under_review:.1%}, "
-            f"At risk from {pair.at_risk:.1%} (the exporter's reputation_thresholds).",
+            f"At risk from {pair.at_risk:.1%} (the exporter's reputation_thresholds). AWS "
+            f"publishes no {name.lower()} rate before the first {kind}: no data means Healthy.",
+            noValue=NO_REPUTATION,
         ),
         chart(
             f"Historic {kind} rate",
-            [query(ratio)],
+            [query(ratio), *threshold_lines(kind)],
             (18, 8),
-            f"CloudWatch Reputation.{name}Rate. The dashed lines are the under review "
-            f"({pair.under_review:.1%}) and at risk ({pair.at_risk:.1%}) thresholds of the "
-            "exporter's default configuration; change them here if you changed "
-            "reputation_thresholds.",
+            f"CloudWatch Reputation.{name}Rate. The dashed lines are the under review and at "
+            "risk thresholds of the exporter's configuration "
+            "(ses_exporter_reputation_threshold_ratio).",
             unit="percentunit",
             cloudwatch=f"{kind}_ratio",
             start="-P14D",
             per_set=per_set,
-            thresholds=lines,
             soft_max=round(pair.at_risk * 1.2, 6),
             decimals=2,
+            noValue=NO_BOUNCES if kind == "bounce" else NO_COMPLAINTS,
+            overrides=threshold_overrides(),
         ),
     ]
 
@@ -149,57 +168,60 @@ def reputation_panels() -> list[Json]:
         BY_SET,
         REPUTATION,
     )
-    bounce_colors = thresholds((RATES.bounce.under_review, ORANGE), (RATES.bounce.at_risk, RED))
-    complaint_colors = thresholds(
-        (RATES.complaint.under_review, ORANGE), (RATES.complaint.at_risk, RED)
-    )
+    bounce_colors = rate_colors(RATES.bounce)
+    complaint_colors = rate_colors(RATES.complaint)
     return [
-        row("Summary"),
+        row("Region: $region", repeat="region"),
         status_stat(
             "Account status",
             overall,
             words(REPUTATION),
             (6, 5),
             "The worse of the bounce and complaint rate statuses (ses-exporter's "
-            'aws_ses_reputation_status{rate="overall"}).',
+            'aws_ses_reputation_status{rate="overall"}). No data: AWS has published no '
+            "reputation metric, which it does only after the first bounce or complaint.",
+            noValue=NO_REPUTATION,
         ),
         stat(
             "Bounce rate",
             latest("aws_ses_reputation_bounce_ratio"),
             (5, 5),
-            "Newest CloudWatch Reputation.BounceRate datapoint.",
+            "Newest CloudWatch Reputation.BounceRate datapoint. Amber from 80 % of the review "
+            "threshold, orange from it, red from the at-risk threshold (the defaults).",
             unit="percentunit",
             thresholds=bounce_colors,
             decimals=2,
+            noValue=NO_BOUNCES,
         ),
         stat(
             "Complaint rate",
             latest("aws_ses_reputation_complaint_ratio"),
             (5, 5),
-            "Newest CloudWatch Reputation.ComplaintRate datapoint.",
+            "Newest CloudWatch Reputation.ComplaintRate datapoint. Amber from 80 % of the "
+            "review threshold, orange from it, red from the at-risk threshold (the defaults).",
             unit="percentunit",
             thresholds=complaint_colors,
             decimals=3,
+            noValue=NO_COMPLAINTS,
         ),
         stat(
             "Messages sent (last 24 h)",
             latest("aws_ses_sent_last_24h"),
             (4, 5),
             MESSAGES_SENT,
-            unit="short",
+            unit="locale",
             decimals=0,
         ),
         stat(
-            "Sent over period",
+            "Sent in the time range",
             f"sum by ({BY_TARGET}) (increase(aws_ses_sends_total{{{TARGET}}}[$__range]))",
             (4, 5),
-            SENT_OVER_PERIOD,
-            unit="short",
+            SENT_IN_RANGE,
+            unit="locale",
             decimals=0,
         ),
-        row("Bounce rate — $region", repeat="region"),
+        history_since((24, 3)),
         *rate_panes("bounce", per_set=False),
-        row("Complaint rate — $region", repeat="region"),
         *rate_panes("complaint", per_set=False),
         row("Configuration sets"),
         configuration_sets_table(),
@@ -223,7 +245,10 @@ def reputation_dashboard() -> Json:
         f"query_result(max by (configuration_set) ({SET_FAMILY}reputation_metrics_enabled"
         '{account_id=~"$account_id", region=~"$region"} == 1))',
         regex='/configuration_set="([^"]+)"/',
-        description="Configuration sets with reputation metrics enabled.",
+        description="Configuration sets with reputation metrics enabled; one at a time, as in "
+        "the console.",
+        multi=False,
+        includeAll=False,
     )
     return dashboard(
         "ses-reputation-metrics",
