@@ -114,6 +114,11 @@ def render(families: Sequence[Metric]) -> Rendered:
         return Rendered((), plain=False)
 
 
+def label_value(value: str) -> str:
+    """A label value escaped as both formats print it (backslash, newline, quote)."""
+    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+
+
 def choose(accept_header: str | None) -> tuple[Encoder, str, int | None]:
     """prometheus_client's encoder and content type for an Accept header, and the format
     ``join`` can serve for it (``TEXT``, ``OPENMETRICS``), or None when only the encoder

@@ -2,9 +2,12 @@
 
 ``Scrape.render`` answers a scrape. The SES families were rendered when their poll was
 stored (``exposition``), so a scrape joins bytes: one HELP/TYPE per family with the
-samples of every fresh result under it, then the self-metrics of SPEC 3.5 and the
-process, platform and GC collectors, which are small and printed per scrape by
-prometheus_client. For gzip, the joined part is compressed once per content version
+samples of every fresh result under it. Then the self-metrics of SPEC 3.5: build_info
+and the headers of the per-target ones are rendered once, the per-target samples
+(``ses_exporter_collector_*``, four per target and collector: 24,000 lines at 1,500
+targets) are kept rendered by the store in each ``PollStatus.own``, and only the few
+others and the process, platform and GC collectors are printed per scrape by
+prometheus_client. For gzip, the joined SES part is compressed once per content version
 (``exposition.GzipPrefix``) and each scrape compresses only the self-metrics after it.
 
 The output is byte for byte what prometheus_client prints for ``registry`` (the custom
@@ -31,11 +34,10 @@ from prometheus_client.registry import Collector as PromCollector
 from . import __version__
 from .aws import RequestCounter
 from .discovery import DiscoveryStatus
-from .exposition import GzipPrefix, choose, join
+from .exposition import GzipPrefix, choose, join, render
 from .families import merge_families
-from .store import PollStatus, ResultStore
+from .store import COLLECTOR_LABELS, COLLECTOR_SERIES, PollStatus, ResultStore
 
-TARGET_LABELS = ["account_id", "region", "collector"]
 # The joined SES part is compressed once per content version; see README, Performance.
 GZIP_LEVEL = 6
 
@@ -74,11 +76,16 @@ class Scrape:
         self.clock = clock
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(ExporterCollector(store, state, clock))
-        self._own = CollectorRegistry(auto_describe=False)  # all but the SES families
-        self._own.register(SelfMetrics(store, state))
+        own = SelfMetrics(store, state)
+        # Printed per scrape: the self-metrics after the per-target ones, and the runtime.
+        self._rest = CollectorRegistry(auto_describe=False)
+        self._rest.register(_Rest(own))
         if runtime is not None:
             self.registry.register(runtime)
-            self._own.register(runtime)
+            self._rest.register(runtime)
+        # Rendered once: build_info and the headers of the per-target self-metrics (their
+        # samples are each status's ``own`` lines).
+        self._head = render([own.build_info(), *_collector_families([])])
         self._gzip: dict[int, GzipPrefix] = {}  # per format: at most two
 
     def render(self, accept_header: str | None, gzip: bool = False) -> tuple[bytes, str]:
@@ -90,7 +97,7 @@ class Scrape:
         if fmt is None or not all(result.plain for result in results):
             body = encoder(self.registry)
             return (_gzip(body) if gzip else body), content_type
-        own = encoder(self._own)
+        own = self._own_lines(statuses, fmt) + encoder(self._rest)
         if not gzip:
             return join(results, fmt, own), content_type
         key = (version, fresh)
@@ -98,6 +105,15 @@ class Scrape:
         if cached is None or cached.key != key:
             cached = self._gzip[fmt] = GzipPrefix(key, join(results, fmt), GZIP_LEVEL)
         return cached.finish(own), content_type
+
+    def _own_lines(self, statuses: Sequence[PollStatus], fmt: int) -> bytes:
+        """build_info and the per-target self-metrics, as prometheus_client prints them."""
+        info, *headers = self._head.fragments
+        parts = [info.header[fmt], info.samples[fmt]]
+        for index, fragment in enumerate(headers):
+            parts.append(fragment.header[fmt])
+            parts.extend(status.own[index] for status in statuses)
+        return b"".join(parts)
 
 
 def _gzip(body: bytes) -> bytes:
@@ -142,14 +158,21 @@ class SelfMetrics(PromCollector):
         return self.families(self.store.statuses())
 
     def families(self, statuses: list[PollStatus]) -> Iterator[Metric]:
+        yield self.build_info()
+        yield from _collector_families(statuses)
+        yield from self.rest()
+
+    def build_info(self) -> Metric:
         info = GaugeMetricFamily(
             "ses_exporter_build_info",
             "Build information of ses-exporter; always 1.",
             labels=["version", "python_version"],
         )
         info.add_metric([__version__, platform.python_version()], 1.0)
-        yield info
-        yield from _collector_families(statuses)
+        return info
+
+    def rest(self) -> Iterator[Metric]:
+        """The self-metrics after the per-target ones."""
         requests = CounterMetricFamily(
             "ses_exporter_aws_requests",
             "AWS API calls made by the exporter (after botocore's retries), by outcome: "
@@ -205,43 +228,31 @@ class SelfMetrics(PromCollector):
         yield from _discovery_families(self.state.discovery_statuses())
 
 
-def _collector_families(statuses: list[PollStatus]) -> Iterator[Metric]:
-    success = GaugeMetricFamily(
-        "ses_exporter_collector_success",
-        "1 if the collector's last poll of the target succeeded.",
-        labels=TARGET_LABELS,
-    )
-    last = GaugeMetricFamily(
-        "ses_exporter_collector_last_success_timestamp_seconds",
-        "Unix time of the collector's last successful poll of the target.",
-        labels=TARGET_LABELS,
-    )
-    duration = GaugeMetricFamily(
-        "ses_exporter_collector_duration_seconds",
-        "Duration of the collector's last poll of the target.",
-        labels=TARGET_LABELS,
-    )
-    lag = GaugeMetricFamily(
-        "ses_exporter_collector_scheduling_lag_seconds",
-        "How late the collector's last poll of the target started after its scheduled "
-        "time (waiting for a free worker); near 0 when the exporter keeps up.",
-        labels=TARGET_LABELS,
-    )
+class _Rest(PromCollector):
+    """``SelfMetrics.rest`` as a collector, for the scrape's per-scrape part."""
+
+    def __init__(self, own: SelfMetrics):
+        self.own = own
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        return self.own.rest()
+
+
+def _collector_families(statuses: Sequence[PollStatus]) -> list[Metric]:
+    """The per-target self-metrics (``store.COLLECTOR_SERIES``) of ``statuses``."""
+    families = [
+        GaugeMetricFamily(name, documentation, labels=list(COLLECTOR_LABELS))
+        for name, documentation in COLLECTOR_SERIES
+    ]
     for status in statuses:
-        if status.success is None:
-            continue
         labels = [status.account_id, status.region, status.collector]
-        success.add_metric(labels, float(status.success))
-        if status.duration is not None:
-            duration.add_metric(labels, status.duration)
-        if status.last_success is not None:
-            last.add_metric(labels, status.last_success)
-        if status.scheduling_lag is not None:
-            lag.add_metric(labels, status.scheduling_lag)
-    yield success
-    yield last
-    yield duration
-    yield lag
+        for family, value in zip(families, status.values(), strict=True):
+            if value is not None:
+                family.add_metric(labels, value)
+    return list[Metric](families)
 
 
 def _threshold_family(thresholds: Mapping[tuple[str, str], float]) -> Metric:

@@ -275,6 +275,27 @@ def test_scrape_falls_back_to_the_registry_for_a_result_with_non_legacy_names(
     assert scrape.render(accept) == (expected, content_type)
 
 
+@pytest.mark.parametrize("accept", list(ACCEPT_HEADERS))
+def test_per_target_self_metrics_are_kept_rendered_as_the_registry_prints_them(
+    accept: str | None,
+) -> None:
+    # Each status keeps its collector_* sample lines; a scrape joins them. Odd label
+    # values (quote, backslash, newline), lag, failures and values needing exponents.
+    scrape, store, _ = scrape_with_results()
+    odd = ('we"ird\\acc\nount', "eu-west-1", "cloudwatch")
+    store.register(odd, odd[0], max_staleness=100.0)
+    store.record_start(odd, 990.0, 1.5e-7)
+    store.record_success(odd, odd[0], GROUPS[2], 990.0, 1_700_000_000.123456)
+    store.record_start(("a", "eu-west-1", "account"), 995.0, 0.25)  # in flight, lag known
+    store.register(("c", "us-east-1", "account"), "c", max_staleness=100.0)  # never polled
+    encoder, content_type = choose_encoder(accept or "")
+    expected = encoder(scrape.registry)
+    assert b"ses_exporter_collector_scheduling_lag_seconds{" in expected
+    assert b'account_id="we\\"ird\\\\acc\\nount"' in expected  # escaped as the formats say
+    assert scrape.render(accept) == (expected, content_type)
+    assert gzip.decompress(scrape.render(accept, gzip=True)[0]) == expected
+
+
 def test_gzip_cache_follows_new_results_and_freshness() -> None:
     scrape, store, clock = scrape_with_results()
     before = gzip.decompress(scrape.render(None, gzip=True)[0])
