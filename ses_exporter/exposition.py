@@ -37,10 +37,11 @@ a family it cannot print fails the scrape there, as before, not the poll here).
 
 from __future__ import annotations
 
+import itertools
 import re
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from prometheus_client import exposition
 from prometheus_client.metrics_core import Metric
@@ -60,6 +61,8 @@ _NAME_PRESERVING = frozenset({openmetrics.UNDERSCORES, openmetrics.ALLOWUTF8, op
 # per family and format; the bound only guards against HELP that varies.
 _HEADERS: dict[bytes, bytes] = {}
 _MAX_HEADERS = 4096
+# Distinct result shapes (family names in order), kept once: a handful per collector.
+_SHAPES: dict[tuple[str, ...], tuple[str, ...]] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +94,18 @@ class Rendered:
 
     fragments: tuple[Fragment, ...] = ()
     plain: bool = True
+    # Derived from ``fragments``, for ``join``: the family names in order (one object
+    # for every result of the same shape) and the sample lines per format.
+    shape: tuple[str, ...] = field(init=False)
+    columns: tuple[tuple[bytes, ...], tuple[bytes, ...]] = field(init=False)
+    text_extras: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        shape = tuple(fragment.name for fragment in self.fragments)
+        object.__setattr__(self, "shape", _SHAPES.setdefault(shape, shape))
+        columns = tuple(tuple(f.samples[fmt] for f in self.fragments) for fmt in (TEXT, 1))
+        object.__setattr__(self, "columns", columns)
+        object.__setattr__(self, "text_extras", any(f.text_extras for f in self.fragments))
 
     def nbytes(self, seen: set[int] | None = None) -> int:
         """Bytes of rendered text held, each shared object once (see ``Fragment.nbytes``)."""
@@ -137,25 +152,40 @@ def choose(accept_header: str | None) -> tuple[Encoder, str, int | None]:
 
 def join(results: Iterable[Rendered], fmt: int, tail: bytes = b"") -> bytes:
     """The families of ``results`` merged and printed in format ``fmt`` (no ``# EOF``),
-    then ``tail`` (in the same copy: at 100,000 series the body is megabytes)."""
+    then ``tail`` (in the same copy: at 100,000 series the body is megabytes).
+
+    Results of one shape (the same families in the same order: every account result,
+    most of the others) share one list of the families' ``append`` methods, so each
+    fragment costs one call, not a lookup by name (at 1,500 targets a scrape joins
+    about 100,000 fragments).
+    """
     parts: dict[str, list[bytes]] = {}
     first: dict[str, Fragment] = {}
+    appenders: dict[tuple[str, ...], list[Callable[[bytes], None]]] = {}
     extras: dict[str, dict[str, list[bytes]]] = {}
     for result in results:
-        for fragment in result.fragments:
-            lines = parts.get(fragment.name)
-            if lines is None:
-                first[fragment.name] = fragment
-                lines = parts[fragment.name] = [fragment.header[fmt]]
-            lines.append(fragment.samples[fmt])
-            if fmt == TEXT and fragment.text_extras:
+        adds = appenders.get(result.shape)
+        if adds is None:
+            adds = appenders[result.shape] = []
+            for fragment in result.fragments:
+                lines = parts.get(fragment.name)
+                if lines is None:
+                    first[fragment.name] = fragment
+                    lines = parts[fragment.name] = [fragment.header[fmt]]
+                adds.append(lines.append)
+        for add, samples in zip(adds, result.columns[fmt], strict=True):
+            add(samples)
+        if fmt == TEXT and result.text_extras:
+            for fragment in result.fragments:
+                if not fragment.text_extras:
+                    continue
                 by_suffix = extras.setdefault(fragment.name, {})
                 for suffix, suffix_lines in fragment.text_extras:
                     by_suffix.setdefault(suffix, []).append(suffix_lines)
     if extras:
         for name, by_suffix in extras.items():
             parts[name].extend(_text_extras(first[name], by_suffix))
-    return b"".join([*(line for lines in parts.values() for line in lines), tail])
+    return b"".join([*itertools.chain.from_iterable(parts.values()), tail])
 
 
 class GzipPrefix:
