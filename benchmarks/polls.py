@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
+from world import SET_METRICS
+
 OPERATIONS: dict[str, tuple[tuple[str, str], ...]] = {
     "configuration_sets": (("sesv2", "ListConfigurationSets"), ("sesv2", "GetConfigurationSet")),
     "cloudwatch": (("cloudwatch", "ListMetrics"), ("cloudwatch", "GetMetricData")),
@@ -22,6 +24,8 @@ OPERATIONS: dict[str, tuple[tuple[str, str], ...]] = {
 }
 METRICS_REQUESTED = ("cloudwatch", "metrics requested (billed)")
 SES_PAGE, CLOUDWATCH_PAGE, GET_METRIC_DATA_BATCH = 1000, 500, 500
+# Of the metrics world.py publishes per set and account, the Reputation.* share.
+RATE_SHARE = (sum(m.startswith("Reputation.") for m in SET_METRICS), len(SET_METRICS))
 
 _SAMPLE = re.compile(r"^(\w+)\{(.*)\} (\S+)$")
 _LABEL = re.compile(r'(\w+)="([^"]*)"')
@@ -117,12 +121,19 @@ def minimum(sets: int, queries: int, first_poll: bool, page: int) -> Mapping[tup
 
     ``page`` is ListConfigurationSets' page size: 1,000 on SES, 100 on moto (which cannot
     take PageSize). ListMetrics runs on the first poll only (its answer is cached).
+    Event counts and Reputation.* are read over different windows (``lookback`` and
+    ``reputation_lookback``), so in GetMetricData calls of their own: of the metrics
+    ``world.SET_METRICS`` publishes for every set and the account, ``RATE_SHARE`` are
+    Reputation.*.
     """
+    rates = queries * RATE_SHARE[0] // RATE_SHARE[1]
+    batch = GET_METRIC_DATA_BATCH
     return {
         ("sesv2", "ListConfigurationSets"): max(1, math.ceil(sets / page)),
         ("sesv2", "GetConfigurationSet"): sets,
         ("cloudwatch", "ListMetrics"): math.ceil(queries / CLOUDWATCH_PAGE) if first_poll else 0,
-        ("cloudwatch", "GetMetricData"): math.ceil(queries / GET_METRIC_DATA_BATCH),
+        ("cloudwatch", "GetMetricData"): math.ceil((queries - rates) / batch)
+        + math.ceil(rates / batch),
         METRICS_REQUESTED: queries,
         ("ses", "GetSendStatistics"): 1,
     }
