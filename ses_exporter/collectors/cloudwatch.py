@@ -43,6 +43,7 @@ from .base import Collector
 from .cloudwatch_source import (
     Discovery,
     MetricData,
+    Window,
     discover_metrics,
     fetch_metric_data,
     plan_queries,
@@ -230,6 +231,7 @@ class CloudWatchCollector(Collector):
         self._counters: WindowCounters[CounterKey] = WindowCounters()
         self._discovery: Discovery | None = None
         self._discovered_at = -math.inf
+        self._counted: Window | None = None  # the last window read into the counters
 
     def configure(self, settings: CloudWatchSettings) -> None:
         """New settings after a reload; discovery cache and counters are kept."""
@@ -249,6 +251,14 @@ class CloudWatchCollector(Collector):
             self.clients.cloudwatch, plan_queries(keys, STAT_OF), window, self._count_metrics
         )
         observations = counter_observations(data)
+        counted = self._counted
+        if counted is not None and counted.period != window.period:
+            # A new period after a reload: datapoints are keyed by their start time, and
+            # the new grid's cannot be matched with the old one's (after 5m -> 1m every
+            # minute inside a counted 5-minute point would look new). Everything up to the
+            # end of the last window read at the old period counts as counted.
+            self._counters.rebaseline(counted.end)
+        self._counted = window
         self._counters.update(observations, forget_before=window.start)
         self._counters.retain(observations)
         snap = CloudWatchSnapshot(
