@@ -5,7 +5,9 @@ the last two weeks in 15-minute buckets, in no particular order; an idle account
 empty list. The buckets become never-decreasing counters by the rules of
 ``ses_exporter.counters`` (SPEC 3.2): buckets present at the first poll are the baseline,
 so the counters start at 0; afterwards a new bucket adds its value and a known bucket adds
-its growth (SES keeps filling the current bucket while mail is sent). An account that has
+its growth (SES keeps filling the current bucket while mail is sent). Buckets are known by
+their 15-minute slot, not their exact timestamp (``slot_of``), so a shifted grid never
+counts a bucket twice. An account that has
 sent nothing in two weeks exposes no series until its first bucket appears.
 
 Sample exposition::
@@ -87,17 +89,32 @@ def fetch_send_statistics(ses: SESClient) -> SendStatisticsSnapshot:
     return SendStatisticsSnapshot(tuple(sorted(buckets, key=lambda b: b.timestamp)))
 
 
-def observations(snap: SendStatisticsSnapshot) -> dict[str, dict[float, float]]:
-    """{field: {bucket timestamp: value}}, the shape WindowCounters reads."""
+SLOT_SECONDS = 900.0  # GetSendStatistics reports 15-minute buckets
+
+
+def slot_of(timestamp: float, phase: float) -> float:
+    """The 15-minute slot of a bucket: its start, snapped to the nearest ``phase + k * 900``.
+
+    AWS documents 15-minute buckets but no grid for their timestamps (accounts see their
+    own offset, e.g. :08, :23, ...). Keyed by exact timestamp, a bucket whose timestamp
+    moved by a second would be a new bucket and count twice; keyed by slot, a shift of
+    up to 7.5 minutes either way is the same bucket.
+    """
+    return phase + round((timestamp - phase) / SLOT_SECONDS) * SLOT_SECONDS
+
+
+def observations(snap: SendStatisticsSnapshot, phase: float) -> dict[str, dict[float, float]]:
+    """{field: {slot: value}}, the shape WindowCounters reads (see ``slot_of``)."""
     observed: dict[str, dict[float, float]] = {}
     if not snap.buckets:
         return observed  # no series at all: "no data" must not look like 0
     for field, _ in COUNTERS:
         points = observed[field] = {}
         for bucket in snap.buckets:
-            # Two points with one timestamp are not expected; summing them keeps the
-            # result independent of the order AWS lists them in.
-            points[bucket.timestamp] = points.get(bucket.timestamp, 0.0) + getattr(bucket, field)
+            # Two points in one slot are not expected; summing them keeps the result
+            # independent of the order AWS lists them in.
+            slot = slot_of(bucket.timestamp, phase)
+            points[slot] = points.get(slot, 0.0) + getattr(bucket, field)
     return observed
 
 
@@ -120,13 +137,17 @@ class SendStatisticsCollector(Collector):
     def __init__(self, clients: TargetClients):
         super().__init__(clients)
         self._counters: WindowCounters[str] = WindowCounters()
+        self._phase: float | None = None  # the slot grid, from the first bucket ever seen
 
     def poll(self, labels: Mapping[str, str]) -> list[Metric]:
         snap = fetch_send_statistics(self.clients.ses)
+        if self._phase is None and snap.buckets:
+            self._phase = snap.buckets[0].timestamp % SLOT_SECONDS
+        phase = self._phase or 0.0
         # Buckets older than the oldest one in this answer have left AWS's two-week
         # window: forgetting them bounds memory and keeps a re-listed one from counting
         # twice. An empty answer forgets nothing (and, as a first poll, sets an empty
         # baseline, so the first buckets that appear later count in full).
-        oldest = snap.buckets[0].timestamp if snap.buckets else float("-inf")
-        self._counters.update(observations(snap), forget_before=oldest)
+        oldest = slot_of(snap.buckets[0].timestamp, phase) if snap.buckets else float("-inf")
+        self._counters.update(observations(snap, phase), forget_before=oldest)
         return send_statistics_families(self._counters.totals(), labels)
