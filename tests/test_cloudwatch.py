@@ -364,14 +364,17 @@ def test_overall_is_the_worse_rate_per_account_and_per_set() -> None:
 
 
 def test_no_reputation_data_means_no_reputation_series() -> None:
-    snap = CloudWatchSnapshot(counters=((("sends_total", None), 0.0),), reputation=())
+    snap = CloudWatchSnapshot(counters=((("aws_ses_sends_total", None), 0.0),), reputation=())
     got = values(cloudwatch_families(snap, DEFAULTS, LABELS))
     assert got == {("aws_ses_sends_total", ()): 0.0}
 
 
 def test_help_texts_name_the_source_and_caching() -> None:
     snap = CloudWatchSnapshot(
-        counters=((("rendering_failures_total", "a"), 1.0), (("sends_total", None), 2.0)),
+        counters=(
+            (("aws_ses_rendering_failures_total", "a"), 1.0),
+            (("aws_ses_sends_total", None), 2.0),
+        ),
         reputation=((("bounce", None), (T0, 0.01)),),
     )
     families = cloudwatch_families(snap, DEFAULTS, LABELS)

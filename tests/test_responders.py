@@ -67,7 +67,7 @@ def test_an_unknown_operation_fails_at_install() -> None:
 def test_every_answer_of_the_test_fakes_fits_the_model(aws: None) -> None:
     fake = FakeAccountApi()
     fake.configuration_sets = {"m": {"SendingOptions": {"SendingEnabled": True}}}
-    fake.send_data_points = [{"Timestamp": 1.7e9, "DeliveryAttempts": 1, "Rejects": 0}]
+    fake.send_data_points["eu-west-1"] = [{"Timestamp": 1.7e9, "DeliveryAttempts": 1}]
     sesv2, ses = client("sesv2"), client("ses")
     fake.hook("sesv2", sesv2)
     fake.hook("ses", ses)
@@ -75,7 +75,10 @@ def test_every_answer_of_the_test_fakes_fits_the_model(aws: None) -> None:
     assert sesv2.get_configuration_set(ConfigurationSetName="m")["ConfigurationSetName"] == "m"
     assert ses.get_account_sending_enabled()["Enabled"] is True
     assert ses.get_send_statistics()["SendDataPoints"][0]["DeliveryAttempts"] == 1
-    fake.send_data_points = [{"Timestamp": 1.7e9, "DeliveryAttempts": "one"}]
+    elsewhere = client("ses", "us-east-1")
+    fake.hook("ses", elsewhere)
+    assert elsewhere.get_send_statistics()["SendDataPoints"] == []  # buckets are per region
+    fake.send_data_points["eu-west-1"] = [{"Timestamp": 1.7e9, "DeliveryAttempts": "one"}]
     with pytest.raises(InvalidSimulatedAnswer, match="DeliveryAttempts"):
         ses.get_send_statistics()
 

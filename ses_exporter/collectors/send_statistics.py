@@ -61,12 +61,28 @@ class SendStatisticsSnapshot:
     buckets: tuple[SendBucket, ...]
 
 
-# bucket field (also the middle of the metric name), HELP text.
-COUNTERS: tuple[tuple[str, str], ...] = (
-    ("delivery_attempts", "Delivery attempts, one per recipient (DeliveryAttempts)."),
-    ("bounces", "Emails that bounced (Bounces)."),
-    ("complaints", "Emails that recipients marked as spam (Complaints)."),
-    ("rejects", "Emails that SES rejected, e.g. for containing a virus (Rejects)."),
+# bucket field, metric name, HELP text.
+COUNTERS: tuple[tuple[str, str, str], ...] = (
+    (
+        "delivery_attempts",
+        "aws_ses_send_statistics_delivery_attempts_total",
+        "Delivery attempts, one per recipient (DeliveryAttempts).",
+    ),
+    (
+        "bounces",
+        "aws_ses_send_statistics_bounces_total",
+        "Emails that bounced (Bounces).",
+    ),
+    (
+        "complaints",
+        "aws_ses_send_statistics_complaints_total",
+        "Emails that recipients marked as spam (Complaints).",
+    ),
+    (
+        "rejects",
+        "aws_ses_send_statistics_rejects_total",
+        "Emails that SES rejected, e.g. for containing a virus (Rejects).",
+    ),
 )
 
 
@@ -108,7 +124,7 @@ def observations(snap: SendStatisticsSnapshot, phase: float) -> dict[str, dict[f
     observed: dict[str, dict[float, float]] = {}
     if not snap.buckets:
         return observed  # no series at all: "no data" must not look like 0
-    for field, _ in COUNTERS:
+    for field, _, _ in COUNTERS:
         points = observed[field] = {}
         for bucket in snap.buckets:
             # Two points in one slot are not expected; summing them keeps the result
@@ -123,9 +139,9 @@ def send_statistics_families(
 ) -> list[Metric]:
     """Counter totals by field -> the families of SPEC 3.2 (only fields AWS has data for)."""
     b = FamilyBuilder(labels)
-    for field, doc in COUNTERS:
+    for field, name, doc in COUNTERS:
         if field in totals:
-            b.counter(f"aws_ses_send_statistics_{field}_total", doc + SOURCE, totals[field])
+            b.counter(name, doc + SOURCE, totals[field])
     return b.families()
 
 
