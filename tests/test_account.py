@@ -172,7 +172,8 @@ def test_only_the_daily_quota_reads_minus_one_as_unlimited() -> None:
 def test_the_review_label_names_the_production_access_request() -> None:
     """ReviewDetails is the production-access request's review, not an enforcement one."""
     (info,) = [
-        f for f in account_families(stubbed_get_account(GET_ACCOUNT), "x", LABELS)
+        f
+        for f in account_families(stubbed_get_account(GET_ACCOUNT), "x", LABELS)
         if f.name == "aws_ses_account_info"
     ]
     labels = info.samples[0].labels
