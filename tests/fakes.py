@@ -46,8 +46,9 @@ class FakeAccountApi:
         self.on_call: Callable[[str, str], None] = lambda region, operation: None
         # GetConfigurationSet answers by set name; moto 5.2 mangles SendingOptions.
         self.configuration_sets: dict[str, dict[str, Any]] = {}
-        # GetSendStatistics buckets per region (none: an idle account); moto would return
-        # one running point stamped "now", which no real account ever sees.
+        # GetSendStatistics buckets per region (a region left out: an idle account), if set
+        # before the clients are made; moto would return one running point stamped "now",
+        # which no real account ever sees.
         self.send_data_points: dict[str, list[dict[str, Any]]] = {}
 
     def set_account(self, region: str, **changes: Any) -> None:
@@ -69,11 +70,12 @@ class FakeAccountApi:
             if self.configuration_sets:
                 install_responder(client, "GetConfigurationSet", self._configuration_set)
         elif service == "ses":
-            install_responder(
-                client,
-                "GetSendStatistics",
-                lambda p: {"SendDataPoints": self.send_data_points.get(region, [])},
-            )
+            if self.send_data_points:  # else moto answers (and the client signs its calls)
+                install_responder(
+                    client,
+                    "GetSendStatistics",
+                    lambda p: {"SendDataPoints": self.send_data_points.get(region, [])},
+                )
             install_responder(
                 client,
                 "GetAccountSendingEnabled",
