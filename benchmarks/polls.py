@@ -23,7 +23,9 @@ OPERATIONS: dict[str, tuple[tuple[str, str], ...]] = {
     "send_statistics": (("ses", "GetSendStatistics"),),
 }
 METRICS_REQUESTED = ("cloudwatch", "metrics requested (billed)")
-SES_PAGE, CLOUDWATCH_PAGE, GET_METRIC_DATA_BATCH = 1000, 500, 500
+# The exporter sends ListConfigurationSets without PageSize (the sesv2 model documents
+# no range for it), so the page is the server's choice: 100 on moto.
+SES_PAGE, CLOUDWATCH_PAGE, GET_METRIC_DATA_BATCH = 100, 500, 500
 # Of the metrics world.py publishes per set and account, the Reputation.* share.
 RATE_SHARE = (sum(m.startswith("Reputation.") for m in SET_METRICS), len(SET_METRICS))
 
@@ -119,8 +121,8 @@ def _extra(collector: str) -> Iterable[tuple[str, str]]:
 def minimum(sets: int, queries: int, first_poll: bool, page: int) -> Mapping[tuple[str, str], int]:
     """The fewest requests one poll can make: every set read, every metric queried once.
 
-    ``page`` is ListConfigurationSets' page size: 1,000 on SES, 100 on moto (which cannot
-    take PageSize). ListMetrics runs on the first poll only (its answer is cached).
+    ``page`` is ListConfigurationSets' page size, the server's choice (100 on moto).
+    ListMetrics runs on the first poll only (its answer is cached).
     Event counts and Reputation.* are read over different windows (``lookback`` and
     ``reputation_lookback``), so in GetMetricData calls of their own: of the metrics
     ``world.SET_METRICS`` publishes for every set and the account, ``RATE_SHARE`` are

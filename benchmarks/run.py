@@ -303,7 +303,8 @@ def notes(results: list[Result], args: argparse.Namespace) -> list[str]:
         "500 queries per GetMetricData, 500 metrics per ListMetrics page. ListMetrics runs at "
         "the first poll only (the daemon caches the list for an hour). Requests shown for "
         "this checkout; every run's were checked.",
-        "- ListConfigurationSets: pages of 1,000 (SES's maximum PageSize, which moto honours).",
+        "- ListConfigurationSets: no PageSize (the sesv2 model documents no range), so pages"
+        " of the server's size: 100 on moto.",
         f"- Scrape: sequential GET /metrics over one keep-alive connection, including HTTP "
         f"over loopback: {args.scrapes} with Accept-Encoding: gzip, then plain ones for up "
         f"to {args.busy_seconds:g} s or until {args.scrapes} were quiet and {args.scrapes} "

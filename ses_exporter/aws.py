@@ -48,6 +48,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 from botocore.parsers import ResponseParserError
+from botocore.regions import EndpointResolver
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
@@ -190,6 +191,25 @@ def known_regions() -> frozenset[str]:
         for partition in _partitions()
         for region in partition.get("regions", {})
         if not region.endswith("-global")
+    )
+
+
+# What every target calls: a region must have an endpoint for each of them.
+POLLED_SERVICES = ("sesv2", "ses", "cloudwatch")
+
+
+@functools.cache
+def service_regions(service: str) -> frozenset[str]:
+    """The regions where botocore's endpoint data gives ``service`` an endpoint, in every
+    partition (e.g. sesv2 has none in aws-cn: SES is not offered in the China regions)."""
+    loader = SharedBotocore.loader()
+    resolver = EndpointResolver(loader.load_data("endpoints"))
+    # The endpoint data is keyed by endpoint prefix (sesv2 and ses: "email").
+    prefix = loader.load_service_model(service, "service-2")["metadata"]["endpointPrefix"]
+    return frozenset(
+        region
+        for partition in resolver.get_available_partitions()
+        for region in resolver.get_available_endpoints(prefix, partition)
     )
 
 

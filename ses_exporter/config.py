@@ -132,6 +132,15 @@ class CloudWatchCollectorConfig(CollectorConfig):
         if self.lookback < self.period:
             message = f"must be at least the period ({format_duration(self.period)}), got "
             problems.append((("lookback",), message + format_duration(self.lookback)))
+        elif self.lookback < self.interval:
+            # Each poll reads only the trailing look-back: a shorter one than the interval
+            # would leave the time between two windows uncounted, silently.
+            message = (
+                f"must be at least the interval ({format_duration(self.interval)}): each poll "
+                "reads only the last lookback, so what happened before it would never be "
+                "counted; got "
+            )
+            problems.append((("lookback",), message + format_duration(self.lookback)))
         if self.reputation_lookback < self.period:
             message = f"must be at least the period ({format_duration(self.period)}), got "
             problems.append(

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BeforeValidator, Field, Strict, ValidationInfo
 
-from .aws import known_regions
+from .aws import POLLED_SERVICES, known_regions, service_regions
 from .yaml_loader import describe
 
 # Validation context used for configuration files: there, durations must carry a unit.
@@ -95,8 +95,15 @@ def _to_seconds(value: object, info: ValidationInfo) -> object:
 
 
 def check_region(name: str) -> str:
+    """A region where sesv2, ses and cloudwatch all exist, by botocore's endpoint data."""
     if name not in known_regions():
         raise ValueError(f"{name!r} is not an AWS region")
+    missing = [service for service in POLLED_SERVICES if name not in service_regions(service)]
+    if missing:
+        raise ValueError(
+            f"{name!r} is an AWS region, but SES cannot be polled there: botocore's "
+            f"endpoint data has no {' or '.join(missing)} endpoint in it"
+        )
     return name
 
 

@@ -36,6 +36,9 @@ class _Series:
     total: float = 0.0
     seen: dict[float, float] = field(default_factory=dict)  # timestamp -> largest value seen
     forgotten_before: float = float("-inf")
+    # Datapoints starting before this are a baseline (recorded, not counted): set when the
+    # datapoints' grid changes (see WindowCounters.rebaseline).
+    counted_until: float = float("-inf")
     pending: float = 0.0  # counted at the next update (a late series' first datapoints)
 
     def first_update(
@@ -56,14 +59,15 @@ class _Series:
         for timestamp, value in points.items():
             if timestamp < self.forgotten_before:
                 continue  # already counted and forgotten, or too old to matter
+            counts = count and timestamp >= self.counted_until
             previous = self.seen.get(timestamp)
             if previous is None:
                 self.seen[timestamp] = value
-                if count:
+                if counts:
                     self.total += max(value, 0.0)
             elif value > previous:
                 self.seen[timestamp] = value
-                if count:
+                if counts:
                     self.total += value - previous
         for timestamp in [t for t in self.seen if t < self.forgotten_before]:
             del self.seen[timestamp]
@@ -103,6 +107,21 @@ class WindowCounters(Generic[K]):
         for key, series in self._series.items():
             if key not in born:
                 series.update(observations.get(key, {}), self._forget_before, count=started)
+
+    def rebaseline(self, counted_until: float) -> None:
+        """The datapoints' grid changes (e.g. a new CloudWatch period): what was counted
+        covers the time before ``counted_until``.
+
+        Datapoints are known by their start time only, so a datapoint of the new grid
+        cannot be matched with those of the old one: after 5m -> 1m, the 1-minute points
+        inside a counted 5-minute one would all look new. From here on, every known
+        series treats datapoints starting before ``counted_until`` as a baseline and
+        counts only later ones, so a change of grid can lose the growth of the last
+        period but never count anything twice. Totals are kept.
+        """
+        for series in self._series.values():
+            series.seen.clear()
+            series.counted_until = max(series.counted_until, counted_until)
 
     def totals(self) -> dict[K, float]:
         return {key: series.total for key, series in self._series.items()}

@@ -174,7 +174,7 @@ class SelfMetrics(PromCollector):
     def rest(self) -> Iterator[Metric]:
         """The self-metrics after the per-target ones."""
         requests = CounterMetricFamily(
-            "ses_exporter_aws_requests",
+            "ses_exporter_aws_requests_total",
             "AWS API calls made by the exporter (after botocore's retries), by outcome: "
             "success, the AWS error code, timeout or connection_error.",
             labels=["service", "operation", "outcome"],
@@ -183,7 +183,7 @@ class SelfMetrics(PromCollector):
             requests.add_metric([service, operation, outcome], float(count))
         yield requests
         billed = CounterMetricFamily(
-            "ses_exporter_cloudwatch_metrics_requested",
+            "ses_exporter_cloudwatch_metrics_requested_total",
             "CloudWatch metrics requested with GetMetricData (what CloudWatch bills for).",
             labels=["account_id", "region"],
         )
@@ -208,7 +208,7 @@ class SelfMetrics(PromCollector):
         targets.add_metric([], float(self.state.target_count()))
         yield targets
         skipped = CounterMetricFamily(
-            "ses_exporter_polls_skipped",
+            "ses_exporter_polls_skipped_total",
             "Scheduled polls skipped because the previous poll of the same target and "
             "collector was still running or queued (the poll outlasts its interval).",
             labels=["collector"],

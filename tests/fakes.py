@@ -1,8 +1,10 @@
-"""Answers for the calls moto lacks (sesv2 GetAccount, ses GetAccountSendingEnabled).
+"""Answers for the calls moto lacks (sesv2 GetAccount, ses GetAccountSendingEnabled) or
+gets wrong (sesv2 GetConfigurationSet's SendingOptions, ses GetSendStatistics' buckets).
 
 ``FakeAccountApi.hook`` is handed to the exporter's client factory like the demo's: it
 installs before-call responders, so every other call still goes to moto. Per region a
-test can set the GetAccount answer or make the call fail.
+test can set the GetAccount answer, the GetSendStatistics buckets, or make a call fail;
+every answer is checked against the botocore model (``install_responder``).
 """
 
 from __future__ import annotations
@@ -44,8 +46,10 @@ class FakeAccountApi:
         self.on_call: Callable[[str, str], None] = lambda region, operation: None
         # GetConfigurationSet answers by set name; moto 5.2 mangles SendingOptions.
         self.configuration_sets: dict[str, dict[str, Any]] = {}
-        # GetSendStatistics buckets; moto returns one running point stamped "now".
-        self.send_data_points: list[dict[str, Any]] | None = None
+        # GetSendStatistics buckets per region (a region left out: an idle account), if set
+        # before the clients are made; moto would return one running point stamped "now",
+        # which no real account ever sees.
+        self.send_data_points: dict[str, list[dict[str, Any]]] = {}
 
     def set_account(self, region: str, **changes: Any) -> None:
         answer = copy.deepcopy(GET_ACCOUNT)
@@ -66,11 +70,11 @@ class FakeAccountApi:
             if self.configuration_sets:
                 install_responder(client, "GetConfigurationSet", self._configuration_set)
         elif service == "ses":
-            if self.send_data_points is not None:
+            if self.send_data_points:  # else moto answers (and the client signs its calls)
                 install_responder(
                     client,
                     "GetSendStatistics",
-                    lambda p: {"SendDataPoints": self.send_data_points},
+                    lambda p: {"SendDataPoints": self.send_data_points.get(region, [])},
                 )
             install_responder(
                 client,

@@ -9,7 +9,7 @@
   every request it works out the service, the operation and the region (from the SigV4
   credential scope), then either injects the fault switched on for that operation, or
   answers what moto lacks (sesv2 GetAccount, ses GetAccountSendingEnabled), or forwards
-  to moto (dropping ListConfigurationSets' PageSize, which moto 5.2.1 could not take). It
+  the request to moto unchanged (ListConfigurationSets pages through moto by NextToken). It
   counts requests per (operation, region) and attempts per API call (botocore sends one
   ``amz-sdk-invocation-id`` per call, the same on every retry).
 * ``World``: seeds moto (configuration sets, a verified sender, CloudWatch datapoints) and
@@ -455,8 +455,6 @@ class FaultProxy:
         if call.operation == "GetAccountSendingEnabled":
             enabled = self.sending_enabled.get(call.region, True)
             return query_reply(call, f"<Enabled>{str(enabled).lower()}</Enabled>")
-        if call.operation == "ListConfigurationSets":
-            path = _without_query_param(path, "PageSize")
         reply = self._forward(method, path, headers, body)
         with self._lock:
             change = self._rewrites.get(call.operation)
@@ -478,12 +476,6 @@ class FaultProxy:
             return Reply(response.status, kept, data)
         finally:
             conn.close()
-
-
-def _without_query_param(path: str, name: str) -> str:
-    parts = urllib.parse.urlsplit(path)
-    query = [(k, v) for k, v in urllib.parse.parse_qsl(parts.query) if k != name]
-    return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
 
 
 class _Server(ThreadingHTTPServer):

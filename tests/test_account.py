@@ -41,8 +41,8 @@ def test_fetch_account_reads_every_field_of_a_real_shaped_answer() -> None:
         info=(
             ("mail_type", "TRANSACTIONAL"),
             ("contact_language", "EN"),
-            ("review_status", "GRANTED"),
-            ("review_case_id", "case-1"),
+            ("production_access_review_status", "GRANTED"),
+            ("production_access_review_case_id", "case-1"),
             ("vdm_enabled", "ENABLED"),
             ("dedicated_ip_auto_warmup_enabled", "false"),
             ("suppressed_reasons", "BOUNCE,COMPLAINT"),
@@ -64,7 +64,7 @@ def test_fetch_account_of_a_new_sandbox_account_with_few_fields() -> None:
         stub.add_response("get_account", answer, {})
         snap = fetch_account(client)
     assert (snap.max_24_hour_send, snap.production_access_enabled) == (200.0, False)
-    assert dict(snap.info)["review_status"] == ""
+    assert dict(snap.info)["production_access_review_status"] == ""
 
 
 def test_families_of_a_production_account() -> None:
@@ -109,6 +109,80 @@ def test_unlimited_quota_is_inf_with_zero_ratio() -> None:
     assert got[("aws_ses_sending_quota_used_ratio", ())] == 0.0
 
 
+def stubbed_get_account(answer: dict[str, Any]) -> AccountSnapshot:
+    client = boto3.client(
+        "sesv2", region_name="us-east-1", aws_access_key_id="a", aws_secret_access_key="b"
+    )
+    with Stubber(client) as stub:  # the answer is checked against botocore's model
+        stub.add_response("get_account", answer, {})
+        return fetch_account(client)
+
+
+def test_absent_members_of_get_account_are_absent_series_not_zeros() -> None:
+    """Every GetAccount member is optional in the model: what AWS leaves out is left out,
+    never a 0 ("sending disabled", "sandbox") that pages someone."""
+    snap = stubbed_get_account({"EnforcementStatus": "HEALTHY"})
+    got = values(account_families(snap, "us-east-1", LABELS))
+    names = {name for name, _ in got}
+    assert names == {
+        "aws_ses_account_enforcement_status",
+        "aws_ses_account_info",
+        "aws_ses_smtp_endpoint_info",
+    }
+    partial = stubbed_get_account(
+        {"SendQuota": {"Max24HourSend": 200.0}, "ProductionAccessEnabled": False}
+    )
+    got = values(account_families(partial, "us-east-1", LABELS))
+    assert got[("aws_ses_daily_sending_quota", ())] == 200
+    assert got[("aws_ses_account_production_access_enabled", ())] == 0
+    for absent in (
+        "aws_ses_max_send_rate",
+        "aws_ses_sent_last_24h",
+        "aws_ses_remaining_sends",
+        "aws_ses_sending_quota_used_ratio",
+        "aws_ses_account_sending_enabled",
+    ):
+        assert (absent, ()) not in got
+
+
+def test_absent_members_of_the_fallback_are_absent_series() -> None:
+    client = boto3.client(
+        "ses", region_name="us-east-1", aws_access_key_id="a", aws_secret_access_key="b"
+    )
+    with Stubber(client) as stub:
+        stub.add_response("get_send_quota", {"SentLast24Hours": 3.0}, {})
+        stub.add_response("get_account_sending_enabled", {}, {})
+        snap = fetch_account_v1(client)
+    got = values(account_families(snap, "us-east-1", LABELS))
+    assert got[("aws_ses_sent_last_24h", ())] == 3
+    assert ("aws_ses_account_sending_enabled", ()) not in got
+    assert ("aws_ses_daily_sending_quota", ()) not in got
+
+
+def test_only_the_daily_quota_reads_minus_one_as_unlimited() -> None:
+    """The model documents -1 for Max24HourSend only; a negative MaxSendRate is no rate."""
+    snap = stubbed_get_account(
+        {"SendQuota": {"Max24HourSend": -1.0, "MaxSendRate": -1.0, "SentLast24Hours": 5.0}}
+    )
+    got = values(account_families(snap, "us-east-1", LABELS))
+    assert math.isinf(got[("aws_ses_daily_sending_quota", ())])
+    assert ("aws_ses_max_send_rate", ()) not in got
+
+
+def test_the_review_label_names_the_production_access_request() -> None:
+    """ReviewDetails is the production-access request's review, not an enforcement one."""
+    (info,) = [
+        f
+        for f in account_families(stubbed_get_account(GET_ACCOUNT), "x", LABELS)
+        if f.name == "aws_ses_account_info"
+    ]
+    labels = info.samples[0].labels
+    assert labels["production_access_review_status"] == "GRANTED"
+    assert "review_status" not in labels
+    assert "production access" in info.documentation
+    assert "not an enforcement review" in info.documentation
+
+
 def test_over_quota_remaining_is_zero_and_zero_quota_has_no_ratio() -> None:
     over = values(account_families(AccountSnapshot(100, 1, 130, True, "GetAccount"), "x", LABELS))
     assert over[("aws_ses_remaining_sends", ())] == 0
@@ -147,7 +221,6 @@ def test_help_text_names_the_source_and_caching() -> None:
     ("region", "endpoint"),
     [
         ("us-east-1", "email-smtp.us-east-1.amazonaws.com"),
-        ("cn-northwest-1", "email-smtp.cn-northwest-1.amazonaws.com.cn"),
         ("us-gov-west-1", "email-smtp.us-gov-west-1.amazonaws.com"),
     ],
 )

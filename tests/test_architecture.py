@@ -51,7 +51,8 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
 # Third-party packages that only these groups may import at run time.
 ONLY_IN: dict[str, frozenset[str]] = {
     "boto3": frozenset({"aws", "demo"}),  # the demo seeds moto as a user of AWS would
-    "botocore": frozenset({"aws"}),
+    # demo: its responders check simulated answers against the model (botocore.validate)
+    "botocore": frozenset({"aws", "demo"}),
     "moto": frozenset({"demo"}),
     "apscheduler": frozenset({"poller"}),
     "bcrypt": frozenset({"web"}),

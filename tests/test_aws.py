@@ -8,11 +8,13 @@ from typing import Any
 
 import boto3
 import botocore.credentials
+import botocore.session
 import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 from dateutil.tz import tzlocal
 
 from ses_exporter.aws import (
+    POLLED_SERVICES,
     Pacer,
     RequestCounter,
     caller_account_id,
@@ -21,6 +23,7 @@ from ses_exporter.aws import (
     error_outcome,
     known_regions,
     make_session,
+    service_regions,
 )
 
 
@@ -76,6 +79,21 @@ def test_regions_and_partitions() -> None:
     assert "aws-global" not in known_regions()
     assert dns_suffix("cn-northwest-1") == "amazonaws.com.cn"
     assert dns_suffix("eu-west-1") == "amazonaws.com"
+
+
+def test_service_regions_come_from_botocore_endpoint_data() -> None:
+    """sesv2 and ses share the endpoint prefix "email"; CloudWatch's is "monitoring"."""
+    session = botocore.session.get_session()
+    for service in POLLED_SERVICES:
+        expected = {
+            region
+            for partition in session.get_available_partitions()
+            for region in session.get_available_regions(service, partition_name=partition)
+        }
+        assert service_regions(service) == expected
+    assert "cn-north-1" in service_regions("cloudwatch")
+    assert "cn-north-1" not in service_regions("sesv2") | service_regions("ses")
+    assert {"us-east-1", "us-gov-west-1"} <= service_regions("sesv2")
 
 
 def session(**kwargs: Any) -> Any:

@@ -365,14 +365,17 @@ def test_overall_is_the_worse_rate_per_account_and_per_set() -> None:
 
 
 def test_no_reputation_data_means_no_reputation_series() -> None:
-    snap = CloudWatchSnapshot(counters=((("sends_total", None), 0.0),), reputation=())
+    snap = CloudWatchSnapshot(counters=((("aws_ses_sends_total", None), 0.0),), reputation=())
     got = values(cloudwatch_families(snap, DEFAULTS, LABELS))
     assert got == {("aws_ses_sends_total", ()): 0.0}
 
 
 def test_help_texts_name_the_source_and_caching() -> None:
     snap = CloudWatchSnapshot(
-        counters=((("rendering_failures_total", "a"), 1.0), (("sends_total", None), 2.0)),
+        counters=(
+            (("aws_ses_rendering_failures_total", "a"), 1.0),
+            (("aws_ses_sends_total", None), 2.0),
+        ),
         reputation=((("bounce", None), (T0, 0.01)),),
     )
     families = cloudwatch_families(snap, DEFAULTS, LABELS)
@@ -456,7 +459,16 @@ class FakeCloudWatch:
         assert all(d["Name"] == SET for d in dims) and len(dims) <= 1
         points = self.data.get((metric["MetricName"], dims[0]["Value"] if dims else None), {})
         start, end = params["StartTime"].timestamp(), params["EndTime"].timestamp()
-        inside = sorted(((t, v) for t, v in points.items() if start <= t < end), reverse=True)
+        # CloudWatch aggregates the stored datapoints into buckets of the query's Period.
+        period, stat = query["MetricStat"]["Period"], query["MetricStat"]["Stat"]
+        buckets: dict[float, list[float]] = {}
+        for t, v in points.items():
+            if start <= t < end:
+                buckets.setdefault(t - (t - start) % period, []).append(v)
+        inside = sorted(
+            ((t, sum(vs) if stat == "Sum" else sum(vs) / len(vs)) for t, vs in buckets.items()),
+            reverse=True,
+        )
         return result(query["Id"], inside)
 
 
@@ -508,7 +520,7 @@ def clock() -> Clock:
 # Account-wide counters exist at 0 from the first poll, listed by CloudWatch or not (issue
 # 11: the first Reject ever must raise a series increase() already knows).
 ZEROS: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {
-    (f"aws_ses_{row.family}", ()): 0.0 for row in COUNTERS
+    (row.account, ()): 0.0 for row in COUNTERS
 }
 
 
@@ -550,6 +562,32 @@ def test_first_poll_is_the_baseline_and_later_growth_counts(
     assert billed == [3, 3, 3]
     window = fake.calls_of("GetMetricData")[1]
     assert (window["StartTime"], window["EndTime"]) == (at(T0 - 3300), at(T0 + 600))
+
+
+def test_a_period_change_on_reload_never_inflates_the_counters(
+    clients: TargetClients, fake: FakeCloudWatch, clock: Clock
+) -> None:
+    """30 sends, one a minute, read at 5m; after a reload to 1m, the same minutes must not
+    count again (keyed by timestamp alone they did: every non-boundary minute was new)."""
+    sends = fake.data[("Send", None)] = {T0 - 60 * i: 1.0 for i in range(30)}
+    settings = {p: settings_for(cloudwatch=f"{{period: {p}, lookback: 1h}}") for p in ("1m", "5m")}
+    c = CloudWatchCollector(clients, settings["5m"], [].append, clock=clock)
+    total = ("aws_ses_sends_total", ())
+    assert values(c.poll(LABELS))[total] == 0  # the 30 sends are the baseline
+
+    c.configure(settings["1m"])
+    clock.now += 60
+    assert values(c.poll(LABELS))[total] == 0  # no new mail, no growth
+    sends[T0 + 360] = 2.0  # new mail after the old window's end
+    clock.now += 360
+    assert values(c.poll(LABELS))[total] == 2
+
+    c.configure(settings["5m"])  # and back: the 5-minute points hold counted minutes
+    clock.now += 300
+    assert values(c.poll(LABELS))[total] == 2
+    sends[T0 + 1200] = 4.0
+    clock.now += 600
+    assert values(c.poll(LABELS))[total] == 6
 
 
 def test_both_rendering_failure_names_map_to_one_family(

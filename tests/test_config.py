@@ -131,10 +131,6 @@ def test_yaml_merge_keys() -> None:
 
 
 def test_partition_regions_are_known() -> None:
-    assert load_config(DATA / "china.ok.yaml").accounts[0].regions == (
-        "cn-north-1",
-        "cn-northwest-1",
-    )
     assert load_config(DATA / "govcloud.ok.yaml").accounts[0].regions == (
         "us-gov-west-1",
         "us-gov-east-1",

@@ -248,3 +248,16 @@ def test_totals_follow_the_spec_for_any_sequence_of_windows(scenario: Scenario) 
             assert total <= truth[key], "counted more than really happened"
         previous = totals
     assert previous == expected(scenario)
+
+
+def test_rebaseline_counts_only_datapoints_after_what_was_counted() -> None:
+    """A new grid (CloudWatch period 300 -> 60): points starting before the end of what
+    was counted are a baseline; later ones count; the total is kept."""
+    c: WindowCounters[str] = WindowCounters()
+    c.update({"Send": {0: 5.0, 300: 5.0}}, forget_before=0)
+    c.update({"Send": {0: 5.0, 300: 7.0}}, forget_before=0)  # +2
+    c.rebaseline(600.0)
+    c.update({"Send": {float(t): 1.0 for t in range(0, 600, 60)}}, forget_before=0)
+    assert c.totals() == {"Send": 2.0}
+    c.update({"Send": {540.0: 2.0, 600.0: 3.0}}, forget_before=0)
+    assert c.totals() == {"Send": 5.0}  # only the point at 600 counts

@@ -24,9 +24,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from ses_exporter import aws
+from ses_exporter.collectors.configuration_sets import list_configuration_sets
 from tests.faultproxy import (
     DaemonProcess,
     Fault,
@@ -482,16 +485,18 @@ def test_a_hung_call_keeps_metrics_fast_and_the_rest_polling(
     assert success(back, A, "account") == 1
 
 
-def _read_timeout_is_configurable(monkeypatch: pytest.MonkeyPatch) -> bool:
-    monkeypatch.setenv(READ_TIMEOUT_ENV, "1.5")
-    return bool(getattr(aws.client_config(), "read_timeout", None) == 1.5)
+def test_the_read_timeout_the_daemon_is_given_is_the_one_its_clients_use(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The daemon below runs with READ_TIMEOUT_ENV set, so that a hung call ends soon."""
+    monkeypatch.setenv(READ_TIMEOUT_ENV, f"{HANG_READ_TIMEOUT:g}")
+    assert aws.READ_TIMEOUT_ENV == READ_TIMEOUT_ENV
+    assert aws.client_config().read_timeout == HANG_READ_TIMEOUT
 
 
 def test_a_hung_call_times_out_and_counts_as_timeout(
-    healthy: DaemonProcess, proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch
+    healthy: DaemonProcess, proxy: FaultProxy
 ) -> None:
-    if not _read_timeout_is_configurable(monkeypatch):
-        pytest.skip(f"the exporter does not read {READ_TIMEOUT_ENV} (proposed) yet")
     daemon = healthy
     invariants = Invariants(failing={(A, "account")})
     before = invariants.check(daemon.scrape())
@@ -505,13 +510,46 @@ def test_a_hung_call_times_out_and_counts_as_timeout(
     wait(daemon, invariants, lambda s: success(s, A, "account") == 1, 10)
 
 
-def test_botocore_retry_config_means_three_attempts_in_total() -> None:
-    """SPEC 2.6 asks for bounded retries; the exporter's MAX_ATTEMPTS is 3."""
-    if total_attempts() != aws.MAX_ATTEMPTS:
-        pytest.xfail(
-            f"retries={{'max_attempts': {aws.MAX_ATTEMPTS}}} is {aws.MAX_ATTEMPTS} retries, "
-            f"{total_attempts()} attempts: use total_max_attempts"
-        )
+def test_a_failing_call_is_tried_three_times_in_total(proxy: FaultProxy) -> None:
+    """SPEC 2.8 asks for bounded retries: a real botocore client with the exporter's config,
+    against 500s, makes exactly aws.MAX_ATTEMPTS = 3 HTTP attempts for one call."""
+    region = "ca-central-1"  # no target of the daemon polls it
+    ses = boto3.client(
+        "ses",
+        region_name=region,
+        endpoint_url=proxy.url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=aws.client_config(),
+    )
+    proxy.fault("GetSendQuota", Fault.HTTP_500, region=region)
+    try:
+        with pytest.raises(ClientError):
+            ses.get_send_quota()
+    finally:
+        proxy.clear("GetSendQuota", region)
+    assert proxy.calls("GetSendQuota", region) == [3] == [aws.MAX_ATTEMPTS]
+
+
+def test_list_configuration_sets_pages_end_to_end_through_the_proxy(proxy: FaultProxy) -> None:
+    """The request the collector really sends (no PageSize) reaches moto unchanged, and
+    NextToken paging is followed over HTTP: moto pages 100 sets at a time."""
+    region = "ca-central-1"  # no target of the daemon polls it
+    sesv2 = boto3.client(
+        "sesv2",
+        region_name=region,
+        endpoint_url=proxy.url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=aws.client_config(),
+    )
+    names = [f"paged-{i:03d}" for i in range(130)]
+    for name in names:
+        sesv2.create_configuration_set(ConfigurationSetName=name)
+    before = proxy.seen("ListConfigurationSets", region)
+    got = list_configuration_sets(sesv2)
+    assert sorted(got) == names
+    assert proxy.seen("ListConfigurationSets", region) - before == 2
 
 
 # --- connection refused: a second endpoint that stops listening -----------------------

@@ -54,9 +54,10 @@ def poll_all(exporter: Exporter) -> None:
 @pytest.fixture
 def exporter(aws: None, fake_api: FakeAccountApi, tmp_path: Path) -> Exporter:
     write(tmp_path / "config.yaml")
-    fake_api.send_data_points = [
-        {"Timestamp": START, "DeliveryAttempts": 10, "Bounces": 0, "Complaints": 0, "Rejects": 0}
-    ]
+    for region in ("us-east-1", "eu-west-1", "ap-southeast-2"):
+        fake_api.send_data_points[region] = [
+            {"Timestamp": START, "DeliveryAttempts": 10, "Bounces": 0, "Complaints": 0}
+        ]
     return Exporter(load_config(tmp_path / "config.yaml"), client_hooks=[fake_api.hook])
 
 
@@ -71,8 +72,7 @@ def test_counters_of_unchanged_targets_survive_a_reload(
 ) -> None:
     exporter, reloader, path = setup
     poll_all(exporter)  # baseline
-    assert fake_api.send_data_points is not None
-    fake_api.send_data_points.append(
+    fake_api.send_data_points["us-east-1"].append(
         {
             "Timestamp": START + timedelta(minutes=15),
             "DeliveryAttempts": 7,
@@ -81,9 +81,12 @@ def test_counters_of_unchanged_targets_survive_a_reload(
             "Rejects": 0,
         }
     )
+    fake_api.send_data_points["eu-west-1"].append(
+        {"Timestamp": START + timedelta(minutes=15), "DeliveryAttempts": 2}
+    )
     poll_all(exporter)
     attempts = "aws_ses_send_statistics_delivery_attempts_total"
-    assert by_region(scrape(exporter), attempts) == {"us-east-1": 7, "eu-west-1": 7}
+    assert by_region(scrape(exporter), attempts) == {"us-east-1": 7, "eu-west-1": 2}
     kept = exporter.targets[0]
 
     write(path, regions="us-east-1, ap-southeast-2")
@@ -93,7 +96,7 @@ def test_counters_of_unchanged_targets_survive_a_reload(
     # eu-west-1 is gone at once; ap-southeast-2 has not been polled yet.
     assert by_region(after, attempts) == {"us-east-1": 7}
     assert not exporter.is_ready()
-    fake_api.send_data_points.append(
+    fake_api.send_data_points["us-east-1"].append(
         {
             "Timestamp": START + timedelta(minutes=30),
             "DeliveryAttempts": 3,

@@ -42,37 +42,57 @@ CACHED = "cached from the last successful poll."
 
 @dataclass(frozen=True)
 class AccountSnapshot:
-    """What the Account dashboard shows, as plain values (inf = unlimited)."""
+    """What the Account dashboard shows, as plain values (inf = unlimited).
 
-    max_24_hour_send: float
-    max_send_rate: float
-    sent_last_24_hours: float
-    sending_enabled: bool
+    Every member of GetAccount (and of GetSendQuota) is optional in the botocore model:
+    None means AWS did not say, and the series is left out rather than shown as 0 (a
+    missing SendingEnabled read as 0 would page someone for "sending disabled").
+    """
+
+    max_24_hour_send: float | None
+    max_send_rate: float | None
+    sent_last_24_hours: float | None
+    sending_enabled: bool | None
     source: str  # "GetAccount" or "GetSendQuota"
     production_access_enabled: bool | None = None
     enforcement_status: str | None = None
     info: tuple[tuple[str, str], ...] = ()
 
 
-def _quota(value: Any) -> float:
-    """AWS reports -1 for an unlimited quota or rate."""
-    number = float(value)
-    return math.inf if number < 0 else number
+def _number(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _daily_quota(value: Any) -> float | None:
+    """Max24HourSend: -1 signifies an unlimited quota (the only field documented so)."""
+    number = _number(value)
+    return math.inf if number is not None and number < 0 else number
+
+
+def _send_rate(value: Any) -> float | None:
+    """MaxSendRate: no negative value is documented, so one is not a rate (left out)."""
+    number = _number(value)
+    return None if number is None or number < 0 else number
+
+
+def _switch(value: Any) -> bool | None:
+    return None if value is None else bool(value)
 
 
 def fetch_account(sesv2: SESV2Client) -> AccountSnapshot:
     """sesv2 GetAccount -> AccountSnapshot."""
     answer = sesv2.get_account()
-    if "SendQuota" not in answer:  # AWS always sends it: without it, nothing here is true
-        raise ValueError("GetAccount answered without SendQuota")
-    quota = answer["SendQuota"]
+    quota = answer.get("SendQuota", {})
     details = answer.get("Details", {})
     review = details.get("ReviewDetails", {})
     info = (
         ("mail_type", str(details.get("MailType", ""))),
         ("contact_language", str(details.get("ContactLanguage", ""))),
-        ("review_status", str(review.get("Status", ""))),
-        ("review_case_id", str(review.get("CaseId", ""))),
+        # ReviewDetails is the latest review of the request for production access (and
+        # its appeals): PENDING, GRANTED, DENIED, FAILED. It is not the enforcement
+        # review ("Under review" = EnforcementStatus PROBATION), hence the label name.
+        ("production_access_review_status", str(review.get("Status", ""))),
+        ("production_access_review_case_id", str(review.get("CaseId", ""))),
         ("vdm_enabled", str(answer.get("VdmAttributes", {}).get("VdmEnabled", ""))),
         ("dedicated_ip_auto_warmup_enabled", _flag(answer.get("DedicatedIpAutoWarmupEnabled"))),
         (
@@ -81,11 +101,11 @@ def fetch_account(sesv2: SESV2Client) -> AccountSnapshot:
         ),
     )
     return AccountSnapshot(
-        max_24_hour_send=_quota(quota.get("Max24HourSend", 0)),
-        max_send_rate=_quota(quota.get("MaxSendRate", 0)),
-        sent_last_24_hours=float(quota.get("SentLast24Hours", 0)),
-        sending_enabled=bool(answer.get("SendingEnabled", False)),
-        production_access_enabled=bool(answer.get("ProductionAccessEnabled", False)),
+        max_24_hour_send=_daily_quota(quota.get("Max24HourSend")),
+        max_send_rate=_send_rate(quota.get("MaxSendRate")),
+        sent_last_24_hours=_number(quota.get("SentLast24Hours")),
+        sending_enabled=_switch(answer.get("SendingEnabled")),
+        production_access_enabled=_switch(answer.get("ProductionAccessEnabled")),
         enforcement_status=answer.get("EnforcementStatus") or None,
         info=info,
         source="GetAccount",
@@ -97,10 +117,10 @@ def fetch_account_v1(ses: SESClient) -> AccountSnapshot:
     quota = ses.get_send_quota()
     enabled = ses.get_account_sending_enabled()
     return AccountSnapshot(
-        max_24_hour_send=_quota(quota.get("Max24HourSend", 0)),
-        max_send_rate=_quota(quota.get("MaxSendRate", 0)),
-        sent_last_24_hours=float(quota.get("SentLast24Hours", 0)),
-        sending_enabled=bool(enabled.get("Enabled", False)),
+        max_24_hour_send=_daily_quota(quota.get("Max24HourSend")),
+        max_send_rate=_send_rate(quota.get("MaxSendRate")),
+        sent_last_24_hours=_number(quota.get("SentLast24Hours")),
+        sending_enabled=_switch(enabled.get("Enabled")),
         source="GetSendQuota",
     )
 
@@ -113,11 +133,18 @@ def smtp_endpoint(region: str) -> str:
     return f"email-smtp.{region}.{dns_suffix(region)}"
 
 
+def _remaining(snap: AccountSnapshot) -> float | None:
+    quota, sent = snap.max_24_hour_send, snap.sent_last_24_hours
+    if quota is None or sent is None:
+        return None
+    return max(quota - sent, 0.0)
+
+
 def _used_ratio(snap: AccountSnapshot) -> float | None:
-    quota = snap.max_24_hour_send
-    if quota <= 0:
-        return None  # a zero quota has no meaningful ratio
-    return 0.0 if math.isinf(quota) else snap.sent_last_24_hours / quota
+    quota, sent = snap.max_24_hour_send, snap.sent_last_24_hours
+    if quota is None or sent is None or quota <= 0:
+        return None  # unknown, or a zero quota, which has no meaningful ratio
+    return 0.0 if math.isinf(quota) else sent / quota
 
 
 def _bool(value: bool | None) -> float | None:
@@ -145,7 +172,7 @@ GAUGES: tuple[tuple[str, str, Callable[[AccountSnapshot], float | None]], ...] =
     (
         "aws_ses_remaining_sends",
         "Sends left in the 24-hour quota, max(quota - sent, 0).",
-        lambda s: max(s.max_24_hour_send - s.sent_last_24_hours, 0.0),
+        _remaining,
     ),
     (
         "aws_ses_sending_quota_used_ratio",
@@ -155,7 +182,7 @@ GAUGES: tuple[tuple[str, str, Callable[[AccountSnapshot], float | None]], ...] =
     (
         "aws_ses_account_sending_enabled",
         "1 if the account may send email (SendingEnabled).",
-        lambda s: float(s.sending_enabled),
+        lambda s: _bool(s.sending_enabled),
     ),
     (
         "aws_ses_account_production_access_enabled",
@@ -175,8 +202,9 @@ def account_families(snap: AccountSnapshot, region: str, labels: Mapping[str, st
             b.gauge(name, doc + source, value)
     if snap.enforcement_status is not None:
         doc = (
-            "Account health: 1 for the current EnforcementStatus (HEALTHY = Healthy, "
-            "PROBATION = Under review, SHUTDOWN = Paused)." + source
+            "Account health as AWS enforces it: 1 for the current EnforcementStatus "
+            "(HEALTHY = Healthy, PROBATION = Under review, SHUTDOWN = Paused); "
+            "aws_ses_reputation_status is only derived from thresholds." + source
         )
         statuses = list(ENFORCEMENT_STATUSES)
         if snap.enforcement_status not in statuses:
@@ -187,7 +215,9 @@ def account_families(snap: AccountSnapshot, region: str, labels: Mapping[str, st
     if snap.info:
         b.gauge(
             "aws_ses_account_info",
-            "Slow-changing account facts as labels." + source,
+            "Slow-changing account facts as labels; production_access_review_* is the "
+            "latest review of the request for production access (Details.ReviewDetails), "
+            "not an enforcement review." + source,
             1.0,
             dict(snap.info),
         )

@@ -46,6 +46,7 @@ from .cloudwatch_source import (
     Discovery,
     MetricData,
     MetricKey,
+    Window,
     discover_metrics,
     fetch_metric_data,
     plan_queries,
@@ -62,40 +63,117 @@ CACHED = "cached from the last successful poll."
 @dataclass(frozen=True)
 class CounterRow:
     names: tuple[str, ...]  # CloudWatch metric names (SES has used two for rendering failures)
-    family: str  # after the aws_ses_ / aws_ses_configuration_set_ prefix
+    account: str  # the account-wide family (no dimensions)
+    per_set: str  # the per-configuration-set family (dimension ses:configuration-set)
     meaning: str
 
 
+# Every name is written out, so that grep finds each family where it is defined.
 COUNTERS: tuple[CounterRow, ...] = (
-    CounterRow(("Send",), "sends_total", "Emails accepted for sending"),
-    CounterRow(("Delivery",), "deliveries_total", "Emails delivered to the receiving server"),
-    CounterRow(("Bounce",), "bounces_total", "Emails the receiving server rejected (bounces)"),
-    CounterRow(("Complaint",), "complaints_total", "Emails recipients marked as spam"),
-    CounterRow(("Reject",), "rejects_total", "Emails SES refused to send (they held a virus)"),
+    CounterRow(
+        ("Send",),
+        "aws_ses_sends_total",
+        "aws_ses_configuration_set_sends_total",
+        "Emails accepted for sending",
+    ),
+    CounterRow(
+        ("Delivery",),
+        "aws_ses_deliveries_total",
+        "aws_ses_configuration_set_deliveries_total",
+        "Emails delivered to the receiving server",
+    ),
+    CounterRow(
+        ("Bounce",),
+        "aws_ses_bounces_total",
+        "aws_ses_configuration_set_bounces_total",
+        "Emails the receiving server rejected (bounces)",
+    ),
+    CounterRow(
+        ("Complaint",),
+        "aws_ses_complaints_total",
+        "aws_ses_configuration_set_complaints_total",
+        "Emails recipients marked as spam",
+    ),
+    CounterRow(
+        ("Reject",),
+        "aws_ses_rejects_total",
+        "aws_ses_configuration_set_rejects_total",
+        "Emails SES refused to send (they held a virus)",
+    ),
     CounterRow(
         ("Rendering Failure", "RenderingFailure"),
-        "rendering_failures_total",
+        "aws_ses_rendering_failures_total",
+        "aws_ses_configuration_set_rendering_failures_total",
         "Templated emails that failed to render",
     ),
-    CounterRow(("Open",), "opens_total", "Emails opened (open tracking)"),
-    CounterRow(("Click",), "clicks_total", "Links clicked (click tracking)"),
-    CounterRow(("DeliveryDelay",), "delivery_delays_total", "Emails whose delivery was delayed"),
-    CounterRow(("Subscription",), "subscriptions_total", "Subscription preference updates"),
+    CounterRow(
+        ("Open",),
+        "aws_ses_opens_total",
+        "aws_ses_configuration_set_opens_total",
+        "Emails opened (open tracking)",
+    ),
+    CounterRow(
+        ("Click",),
+        "aws_ses_clicks_total",
+        "aws_ses_configuration_set_clicks_total",
+        "Links clicked (click tracking)",
+    ),
+    CounterRow(
+        ("DeliveryDelay",),
+        "aws_ses_delivery_delays_total",
+        "aws_ses_configuration_set_delivery_delays_total",
+        "Emails whose delivery was delayed",
+    ),
+    CounterRow(
+        ("Subscription",),
+        "aws_ses_subscriptions_total",
+        "aws_ses_configuration_set_subscriptions_total",
+        "Subscription preference updates",
+    ),
 )
 # rate label -> CloudWatch metric (statistic Average; already a 0-1 ratio)
 REPUTATION: dict[str, str] = {
     "bounce": "Reputation.BounceRate",
     "complaint": "Reputation.ComplaintRate",
 }
+
+
+@dataclass(frozen=True)
+class ReputationNames:
+    """The reputation families of one scope (account-wide, or per configuration set)."""
+
+    ratio: dict[str, str]  # by rate
+    last_datapoint: str
+    status: str
+
+
+REPUTATION_FAMILIES: dict[bool, ReputationNames] = {  # by "per configuration set"
+    False: ReputationNames(
+        {
+            "bounce": "aws_ses_reputation_bounce_ratio",
+            "complaint": "aws_ses_reputation_complaint_ratio",
+        },
+        "aws_ses_reputation_last_datapoint_timestamp_seconds",
+        "aws_ses_reputation_status",
+    ),
+    True: ReputationNames(
+        {
+            "bounce": "aws_ses_configuration_set_reputation_bounce_ratio",
+            "complaint": "aws_ses_configuration_set_reputation_complaint_ratio",
+        },
+        "aws_ses_configuration_set_reputation_last_datapoint_timestamp_seconds",
+        "aws_ses_configuration_set_reputation_status",
+    ),
+}
 STATUSES = ("healthy", "under_review", "at_risk")  # in order of severity
 STAT_OF: dict[str, str] = {
     **{name: "Sum" for row in COUNTERS for name in row.names},
     **{name: "Average" for name in REPUTATION.values()},
 }
-FAMILY_OF: dict[str, str] = {name: row.family for row in COUNTERS for name in row.names}
+ROW_OF: dict[str, CounterRow] = {name: row for row in COUNTERS for name in row.names}
 RATE_OF: dict[str, str] = {metric: rate for rate, metric in REPUTATION.items()}
 
-CounterKey = tuple[str, str | None]  # (family, configuration set or None)
+CounterKey = tuple[str, str | None]  # (account-wide family, configuration set or None)
 ReputationKey = tuple[str, str | None]  # (rate, configuration set or None)
 
 
@@ -112,9 +190,10 @@ def counter_observations(data: MetricData) -> dict[CounterKey, dict[float, float
     event: if both exist, a timestamp counts once, at the larger value."""
     observations: dict[CounterKey, dict[float, float]] = {}
     for query, points in data.results:
-        if query.metric not in FAMILY_OF:
+        row = ROW_OF.get(query.metric)
+        if row is None:
             continue
-        merged = observations.setdefault((FAMILY_OF[query.metric], query.configuration_set), {})
+        merged = observations.setdefault((row.account, query.configuration_set), {})
         for timestamp, value in points:
             merged[timestamp] = max(value, merged.get(timestamp, -math.inf))
     return observations
@@ -135,12 +214,12 @@ def status_of(ratio: float, pair: ThresholdPair) -> str:
     return "under_review" if ratio >= pair.under_review else "healthy"
 
 
-def _scope(configuration_set: str | None) -> tuple[str, dict[str, str], str]:
-    """Name prefix, extra labels and HELP wording of account-wide or per-set series."""
+def _where(configuration_set: str | None) -> tuple[dict[str, str], str]:
+    """Extra labels and HELP wording of account-wide or per-set series."""
     if configuration_set is None:
-        return "aws_ses_", {}, "account-wide (no dimensions)"
+        return {}, "account-wide (no dimensions)"
     per_set = "per configuration set (dimension ses:configuration-set)"
-    return "aws_ses_configuration_set_", {"configuration_set": configuration_set}, per_set
+    return {"configuration_set": configuration_set}, per_set
 
 
 def cloudwatch_families(
@@ -148,14 +227,14 @@ def cloudwatch_families(
 ) -> list[Metric]:
     """CloudWatchSnapshot -> the families of SPEC 3.3, account-wide before per-set."""
     b = FamilyBuilder(labels)
-    rows = {row.family: row for row in COUNTERS}
+    rows = {row.account: row for row in COUNTERS}
     for (family, configuration_set), total in sorted(snap.counters, key=_by_set):
-        row, (prefix, extra, where) = rows[family], _scope(configuration_set)
+        row, (extra, where) = rows[family], _where(configuration_set)
         doc = (
             f"{row.meaning}, {where}. Source: CloudWatch AWS/SES {' / '.join(row.names)} "
             f"(Sum), re-read over a trailing window; {CACHED}"
         )
-        b.counter(prefix + family, doc, total, extra)
+        b.counter(row.account if configuration_set is None else row.per_set, doc, total, extra)
     by_set: dict[str | None, dict[str, tuple[float, float]]] = {}
     for (rate, configuration_set), point in sorted(snap.reputation, key=_by_set):
         by_set.setdefault(configuration_set, {})[rate] = point
@@ -175,27 +254,35 @@ def _reputation(
     rates: Mapping[str, tuple[float, float]],
     thresholds: ReputationThresholds,
 ) -> None:
-    prefix, extra, where = _scope(configuration_set)
+    names = REPUTATION_FAMILIES[configuration_set is not None]
+    extra, where = _where(configuration_set)
     both = f"Source: CloudWatch AWS/SES {' / '.join(REPUTATION.values())} (Average); {CACHED}"
     statuses: dict[str, str] = {}
     for rate, (timestamp, ratio) in rates.items():
         metric = REPUTATION[rate]
         source = f"Source: CloudWatch AWS/SES {metric} (Average); {CACHED}"
         doc = f"Newest {metric} within reputation_lookback, 0-1, {where}. {source}"
-        b.gauge(f"{prefix}reputation_{rate}_ratio", doc, ratio, extra)
+        b.gauge(names.ratio[rate], doc, ratio, extra)
         doc = f"Unix time of the newest reputation datapoint per rate, {where}. {both}"
-        name = f"{prefix}reputation_last_datapoint_timestamp_seconds"
-        b.gauge(name, doc, timestamp, {**extra, "rate": rate})
+        b.gauge(names.last_datapoint, doc, timestamp, {**extra, "rate": rate})
         statuses[rate] = status_of(ratio, getattr(thresholds, rate))
     statuses = {"overall": max(statuses.values(), key=STATUSES.index), **statuses}
+    if configuration_set is None:
+        meaning = (
+            "AWS's own enforcement state is aws_ses_account_enforcement_status, which this "
+            "does not read"
+        )
+    else:
+        meaning = "AWS enforces per account only, never per configuration set"
     doc = (
-        f"Reputation status, {where}: 1 for the current one (overall = the worse of bounce "
-        f"and complaint; thresholds from reputation_thresholds). {both}"
+        f"Reputation status derived from the rates, {where}, as the console's Reputation "
+        f"page shows it: 1 for the current one (overall = the worse of bounce and "
+        f"complaint; thresholds from reputation_thresholds); {meaning}. {both}"
     )
     for rate, current in statuses.items():
         for status in STATUSES:
             labels = {**extra, "rate": rate, "status": status}
-            b.gauge(f"{prefix}reputation_status", doc, float(status == current), labels)
+            b.gauge(names.status, doc, float(status == current), labels)
 
 
 @dataclass(frozen=True)
@@ -233,6 +320,7 @@ class CloudWatchCollector(Collector):
         self._counters: WindowCounters[CounterKey] = WindowCounters()
         self._discovery: Discovery | None = None
         self._discovered_at = -math.inf
+        self._counted: Window | None = None  # the last window read into the counters
 
     def configure(self, settings: CloudWatchSettings) -> None:
         """New settings after a reload; discovery cache and counters are kept."""
@@ -253,10 +341,18 @@ class CloudWatchCollector(Collector):
         # ever then raises a series that was 0, which increase() sees (a series born at
         # its value would hide the burst). Per-set series start at 0 in WindowCounters.
         for row in COUNTERS:
-            observations.setdefault((row.family, None), {})
-        window_start = trailing_window(now, config.period, config.lookback).start
+            observations.setdefault((row.account, None), {})
+        window = trailing_window(now, config.period, config.lookback)
+        counted = self._counted
+        if counted is not None and counted.period != window.period:
+            # A new period after a reload: datapoints are keyed by their start time, and
+            # the new grid's cannot be matched with the old one's (after 5m -> 1m every
+            # minute inside a counted 5-minute point would look new). Everything up to the
+            # end of the last window read at the old period counts as counted.
+            self._counters.rebaseline(counted.end)
+        self._counted = window
         current_bucket = math.floor(now / config.period) * config.period
-        self._counters.update(observations, window_start, current_bucket)
+        self._counters.update(observations, window.start, current_bucket)
         self._counters.retain(observations)
         snap = CloudWatchSnapshot(
             counters=tuple(self._counters.totals().items()),

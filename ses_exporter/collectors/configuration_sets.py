@@ -59,7 +59,6 @@ from .base import Collector
 if TYPE_CHECKING:
     from mypy_boto3_sesv2 import SESV2Client
 
-PAGE_SIZE = 1000  # the most one ListConfigurationSets call returns
 PACE_SHARE = 0.5  # of the target's SES pace; the rest is left to the other collectors
 THROTTLING_CODES = frozenset(
     {"Throttling", "ThrottlingException", "TooManyRequestsException", "RequestThrottled"}
@@ -77,18 +76,20 @@ class ConfigurationSetSnapshot:
     last_fresh_start: float | None  # unix seconds; None if never given a fresh start
 
 
-def list_configuration_set_pages(
-    sesv2: SESV2Client, page_size: int = PAGE_SIZE
-) -> Iterator[tuple[str, ...]]:
-    """sesv2 ListConfigurationSets, one page per call, following NextToken exactly."""
-    request = {"PageSize": page_size}
+def list_configuration_set_pages(sesv2: SESV2Client) -> Iterator[tuple[str, ...]]:
+    """sesv2 ListConfigurationSets, one page per call, following NextToken exactly.
+
+    No PageSize: the sesv2 model documents the parameter but no range for it, so any
+    value could be one real AWS rejects; AWS picks the page size and NextToken pages on.
+    """
+    request: dict[str, Any] = {}
     for answer in next_token_pages("ListConfigurationSets", sesv2.list_configuration_sets, request):
         yield tuple(answer.get("ConfigurationSets", []))
 
 
-def list_configuration_sets(sesv2: SESV2Client, page_size: int = PAGE_SIZE) -> tuple[str, ...]:
+def list_configuration_sets(sesv2: SESV2Client) -> tuple[str, ...]:
     """sesv2 ListConfigurationSets -> every set name, in AWS's order, without duplicates."""
-    pages = list_configuration_set_pages(sesv2, page_size)
+    pages = list_configuration_set_pages(sesv2)
     return tuple(dict.fromkeys(itertools.chain.from_iterable(pages)))
 
 
@@ -130,7 +131,9 @@ SET_GAUGES: tuple[tuple[str, str, Callable[[ConfigurationSetSnapshot], float | N
     ),
     (
         "aws_ses_configuration_set_sending_enabled",
-        "1 if SES sends email that uses the configuration set (SendingOptions.SendingEnabled).",
+        "The configuration set's own sending switch (SendingOptions.SendingEnabled): 0 stops "
+        "email that uses the set; 1 does not mean SES sends it, the account's sending "
+        "switch and enforcement status (paused = SHUTDOWN) still apply.",
         lambda s: float(s.sending_enabled),
     ),
     (

@@ -5,10 +5,11 @@ the last two weeks in 15-minute buckets, in no particular order; an idle account
 empty list. The buckets become never-decreasing counters by the rules of
 ``ses_exporter.counters`` (SPEC 3.2): buckets present at the first poll are the baseline,
 so the counters start at 0; afterwards a new bucket adds its value and a known bucket adds
-its growth (SES keeps filling the current bucket while mail is sent). An account that has
-sent nothing in two weeks exposes no series until its first bucket appears; then the
-series show 0 for one poll and count from the next (``increase()`` ignores a series'
-first sample).
+its growth (SES keeps filling the current bucket while mail is sent). Buckets are known by
+their 15-minute slot, not their exact timestamp (``slot_of``), so a shifted grid never
+counts a bucket twice. An account that has sent nothing in two weeks exposes no series
+until its first bucket appears; then the series show 0 for one poll and count from the
+next (``increase()`` ignores a series' first sample).
 
 Sample exposition::
 
@@ -38,7 +39,6 @@ from .base import Collector
 if TYPE_CHECKING:
     from mypy_boto3_ses import SESClient
 
-BUCKET_SECONDS = 900  # GetSendStatistics' buckets are 15 minutes long
 
 SOURCE = (
     " Counted from the 15-minute buckets of SES GetSendStatistics since the exporter started"
@@ -64,12 +64,28 @@ class SendStatisticsSnapshot:
     buckets: tuple[SendBucket, ...]
 
 
-# bucket field (also the middle of the metric name), HELP text.
-COUNTERS: tuple[tuple[str, str], ...] = (
-    ("delivery_attempts", "Delivery attempts, one per recipient (DeliveryAttempts)."),
-    ("bounces", "Emails that bounced (Bounces)."),
-    ("complaints", "Emails that recipients marked as spam (Complaints)."),
-    ("rejects", "Emails that SES rejected, e.g. for containing a virus (Rejects)."),
+# bucket field, metric name, HELP text.
+COUNTERS: tuple[tuple[str, str, str], ...] = (
+    (
+        "delivery_attempts",
+        "aws_ses_send_statistics_delivery_attempts_total",
+        "Delivery attempts, one per recipient (DeliveryAttempts).",
+    ),
+    (
+        "bounces",
+        "aws_ses_send_statistics_bounces_total",
+        "Emails that bounced (Bounces).",
+    ),
+    (
+        "complaints",
+        "aws_ses_send_statistics_complaints_total",
+        "Emails that recipients marked as spam (Complaints).",
+    ),
+    (
+        "rejects",
+        "aws_ses_send_statistics_rejects_total",
+        "Emails that SES rejected, e.g. for containing a virus (Rejects).",
+    ),
 )
 
 
@@ -92,17 +108,32 @@ def fetch_send_statistics(ses: SESClient) -> SendStatisticsSnapshot:
     return SendStatisticsSnapshot(tuple(sorted(buckets, key=lambda b: b.timestamp)))
 
 
-def observations(snap: SendStatisticsSnapshot) -> dict[str, dict[float, float]]:
-    """{field: {bucket timestamp: value}}, the shape WindowCounters reads."""
+SLOT_SECONDS = 900.0  # GetSendStatistics reports 15-minute buckets
+
+
+def slot_of(timestamp: float, phase: float) -> float:
+    """The 15-minute slot of a bucket: its start, snapped to the nearest ``phase + k * 900``.
+
+    AWS documents 15-minute buckets but no grid for their timestamps (accounts see their
+    own offset, e.g. :08, :23, ...). Keyed by exact timestamp, a bucket whose timestamp
+    moved by a second would be a new bucket and count twice; keyed by slot, a shift of
+    up to 7.5 minutes either way is the same bucket.
+    """
+    return phase + round((timestamp - phase) / SLOT_SECONDS) * SLOT_SECONDS
+
+
+def observations(snap: SendStatisticsSnapshot, phase: float) -> dict[str, dict[float, float]]:
+    """{field: {slot: value}}, the shape WindowCounters reads (see ``slot_of``)."""
     observed: dict[str, dict[float, float]] = {}
     if not snap.buckets:
         return observed  # no series at all: "no data" must not look like 0
-    for field, _ in COUNTERS:
+    for field, _, _ in COUNTERS:
         points = observed[field] = {}
         for bucket in snap.buckets:
-            # Two points with one timestamp are not expected; summing them keeps the
-            # result independent of the order AWS lists them in.
-            points[bucket.timestamp] = points.get(bucket.timestamp, 0.0) + getattr(bucket, field)
+            # Two points in one slot are not expected; summing them keeps the result
+            # independent of the order AWS lists them in.
+            slot = slot_of(bucket.timestamp, phase)
+            points[slot] = points.get(slot, 0.0) + getattr(bucket, field)
     return observed
 
 
@@ -111,9 +142,9 @@ def send_statistics_families(
 ) -> list[Metric]:
     """Counter totals by field -> the families of SPEC 3.2 (only fields AWS has data for)."""
     b = FamilyBuilder(labels)
-    for field, doc in COUNTERS:
+    for field, name, doc in COUNTERS:
         if field in totals:
-            b.counter(f"aws_ses_send_statistics_{field}_total", doc + SOURCE, totals[field])
+            b.counter(name, doc + SOURCE, totals[field])
     return b.families()
 
 
@@ -126,16 +157,20 @@ class SendStatisticsCollector(Collector):
         super().__init__(clients)
         self._clock = clock
         self._counters: WindowCounters[str] = WindowCounters()
+        self._phase: float | None = None  # the slot grid, from the first bucket ever seen
 
     def poll(self, labels: Mapping[str, str]) -> list[Metric]:
         snap = fetch_send_statistics(self.clients.ses)
+        if self._phase is None and snap.buckets:
+            self._phase = snap.buckets[0].timestamp % SLOT_SECONDS
+        phase = self._phase or 0.0
         # Buckets older than the oldest one in this answer have left AWS's two-week
         # window: forgetting them bounds memory and keeps a re-listed one from counting
         # twice. An empty answer forgets nothing (and, as a first poll, sets an empty
         # baseline: the first buckets that appear later are exposed at 0 first, then
-        # counted if they may hold mail sent after the first poll). AWS documents no grid
-        # for the buckets (they start at an account's own offset): any bucket that starts
-        # less than 15 minutes before the poll may.
-        oldest = snap.buckets[0].timestamp if snap.buckets else float("-inf")
-        self._counters.update(observations(snap), oldest, self._clock() - BUCKET_SECONDS)
+        # counted if they may hold mail sent after the first poll: AWS documents no grid
+        # for the buckets, so any bucket that starts less than 15 minutes before the poll).
+        oldest = slot_of(snap.buckets[0].timestamp, phase) if snap.buckets else float("-inf")
+        since = self._clock() - SLOT_SECONDS
+        self._counters.update(observations(snap, phase), oldest, since)
         return send_statistics_families(self._counters.totals(), labels)
