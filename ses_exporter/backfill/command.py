@@ -114,12 +114,13 @@ def backfill(
     options: BackfillOptions,
     out: BinaryIO,
     client_hooks: Iterable[ClientHook] = (),
-    stderr: TextIO = sys.stderr,
+    stderr: TextIO | None = None,
     clock: Callable[[], float] = time.time,
     spill_dir: str | None = None,
 ) -> BackfillReport:
     """Reads every target's history and writes it to ``out``, unless a target failed and
     ``keep_going`` is off. Raises ``UsageError`` for a --label that a target already has."""
+    stderr = sys.stderr if stderr is None else stderr
     report = BackfillReport()
     factory = ClientFactory(RequestCounter(), client_hooks)
     targets = build_targets(config, factory, _discover(config, factory, report))
@@ -187,10 +188,11 @@ def run_backfill(
     options: BackfillOptions,
     client_hooks: Iterable[ClientHook] = (),
     stdout: BinaryIO | None = None,
-    stderr: TextIO = sys.stderr,
+    stderr: TextIO | None = None,
 ) -> int:
     """The command: exit 0 when written, 1 when a target failed (or promtool did), 2 for
     bad usage. Prints the failures and a one-line summary on stderr."""
+    stderr = sys.stderr if stderr is None else stderr
     promtool = None
     if options.tsdb is not None:
         promtool = shutil.which("promtool")
