@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ses-exporter",
         description="Prometheus exporter for Amazon SES: sending quota, account health, "
         "reputation and configuration sets.",
+        epilog="ses-exporter backfill --help: write up to 14 days of history for Prometheus.",
     )
     p.add_argument(
         "--config.file",

@@ -327,3 +327,22 @@ def test_tsdb_without_promtool_is_a_clear_error(
     code = main(["backfill", f"--config.file={cfg}", "--output", out, "--tsdb", tsdb])
     assert code == 2
     assert "--tsdb needs promtool (Prometheus's) on PATH" in capsys.readouterr().err
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_progress_bar_on_a_terminal_and_silence_otherwise(
+    aws: None, fake_api: FakeAccountApi
+) -> None:
+    now = datetime.now(UTC).timestamp() // 60 * 60
+    put("us-east-1", "Send", now - 600, 4.0)
+    fake_api.send_data_points = []
+    terminal, pipe = Terminal(), io.StringIO()
+    for stream in (terminal, pipe):
+        backfill(config(), BackfillOptions(days=1, step=300), io.BytesIO(), [fake_api.hook], stream)
+    assert pipe.getvalue() == ""
+    assert "\r[" in terminal.getvalue()
+    assert terminal.getvalue().endswith("] 1/1 targets, 1 GetMetricData calls\n")

@@ -41,6 +41,7 @@ from urllib.parse import unquote
 
 from .history import (
     DAY,
+    EVENT_METRICS,
     HISTORY_DAYS,
     MINUTE,
     CloudWatchStore,
@@ -294,15 +295,7 @@ class DemoWorld:
                 self._offset[region] -= 0.12 * profile.quota
 
 
-COUNTER_METRICS = {
-    "Send": "send",
-    "Delivery": "delivery",
-    "Bounce": "bounce",
-    "Complaint": "complaint",
-    "Open": "open",
-    "Click": "click",
-    "DeliveryDelay": "delivery_delay",
-}
+COUNTER_METRICS = EVENT_METRICS  # CloudWatch metric -> Events field, as the history has them
 
 
 def cloudwatch_datapoints(
