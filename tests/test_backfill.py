@@ -41,6 +41,7 @@ from ses_exporter.collectors.cloudwatch_source import MAX_QUERIES_PER_CALL, Quer
 from ses_exporter.config import Config, parse_config
 from ses_exporter.demo.responders import SimulatedError, install_responder
 from tests.fakes import FakeAccountApi
+from tests.orgworld import build_organization
 
 DAY = 86_400
 NOW = 1_780_000_000.0  # a whole minute plus 40 s: 2026-05-28T20:26:40Z
@@ -346,3 +347,31 @@ def test_a_progress_bar_on_a_terminal_and_silence_otherwise(
     assert pipe.getvalue() == ""
     assert "\r[" in terminal.getvalue()
     assert terminal.getvalue().endswith("] 1/1 targets, 1 GetMetricData calls\n")
+
+
+def test_discovered_accounts_are_backfilled_with_their_own_ids(
+    aws: None, fake_api: FakeAccountApi
+) -> None:
+    organizations = boto3.client("organizations", region_name="us-east-1")
+    build_organization(organizations, accounts=3)
+    members = {a["Id"] for a in organizations.list_accounts()["Accounts"]}
+    fake_api.send_data_points = [
+        {
+            "Timestamp": datetime.fromtimestamp(time.time() - 3600, UTC),
+            "DeliveryAttempts": 3,
+            "Bounces": 0,
+            "Complaints": 0,
+            "Rejects": 0,
+        }
+    ]
+    cfg = parse_config(
+        "organizations:\n  - member_role_name: OrganizationAccountAccessRole\n"
+        "    regions: [us-east-1]\n    ses_requests_per_second: 1000\n"
+        "collectors: {cloudwatch: {enabled: false}}\n"
+    )
+    out = io.BytesIO()
+    report = backfill(cfg, BackfillOptions(days=1, step=300), out, [fake_api.hook], io.StringIO())
+    assert report.failed == [] and report.targets == len(members) == 4
+    series = parse(out.getvalue().decode())
+    found = {dict(labels)["account_id"] for name, labels in series}
+    assert found == members
