@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import itertools
 import math
+import re
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -375,3 +376,35 @@ def test_discovered_accounts_are_backfilled_with_their_own_ids(
     series = parse(out.getvalue().decode())
     found = {dict(labels)["account_id"] for name, labels in series}
     assert found == members
+
+
+def test_many_targets_all_written_in_target_order(aws: None, fake_api: FakeAccountApi) -> None:
+    regions = [
+        "us-east-1", "us-east-2", "us-west-1", "us-west-2", "eu-west-1", "eu-west-2",
+        "eu-west-3", "eu-central-1", "ap-south-1", "ap-northeast-1", "ca-central-1",
+    ]  # fmt: skip
+    fake_api.send_data_points = [
+        {
+            "Timestamp": datetime.fromtimestamp(time.time() - 3600, UTC),
+            "DeliveryAttempts": 2,
+            "Bounces": 1,
+            "Complaints": 0,
+            "Rejects": 0,
+        }
+    ]
+    out = io.BytesIO()
+    report = backfill(
+        parse_config(
+            f"accounts:\n  - regions: [{', '.join(regions)}]\n    ses_requests_per_second: 1000\n"
+            "collectors: {cloudwatch: {enabled: false}}\n"
+        ),
+        BackfillOptions(days=1, step=300),
+        out,
+        [fake_api.hook],
+        io.StringIO(),
+    )
+    assert report.targets == len(regions) and report.failed == []
+    text = out.getvalue().decode()
+    family = text.split("# TYPE aws_ses_send_statistics_bounces counter\n")[1].split("# ")[0]
+    written = list(dict.fromkeys(re.findall(r'region="([^"]+)"', family)))
+    assert written == regions

@@ -18,6 +18,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -138,14 +139,20 @@ def backfill(
         writer = OpenMetricsWriter(Path(spill))
         try:
             with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="backfill") as pool:
-                futures = [
-                    pool.submit(fetch_history, t, window, progress.count_metrics) for t in targets
-                ]
-                for target, future in zip(targets, futures, strict=True):
-                    history = _result(target, future, report)
-                    if history is not None:
-                        writer.add(target_steps(history, settings, extra))
-                    progress.target_done()
+                # At most 2 x WORKERS histories wait for the writer: one is tens of MB.
+                pending: deque[tuple[Target, Future[TargetHistory]]] = deque()
+                for upcoming in [*targets, None]:
+                    if upcoming is not None:
+                        future = pool.submit(
+                            fetch_history, upcoming, window, progress.count_metrics
+                        )
+                        pending.append((upcoming, future))
+                    while pending and (upcoming is None or len(pending) > 2 * WORKERS):
+                        done, future = pending.popleft()
+                        history = _result(done, future, report)
+                        if history is not None:
+                            writer.add(target_steps(history, settings, extra))
+                        progress.target_done()
         finally:
             progress.finish()
             writer.close()
