@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ses-exporter",
         description="Prometheus exporter for Amazon SES: sending quota, account health, "
         "reputation and configuration sets.",
+        epilog="ses-exporter backfill --help: write up to 14 days of history for Prometheus.",
     )
     p.add_argument(
         "--config.file",
@@ -120,7 +121,81 @@ def load(args: argparse.Namespace) -> Config:
     raise ConfigError(["no configuration: pass --config.file=PATH (or --demo to try it out)"])
 
 
+def build_backfill_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="ses-exporter backfill",
+        description="Write the past (up to 14 days) of the CloudWatch and GetSendStatistics "
+        "series as OpenMetrics for `promtool tsdb create-blocks-from openmetrics`.",
+    )
+    p.add_argument("--config.file", dest="config_file", metavar="PATH", help="as for the daemon")
+    p.add_argument("--demo", action="store_true", help="read the simulated AWS of --demo")
+    p.add_argument("--days", type=int, default=14, help="days before now, 1 to 14 (default 14)")
+    p.add_argument(
+        "--step",
+        default="60s",
+        help="sample interval and CloudWatch period, whole minutes up to 1h (default 60s)",
+    )
+    p.add_argument("--output", default="-", metavar="FILE|-", help="default - (stdout)")
+    p.add_argument(
+        "--label",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="added to every series, as Prometheus adds job and instance when it scrapes",
+    )
+    p.add_argument(
+        "--keep-going",
+        dest="keep_going",
+        action="store_true",
+        help="write the targets that succeeded when others fail (default: write nothing)",
+    )
+    p.add_argument(
+        "--tsdb",
+        metavar="DIR",
+        help="then run promtool tsdb create-blocks-from openmetrics into DIR (needs --output)",
+    )
+    p.add_argument("--log.level", dest="log_level", default="warn", choices=LEVELS)
+    p.add_argument("--log.format", dest="log_format", default="logfmt", choices=FORMATS)
+    return p
+
+
+def backfill_main(argv: Sequence[str]) -> int:
+    from .backfill import UsageError, parse_options, run_backfill
+
+    args = build_backfill_parser().parse_args(argv)
+    setup_logging(args.log_level, args.log_format)
+    try:
+        options = parse_options(
+            args.days, args.step, args.output, args.label, args.keep_going, args.tsdb
+        )
+        config = load(args)
+    except UsageError as exc:
+        print(f"ses-exporter backfill: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ConfigError as exc:
+        print(f"ses-exporter: {args.config_file or 'configuration'} is invalid:", file=sys.stderr)
+        for error in exc.errors:
+            print(f"  {error}", file=sys.stderr)
+        return EXIT_USAGE
+    hooks = []
+    world = None
+    if args.demo:
+        from .demo import DemoWorld
+
+        world = DemoWorld(sorted({r for a in config.accounts for r in a.regions}))
+        world.start()
+        hooks.append(world.client_hook)
+    try:
+        return run_backfill(config, options, hooks)
+    finally:
+        if world is not None:
+            world.stop()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["backfill"]:
+        return backfill_main(argv[1:])
     args = build_parser().parse_args(argv)
     setup_logging(args.log_level, args.log_format)
     try:

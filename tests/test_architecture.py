@@ -25,7 +25,8 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     name: frozenset(allowed.split())
     for name, allowed in {
         "__main__": "cli",
-        "cli": "config logsetup shard web daemon reload demo",
+        "cli": "config logsetup shard web daemon reload demo backfill",
+        "backfill": "aws collectors config config_types discovery logsetup targets",
         "reload": "config daemon web",
         "daemon": "aws config discovery poller scrape shard store targets",
         "scrape": "aws discovery exposition families store",

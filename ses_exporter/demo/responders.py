@@ -82,3 +82,19 @@ def install_responder(client: BaseClient, operation: str, responder: Responder) 
 
     event = f"before-call.{_service_id(client)}.{operation}"
     client.meta.events.register(event, answer)  # type: ignore[arg-type]
+
+
+_API_PARAMS = "ses_exporter_demo_api_params"  # where the call's own parameters are kept
+
+
+def install_api_responder(client: BaseClient, operation: str, responder: Responder) -> None:
+    """Like ``install_responder``, but ``responder`` gets the parameters of the call as its
+    caller passed them (datetimes, lists), not botocore's serialized request: CloudWatch
+    speaks CBOR or JSON by botocore version, and reading its body back is not the point."""
+
+    def keep(params: Mapping[str, Any], context: dict[str, Any], **_: Any) -> None:
+        context[_API_PARAMS] = dict(params)
+
+    event = f"before-parameter-build.{_service_id(client)}.{operation}"
+    client.meta.events.register(event, keep)
+    install_responder(client, operation, lambda request: responder(request["context"][_API_PARAMS]))

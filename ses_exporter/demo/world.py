@@ -18,8 +18,13 @@ did (sends, deliveries, bounces, ...) as AWS/SES CloudWatch datapoints into moto
 itself would. What moto lacks or gets wrong is answered from the same simulated state
 through botocore's ``before-call`` hook (``responders.install_responder``): sesv2
 GetAccount and GetConfigurationSet, ses GetAccountSendingEnabled and GetSendStatistics
-(moto returns one running point instead of 15-minute buckets). Every other call goes
-through boto3 to moto exactly as it would to AWS.
+(moto returns one running point instead of 15-minute buckets), and cloudwatch
+GetMetricData (``history.CloudWatchStore``: moto is far too slow over two weeks of
+minutes). Every other call goes through boto3 to moto exactly as it would to AWS.
+
+The world also has a past (``history``): the 14 days before it started, minute by
+minute, in CloudWatch and in the GetSendStatistics buckets, so that
+``ses-exporter backfill --demo`` has something to read.
 """
 
 from __future__ import annotations
@@ -34,7 +39,17 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-from .responders import SimulatedError, install_responder
+from .history import (
+    DAY,
+    EVENT_METRICS,
+    HISTORY_DAYS,
+    MINUTE,
+    CloudWatchStore,
+    Minute,
+    add_to_buckets,
+    history_minutes,
+)
+from .responders import SimulatedError, install_api_responder, install_responder
 from .traffic import SETS, DemoTraffic, Events
 
 if TYPE_CHECKING:
@@ -88,7 +103,11 @@ class DemoWorld:
 
         self._mock = mock_aws()
         self._regions = regions
+        self._seed = seed
         self._traffic = DemoTraffic(regions, seed, time.time())
+        # History ends at the minute the world starts; live datapoints follow it.
+        self.history_end = int(self._traffic.started // MINUTE * MINUTE)
+        self._stores = {r: CloudWatchStore(self.history_end - HISTORY_DAYS * DAY) for r in regions}
         self._offset = {r: PROFILES.get(r, DEFAULT_PROFILE).start_offset for r in regions}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="demo-traffic", daemon=True)
@@ -110,9 +129,23 @@ class DemoWorld:
                     ReputationOptions={"ReputationMetricsEnabled": profile.reputation_metrics},
                 )
             self._clients[region] = (ses, boto3.client("cloudwatch", region_name=region))
+            self._add_history(region)
         self._tick()
         self._flush()  # so that CloudWatch discovery finds every metric at the first poll
         self._thread.start()
+
+    def _add_history(self, region: str) -> None:
+        store, buckets = self._stores[region], self._traffic.regions[region].buckets
+        profile = PROFILES.get(region, DEFAULT_PROFILE)
+        start = self.history_end - HISTORY_DAYS * DAY
+        for minute in history_minutes(
+            self._seed, region, profile.sends_per_tick, start, self.history_end
+        ):
+            store.add(minute)
+            add_to_buckets(buckets, minute)
+
+    def cloudwatch_store(self, region: str) -> CloudWatchStore:
+        return self._stores[region]
 
     def stop(self) -> None:
         self._stop.set()
@@ -129,6 +162,9 @@ class DemoWorld:
         elif service == "ses":
             install_responder(client, "GetAccountSendingEnabled", lambda _: {"Enabled": True})
             install_responder(client, "GetSendStatistics", lambda _: self.send_statistics(region))
+        elif service == "cloudwatch" and region in self._stores:
+            store = self._stores[region]
+            install_api_responder(client, "GetMetricData", store.get_metric_data)
 
     def sent_last_24_hours(self, region: str) -> float:
         from moto.ses.models import ses_backends
@@ -177,8 +213,13 @@ class DemoWorld:
 
     def send_statistics(self, region: str) -> Mapping[str, Any]:
         """15-minute buckets, in no particular order, as GetSendStatistics answers."""
+        oldest = time.time() - HISTORY_DAYS * DAY  # SES answers for the last two weeks
         with self._lock:
-            buckets = list(self._traffic.regions[region].buckets.items())
+            buckets = [
+                (start, bucket)
+                for start, bucket in self._traffic.regions[region].buckets.items()
+                if start >= oldest
+            ]
         self._traffic.random.shuffle(buckets)
         return {
             "SendDataPoints": [
@@ -231,6 +272,7 @@ class DemoWorld:
             with self._lock:
                 pending, rejects = self._traffic.take_pending(region)
             data = cloudwatch_datapoints(pending, rejects, self._traffic, now)
+            self._stores[region].add(_live_minute(pending, rejects, self._traffic, now))
             for start in range(0, len(data), 1000):
                 cloudwatch.put_metric_data(
                     Namespace="AWS/SES", MetricData=data[start : start + 1000]
@@ -253,15 +295,7 @@ class DemoWorld:
                 self._offset[region] -= 0.12 * profile.quota
 
 
-COUNTER_METRICS = {
-    "Send": "send",
-    "Delivery": "delivery",
-    "Bounce": "bounce",
-    "Complaint": "complaint",
-    "Open": "open",
-    "Click": "click",
-    "DeliveryDelay": "delivery_delay",
-}
+COUNTER_METRICS = EVENT_METRICS  # CloudWatch metric -> Events field, as the history has them
 
 
 def cloudwatch_datapoints(
@@ -301,6 +335,21 @@ def cloudwatch_datapoints(
         {"MetricName": "Reputation.ComplaintRate", "Timestamp": when, "Value": account_complaint}
     )
     return data
+
+
+def _live_minute(
+    pending: Mapping[str, Events], rejects: int, traffic: DemoTraffic, now: float
+) -> Minute:
+    """What one flush publishes, as the minute it falls in (two flushes in one minute add)."""
+    events = {
+        profile.name: {
+            field: getattr(pending.get(profile.name, Events()), field)
+            for field in COUNTER_METRICS.values()
+        }
+        for profile in SETS
+    }
+    rates = {profile.name: traffic.bounce_rate(profile, now) for profile in SETS}
+    return Minute(int(now // MINUTE * MINUTE), events, rejects, rates)
 
 
 def _forget_old_cloudwatch_data(region: str, before: float) -> None:

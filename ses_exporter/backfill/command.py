@@ -1,0 +1,316 @@
+"""``ses-exporter backfill``: every target's history in one OpenMetrics file, or all or nothing.
+
+Targets are the daemon's (``build_targets`` over ``accounts[]`` and the accounts each
+``organizations[]`` entry discovers, once). Up to ``WORKERS`` targets are read at once,
+each by its own calls in sequence (``history.fetch_history``); the main thread turns each
+history into series (``series``) as it arrives, in target order. Nothing is written
+until every target has answered: a target that fails is reported by name and, unless
+``--keep-going``, the command exits 1 with no output. ``--output FILE`` is written next
+to FILE and renamed into place, so FILE is whole or untouched.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, TextIO
+
+from ..aws import ClientFactory, ClientHook, RequestCounter, describe_error
+from ..config import Config
+from ..config_types import check_label_name, parse_duration
+from ..discovery import OrganizationDiscovery
+from ..logsetup import redact
+from ..targets import Discovered, Target, build_targets
+from .history import TargetHistory, fetch_history, history_window
+from .series import OpenMetricsWriter, SeriesSettings, target_steps
+
+WORKERS = 4  # targets read at once; each target's own calls stay sequential
+# CloudWatch's list price for GetMetricData (us-east-1): USD 0.01 per 1,000 metrics requested.
+USD_PER_METRIC = 0.01 / 1000
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+PROMTOOL_BLOCK_DURATION = "24h"  # fewer passes over the file and fewer compactions than 2h
+
+
+@dataclass(frozen=True)
+class BackfillOptions:
+    days: int = 14
+    step: int = 60  # seconds: the sample interval and the GetMetricData period
+    output: str = "-"  # a file, or "-" for stdout
+    labels: tuple[tuple[str, str], ...] = ()  # --label NAME=VALUE, e.g. job and instance
+    keep_going: bool = False
+    tsdb: str | None = None  # run promtool into this directory
+
+
+@dataclass
+class BackfillReport:
+    targets: int = 0
+    failed: list[str] = field(default_factory=list)  # "what: why", one per failure
+    calls: int = 0  # GetMetricData requests answered
+    metrics: int = 0  # metrics they requested (billed)
+    samples: int = 0
+    written: bool = False
+
+    def summary(self) -> str:
+        cost = self.metrics * USD_PER_METRIC
+        failed = f" ({len(self.failed)} failed)" if self.failed else ""
+        return (
+            f"backfill: {self.targets} targets{failed}, {self.samples} samples; "
+            f"{self.calls} GetMetricData calls, {self.metrics} metrics requested ≈ ${cost:.4f}"
+        )
+
+
+class UsageError(Exception):
+    """Bad flags found only once the targets are known (exit 2)."""
+
+
+class _Progress:
+    """Counts billed requests; draws a one-line bar on stderr if it is a terminal."""
+
+    def __init__(self, report: BackfillReport, stream: TextIO, total: int):
+        self._report, self._stream, self._total = report, stream, total
+        self._draw = stream.isatty()
+        self._lock = threading.Lock()
+        self.done = 0
+
+    def count_metrics(self, metrics: int) -> None:
+        with self._lock:
+            self._report.calls += 1
+            self._report.metrics += metrics
+            self._show()
+
+    def target_done(self) -> None:
+        with self._lock:
+            self.done += 1
+            self._show()
+
+    def finish(self) -> None:
+        if self._draw:
+            self._stream.write("\n")
+            self._stream.flush()
+
+    def _show(self) -> None:
+        if not self._draw:
+            return
+        width = 30
+        filled = width * self.done // max(self._total, 1)
+        self._stream.write(
+            f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self._total} targets, "
+            f"{self._report.calls} GetMetricData calls"
+        )
+        self._stream.flush()
+
+
+def backfill(
+    config: Config,
+    options: BackfillOptions,
+    out: BinaryIO,
+    client_hooks: Iterable[ClientHook] = (),
+    stderr: TextIO | None = None,
+    clock: Callable[[], float] = time.time,
+    spill_dir: str | None = None,
+) -> BackfillReport:
+    """Reads every target's history and writes it to ``out``, unless a target failed and
+    ``keep_going`` is off. Raises ``UsageError`` for a --label that a target already has."""
+    stderr = sys.stderr if stderr is None else stderr
+    report = BackfillReport()
+    factory = ClientFactory(RequestCounter(), client_hooks)
+    targets = build_targets(config, factory, _discover(config, factory, report))
+    extra = dict(options.labels)
+    for target in targets:
+        clash = sorted(set(extra) & set(target.labels()))
+        if clash:
+            raise UsageError(f"--label {clash[0]}: every series of {_name(target)} has it already")
+    report.targets = len(targets)
+    window = history_window(clock(), options.days, options.step)
+    cloudwatch = config.collectors.cloudwatch
+    settings = SeriesSettings(window, config.reputation_thresholds, cloudwatch.lookback)
+    progress = _Progress(report, stderr, len(targets))
+    with tempfile.TemporaryDirectory(prefix="ses-backfill-", dir=spill_dir) as spill:
+        writer = OpenMetricsWriter(Path(spill))
+        try:
+            with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="backfill") as pool:
+                # At most 2 x WORKERS histories wait for the writer: one is tens of MB.
+                pending: deque[tuple[Target, Future[TargetHistory]]] = deque()
+                for upcoming in [*targets, None]:
+                    if upcoming is not None:
+                        future = pool.submit(
+                            fetch_history, upcoming, window, progress.count_metrics
+                        )
+                        pending.append((upcoming, future))
+                    while pending and (upcoming is None or len(pending) > 2 * WORKERS):
+                        done, future = pending.popleft()
+                        history = _result(done, future, report)
+                        if history is not None:
+                            writer.add(target_steps(history, settings, extra))
+                        progress.target_done()
+        finally:
+            progress.finish()
+            writer.close()
+        report.samples = writer.samples
+        if report.failed and not options.keep_going:
+            return report
+        writer.write(out)
+        report.written = True
+    return report
+
+
+def _discover(config: Config, factory: ClientFactory, report: BackfillReport) -> list[Discovered]:
+    found = []
+    for index, organization in enumerate(config.organizations):
+        discovery = OrganizationDiscovery(index, organization, factory)
+        if discovery.refresh() and discovery.result is not None:
+            found.append(discovery.result)
+        else:
+            error = discovery.status().last_error or "failed"
+            report.failed.append(f"{discovery.job_id} ({discovery.name}): {error}")
+    return found
+
+
+def _result(
+    target: Target, future: Future[TargetHistory], report: BackfillReport
+) -> TargetHistory | None:
+    try:
+        return future.result()
+    except Exception as exc:  # one target's failure is reported, not raised
+        report.failed.append(f"{_name(target)}: {redact(describe_error(exc))}")
+        return None
+
+
+def _name(target: Target) -> str:
+    return f"{target.account.label}/{target.region}"
+
+
+def run_backfill(
+    config: Config,
+    options: BackfillOptions,
+    client_hooks: Iterable[ClientHook] = (),
+    stdout: BinaryIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
+    """The command: exit 0 when written, 1 when a target failed (or promtool did), 2 for
+    bad usage. Prints the failures and a one-line summary on stderr."""
+    stderr = sys.stderr if stderr is None else stderr
+    promtool = None
+    if options.tsdb is not None:
+        promtool = shutil.which("promtool")
+        if promtool is None:
+            print(
+                "ses-exporter backfill: --tsdb needs promtool (Prometheus's) on PATH; "
+                "without it, write a file with --output and run "
+                "`promtool tsdb create-blocks-from openmetrics FILE DIR` where it is",
+                file=stderr,
+            )
+            return EXIT_USAGE
+        if options.output == "-":
+            print("ses-exporter backfill: --tsdb needs a file: --output FILE", file=stderr)
+            return EXIT_USAGE
+    path = None if options.output == "-" else Path(options.output)
+    try:
+        if path is None:
+            report = backfill(config, options, stdout or sys.stdout.buffer, client_hooks, stderr)
+        else:
+            report = _backfill_to_file(config, options, path, client_hooks, stderr)
+    except UsageError as exc:
+        print(f"ses-exporter backfill: {exc}", file=stderr)
+        return EXIT_USAGE
+    for failure in report.failed:
+        print(f"ses-exporter backfill: failed: {failure}", file=stderr)
+    print(report.summary(), file=stderr)
+    if not report.written:
+        print(
+            "ses-exporter backfill: nothing written (--keep-going writes the targets "
+            "that succeeded)",
+            file=stderr,
+        )
+        return EXIT_FAILED
+    if promtool is not None and path is not None and options.tsdb is not None:
+        return _create_blocks(promtool, path, Path(options.tsdb), stderr)
+    return EXIT_OK
+
+
+def _backfill_to_file(
+    config: Config,
+    options: BackfillOptions,
+    path: Path,
+    client_hooks: Iterable[ClientHook],
+    stderr: TextIO,
+) -> BackfillReport:
+    """Written beside ``path`` and renamed into place only when complete."""
+    directory = path.resolve().parent
+    fd, partial = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            report = backfill(config, options, out, client_hooks, stderr, spill_dir=str(directory))
+        if report.written:
+            os.replace(partial, path)
+        return report
+    finally:
+        if os.path.exists(partial):
+            os.unlink(partial)
+
+
+def _create_blocks(promtool: str, path: Path, tsdb: Path, stderr: TextIO) -> int:
+    command = [
+        promtool,
+        "tsdb",
+        "create-blocks-from",
+        "openmetrics",
+        f"--max-block-duration={PROMTOOL_BLOCK_DURATION}",
+        "--quiet",
+        str(path),
+        str(tsdb),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        print(f"ses-exporter backfill: {' '.join(command)} failed:", file=stderr)
+        print(done.stderr.strip() or done.stdout.strip(), file=stderr)
+        return EXIT_FAILED
+    print(f"ses-exporter backfill: blocks written to {tsdb}", file=stderr)
+    return EXIT_OK
+
+
+MAX_DAYS = 14  # GetSendStatistics keeps two weeks; CloudWatch 1-minute data 15 days
+
+
+def parse_options(
+    days: int,
+    step: str,
+    output: str,
+    labels: Iterable[str],
+    keep_going: bool,
+    tsdb: str | None,
+) -> BackfillOptions:
+    """The flags, checked; raises UsageError naming the flag."""
+    if not 1 <= days <= MAX_DAYS:
+        raise UsageError(f"--days: must be 1 to {MAX_DAYS}, got {days}")
+    try:
+        seconds = parse_duration(step)
+    except ValueError as exc:
+        raise UsageError(f"--step: {exc}") from None
+    if seconds <= 0 or seconds % 60 or seconds > 3600:
+        # CloudWatch periods of AWS/SES are whole minutes; an hour is the coarsest step
+        # that still gives the dashboards' 1-hour increase() two samples.
+        raise UsageError(f"--step: must be a whole number of minutes up to 1h, got {step}")
+    pairs: dict[str, str] = {}
+    for label in labels:
+        name, sep, value = label.partition("=")
+        if not sep:
+            raise UsageError(f"--label {label}: expected NAME=VALUE")
+        try:
+            check_label_name(name)
+        except ValueError as exc:
+            raise UsageError(f"--label {name}: {exc}") from None
+        if name in pairs:
+            raise UsageError(f"--label {name}: given twice")
+        pairs[name] = value
+    return BackfillOptions(days, int(seconds), output, tuple(pairs.items()), keep_going, tsdb)

@@ -1,0 +1,143 @@
+"""The AWS half of ``backfill``: one target's CloudWatch and GetSendStatistics history.
+
+The calls and the query planning are the live collectors' own (``collectors``):
+
+* cloudwatch ListMetrics(Namespace=AWS/SES) says which metrics exist, account-wide and per
+  configuration set (``discover_metrics``), the account's configuration-set filter picks
+  the sets, ``plan_queries`` makes one query per metric (Sum, or Average for reputation);
+* cloudwatch GetMetricData reads them over the whole window with the period ``--step``.
+  One request may ask for at most 500 queries and return at most 100,800 datapoints
+  (botocore's model of GetMetricData says both). ``plan_calls`` splits the queries into
+  ceil(queries / 500) equal batches and the window into the fewest time slices whose
+  datapoints fit: 14 days at 60 s are 20,160 datapoints a query, so 36 queries take 8
+  slices (2,800 minutes each) and 8 requests. Each slice goes through
+  ``fetch_metric_data``, which still follows a NextToken if AWS sends one;
+* ses GetSendStatistics answers with two weeks of 15-minute buckets (free), paced by the
+  target's SES pacer like every SES call.
+
+Clients come from ``aws.ClientFactory`` (standard retries, bounded timeouts), as the
+daemon's do. The result is a frozen ``TargetHistory``; ``series`` turns it into samples.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from ..collectors.cloudwatch import STAT_OF, CloudWatchCollector
+from ..collectors.cloudwatch_source import (
+    MAX_QUERIES_PER_CALL,
+    MetricData,
+    Query,
+    Window,
+    discover_metrics,
+    fetch_metric_data,
+    plan_queries,
+)
+from ..collectors.send_statistics import (
+    SendStatisticsCollector,
+    SendStatisticsSnapshot,
+    fetch_send_statistics,
+)
+from ..targets import Target
+
+# GetMetricData: "as many as 500 different metrics in a single request, with a total of
+# as many as 100,800 data points" (the API reference; MaxDatapoints defaults to it).
+MAX_DATAPOINTS_PER_CALL = 100_800
+MINUTE = 60
+
+
+@dataclass(frozen=True)
+class CallPlan:
+    """The GetMetricData requests of one target: each batch of queries over each slice."""
+
+    requests: tuple[tuple[tuple[Query, ...], Window], ...]
+
+    @property
+    def calls(self) -> int:
+        return len(self.requests)
+
+    @property
+    def metrics(self) -> int:
+        """Metrics requested, what CloudWatch bills (one per query per request)."""
+        return sum(len(batch) for batch, _ in self.requests)
+
+
+def history_window(now: float, days: int, step: int) -> Window:
+    """The ``days`` before the last whole minute before ``now``, sampled every ``step``.
+
+    The end is aligned to the minute, not to the step, so that the live exporter started
+    right after the backfill misses at most a minute. CloudWatch buckets a request's
+    datapoints from its StartTime (rounded down to the minute for data younger than 15
+    days), so a 5-minute step needs no 5-minute clock alignment.
+    """
+    end = math.floor(now / MINUTE) * MINUTE
+    return Window(float(end - days * 86_400), float(end), step)
+
+
+def plan_calls(queries: Sequence[Query], window: Window) -> CallPlan:
+    """The fewest requests within both limits: ceil(queries / 500) batches of (nearly)
+    equal size, each over time slices of floor(100,800 / batch size) periods."""
+    if not queries:
+        return CallPlan(())
+    batches = math.ceil(len(queries) / MAX_QUERIES_PER_CALL)
+    size = math.ceil(len(queries) / batches)
+    requests = []
+    for first in range(0, len(queries), size):
+        batch = tuple(queries[first : first + size])
+        span = (MAX_DATAPOINTS_PER_CALL // len(batch)) * window.period
+        start = window.start
+        while start < window.end:
+            end = min(start + span, window.end)
+            requests.append((batch, Window(start, end, window.period)))
+            start = end
+    return CallPlan(tuple(requests))
+
+
+@dataclass(frozen=True)
+class TargetHistory:
+    """What AWS answered for one target (None: that collector is disabled)."""
+
+    labels: tuple[tuple[str, str], ...]  # the target's labels, as the live series have them
+    cloudwatch: MetricData | None
+    send_statistics: SendStatisticsSnapshot | None
+
+
+def fetch_history(
+    target: Target, window: Window, count_metrics: Callable[[int], None]
+) -> TargetHistory:
+    """STS GetCallerIdentity (once), then the history of every enabled history collector.
+
+    ``count_metrics`` is called once per answered GetMetricData request with the metrics
+    it requested, as the live collector's billing counter is.
+    """
+    target.account.account_id(target.clients)
+    data = None
+    if CloudWatchCollector.name in target.collectors:
+        data = fetch_cloudwatch(target, window, count_metrics)
+    send = None
+    if SendStatisticsCollector.name in target.collectors:
+        send = fetch_send_statistics(target.clients.ses)
+    return TargetHistory(tuple(target.labels().items()), data, send)
+
+
+def fetch_cloudwatch(
+    target: Target, window: Window, count_metrics: Callable[[int], None]
+) -> MetricData:
+    """ListMetrics, then GetMetricData per ``plan_calls``; the slices merged per query."""
+    cloudwatch = target.clients.cloudwatch
+    sets = target.account.config.configuration_sets
+    keys = [
+        key
+        for key in discover_metrics(cloudwatch, STAT_OF).metrics
+        if key[1] is None or sets.matches(key[1])
+    ]
+    queries = plan_queries(keys, STAT_OF)
+    merged: dict[str, dict[float, float]] = {query.id: {} for query in queries}
+    for batch, part in plan_calls(queries, window).requests:
+        for query, points in fetch_metric_data(cloudwatch, batch, part, count_metrics).results:
+            merged[query.id].update(points)
+    return MetricData(
+        tuple((query, tuple(sorted(merged[query.id].items(), reverse=True))) for query in queries)
+    )

@@ -1,0 +1,257 @@
+"""The pure half of ``backfill``: a target's history as the live series, step by step.
+
+At every sample time ``t`` of the window (``start``, ``start + step``, ..., ``end``) the
+live builders themselves (``cloudwatch_families``, ``send_statistics_families``) are
+handed a snapshot of what was known at ``t``, so names, labels and HELP are the live ones
+by construction:
+
+* counters: the sum of the datapoints whose period had ended by ``t`` (a CloudWatch
+  datapoint stamped T with period P covers [T, T + P); a GetSendStatistics bucket covers
+  15 minutes), from 0 at the start of the first datapoint. ``increase(x[1h])`` over the
+  backfill is the events of that hour. The live exporter's counters start at 0 when it
+  starts; Prometheus reads the drop from the backfilled total as a counter reset, and
+  ``increase()`` over both adds the backfilled part and the live part;
+* reputation: the newest Reputation.* datapoint whose period had ended by ``t`` and that
+  started within ``collectors.cloudwatch.lookback`` before ``t`` (the live collector's
+  look-back), with its timestamp and status; none (a gap) when there is no such datapoint;
+* nothing for families without a history API: quota, sending and enforcement status,
+  account info (``account``) and configuration-set settings (``configuration_sets``).
+
+``OpenMetricsWriter`` keeps each family's series together across targets (spilled to one
+file per family, so memory holds one target at a time) and writes the file
+``promtool tsdb create-blocks-from openmetrics`` reads: every family once (HELP, TYPE),
+each series' samples in time order, timestamps in seconds, no blank line, ``# EOF``.
+
+Sample output (labels shortened)::
+
+    # HELP aws_ses_sends Emails accepted for sending, account-wide (no dimensions). ...
+    # TYPE aws_ses_sends counter
+    aws_ses_sends_total{account_id="123456789012",job="ses",region="us-east-1"} 0.0 1767225600
+    aws_ses_sends_total{account_id="123456789012",job="ses",region="us-east-1"} 541.0 1767225660
+    # EOF
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from array import array
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, BinaryIO
+
+from prometheus_client.metrics_core import Metric
+from prometheus_client.openmetrics.exposition import generate_latest
+from prometheus_client.samples import Sample
+from prometheus_client.utils import floatToGoString
+
+from ..collectors.cloudwatch import (
+    RATE_OF,
+    CloudWatchSnapshot,
+    cloudwatch_families,
+    counter_observations,
+)
+from ..collectors.cloudwatch_source import Window
+from ..collectors.send_statistics import (
+    SendStatisticsSnapshot,
+    observations,
+    send_statistics_families,
+)
+from ..config import ReputationThresholds
+from .history import TargetHistory
+
+BUCKET_SECONDS = 900  # GetSendStatistics aggregates into 15-minute buckets
+EOF = b"# EOF\n"
+
+
+@dataclass(frozen=True)
+class SeriesSettings:
+    window: Window
+    thresholds: ReputationThresholds  # reputation_thresholds, for the status families
+    lookback: float  # collectors.cloudwatch.lookback: how old a reputation datapoint may be
+
+
+def sample_times(window: Window) -> range:
+    """start, start + step, ..., end (both ends included)."""
+    return range(int(window.start), int(window.end) + 1, window.period)
+
+
+class _Cumulative:
+    """The sum of the datapoints whose period ended by t; absent before the first one."""
+
+    def __init__(self, points: Mapping[float, float], period: float):
+        self._points = sorted(points.items())
+        self._period = period
+        self._next = 0
+        self._total = 0.0
+
+    def at(self, t: float) -> float | None:
+        points = self._points
+        if not points or t < points[0][0]:
+            return None
+        while self._next < len(points) and points[self._next][0] + self._period <= t:
+            self._total += max(points[self._next][1], 0.0)  # a counter never decreases
+            self._next += 1
+        return self._total
+
+
+class _Newest:
+    """The newest (timestamp, value) whose period ended by t, if within the look-back."""
+
+    def __init__(self, points: Iterable[tuple[float, float]], period: float, lookback: float):
+        self._points = sorted(points)
+        self._period = period
+        self._lookback = lookback
+        self._next = 0
+        self._newest: tuple[float, float] | None = None
+
+    def at(self, t: float) -> tuple[float, float] | None:
+        points = self._points
+        while self._next < len(points) and points[self._next][0] + self._period <= t:
+            self._newest = points[self._next]
+            self._next += 1
+        if self._newest is None or self._newest[0] < t - self._lookback:
+            return None
+        return self._newest
+
+
+def target_steps(
+    history: TargetHistory, settings: SeriesSettings, extra_labels: Mapping[str, str]
+) -> Iterator[tuple[int, list[Metric]]]:
+    """(t, the families the live collectors would have shown at t) for every sample time."""
+    window, labels = settings.window, {**dict(history.labels), **extra_labels}
+    counters: dict[tuple[str, str | None], _Cumulative] = {}
+    reputation: dict[tuple[str, str | None], _Newest] = {}
+    if history.cloudwatch is not None:
+        for key, observed in counter_observations(history.cloudwatch).items():
+            counters[key] = _Cumulative(observed, window.period)
+        for query, points in history.cloudwatch.results:
+            if query.metric in RATE_OF:
+                key = (RATE_OF[query.metric], query.configuration_set)
+                reputation[key] = _Newest(points, window.period, settings.lookback)
+    buckets = _send_buckets(history.send_statistics, window)
+    for t in sample_times(window):
+        families: list[Metric] = []
+        if history.cloudwatch is not None:
+            snap = CloudWatchSnapshot(
+                counters=tuple((k, v) for k, c in counters.items() if (v := c.at(t)) is not None),
+                reputation=tuple(
+                    (k, p) for k, n in reputation.items() if (p := n.at(t)) is not None
+                ),
+            )
+            families += cloudwatch_families(snap, settings.thresholds, labels)
+        totals = {f: v for f, c in buckets.items() if (v := c.at(t)) is not None}
+        families += send_statistics_families(totals, labels)
+        yield t, families
+
+
+def _send_buckets(snap: SendStatisticsSnapshot | None, window: Window) -> dict[str, _Cumulative]:
+    """Per field, the buckets that start inside the window."""
+    if snap is None:
+        return {}
+    return {
+        field: _Cumulative(
+            {ts: v for ts, v in points.items() if window.start <= ts < window.end},
+            BUCKET_SECONDS,
+        )
+        for field, points in observations(snap).items()
+        if any(window.start <= ts < window.end for ts in points)
+    }
+
+
+class _Series:
+    __slots__ = ("times", "values")
+
+    def __init__(self) -> None:
+        self.times = array("q")
+        self.values = array("d")
+
+
+class _Family:
+    def __init__(self, header: bytes, spill: Path):
+        self.header = header
+        self.spill = spill
+        self.file: IO[bytes] = spill.open("wb")
+
+
+class OpenMetricsWriter:
+    """Series of any number of targets, written as one OpenMetrics file.
+
+    ``add`` takes one target's steps; its samples go to one spill file per family under
+    ``directory``. ``write`` puts the families out in order of first appearance, each
+    with its header once, then ``# EOF``.
+    """
+
+    def __init__(self, directory: Path):
+        self._directory = directory
+        self._families: dict[str, _Family] = {}
+        self._prefixes: dict[tuple[str, tuple[tuple[str, str], ...]], bytes] = {}
+        self.samples = 0
+
+    def add(self, steps: Iterable[tuple[int, list[Metric]]]) -> None:
+        by_family: dict[str, dict[bytes, _Series]] = {}
+        for t, families in steps:
+            for metric in families:
+                if metric.name not in self._families:
+                    spill = self._directory / f"{len(self._families)}.om"
+                    self._families[metric.name] = _Family(_header(metric), spill)
+                series = by_family.setdefault(metric.name, {})
+                for sample in metric.samples:
+                    prefix = self._prefix(sample)
+                    found = series.get(prefix)
+                    if found is None:
+                        found = series[prefix] = _Series()
+                    found.times.append(t)
+                    found.values.append(sample.value)
+        for name, series in by_family.items():
+            out = self._families[name].file
+            for prefix, points in series.items():
+                self.samples += len(points.times)
+                out.writelines(
+                    b"%s %s %d\n" % (prefix, _number(v), t)
+                    for t, v in zip(points.times, points.values, strict=True)
+                )
+
+    def write(self, out: BinaryIO) -> None:
+        for family in self._families.values():
+            family.file.close()
+            out.write(family.header)
+            with family.spill.open("rb") as spilled:
+                shutil.copyfileobj(spilled, out, 1 << 20)
+        out.write(EOF)
+
+    def close(self) -> None:
+        for family in self._families.values():
+            family.file.close()
+
+    def _prefix(self, sample: Sample) -> bytes:
+        """``name{labels}`` as prometheus_client's OpenMetrics printer writes it (escaping,
+        sorted labels); rendered once per series."""
+        key = (sample.name, tuple(sample.labels.items()))
+        prefix = self._prefixes.get(key)
+        if prefix is None:
+            metric = Metric(sample.name, "", "unknown")
+            metric.samples.append(Sample(sample.name, sample.labels, math.nan, None, None))
+            line = _printed(metric).splitlines()[-1]
+            prefix = self._prefixes[key] = line.rsplit(b" ", 1)[0]
+        return prefix
+
+
+def _number(value: float) -> bytes:
+    """As prometheus_client prints a sample value (1.0, 0.05, +Inf)."""
+    return str(floatToGoString(value)).encode()  # type: ignore[no-untyped-call]
+
+
+def _header(metric: Metric) -> bytes:
+    """HELP and TYPE of a family, as prometheus_client prints them."""
+    return _printed(Metric(metric.name, metric.documentation, metric.type, metric.unit))
+
+
+def _printed(metric: Metric) -> bytes:
+    class _One:
+        def collect(self) -> list[Metric]:
+            return [metric]
+
+    text: bytes = generate_latest(_One())  # type: ignore[no-untyped-call]
+    return text[: -len(EOF)]

@@ -1,0 +1,183 @@
+"""End to end: ``ses-exporter backfill --demo`` into blocks, a real Prometheus on them,
+the live demo exporter scraped by the same Prometheus.
+
+1. ``ses-exporter backfill --demo --days 14 --step 5m --tsdb DIR`` with the labels the
+   scrape will add (``job``; ``instance`` set in the scrape config, so it is known before
+   the exporter's port is), which runs ``promtool tsdb create-blocks-from openmetrics``;
+2. the live exporter (``--demo``, its own simulated AWS with the same 14-day history);
+3. Prometheus on DIR, scraping it every second.
+
+Then, over the last 14 days:
+
+* every panel query of the Account dashboard's Sending statistics row returns points on
+  at least 13 of the 14 days (``query_range``, 1-hour steps);
+* history and live data are one series, and ``increase(aws_ses_sends_total[14d])`` across
+  the reset where the live counter starts from 0 equals the simulated Send datapoints of
+  those 14 days (the history the demo recomputes, plus what the live exporter counted),
+  within one step's worth of sends: what fell between the backfill's last whole minute
+  and the live exporter's first poll (its baseline) is in neither;
+* the backfill made the minimum of GetMetricData requests: 11 account-wide metrics x
+  4,032 periods = 44,352 datapoints, one request.
+
+One region and no configuration sets, so the file is small (26 series) and the test
+takes about as long as the demo takes to publish its first live minute (60 s).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ses_exporter.demo.history import DAY, history_minutes
+from ses_exporter.demo.world import PROFILES
+from tests.conftest import free_port
+from tests.dashboards import iter_panels, load_dashboards, panel_queries
+from tests.test_e2e import Prometheus
+from tests.test_process import demo_config, start
+
+pytestmark = [
+    pytest.mark.process,
+    pytest.mark.skipif(
+        shutil.which("prometheus") is None or shutil.which("promtool") is None,
+        reason="prometheus and promtool are needed",
+    ),
+]
+
+REGION = "us-east-1"
+STEP = 300
+DEMO_SEED = 2026  # DemoWorld's default
+CONFIG = demo_config(account="2s", send_statistics="5s", cloudwatch="5s", configuration_sets="10s")
+CONFIG = CONFIG.replace("regions: [us-east-1, eu-west-1]", f"regions: [{REGION}]").replace(
+    "    labels: {env: demo}\n",
+    '    labels: {env: demo}\n    configuration_sets: {exclude: [".*"]}\n',
+)
+VARIABLES = {"account_id": "123456789012", "region": REGION, "datasource": "prometheus"}
+VARIABLES["configuration_set"] = ".*"
+
+
+def sending_statistics_queries() -> list[tuple[str, str]]:
+    """The panels of the Account dashboard's "Sending statistics" row."""
+    board = load_dashboards()["ses-account-dashboard.json"]
+    panels, inside = [], False
+    for panel in iter_panels(board):
+        if panel.get("type") == "row":
+            inside = panel["title"].startswith("Sending statistics")
+        elif inside:
+            panels.append(panel)
+    queries = panel_queries({"panels": panels}, VARIABLES)
+    assert [title for title, _ in queries] == ["Sends", "Rejects", "Bounces", "Complaints"]
+    return queries
+
+
+def simulated_sends(start: float, end: float) -> int:
+    """Send datapoints of the demo's history, account-wide, for the minutes in [start, end)."""
+    first, last = math.ceil(start / 60) * 60, math.ceil(end / 60) * 60
+    ticks = PROFILES[REGION].sends_per_tick
+    return sum(
+        counts["send"]
+        for minute in history_minutes(DEMO_SEED, REGION, ticks, first, last)
+        for counts in minute.events.values()
+    )
+
+
+@pytest.mark.timeout(300)
+def test_backfilled_history_and_live_data_are_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "demo.yaml"
+    config.write_text(CONFIG)
+    data, history = tmp_path / "data", tmp_path / "history.om"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "ses_exporter", "backfill", "--demo",
+            f"--config.file={config}", "--days=14", "--step=5m", f"--output={history}",
+            f"--tsdb={data}", "--label", "job=ses-exporter", "--label", "instance=ses-demo",
+        ],
+        capture_output=True, text=True, env=env, check=False, timeout=240,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "1 GetMetricData calls, 11 metrics requested" in done.stderr, done.stderr
+    assert list(data.glob("*/meta.json")), "promtool wrote no block"
+    ends = re.findall(r"^aws_ses_sends_total\{.*\} \S+ (\d+)$", history.read_text(), re.M)
+    backfill_end = int(ends[-1])
+
+    launched = time.time()
+    exporter = start(tmp_path, config_text=CONFIG)
+    prometheus = None
+    try:
+        exporter.wait_ready(timeout=60)
+        prom_config = tmp_path / "prometheus.yml"
+        prom_config.write_text(
+            "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+            "scrape_configs:\n  - job_name: ses-exporter\n"
+            f"    static_configs: [{{targets: ['127.0.0.1:{exporter.port}'], "
+            "labels: {instance: ses-demo}}]\n"
+        )
+        port = free_port()
+        proc = subprocess.Popen(
+            [
+                "prometheus",
+                f"--config.file={prom_config}",
+                f"--storage.tsdb.path={data}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--log.level=warn",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        prometheus = Prometheus(proc, port)
+        sends = f'aws_ses_sends_total{{region="{REGION}"}}'
+        # Live samples follow the backfilled ones (a reset to 0), and the live counter
+        # moves once the demo publishes its first live minute, 60 s after it starts.
+        moved = f"(resets({sends}[15m]) > 0) and ({sends} > 0)"
+        prometheus.wait_for(
+            "the live counter to move",
+            lambda: prometheus.api("query", query=moved)["result"],
+            timeout=150,
+        )
+        now = time.time()
+        at = {"time": f"{now:.3f}"}
+
+        # History and live data are one series (the same labels), the live part restarting.
+        series = prometheus.api("query", query=f"count_over_time({sends}[14d])", **at)["result"]
+        assert len(series) == 1, series
+        assert series[0]["metric"]["job"] == "ses-exporter"
+        assert int(series[0]["value"][1]) > 14 * DAY // STEP  # backfilled plus scraped
+        resets = prometheus.api("query", query=f"resets({sends}[14d])", **at)["result"]
+        assert resets[0]["value"][1] == "1"
+
+        # increase() across the reset: the simulated sends of the 14 days.
+        live = float(prometheus.api("query", query=sends, **at)["result"][0]["value"][1])
+        increase = prometheus.api("query", query=f"increase({sends}[14d])", **at)["result"]
+        measured = float(increase[0]["value"][1])
+        history_end = launched // 60 * 60  # the live demo world's history ends there
+        expected = simulated_sends(now - 14 * DAY, history_end) + live
+        one_step = simulated_sends(now - 14 * DAY, now - 13 * DAY) / (DAY / STEP)
+        assert live > 0
+        assert backfill_end <= history_end
+        assert abs(measured - expected) <= one_step, (measured, expected, one_step)
+
+        # Every Sending statistics panel has points on at least 13 of the 14 days.
+        start_at = now - 14 * DAY
+        for title, expr in sending_statistics_queries():
+            answer = prometheus.api(
+                "query_range", query=expr, start=f"{start_at:.3f}", end=f"{now:.3f}", step="3600"
+            )
+            days = {
+                min(int((float(t) - start_at) // DAY), 13)
+                for s in answer["result"]
+                for t, _ in s["values"]
+            }
+            assert len(days) >= 13, (title, sorted(days))
+    finally:
+        for proc in (exporter.proc, prometheus.proc if prometheus else None):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout=10)
