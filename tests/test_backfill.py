@@ -38,6 +38,7 @@ from ses_exporter.backfill.history import (
     plan_calls,
 )
 from ses_exporter.cli import main
+from ses_exporter.collectors.cloudwatch import COUNTERS
 from ses_exporter.collectors.cloudwatch_source import MAX_QUERIES_PER_CALL, Query, Window
 from ses_exporter.config import Config, parse_config
 from ses_exporter.demo.responders import SimulatedError, install_responder
@@ -115,10 +116,17 @@ def test_no_queries_no_calls() -> None:
 # --- exact values against moto ----------------------------------------------------------
 
 
+def everywhere(points: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """The same GetSendStatistics answer in every region a test here uses."""
+    regions = ["us-east-1", "us-east-2", "us-west-1", "us-west-2", "eu-west-1", "eu-west-2"]
+    regions += ["eu-west-3", "eu-central-1", "ap-south-1", "ap-northeast-1", "ca-central-1"]
+    return {region: points for region in regions}
+
+
 def config(regions: str = "[us-east-1]", extra: str = "") -> Config:
     return parse_config(
         f"accounts:\n  - name: t\n    regions: {regions}\n    ses_requests_per_second: 1000\n"
-        f"collectors:\n  cloudwatch: {{lookback: 30m}}\n{extra}"
+        f"collectors:\n  cloudwatch: {{lookback: 30m, reputation_lookback: 30m}}\n{extra}"
     )
 
 
@@ -164,11 +172,15 @@ def test_both_rendering_failure_spellings_count_once_per_datapoint(
     put("us-east-1", "RenderingFailure", start + 600, 5.0)  # the same datapoint, twice
     put("us-east-1", "RenderingFailure", start + 1200, 2.0)
     put("us-east-1", "Send", start + 600, 10.0)
-    fake_api.send_data_points = []
+    fake_api.send_data_points = {"us-east-1": []}
     report, series = run(config(), fake_api, now)
     points = values(series, "aws_ses_rendering_failures_total")
-    assert points[:4] == [
-        (start + 600, 0.0),  # from its first datapoint, at 0
+    # Account-wide counters exist at 0 from the window's start (as live from the first
+    # poll), so increase() sees their first events.
+    assert points[:6] == [
+        (start, 0.0),
+        (start + 300, 0.0),
+        (start + 600, 0.0),
         (start + 900, 5.0),  # the larger of the two spellings, once
         (start + 1200, 5.0),
         (start + 1500, 7.0),
@@ -183,29 +195,31 @@ def test_send_statistics_buckets_become_a_counter_from_the_window(
 ) -> None:
     now = datetime.now(UTC).timestamp() // 900 * 900
     bucket = now - 3600  # four buckets before the end, and one before the window
-    fake_api.send_data_points = [
-        {
-            "Timestamp": datetime.fromtimestamp(bucket + 900, UTC),
-            "DeliveryAttempts": 7,
-            "Bounces": 1,
-            "Complaints": 0,
-            "Rejects": 2,
-        },
-        {
-            "Timestamp": datetime.fromtimestamp(bucket, UTC),
-            "DeliveryAttempts": 5,
-            "Bounces": 0,
-            "Complaints": 1,
-            "Rejects": 0,
-        },
-        {
-            "Timestamp": datetime.fromtimestamp(now - 2 * DAY, UTC),
-            "DeliveryAttempts": 99,
-            "Bounces": 9,
-            "Complaints": 9,
-            "Rejects": 9,
-        },
-    ]
+    fake_api.send_data_points = everywhere(
+        [
+            {
+                "Timestamp": datetime.fromtimestamp(bucket + 900, UTC),
+                "DeliveryAttempts": 7,
+                "Bounces": 1,
+                "Complaints": 0,
+                "Rejects": 2,
+            },
+            {
+                "Timestamp": datetime.fromtimestamp(bucket, UTC),
+                "DeliveryAttempts": 5,
+                "Bounces": 0,
+                "Complaints": 1,
+                "Rejects": 0,
+            },
+            {
+                "Timestamp": datetime.fromtimestamp(now - 2 * DAY, UTC),
+                "DeliveryAttempts": 99,
+                "Bounces": 9,
+                "Complaints": 9,
+                "Rejects": 9,
+            },
+        ]
+    )
     _, series = run(config(), fake_api, now)
     attempts = values(series, "aws_ses_send_statistics_delivery_attempts_total")
     assert attempts[0] == (bucket, 0.0)
@@ -221,7 +235,7 @@ def test_reputation_is_the_newest_complete_datapoint_within_the_lookback(
     now = datetime.now(UTC).timestamp() // 60 * 60
     start = now - DAY
     put("us-east-1", "Reputation.BounceRate", start + 300, 0.06, "m")
-    fake_api.send_data_points = []
+    fake_api.send_data_points = {"us-east-1": []}
     _, series = run(config(), fake_api, now)
     ratio = values(series, "aws_ses_configuration_set_reputation_bounce_ratio")
     # From the end of its period, for the 30-minute look-back: 600 .. 2100 (6 samples).
@@ -235,12 +249,30 @@ def test_reputation_is_the_newest_complete_datapoint_within_the_lookback(
     assert [v for _, v in status["healthy"]] == [0.0] * 6
 
 
-def test_empty_history_writes_an_empty_file(aws: None, fake_api: FakeAccountApi) -> None:
-    fake_api.send_data_points = []
+def test_empty_history_writes_the_account_counters_at_0_and_nothing_else(
+    aws: None, fake_api: FakeAccountApi
+) -> None:
+    fake_api.send_data_points = {"us-east-1": []}
     out = io.BytesIO()
     report = backfill(
         config(), BackfillOptions(days=1, step=300), out, [fake_api.hook], io.StringIO()
     )
+    assert report.written and report.calls == 0
+    series = parse(out.getvalue().decode())
+    # what the live collector shows for an idle account: its event counters at 0
+    assert {name for name, _ in series} == {row.account for row in COUNTERS}
+    assert {v for points in series.values() for _, v in points} == {0.0}
+    assert report.samples == len(COUNTERS) * 289  # one day at 5 minutes, both ends
+
+
+def test_cloudwatch_off_and_no_send_statistics_write_an_empty_file(
+    aws: None, fake_api: FakeAccountApi
+) -> None:
+    fake_api.send_data_points = {"us-east-1": []}
+    out = io.BytesIO()
+    off = config()
+    off = off.model_copy(update={"collectors": off.collectors.with_enabled({"cloudwatch": False})})
+    report = backfill(off, BackfillOptions(days=1, step=300), out, [fake_api.hook], io.StringIO())
     assert report.written and report.calls == 0 and report.samples == 0
     assert out.getvalue() == b"# EOF\n"
 
@@ -260,15 +292,17 @@ def failing_ses(region: str) -> Any:
 def test_a_failing_target_writes_nothing_unless_keep_going(
     aws: None, fake_api: FakeAccountApi, tmp_path: Path
 ) -> None:
-    fake_api.send_data_points = [
-        {
-            "Timestamp": datetime.fromtimestamp(time.time() - 3600, UTC),
-            "DeliveryAttempts": 1,
-            "Bounces": 0,
-            "Complaints": 0,
-            "Rejects": 0,
-        }
-    ]
+    fake_api.send_data_points = everywhere(
+        [
+            {
+                "Timestamp": datetime.fromtimestamp(time.time() - 3600, UTC),
+                "DeliveryAttempts": 1,
+                "Bounces": 0,
+                "Complaints": 0,
+                "Rejects": 0,
+            }
+        ]
+    )
     cfg = config("[us-east-1, eu-west-1]")
     path = tmp_path / "out.om"
     path.write_text("before\n")
@@ -341,7 +375,7 @@ def test_a_progress_bar_on_a_terminal_and_silence_otherwise(
 ) -> None:
     now = datetime.now(UTC).timestamp() // 60 * 60
     put("us-east-1", "Send", now - 600, 4.0)
-    fake_api.send_data_points = []
+    fake_api.send_data_points = {"us-east-1": []}
     terminal, pipe = Terminal(), io.StringIO()
     for stream in (terminal, pipe):
         backfill(config(), BackfillOptions(days=1, step=300), io.BytesIO(), [fake_api.hook], stream)
@@ -356,15 +390,17 @@ def test_discovered_accounts_are_backfilled_with_their_own_ids(
     organizations = boto3.client("organizations", region_name="us-east-1")
     build_organization(organizations, accounts=3)
     members = {a["Id"] for a in organizations.list_accounts()["Accounts"]}
-    fake_api.send_data_points = [
-        {
-            "Timestamp": datetime.fromtimestamp(time.time() - 3600, UTC),
-            "DeliveryAttempts": 3,
-            "Bounces": 0,
-            "Complaints": 0,
-            "Rejects": 0,
-        }
-    ]
+    fake_api.send_data_points = everywhere(
+        [
+            {
+                "Timestamp": datetime.fromtimestamp(time.time() - 3600, UTC),
+                "DeliveryAttempts": 3,
+                "Bounces": 0,
+                "Complaints": 0,
+                "Rejects": 0,
+            }
+        ]
+    )
     cfg = parse_config(
         "organizations:\n  - member_role_name: OrganizationAccountAccessRole\n"
         "    regions: [us-east-1]\n    ses_requests_per_second: 1000\n"
@@ -383,15 +419,17 @@ def test_many_targets_all_written_in_target_order(aws: None, fake_api: FakeAccou
         "us-east-1", "us-east-2", "us-west-1", "us-west-2", "eu-west-1", "eu-west-2",
         "eu-west-3", "eu-central-1", "ap-south-1", "ap-northeast-1", "ca-central-1",
     ]  # fmt: skip
-    fake_api.send_data_points = [
-        {
-            "Timestamp": datetime.fromtimestamp(time.time() - 3600, UTC),
-            "DeliveryAttempts": 2,
-            "Bounces": 1,
-            "Complaints": 0,
-            "Rejects": 0,
-        }
-    ]
+    fake_api.send_data_points = everywhere(
+        [
+            {
+                "Timestamp": datetime.fromtimestamp(time.time() - 3600, UTC),
+                "DeliveryAttempts": 2,
+                "Bounces": 1,
+                "Complaints": 0,
+                "Rejects": 0,
+            }
+        ]
+    )
     out = io.BytesIO()
     report = backfill(
         parse_config(

@@ -63,18 +63,22 @@ VARIABLES = {"account_id": "123456789012", "region": REGION, "datasource": "prom
 VARIABLES["configuration_set"] = ".*"
 
 
+SENDING_STATISTICS = ["Sends", "Rejects", "Bounces", "Complaints"]
+
+
 def sending_statistics_queries() -> list[tuple[str, str]]:
-    """The panels of the Account dashboard's "Sending statistics" row."""
+    """The Account dashboard's Sending statistics charts (in each region's row)."""
     board = load_dashboards()["ses-account-dashboard.json"]
-    panels, inside = [], False
-    for panel in iter_panels(board):
-        if panel.get("type") == "row":
-            inside = panel["title"].startswith("Sending statistics")
-        elif inside:
-            panels.append(panel)
-    queries = panel_queries({"panels": panels}, VARIABLES)
-    assert [title for title, _ in queries] == ["Sends", "Rejects", "Bounces", "Complaints"]
-    return queries
+    panels = [
+        panel
+        for panel in iter_panels(board)
+        if panel.get("type") == "timeseries" and panel.get("title") in SENDING_STATISTICS
+    ]
+    first: dict[str, str] = {}  # each chart's data query; the others are threshold lines
+    for title, query in panel_queries({"panels": panels}, VARIABLES):
+        first.setdefault(title, query)
+    assert list(first) == SENDING_STATISTICS
+    return list(first.items())
 
 
 def simulated_sends(start: float, end: float) -> int:

@@ -133,7 +133,7 @@ def backfill(
     report.targets = len(targets)
     window = history_window(clock(), options.days, options.step)
     cloudwatch = config.collectors.cloudwatch
-    settings = SeriesSettings(window, config.reputation_thresholds, cloudwatch.lookback)
+    settings = SeriesSettings(window, config.reputation_thresholds, cloudwatch.reputation_lookback)
     progress = _Progress(report, stderr, len(targets))
     with tempfile.TemporaryDirectory(prefix="ses-backfill-", dir=spill_dir) as spill:
         writer = OpenMetricsWriter(Path(spill))

@@ -12,8 +12,9 @@ by construction:
   starts; Prometheus reads the drop from the backfilled total as a counter reset, and
   ``increase()`` over both adds the backfilled part and the live part;
 * reputation: the newest Reputation.* datapoint whose period had ended by ``t`` and that
-  started within ``collectors.cloudwatch.lookback`` before ``t`` (the live collector's
-  look-back), with its timestamp and status; none (a gap) when there is no such datapoint;
+  started within ``collectors.cloudwatch.reputation_lookback`` before ``t`` (the live
+  collector's look-back for reputation), with its timestamp and status; none (a gap)
+  when there is no such datapoint;
 * nothing for families without a history API: quota, sending and enforcement status,
   account info (``account``) and configuration-set settings (``configuration_sets``).
 
@@ -47,6 +48,7 @@ from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 
 from ..collectors.cloudwatch import (
+    COUNTERS,
     RATE_OF,
     CloudWatchSnapshot,
     cloudwatch_families,
@@ -54,6 +56,7 @@ from ..collectors.cloudwatch import (
 )
 from ..collectors.cloudwatch_source import Window
 from ..collectors.send_statistics import (
+    SLOT_SECONDS,
     SendStatisticsSnapshot,
     observations,
     send_statistics_families,
@@ -61,7 +64,6 @@ from ..collectors.send_statistics import (
 from ..config import ReputationThresholds
 from .history import TargetHistory
 
-BUCKET_SECONDS = 900  # GetSendStatistics aggregates into 15-minute buckets
 EOF = b"# EOF\n"
 
 
@@ -69,7 +71,7 @@ EOF = b"# EOF\n"
 class SeriesSettings:
     window: Window
     thresholds: ReputationThresholds  # reputation_thresholds, for the status families
-    lookback: float  # collectors.cloudwatch.lookback: how old a reputation datapoint may be
+    lookback: float  # collectors.cloudwatch.reputation_lookback: how old a datapoint may be
 
 
 def sample_times(window: Window) -> range:
@@ -78,17 +80,19 @@ def sample_times(window: Window) -> range:
 
 
 class _Cumulative:
-    """The sum of the datapoints whose period ended by t; absent before the first one."""
+    """The sum of the datapoints whose period ended by t; absent before the first one, or
+    0 from ``since`` on (the live account-wide counters exist at 0 from the first poll)."""
 
-    def __init__(self, points: Mapping[float, float], period: float):
+    def __init__(self, points: Mapping[float, float], period: float, since: float = float("inf")):
         self._points = sorted(points.items())
         self._period = period
+        self._since = min(since, self._points[0][0]) if self._points else since
         self._next = 0
         self._total = 0.0
 
     def at(self, t: float) -> float | None:
         points = self._points
-        if not points or t < points[0][0]:
+        if t < self._since:
             return None
         while self._next < len(points) and points[self._next][0] + self._period <= t:
             self._total += max(points[self._next][1], 0.0)  # a counter never decreases
@@ -124,7 +128,11 @@ def target_steps(
     counters: dict[tuple[str, str | None], _Cumulative] = {}
     reputation: dict[tuple[str, str | None], _Newest] = {}
     if history.cloudwatch is not None:
-        for key, observed in counter_observations(history.cloudwatch).items():
+        by_key = counter_observations(history.cloudwatch)
+        for row in COUNTERS:  # account-wide: 0 from the start, as the live collector
+            observed = by_key.pop((row.account, None), {})
+            counters[(row.account, None)] = _Cumulative(observed, window.period, window.start)
+        for key, observed in by_key.items():
             counters[key] = _Cumulative(observed, window.period)
         for query, points in history.cloudwatch.results:
             if query.metric in RATE_OF:
@@ -150,12 +158,14 @@ def _send_buckets(snap: SendStatisticsSnapshot | None, window: Window) -> dict[s
     """Per field, the buckets that start inside the window."""
     if snap is None:
         return {}
+    # Keyed by 15-minute slot on the grid of the first bucket, as the live collector does.
+    phase = snap.buckets[0].timestamp % SLOT_SECONDS if snap.buckets else 0.0
     return {
         field: _Cumulative(
             {ts: v for ts, v in points.items() if window.start <= ts < window.end},
-            BUCKET_SECONDS,
+            SLOT_SECONDS,
         )
-        for field, points in observations(snap).items()
+        for field, points in observations(snap, phase).items()
         if any(window.start <= ts < window.end for ts in points)
     }
 
