@@ -47,7 +47,7 @@ pytestmark = [
     pytest.mark.process,
     pytest.mark.skipif(
         shutil.which("prometheus") is None or shutil.which("promtool") is None,
-        reason="prometheus and promtool are needed",
+        reason="prometheus is not installed (or promtool missing)",
     ),
 ]
 
