@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from prometheus_client import exposition
 from prometheus_client.metrics_core import Metric
 from prometheus_client.openmetrics import exposition as openmetrics
+from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
 TEXT, OPENMETRICS = 0, 1  # index of a format in Fragment's pairs
@@ -94,6 +95,9 @@ class Rendered:
 
     fragments: tuple[Fragment, ...] = ()
     plain: bool = True
+    # ``parse`` gives back the families exactly: plain gauges and counters without unit,
+    # whose sample lines both formats print alike (no timestamp, exemplar or _created).
+    parsable: bool = False
     # Derived from ``fragments``, for ``join``: the family names in order (one object
     # for every result of the same shape) and the sample lines per format.
     shape: tuple[str, ...] = field(init=False)
@@ -124,9 +128,26 @@ def render(families: Sequence[Metric]) -> Rendered:
         return Rendered((), plain=False)
     try:
         fragments = (_fragment(m, k == _SAME) for m, k in zip(families, kinds, strict=True))
-        return Rendered(tuple(fragments))
+        parsable = all(
+            kind == _SAME and metric.type in _PARSABLE_TYPES and not metric.unit
+            for metric, kind in zip(families, kinds, strict=True)
+        )
+        return Rendered(tuple(fragments), parsable=parsable)
     except Exception:  # the scrape falls back to prometheus_client, which reports it
         return Rendered((), plain=False)
+
+
+def parse(rendered: Rendered) -> list[Metric]:
+    """The families of a ``parsable`` result, read back from its text format.
+
+    The store keeps a poll's families only as rendered text when that loses nothing
+    (``Rendered.parsable``): at 1,000 configuration sets the ``Metric`` objects took
+    several times the memory of their text, and only the rare scrapes the join cannot
+    serve (``choose`` answers None) need them. prometheus_client's parser gives back
+    names, HELP, types, labels and values exactly (``floatToGoString`` keeps every digit).
+    """
+    text = b"".join(part for f in rendered.fragments for part in (f.header[TEXT], f.samples[TEXT]))
+    return list(text_string_to_metric_families(text.decode()))
 
 
 def label_value(value: str) -> str:
@@ -214,6 +235,7 @@ class _One(Collector):
         yield self.metric
 
 
+_PARSABLE_TYPES = frozenset({"counter", "gauge"})
 _NOT_PLAIN, _PLAIN, _SAME = 0, 1, 2  # _SAME: plain, and the same samples in both formats
 _TEXT_MOVES = ("_created", "_gsum", "_gcount")  # suffix samples the text format moves
 

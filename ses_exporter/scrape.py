@@ -140,7 +140,7 @@ class ExporterCollector(PromCollector):
     def collect(self) -> Iterator[Metric]:
         statuses = self.store.statuses()
         now = self.clock()
-        yield from merge_families(s.families for s in statuses if s.is_fresh(now))
+        yield from merge_families(s.metric_families() for s in statuses if s.is_fresh(now))
         yield from self.own.families(statuses)
 
 

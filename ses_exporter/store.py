@@ -16,8 +16,10 @@ So a failing collector's series go absent ``max_staleness`` after its last succe
 when the attempt in flight at that moment fails), and a slow but succeeding one's never
 do: its next poll starts at the next tick, at most one interval after the last success.
 
-A successful poll's families are also kept rendered (``exposition.render``, in the
-poller's thread, before the swap), so a scrape joins bytes instead of printing numbers.
+A successful poll's families are kept rendered (``exposition.render``, in the poller's
+thread, before the swap), so a scrape joins bytes instead of printing numbers; the
+``Metric`` objects themselves only where the text cannot give them back exactly
+(``PollStatus.metric_families``), as the rare scrapes the join cannot serve need them.
 Freshness is still decided at scrape time: a stale result's fragments are left out then.
 ``snapshot`` returns the statuses with a version that changes whenever some status's
 rendered content does (or a status comes or goes), so what is derived from the rendered
@@ -34,7 +36,7 @@ from typing import Any
 from prometheus_client.metrics_core import Metric
 from prometheus_client.utils import floatToGoString as float_text
 
-from .exposition import EMPTY, Rendered, label_value, render
+from .exposition import EMPTY, Rendered, label_value, parse, render
 
 # (account key, region, collector): stable across polls and config reloads.
 StatusKey = tuple[str, str, str]
@@ -79,11 +81,18 @@ class PollStatus:
     duration: float | None = None
     scheduling_lag: float | None = None  # of the last poll: its start minus its tick
     last_error: str | None = None
-    families: tuple[Metric, ...] = ()
-    rendered: Rendered = EMPTY  # the same families, rendered
+    families: tuple[Metric, ...] = ()  # () when ``rendered`` holds them: see metric_families
+    rendered: Rendered = EMPTY  # the families, rendered
     # Sample lines of COLLECTOR_SERIES, one bytes per family (both formats print them
     # alike), kept up to date by the store whenever the fields they show change.
     own: tuple[bytes, ...] = NO_LINES
+
+    def metric_families(self) -> Sequence[Metric]:
+        """The last good families: kept as they are, or parsed back from ``rendered`` when
+        that gives them exactly (``exposition.parse``), which holds a fraction of the memory."""
+        if self.families or not self.rendered.parsable:
+            return self.families
+        return parse(self.rendered)
 
     def values(self) -> tuple[float | None, ...]:
         """The values of COLLECTOR_SERIES, None where a series is absent."""
@@ -166,7 +175,7 @@ class ResultStore:
             success=True,
             last_success=now,
             last_error=None,
-            families=families,
+            families=() if rendered.parsable else families,
             rendered=rendered,
         )
 

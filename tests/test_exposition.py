@@ -31,7 +31,7 @@ from prometheus_client.samples import Exemplar
 
 from ses_exporter.aws import RequestCounter
 from ses_exporter.discovery import DiscoveryStatus
-from ses_exporter.exposition import OPENMETRICS, TEXT, GzipPrefix, choose, join, render
+from ses_exporter.exposition import OPENMETRICS, TEXT, GzipPrefix, choose, join, parse, render
 from ses_exporter.families import FamilyBuilder, merge_families
 from ses_exporter.scrape import Scrape
 from ses_exporter.store import ResultStore
@@ -294,6 +294,46 @@ def test_per_target_self_metrics_are_kept_rendered_as_the_registry_prints_them(
     assert b'account_id="we\\"ird\\\\acc\\nount"' in expected  # escaped as the formats say
     assert scrape.render(accept) == (expected, content_type)
     assert gzip.decompress(scrape.render(accept, gzip=True)[0]) == expected
+
+
+def builder_target(account_id: str, region: str) -> list[Metric]:
+    """What the collectors make (FamilyBuilder): gauges and counters, odd values and text."""
+    return target(account_id, region)[:5]
+
+
+EVERY_ACCEPT = [*ACCEPT_HEADERS, "text/plain;version=1.0.0;escaping=dots"]
+
+
+def test_builder_families_are_parsable_and_parse_gives_them_back_exactly() -> None:
+    families = builder_target("111111111111", "eu-west-1")
+    assert {m.type for m in families} == {"gauge", "counter"}
+    rendered = render(families)
+    assert rendered.parsable
+    parsed = parse(rendered)
+    for accept in EVERY_ACCEPT:
+        assert reference([parsed], accept) == reference([families], accept), accept
+
+
+def test_results_a_parse_could_change_are_not_parsable() -> None:
+    for metric in target("111111111111", "eu-west-1")[5:]:
+        if metric.name != "aws_ses_empty":  # no samples: nothing to lose
+            assert not render([metric]).parsable, metric.name
+    assert not render(target("111111111111", "eu-west-1")).parsable
+
+
+@pytest.mark.parametrize("accept", EVERY_ACCEPT)
+def test_store_keeps_parsable_results_only_rendered(accept: str | None) -> None:
+    store, key = ResultStore(), ("a", "eu-west-1", "cloudwatch")
+    store.register(key, "a", max_staleness=100.0)
+    families = builder_target("111111111111", "eu-west-1")
+    store.record_success(key, "111111111111", families, 990.0, 1000.0)
+    (status,) = store.statuses()
+    assert status.families == ()  # the Metric objects are not kept
+    assert reference([status.metric_families()], accept) == reference([families], accept)
+    kept = GROUPS[0]  # with a histogram, exemplars, ...: kept as they are
+    store.record_success(key, "111111111111", kept, 990.0, 1000.0)
+    (status,) = store.statuses()
+    assert status.families == tuple(kept) and status.metric_families() == tuple(kept)
 
 
 def test_gzip_cache_follows_new_results_and_freshness() -> None:
