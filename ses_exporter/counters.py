@@ -12,8 +12,9 @@ of which arrive late and some of which AWS revises upwards. The rules (SPEC 3.2,
 * a series that first appears after the first poll (a first Reject ever, a new
   configuration set's first Bounce) is exposed at 0 for one poll before it counts: its
   datapoints from the first poll's bucket on are counted at the next poll, older ones are
-  its baseline. ``increase()`` ignores a series' first sample, so a series born at its
-  total would hide exactly the burst that created it.
+  its baseline (as they are for a series present at the first poll without datapoints).
+  ``increase()`` ignores a series' first sample, so a series born at its total would
+  hide exactly the burst that created it.
 
 >>> c = WindowCounters()
 >>> c.update({"Send": {0: 5.0}}, forget_before=0)      # baseline
@@ -46,6 +47,7 @@ class _Series:
     ) -> None:
         """A late series: datapoints before ``origin`` are baseline, newer ones pending."""
         self.forgotten_before = max(self.forgotten_before, forget_before)
+        self.counted_until = max(self.counted_until, origin)  # also for those read later
         for timestamp, value in points.items():
             if timestamp >= self.forgotten_before:
                 self.seen[timestamp] = value
@@ -104,6 +106,11 @@ class WindowCounters(Generic[K]):
             if started:
                 series.first_update(points, self._forget_before, self._origin)
                 born.add(key)
+            elif not points:
+                # There at the first poll without data (an account-wide counter whose metric
+                # CloudWatch does not list yet): datapoints that turn up later but started
+                # before the first poll's bucket are history, as a late series' are.
+                series.counted_until = self._origin
         for key, series in self._series.items():
             if key not in born:
                 series.update(observations.get(key, {}), self._forget_before, count=started)

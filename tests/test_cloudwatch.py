@@ -663,11 +663,11 @@ def test_other_dimension_sets_are_ignored_and_the_set_filter_applies(
     assert asked == [[], [{"Name": SET, "Value": "prod-eu"}], [{"Name": SET, "Value": "prod-us"}]]
 
 
-def test_discovery_is_cached_refreshed_hourly_and_kept_when_a_refresh_fails(
+def test_discovery_is_cached_refreshed_every_15_minutes_and_kept_when_a_refresh_fails(
     clients: TargetClients, fake: FakeCloudWatch, clock: Clock
 ) -> None:
     fake.data[("Send", "a")] = {T0 - 300: 1.0}
-    settings = settings_for(cloudwatch="{lookback: 3h}")  # refresh: hourly
+    settings = settings_for(cloudwatch="{lookback: 3h}")  # refresh: every 15 minutes
     c = CloudWatchCollector(clients, settings, lambda _: None, clock=clock)
     c.poll(LABELS)
     fake.data[("Send", "b")] = {T0 + 300: 2.0}  # a new set appears
@@ -727,6 +727,24 @@ def test_nothing_discovered_means_no_call_and_the_account_counters_at_0(
     fake.data[("Reject", None)] = {T0: 2.0, T0 + 300: 1.0}
     clock.now += 3600
     assert values(c.poll(LABELS)) == {**ZEROS, ("aws_ses_rejects_total", ()): 3.0}
+
+
+def test_first_reject_ever_counts_within_15_minutes_with_the_default_lookback(
+    clients: TargetClients, fake: FakeCloudWatch, clock: Clock
+) -> None:
+    # Defaults (5m period, 3h look-back): ListMetrics is re-read every 15 minutes, so the
+    # first Reject reaches aws_ses_rejects_total, which has been 0 since the first poll,
+    # within 15 minutes plus the poll interval. A Reject datapoint from before the first
+    # poll that only turns up with it is history, not counted.
+    fake.data[("Send", None)] = {T0 - 300: 5.0}
+    c = CloudWatchCollector(clients, settings_for(cloudwatch="{}"), lambda _: None, clock=clock)
+    assert values(c.poll(LABELS))[("aws_ses_rejects_total", ())] == 0.0
+    fake.data[("Reject", None)] = {T0 - 600: 4.0, T0 + 300: 1.0, T0 + 600: 2.0}
+    clock.now += 600  # ListMetrics still cached
+    assert values(c.poll(LABELS))[("aws_ses_rejects_total", ())] == 0.0
+    clock.now += 300  # 15 minutes after the first poll: listed now
+    assert values(c.poll(LABELS))[("aws_ses_rejects_total", ())] == 3.0
+    assert len(fake.calls_of("ListMetrics")) == 2
 
 
 # --- the collector against moto -----------------------------------------------------------
