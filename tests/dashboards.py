@@ -22,8 +22,10 @@ DASHBOARD_FILES = ("ses-account-dashboard.json", "ses-reputation-metrics.json")
 # Grafana's value for "All"; the dashboards' variables turn it into their allValue `.*`.
 ALL = "$__all"
 ALL_VALUE = ".*"
-# Grafana's built-in variables, with values a test against a young Prometheus can use.
-BUILTINS = {"__range": "1h", "__interval": "1h", "__rate_interval": "5m"}
+# Grafana's built-in variables, with values a test against a young Prometheus can use
+# (__interval as Grafana computes it for a stat over a day: a subquery step of 1h would
+# have no step inside a Prometheus minutes old).
+BUILTINS = {"__range": "1h", "__interval": "1m", "__rate_interval": "5m"}
 
 _REGEX_SPECIAL = re.compile(r"[\\^$*+?.()|{}\[\]]")
 _VARIABLE = re.compile(r"\$\{(\w+)(?::(\w+))?\}|\$(\w+)|\[\[(\w+)\]\]")

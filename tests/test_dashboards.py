@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -238,13 +239,13 @@ def test_every_selector_uses_the_variables(
             assert matchers, f"{family} without label matchers"
             for matcher in TARGET_MATCHERS:
                 assert matcher in matchers, f"{family}{matchers}"
-            if per_set:
+            if per_set and family.startswith("aws_ses_"):  # self-metrics have no set
                 assert SET_MATCHER in matchers, f"{family}{matchers}"
 
 
 def expected_unit(panel: dict[str, Any]) -> str:
     exprs = " ".join(t["expr"] for t in panel["targets"])
-    if "last_success_timestamp" in exprs:
+    if "timestamp(" in exprs:
         return "dateTimeAsIso"
     if "_ratio" in exprs or " / " in exprs:
         return "percentunit"
@@ -384,15 +385,131 @@ def test_absence_says_what_it_means() -> None:
     }
     assert texts["Bounce rate"] == "No bounces reported by AWS"
     assert texts["Complaint rate"] == "No complaints reported by AWS"
-    for title in ("Account status", "Bounce rate status", "Complaint rate status"):
-        assert texts[title] == "Healthy: AWS reports no bounces or complaints"
+    # Healthy without a reputation metric comes from the query, and only where the
+    # cloudwatch collector's last poll succeeded; no value means the exporter is silent.
+    titles = ["Account status", "Bounce rate status", "Complaint rate status"]
+    titles += ["Configuration set status"]
+    for panel, _ in panels_with_rows(REPUTATION):
+        if panel["title"] in titles:
+            assert panel["fieldConfig"]["defaults"]["noValue"] == "No data from the exporter"
+            expr = panel["targets"][0]["expr"]
+            assert 'ses_exporter_collector_success{collector="cloudwatch", ' in expr
+            assert "Healthy: AWS reports no bounces or complaints" in panel["description"]
+
+
+def test_stat_texts_claim_no_threshold_number() -> None:
+    """Status panels follow the configured thresholds: their texts name none; the rate
+    stats, coloured by the defaults, say so."""
+    for panel, _ in panels_with_rows(REPUTATION):
+        text = json.dumps(panel.get("fieldConfig", {})) + panel["description"]
+        if panel["title"].endswith("status"):
+            assert not re.search(r"\d %|\d%", text), panel["title"]
+    for title in ("Bounce rate", "Complaint rate"):
+        description = find(REPUTATION, title)["description"]
+        assert "not your configured thresholds" in description
 
 
 def test_history_start_is_shown() -> None:
     for dashboard in DASHBOARDS.values():
         panel = find(dashboard, "History starts at")
         assert panel["fieldConfig"]["defaults"]["unit"] == "dateTimeAsIso"
-        assert "[$__range]" in panel["targets"][0]["expr"]
+        expr = panel["targets"][0]["expr"]
+        assert "[$__range:$__interval]" in expr
+        assert "timestamp(aws_ses_sends_total{" in expr
+        assert "ses_exporter_" not in expr  # backfill writes no self-metrics
+
+
+# ---------------------------------------------------------------- queries in Prometheus
+
+needs_promtool = pytest.mark.skipif(
+    shutil.which("promtool") is None, reason="promtool is not installed (Debian: prometheus)"
+)
+T = '{account_id="111111111111", region="us-east-1", instance="a", job="ses-exporter"}'
+TARGET_LABELS = '{account_id="111111111111", region="us-east-1"}'
+VARIABLES = {"account_id": ALL, "region": ALL, "configuration_set": ALL}
+
+
+def promql_results(tmp_path: Path, series: dict[str, str], exprs: dict[str, str]) -> None:
+    """Evaluates each expression with Prometheus's engine (`promtool test rules`) at 10h
+    over 1-minute input series; exprs maps an expression to its expected samples as
+    promtool writes them ("" for none). Fails with promtool's report."""
+    tests = {
+        "rule_files": [],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [{"series": s, "values": v} for s, v in series.items()],
+                "promql_expr_test": [
+                    {"expr": expr, "eval_time": "10h", "exp_samples": expected}
+                    for expr, expected in exprs.items()
+                ],
+            }
+        ],
+    }
+    path = tmp_path / "dashboard.test.yml"
+    path.write_text(yaml.safe_dump(tests))
+    command = ["promtool", "test", "rules", str(path)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def one_query(dashboard: dict[str, Any], title: str, row: str = "", **values: str) -> str:
+    panel = find(dashboard, title, row)
+    queries = dict(panel_queries({"panels": [panel]}, VARIABLES | values))
+    return queries[title]
+
+
+@needs_promtool
+@pytest.mark.parametrize("name", DASHBOARD_FILES)
+def test_history_starts_at_the_first_ses_sample_also_when_backfilled(
+    name: str, tmp_path: Path
+) -> None:
+    """Backfilled history has SES samples from its window start but no self-metrics; the
+    live exporter's self-metrics start at 8h. Target 2 has no cloudwatch collector."""
+    other = T.replace("111111111111", "222222222222")
+    series = {
+        f"aws_ses_sends_total{T}": "_x60 0+1x540",  # from 1h (backfill)
+        f"aws_ses_send_statistics_delivery_attempts_total{T}": "_x30 0+1x570",
+        f"ses_exporter_collector_last_success_timestamp_seconds{T}": "_x480 28800+60x120",
+        f"aws_ses_send_statistics_delivery_attempts_total{other}": "_x120 0+1x480",
+    }
+    expr = one_query(DASHBOARDS[name], "History starts at", __range="12h", __interval="1m")
+    expected = [
+        {"labels": TARGET_LABELS, "value": 3600 * 1000},  # ms: Grafana's date unit
+        {"labels": TARGET_LABELS.replace("111111111111", "222222222222"), "value": 7200 * 1000},
+    ]
+    promql_results(tmp_path, series, {expr: expected})
+
+
+@needs_promtool
+@pytest.mark.parametrize(
+    ("success", "status", "expected"),
+    [
+        ("1+0x600", None, 1),  # polled, AWS publishes no rate: Healthy
+        ("0+0x600", None, None),  # failing: no data from the exporter
+        (None, None, None),  # cloudwatch collector off
+        ("1+0x480", None, None),  # exporter gone since 8h: stale
+        ("0+0x600", "under_review", 2),  # a status the exporter still exposes stays shown
+    ],
+)
+def test_status_is_healthy_without_a_rate_only_where_cloudwatch_was_polled(
+    tmp_path: Path, success: str | None, status: str | None, expected: int | None
+) -> None:
+    series = {}
+    if success is not None:
+        series[f'ses_exporter_collector_success{{collector="cloudwatch", {T[1:]}'] = success
+        series[f'ses_exporter_collector_success{{collector="account", {T[1:]}'] = "1+0x600"
+    if status is not None:
+        for word in ("healthy", "under_review", "at_risk"):
+            value = "1+0x600" if word == status else "0+0x600"
+            labels = f'{{rate="bounce", status="{word}", {T[1:]}'
+            series[f"aws_ses_reputation_status{labels}"] = value
+    if not series:
+        series[f"ses_exporter_collector_success{T}"] = "1+0x600"
+    query = one_query(REPUTATION, "Bounce rate status", "Region")
+    samples = [] if expected is None else [{"labels": TARGET_LABELS, "value": expected}]
+    promql_results(tmp_path, series, {query: samples})
 
 
 def test_one_repeated_row_per_region_holds_its_quota_and_usage() -> None:

@@ -265,6 +265,57 @@ def test_the_prometheus_rule_carries_exactly_the_bundled_rules() -> None:
     assert rule["spec"] == yaml.safe_load(RULES.read_text())
 
 
+def alert_annotations(spec: dict[str, Any]) -> list[dict[str, str]]:
+    return [r["annotations"] for g in spec["groups"] for r in g["rules"] if "alert" in r]
+
+
+def test_the_rules_default_link_bases_are_the_generated_files() -> None:
+    """The chart's defaults are rules-config.yml's, so the default render is the file."""
+    generator = yaml.safe_load((RULES.parent / "rules-config.yml").read_text())
+    rule_values = yaml.safe_load((CHART / "values.yaml").read_text())["prometheusRule"]
+    assert rule_values["grafanaUrl"] == generator["grafana_url"]
+    assert rule_values["runbookUrl"] == generator["runbook_url"]
+
+
+def test_the_rules_links_follow_the_grafana_and_runbook_values() -> None:
+    grafana, runbook = "https://grafana.example.com/", "https://wiki.example.com/ses/runbooks"
+    objects = render(
+        *FULL, f"prometheusRule.grafanaUrl={grafana}", f"prometheusRule.runbookUrl={runbook}"
+    )
+    (rule,) = by_kind(objects)["PrometheusRule"]
+    bundled = yaml.safe_load(RULES.read_text())
+    annotations = alert_annotations(rule["spec"])
+    assert len(annotations) == len(alert_annotations(bundled)) == 25
+    for got, original in zip(annotations, alert_annotations(bundled), strict=True):
+        # The path and query of each link stay; only the base changes (no double slash).
+        path = original["dashboard"].split("/d/", 1)[1]
+        assert got["dashboard"] == f"https://grafana.example.com/d/{path}"
+        anchor = original["runbook_url"].split("#", 1)[1]
+        assert got["runbook_url"] == f"{runbook}#{anchor}"
+        assert got["summary"] == original["summary"]
+    text = yaml.safe_dump(rule["spec"])
+    assert "localhost:3000" not in text
+    assert "github.com/ses-exporter" not in text
+    jsonschema.Draft7Validator(crd_schema("PrometheusRule")).validate(rule)
+    # Everything but the two link bases is the bundled file.
+    for group in (*rule["spec"]["groups"], *bundled["groups"]):
+        for r in group["rules"]:
+            r.get("annotations", {}).pop("dashboard", None)
+            r.get("annotations", {}).pop("runbook_url", None)
+    assert rule["spec"] == bundled
+
+
+def test_notes_warn_when_alerts_link_to_localhost() -> None:
+    def notes(*sets: str) -> str:
+        flags = [f"--set={s}" for s in ("prometheusRule.enabled=true", *sets)]
+        done = helm("install", "rel", str(CHART), "--dry-run=client", *flags)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.split("NOTES:", 1)[1]
+
+    assert "prometheusRule.grafanaUrl" in notes()
+    assert "prometheusRule.grafanaUrl" not in notes("prometheusRule.grafanaUrl=https://g.example")
+
+
 def test_dashboards_are_config_maps_for_the_grafana_sidecar() -> None:
     objects = render("grafanaDashboards.enabled=true")
     maps = [o for o in objects if "grafana_dashboard" in o["metadata"]["labels"]]
@@ -343,7 +394,14 @@ def test_custom_resources_match_their_published_crd_schemas(kind: str) -> None:
 
 
 def test_values_schema_rejects_what_cannot_work() -> None:
-    for bad in ("shards=0", "image.pullPolicy=Sometimes", "extraArgs[0]=no-dashes", "nope=1"):
+    for bad in (
+        "shards=0",
+        "image.pullPolicy=Sometimes",
+        "extraArgs[0]=no-dashes",
+        "nope=1",
+        "prometheusRule.grafanaUrl=grafana.example.com",  # no scheme: not a link
+        "prometheusRule.runbookUrl=https://x.example/runbooks.md#top",  # anchors are appended
+    ):
         done = helm("template", "rel", str(CHART), f"--set={bad}")
         assert done.returncode != 0, bad
 

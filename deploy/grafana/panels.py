@@ -118,22 +118,52 @@ def threshold_overrides() -> list[Json]:
 
 NO_BOUNCES = "No bounces reported by AWS"
 NO_COMPLAINTS = "No complaints reported by AWS"
+# Shown only where the cloudwatch collector's last poll succeeded (healthy_if_polled).
 NO_REPUTATION = "Healthy: AWS reports no bounces or complaints"
+NO_EXPORTER_DATA = "No data from the exporter"
+CLOUDWATCH_OK = (
+    f"max by ({BY_TARGET}) "
+    f'(ses_exporter_collector_success{{collector="cloudwatch", {TARGET}}}) == 1'
+)
+
+
+def healthy_if_polled(status: str, per_set: bool = False) -> str:
+    """A reputation status code, or 1 (Healthy) where AWS publishes no reputation metric
+    yet but the cloudwatch collector's last poll of the target succeeded: absence means
+    Healthy only when the exporter looked. Exporter down, collector disabled or failing:
+    no value, and the panel says "No data from the exporter"."""
+    if per_set:
+        polled = (
+            f"max by ({BY_SET}) ({SET_FAMILY}reputation_metrics_enabled{{{SET_TARGET}}} == 1)"
+            f" and on ({BY_TARGET}) ({CLOUDWATCH_OK})"
+        )
+    else:
+        polled = CLOUDWATCH_OK
+    return f"({status}) or ({polled})"
+
+
+# The first sample of an SES counter per target: CloudWatch's Send (exposed at 0 from the
+# first successful poll, written from the window start by `ses-exporter backfill`), else
+# GetSendStatistics' delivery attempts where the cloudwatch collector is off.
+FIRST_SAMPLE_OF = ("aws_ses_sends_total", "aws_ses_send_statistics_delivery_attempts_total")
 
 
 def history_since(size: tuple[int, int]) -> Json:
-    """When the data in the time range begins: counters count from the exporter's start."""
-    first = (
-        f"min by ({BY_TARGET}) (min_over_time("
-        f"ses_exporter_collector_last_success_timestamp_seconds{{{TARGET}}}[$__range]))"
+    """When the data in the time range begins: the first SES sample, live or backfilled."""
+    first = " or ".join(  # x 1000: Grafana's date units take milliseconds
+        f"min by ({BY_TARGET}) "
+        f"(min_over_time(timestamp({family}{{{TARGET}}})[$__range:$__interval]))"
+        for family in FIRST_SAMPLE_OF
     )
     return stat(
         "History starts at",
-        first,
+        f"1000 * ({first})",
         size,
-        "The first successful poll in the dashboard's time range, per account and region: "
-        "counts and charts start there (the exporter's counters start at 0), so a range "
-        "that reaches further back shows less than the SES console.",
+        "The first SES sample in the dashboard's time range, per account and region (CloudWatch "
+        "AWS/SES Send, or GetSendStatistics where the cloudwatch collector is off), to within "
+        "the query step: live data starts at the exporter's first successful poll, history "
+        "imported with `ses-exporter backfill` at the start of its window. Counts and charts "
+        "start there, so a range that reaches further back shows less than the SES console.",
         unit="dateTimeAsIso",
     )
 

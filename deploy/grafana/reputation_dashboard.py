@@ -14,6 +14,7 @@ from panels import (
     GREY,
     NO_BOUNCES,
     NO_COMPLAINTS,
+    NO_EXPORTER_DATA,
     NO_REPUTATION,
     ORANGE,
     RED,
@@ -23,6 +24,7 @@ from panels import (
     TARGET,
     Json,
     chart,
+    healthy_if_polled,
     history_since,
     latest,
     query,
@@ -41,7 +43,16 @@ from panels import (
 
 from ses_exporter.config import ReputationThresholds
 
+# The stats' colours only: Grafana cannot take thresholds from a query without a
+# transformation we cannot check here, so they use the defaults and say so. Status panels
+# and the charts' dashed lines follow the configured thresholds (the exporter's metrics).
 RATES = ReputationThresholds()
+DEFAULT_COLOURS = (
+    "Colours use AWS's levels, the exporter's default reputation_thresholds "
+    "({review:.1%} under review, {risk:.1%} at risk; amber from 80 % of the review level), "
+    "not your configured thresholds: the status panels and the charts' dashed lines "
+    "follow those."
+)
 MESSAGES_SENT = (
     "The console's 'Messages sent' counts the representative volume AWS computed the rates "
     "from, which no API exposes. Shown instead: emails sent in the last 24 hours "
@@ -69,7 +80,10 @@ def rate_panes(kind: str, *, per_set: bool) -> list[Json]:
     prefix = "aws_ses_configuration_set_" if per_set else "aws_ses_"
     match, by = (SET_TARGET, BY_SET) if per_set else (TARGET, BY_TARGET)
     ratio = f"max by ({by}) ({prefix}reputation_{kind}_ratio{{{match}}})"
-    status = status_code(f"{prefix}reputation_status", f'rate="{kind}", {match}', by, REPUTATION)
+    status = healthy_if_polled(
+        status_code(f"{prefix}reputation_status", f'rate="{kind}", {match}', by, REPUTATION),
+        per_set,
+    )
     name = kind.capitalize()
     return [
         status_stat(
@@ -77,10 +91,13 @@ def rate_panes(kind: str, *, per_set: bool) -> list[Json]:
             status,
             words(REPUTATION),
             (6, 8),
-            f"Healthy below {pair.under_review:.1%}, Under review from {pair.under_review:.1%}, "
-            f"At risk from {pair.at_risk:.1%} (the exporter's reputation_thresholds). AWS "
-            f"publishes no {name.lower()} rate before the first {kind}: no data means Healthy.",
-            noValue=NO_REPUTATION,
+            "Healthy below the under review threshold, Under review from it, At risk from the "
+            "at risk threshold: the exporter's reputation_thresholds "
+            f'(ses_exporter_reputation_threshold_ratio{{rate="{kind}"}}). AWS publishes no '
+            f"{name.lower()} rate before the first {kind}: then '{NO_REPUTATION}' where the "
+            "exporter's last cloudwatch poll succeeded, else (exporter down, cloudwatch "
+            f"collector off or failing) '{NO_EXPORTER_DATA}'.",
+            noValue=NO_EXPORTER_DATA,
         ),
         chart(
             f"Historic {kind} rate",
@@ -159,14 +176,17 @@ def configuration_sets_table() -> Json:
 
 
 def reputation_panels() -> list[Json]:
-    overall = status_code(
-        "aws_ses_reputation_status", f'rate="overall", {TARGET}', BY_TARGET, REPUTATION
+    overall = healthy_if_polled(
+        status_code("aws_ses_reputation_status", f'rate="overall", {TARGET}', BY_TARGET, REPUTATION)
     )
-    set_overall = status_code(
-        "aws_ses_configuration_set_reputation_status",
-        f'rate="overall", {SET_TARGET}',
-        BY_SET,
-        REPUTATION,
+    set_overall = healthy_if_polled(
+        status_code(
+            "aws_ses_configuration_set_reputation_status",
+            f'rate="overall", {SET_TARGET}',
+            BY_SET,
+            REPUTATION,
+        ),
+        per_set=True,
     )
     bounce_colors = rate_colors(RATES.bounce)
     complaint_colors = rate_colors(RATES.complaint)
@@ -178,16 +198,18 @@ def reputation_panels() -> list[Json]:
             words(REPUTATION),
             (6, 5),
             "The worse of the bounce and complaint rate statuses (ses-exporter's "
-            'aws_ses_reputation_status{rate="overall"}). No data: AWS has published no '
-            "reputation metric, which it does only after the first bounce or complaint.",
-            noValue=NO_REPUTATION,
+            'aws_ses_reputation_status{rate="overall"}). AWS publishes no reputation metric '
+            f"before the first bounce or complaint: then '{NO_REPUTATION}' where the "
+            "exporter's last cloudwatch poll succeeded, else (exporter down, cloudwatch "
+            f"collector off or failing) '{NO_EXPORTER_DATA}'.",
+            noValue=NO_EXPORTER_DATA,
         ),
         stat(
             "Bounce rate",
             latest("aws_ses_reputation_bounce_ratio"),
             (5, 5),
-            "Newest CloudWatch Reputation.BounceRate datapoint. Amber from 80 % of the review "
-            "threshold, orange from it, red from the at-risk threshold (the defaults).",
+            "Newest CloudWatch Reputation.BounceRate datapoint. "
+            + DEFAULT_COLOURS.format(review=RATES.bounce.under_review, risk=RATES.bounce.at_risk),
             unit="percentunit",
             thresholds=bounce_colors,
             decimals=2,
@@ -197,8 +219,10 @@ def reputation_panels() -> list[Json]:
             "Complaint rate",
             latest("aws_ses_reputation_complaint_ratio"),
             (5, 5),
-            "Newest CloudWatch Reputation.ComplaintRate datapoint. Amber from 80 % of the "
-            "review threshold, orange from it, red from the at-risk threshold (the defaults).",
+            "Newest CloudWatch Reputation.ComplaintRate datapoint. "
+            + DEFAULT_COLOURS.format(
+                review=RATES.complaint.under_review, risk=RATES.complaint.at_risk
+            ),
             unit="percentunit",
             thresholds=complaint_colors,
             decimals=3,
@@ -231,7 +255,11 @@ def reputation_panels() -> list[Json]:
             set_overall,
             words(REPUTATION),
             (24, 3),
-            "The worse of the set's bounce and complaint rate statuses.",
+            "The worse of the set's bounce and complaint rate statuses. AWS publishes none "
+            f"before the set's first bounce or complaint: then '{NO_REPUTATION}' where the "
+            "exporter's last cloudwatch poll succeeded, else (exporter down, cloudwatch "
+            f"collector off or failing) '{NO_EXPORTER_DATA}'.",
+            noValue=NO_EXPORTER_DATA,
         ),
         *rate_panes("bounce", per_set=True),
         *rate_panes("complaint", per_set=True),
