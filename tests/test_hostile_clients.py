@@ -186,6 +186,40 @@ def test_connections_beyond_the_limit_are_closed_at_once(servers: list[WebServer
             time.sleep(0.05)
 
 
+HUGE_METRICS = BIG_METRICS * 400  # ~24 MiB: written in blocking mode (web.server._write)
+
+
+class HugeApp(FakeApp):
+    def render_metrics(self, accept_header: str | None, gzip: bool = False) -> tuple[bytes, str]:
+        return HUGE_METRICS, "text/plain; version=0.0.4; charset=utf-8"
+
+
+def test_a_huge_body_arrives_whole_and_a_client_that_stops_reading_is_dropped(
+    servers: list[WebServer],
+) -> None:
+    server = WebServer(HugeApp(), "127.0.0.1:0", connection_timeout=0.5)  # type: ignore[arg-type]
+    server.start()
+    servers.append(server)
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    conn.request("GET", "/metrics")
+    assert conn.getresponse().read() == HUGE_METRICS
+    conn.close()
+    # A client that asks and never reads: the kernel's send timeout (the idle timeout)
+    # ends the write, the server closes, and the next scrape is served as usual.
+    stalled = socket.socket()
+    stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stalled.connect(("127.0.0.1", server.port))
+    stalled.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+    time.sleep(2.0)  # four idle timeouts without reading a byte
+    received = 0
+    stalled.settimeout(5)
+    while chunk := stalled.recv(1 << 20):
+        received += len(chunk)
+    assert 0 < received < len(HUGE_METRICS)  # cut off: the server gave up, then closed
+    stalled.close()
+    assert timed_scrape(server.port) < 5.0
+
+
 def rss_bytes() -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
