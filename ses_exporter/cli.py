@@ -129,7 +129,18 @@ def build_backfill_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--config.file", dest="config_file", metavar="PATH", help="as for the daemon")
     p.add_argument("--demo", action="store_true", help="read the simulated AWS of --demo")
-    p.add_argument("--days", type=int, default=14, help="days before now, 1 to 14 (default 14)")
+    p.add_argument("--days", type=int, help="days before the end, 1 to 14 (default 14; or --start)")
+    p.add_argument(
+        "--end",
+        metavar="TIME",
+        help="end of the history, RFC 3339 (2026-11-30T12:00:00Z) or Unix seconds, not in "
+        "the future; no sample at or after it (default: now)",
+    )
+    p.add_argument(
+        "--start",
+        metavar="TIME",
+        help="instead of --days: begin after TIME (to fill a gap between live samples)",
+    )
     p.add_argument(
         "--step",
         default="60s",
@@ -166,7 +177,14 @@ def backfill_main(argv: Sequence[str]) -> int:
     setup_logging(args.log_level, args.log_format)
     try:
         options = parse_options(
-            args.days, args.step, args.output, args.label, args.keep_going, args.tsdb
+            args.days,
+            args.step,
+            args.output,
+            args.label,
+            args.keep_going,
+            args.tsdb,
+            end=args.end,
+            start=args.start,
         )
         config = load(args)
     except UsageError as exc:

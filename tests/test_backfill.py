@@ -18,6 +18,7 @@ import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
@@ -30,18 +31,23 @@ from ses_exporter.backfill.command import (
     UsageError,
     backfill,
     parse_options,
+    parse_time,
     run_backfill,
 )
 from ses_exporter.backfill.history import (
+    KEPT_SECONDS,
     MAX_DATAPOINTS_PER_CALL,
     history_window,
     plan_calls,
 )
+from ses_exporter.backfill.series import THRESHOLD_FAMILY, SeriesSettings, threshold_steps
 from ses_exporter.cli import main
 from ses_exporter.collectors.cloudwatch import COUNTERS
 from ses_exporter.collectors.cloudwatch_source import MAX_QUERIES_PER_CALL, Query, Window
 from ses_exporter.config import Config, parse_config
+from ses_exporter.daemon import Exporter
 from ses_exporter.demo.responders import SimulatedError, install_responder
+from ses_exporter.scrape import _threshold_family
 from tests.fakes import FakeAccountApi
 from tests.orgworld import build_organization
 
@@ -61,6 +67,13 @@ def parse(text: str) -> dict[SeriesKey, list[tuple[float, float]]]:
             assert s.timestamp is not None
             series.setdefault(key, []).append((float(s.timestamp), s.value))
     return series
+
+
+def per_target(
+    series: Mapping[SeriesKey, list[tuple[float, float]]],
+) -> dict[SeriesKey, list[tuple[float, float]]]:
+    """The series of the targets: all but the thresholds, which have no target labels."""
+    return {key: points for key, points in series.items() if key[0] != THRESHOLD_FAMILY}
 
 
 def queries(n: int) -> list[Query]:
@@ -111,6 +124,52 @@ def test_the_window_ends_at_the_last_whole_minute() -> None:
 
 def test_no_queries_no_calls() -> None:
     assert plan_calls([], history_window(NOW, 14, 60)).calls == 0
+
+
+@pytest.mark.parametrize(
+    ("end", "stop"),
+    [
+        (NOW - 3600, NOW - 40 - 3600),  # 20:25:40 -> 20:25:00
+        (NOW - 40 - 3600, NOW - 40 - 3660),  # a whole minute: the minute before, not it
+        (NOW, NOW - 40),  # now itself is allowed
+    ],
+)
+def test_end_is_the_last_whole_minute_strictly_before_it(end: float, stop: float) -> None:
+    window = history_window(NOW, 3, 300, end=end)
+    assert (window.start, window.end, window.period) == (stop - 3 * DAY, stop, 300)
+    assert window.end < end or end == NOW
+
+
+def test_start_is_the_first_whole_minute_strictly_after_it() -> None:
+    last_live, first_live = NOW - 7200 + 15, NOW - 1800 + 15  # scrapes at :15 and :55
+    window = history_window(NOW, 14, 60, end=first_live, start=last_live)
+    assert window.start == NOW - 40 - 7200 + 60 and window.start > last_live
+    assert window.end == NOW - 40 - 1800 and window.end < first_live
+
+
+def test_the_oldest_window_is_the_fourteen_days_aws_keeps() -> None:
+    oldest = NOW - 40 - KEPT_SECONDS
+    assert history_window(NOW, 14, 60).start == oldest
+    assert history_window(NOW, 13, 60, end=NOW - DAY + 1).start == oldest
+    assert history_window(NOW, 1, 60, end=NOW - 13 * DAY, start=oldest - 59).start == oldest
+    with pytest.raises(ValueError, match=r"--days 14: the window would start at .* --days 13"):
+        history_window(NOW, 14, 60, end=NOW - 41)
+    with pytest.raises(ValueError, match=r"--days 1: .*GetSendStatistics keeps 14 days.*--start"):
+        history_window(NOW, 1, 60, end=NOW - 13.5 * DAY)
+    with pytest.raises(ValueError, match="--start 2026-05-14T20:24:59Z: before 2026-05-14T20:26"):
+        history_window(NOW, 14, 60, start=oldest - 61)
+
+
+def test_time_flags_read_rfc_3339_and_unix_seconds() -> None:
+    assert parse_time("--end", "2026-11-30T12:00:00Z") == 1_796_040_000
+    assert parse_time("--end", "2026-11-30T13:00:00+01:00") == 1_796_040_000
+    assert parse_time("--end", "1796040000") == parse_time("--end", "1796040000.0")
+    options = parse_options(
+        13, "60s", "-", [], False, None, end="2026-11-30T12:00:00Z", now=1_796_040_100
+    )
+    assert (options.end, options.start, options.days) == (1_796_040_000, None, 13)
+    with pytest.raises(UsageError, match=r"--days 14: .* at most --days 13"):  # the default
+        parse_options(None, "60s", "-", [], False, None, end="1796040000", now=1_796_040_100)
 
 
 # --- exact values against moto ----------------------------------------------------------
@@ -249,7 +308,7 @@ def test_reputation_is_the_newest_complete_datapoint_within_the_lookback(
     assert [v for _, v in status["healthy"]] == [0.0] * 6
 
 
-def test_empty_history_writes_the_account_counters_at_0_and_nothing_else(
+def test_empty_history_writes_the_account_counters_at_0_and_the_thresholds(
     aws: None, fake_api: FakeAccountApi
 ) -> None:
     fake_api.send_data_points = {"us-east-1": []}
@@ -260,12 +319,14 @@ def test_empty_history_writes_the_account_counters_at_0_and_nothing_else(
     assert report.written and report.calls == 0
     series = parse(out.getvalue().decode())
     # what the live collector shows for an idle account: its event counters at 0
-    assert {name for name, _ in series} == {row.account for row in COUNTERS}
-    assert {v for points in series.values() for _, v in points} == {0.0}
-    assert report.samples == len(COUNTERS) * 289  # one day at 5 minutes, both ends
+    counters = per_target(series)
+    assert {name for name, _ in counters} == {row.account for row in COUNTERS}
+    assert {v for points in counters.values() for _, v in points} == {0.0}
+    # one day at 5 minutes, both ends: the counters and the four thresholds
+    assert report.samples == (len(COUNTERS) + 4) * 289
 
 
-def test_cloudwatch_off_and_no_send_statistics_write_an_empty_file(
+def test_cloudwatch_off_and_no_send_statistics_write_only_the_thresholds(
     aws: None, fake_api: FakeAccountApi
 ) -> None:
     fake_api.send_data_points = {"us-east-1": []}
@@ -273,8 +334,8 @@ def test_cloudwatch_off_and_no_send_statistics_write_an_empty_file(
     off = config()
     off = off.model_copy(update={"collectors": off.collectors.with_enabled({"cloudwatch": False})})
     report = backfill(off, BackfillOptions(days=1, step=300), out, [fake_api.hook], io.StringIO())
-    assert report.written and report.calls == 0 and report.samples == 0
-    assert out.getvalue() == b"# EOF\n"
+    assert report.written and report.calls == 0 and report.samples == 4 * 289
+    assert {name for name, _ in parse(out.getvalue().decode())} == {THRESHOLD_FAMILY}
 
 
 def failing_ses(region: str) -> Any:
@@ -318,7 +379,7 @@ def test_a_failing_target_writes_nothing_unless_keep_going(
     err = io.StringIO()
     code = run_backfill(cfg, options, [failing_ses("eu-west-1"), fake_api.hook], stderr=err)
     assert code == 0
-    regions = {dict(labels)["region"] for _, labels in parse(path.read_text())}
+    regions = {dict(labels)["region"] for _, labels in per_target(parse(path.read_text()))}
     assert regions == {"us-east-1"}
     assert "2 targets (1 failed)" in err.getvalue()
 
@@ -336,6 +397,15 @@ def test_a_failing_target_writes_nothing_unless_keep_going(
         (["--label", "9x=1"], "--label 9x: invalid label name"),
         (["--label", "region=x"], "--label region: "),
         (["--label", "a=1", "--label", "a=2"], "--label a: given twice"),
+        (["--end", "2999-01-01T00:00:00Z"], "--end 2999-01-01T00:00:00Z: in the future (now is"),
+        (["--end", "yesterday"], "--end yesterday: expected RFC 3339 with a zone"),
+        (["--end", "2026-11-30T12:00:00"], "--end 2026-11-30T12:00:00: expected RFC 3339 with"),
+        (["--end", "nan"], "--end nan: expected RFC 3339"),
+        (["--end", "1000000000"], "--days 14: the window would start at 2001-08-26T01:46:00Z"),
+        (["--end", "1000000000", "--days", "1"], "before the oldest data AWS keeps"),
+        (["--start", "1000000000"], "--start 2001-09-09T01:46:40Z: before "),
+        (["--start", "2999-01-01T00:00:00Z"], "--start 2999-01-01T00:00:00Z: must be over a"),
+        (["--start", "1000000000", "--days", "2"], "--start and --days: give one"),
     ],
 )
 def test_bad_flags_exit_2_naming_the_flag(
@@ -409,7 +479,7 @@ def test_discovered_accounts_are_backfilled_with_their_own_ids(
     out = io.BytesIO()
     report = backfill(cfg, BackfillOptions(days=1, step=300), out, [fake_api.hook], io.StringIO())
     assert report.failed == [] and report.targets == len(members) == 4
-    series = parse(out.getvalue().decode())
+    series = per_target(parse(out.getvalue().decode()))
     found = {dict(labels)["account_id"] for name, labels in series}
     assert found == members
 
@@ -446,3 +516,80 @@ def test_many_targets_all_written_in_target_order(aws: None, fake_api: FakeAccou
     family = text.split("# TYPE aws_ses_send_statistics_bounces counter\n")[1].split("# ")[0]
     written = list(dict.fromkeys(re.findall(r'region="([^"]+)"', family)))
     assert written == regions
+
+
+# --- --end: no sample after it ------------------------------------------------------------
+
+
+def test_a_run_with_end_writes_nothing_at_or_after_it(aws: None, fake_api: FakeAccountApi) -> None:
+    now = datetime.now(UTC).timestamp() // 60 * 60
+    end = now - 3 * 3600 + 30  # a live sample at hh:mm:30, three hours ago
+    stop = end - 30  # the last whole minute before it
+    put("us-east-1", "Send", stop - 900, 4.0)  # before --end: counted
+    put("us-east-1", "Send", stop, 1.0)  # its minute ends after --end: not counted
+    put("us-east-1", "Send", stop + 600, 50.0)  # after --end: never counted
+    bucket = end // 900 * 900 - 900
+    fake_api.send_data_points = everywhere(
+        [
+            {
+                "Timestamp": datetime.fromtimestamp(t, UTC),
+                "DeliveryAttempts": n,
+                "Bounces": 0,
+                "Complaints": 0,
+                "Rejects": 0,
+            }
+            for t, n in ((bucket - 900, 3), (bucket, 7), (bucket + 900, 100), (now - 900, 100))
+        ]
+    )
+    report, series = run(config(), fake_api, now, step=60, end=end)
+    assert report.written and series
+    stamps = [t for points in series.values() for t, _ in points]
+    assert max(stamps) == stop < end and min(stamps) == stop - DAY
+    assert values(series, "aws_ses_sends_total")[-1] == (stop, 4.0)
+    # the buckets that end after --end are not in: 3 + 7, never the 100s
+    sent = values(series, "aws_ses_send_statistics_delivery_attempts_total")
+    assert sent[-1] == (stop, 10.0)
+    assert {name for name, _ in series} >= {THRESHOLD_FAMILY}  # its stamps are in stamps
+
+
+# --- the reputation thresholds ------------------------------------------------------------
+
+
+def test_thresholds_are_the_configs_with_the_given_labels_over_the_window(
+    aws: None, fake_api: FakeAccountApi
+) -> None:
+    fake_api.send_data_points = {"us-east-1": []}
+    cfg = config(extra="reputation_thresholds:\n  bounce: {at_risk: 0.08}\n")
+    _, series = run(cfg, fake_api, NOW, labels=(("job", "ses"), ("instance", "h:1")))
+    thresholds = {
+        tuple(sorted(dict(labels).items())): points
+        for (name, labels), points in series.items()
+        if name == THRESHOLD_FAMILY
+    }
+    times = [NOW - 40 - DAY + 300 * k for k in range(289)]
+    expected = {("bounce", "under_review"): 0.05, ("bounce", "at_risk"): 0.08}
+    expected |= {("complaint", "under_review"): 0.001, ("complaint", "at_risk"): 0.005}
+    assert thresholds == {
+        (("instance", "h:1"), ("job", "ses"), ("rate", rate), ("status", status)): [
+            (t, ratio) for t in times
+        ]
+        for (rate, status), ratio in expected.items()
+    }
+
+
+def test_the_threshold_family_is_the_live_one() -> None:
+    cfg = config(extra="reputation_thresholds:\n  complaint: {under_review: 0.002}\n")
+    window = history_window(NOW, 1, 3600)
+    settings = SeriesSettings(window, cfg.reputation_thresholds, 1800)
+    (_, (backfilled,)), *_ = threshold_steps(settings, {})
+    live = _threshold_family(Exporter.reputation_thresholds(SimpleNamespace(config=cfg)))
+    assert (backfilled.name, backfilled.documentation, backfilled.type) == (
+        live.name,
+        live.documentation,
+        live.type,
+    )
+    assert backfilled.samples == live.samples  # (rate, status) in the same order, too
+    complaint = {"rate": "complaint", "status": "under_review"}
+    assert (THRESHOLD_FAMILY, complaint, 0.002) in [
+        (s.name, s.labels, s.value) for s in backfilled.samples
+    ]

@@ -25,10 +25,11 @@ from prometheus_client.registry import CollectorRegistry
 from ses_exporter.aws import ClientFactory, RequestCounter
 from ses_exporter.backfill.command import BackfillOptions, backfill
 from ses_exporter.backfill.history import MAX_DATAPOINTS_PER_CALL, history_window
+from ses_exporter.backfill.series import THRESHOLD_FAMILY
 from ses_exporter.config import parse_config
 from ses_exporter.demo import DEMO_CONFIG, DemoWorld
 from ses_exporter.targets import build_targets
-from tests.test_backfill import parse
+from tests.test_backfill import parse, per_target
 
 # --- the demo world: shape, names, calls ---------------------------------------------
 
@@ -120,7 +121,10 @@ def test_account_wide_and_per_set_series_with_the_target_and_given_labels(
     assert {"aws_ses_reputation_bounce_ratio", "aws_ses_send_statistics_bounces_total"} <= names
     per_set = {dict(labels).get("configuration_set") for n, labels in series if "_set_" in n}
     assert per_set == {"transactional", "marketing", "newsletters"}
-    for _, labels in series:
+    for name, labels in series:
+        if name == THRESHOLD_FAMILY:  # the exporter's own: the given labels only
+            assert dict(labels).keys() == {"rate", "status", "job", "instance"}
+            continue
         assert {"account_id", "region", "env", "job", "instance"} <= dict(labels).keys()
         assert dict(labels)["job"] == "ses" and dict(labels)["account_id"] == "123456789012"
     # newsletters has reputation metrics disabled: no reputation series for it
@@ -180,7 +184,8 @@ def test_series_names_and_labels_are_exactly_the_live_ones(
             for family in target.collectors[name].poll(target.labels()):
                 live |= {(s.name, frozenset(s.labels)) for s in family.samples}
     backfilled = {
-        (name, frozenset(dict(labels)) - {"job", "instance"}) for name, labels in parse(demo_run[0])
+        (name, frozenset(dict(labels)) - {"job", "instance"})
+        for name, labels in per_target(parse(demo_run[0]))
     }
     assert backfilled == live
 

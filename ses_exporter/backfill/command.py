@@ -11,6 +11,7 @@ to FILE and renamed into place, so FILE is whole or untouched.
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import subprocess
@@ -22,17 +23,19 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
 from ..aws import ClientFactory, ClientHook, RequestCounter, describe_error
+from ..collectors.cloudwatch_source import Window
 from ..config import Config
 from ..config_types import check_label_name, parse_duration
 from ..discovery import OrganizationDiscovery
 from ..logsetup import redact
 from ..targets import Discovered, Target, build_targets
 from .history import TargetHistory, fetch_history, history_window
-from .series import OpenMetricsWriter, SeriesSettings, target_steps
+from .series import OpenMetricsWriter, SeriesSettings, target_steps, threshold_steps
 
 WORKERS = 4  # targets read at once; each target's own calls stay sequential
 # CloudWatch's list price for GetMetricData (us-east-1): USD 0.01 per 1,000 metrics requested.
@@ -49,6 +52,8 @@ class BackfillOptions:
     labels: tuple[tuple[str, str], ...] = ()  # --label NAME=VALUE, e.g. job and instance
     keep_going: bool = False
     tsdb: str | None = None  # run promtool into this directory
+    end: float | None = None  # --end, Unix seconds; None: now
+    start: float | None = None  # --start, Unix seconds; None: --days before the end
 
 
 @dataclass
@@ -122,6 +127,7 @@ def backfill(
     """Reads every target's history and writes it to ``out``, unless a target failed and
     ``keep_going`` is off. Raises ``UsageError`` for a --label that a target already has."""
     stderr = sys.stderr if stderr is None else stderr
+    window = _window(options, clock())
     report = BackfillReport()
     factory = ClientFactory(RequestCounter(), client_hooks)
     targets = build_targets(config, factory, _discover(config, factory, report))
@@ -131,7 +137,6 @@ def backfill(
         if clash:
             raise UsageError(f"--label {clash[0]}: every series of {_name(target)} has it already")
     report.targets = len(targets)
-    window = history_window(clock(), options.days, options.step)
     cloudwatch = config.collectors.cloudwatch
     settings = SeriesSettings(window, config.reputation_thresholds, cloudwatch.reputation_lookback)
     progress = _Progress(report, stderr, len(targets))
@@ -153,6 +158,7 @@ def backfill(
                         if history is not None:
                             writer.add(target_steps(history, settings, extra))
                         progress.target_done()
+            writer.add(threshold_steps(settings, extra))
         finally:
             progress.finish()
             writer.close()
@@ -162,6 +168,13 @@ def backfill(
         writer.write(out)
         report.written = True
     return report
+
+
+def _window(options: BackfillOptions, now: float) -> Window:
+    try:
+        return history_window(now, options.days, options.step, end=options.end, start=options.start)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _discover(config: Config, factory: ClientFactory, report: BackfillReport) -> list[Discovered]:
@@ -283,14 +296,22 @@ MAX_DAYS = 14  # GetSendStatistics keeps two weeks; CloudWatch 1-minute data 15 
 
 
 def parse_options(
-    days: int,
+    days: int | None,
     step: str,
     output: str,
     labels: Iterable[str],
     keep_going: bool,
     tsdb: str | None,
+    *,
+    end: str | None = None,
+    start: str | None = None,
+    now: float | None = None,
 ) -> BackfillOptions:
-    """The flags, checked; raises UsageError naming the flag."""
+    """The flags, checked (the window against ``now``, default the clock); raises
+    UsageError naming the flag. ``days`` None: 14, or from ``start``."""
+    if days is not None and start is not None:
+        raise UsageError("--start and --days: give one (--start TIME --end TIME fills a gap)")
+    days = MAX_DAYS if days is None else days
     if not 1 <= days <= MAX_DAYS:
         raise UsageError(f"--days: must be 1 to {MAX_DAYS}, got {days}")
     try:
@@ -313,4 +334,36 @@ def parse_options(
         if name in pairs:
             raise UsageError(f"--label {name}: given twice")
         pairs[name] = value
-    return BackfillOptions(days, int(seconds), output, tuple(pairs.items()), keep_going, tsdb)
+    options = BackfillOptions(
+        days,
+        int(seconds),
+        output,
+        tuple(pairs.items()),
+        keep_going,
+        tsdb,
+        end=None if end is None else parse_time("--end", end),
+        start=None if start is None else parse_time("--start", start),
+    )
+    _window(options, time.time() if now is None else now)  # fails before any AWS call
+    return options
+
+
+def parse_time(flag: str, text: str) -> float:
+    """RFC 3339 with a zone (``2026-11-30T12:00:00Z``) or Unix seconds, as Unix seconds."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        pass
+    else:
+        if math.isfinite(seconds):
+            return seconds
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        raise UsageError(
+            f"{flag} {text}: expected RFC 3339 with a zone (2026-11-30T12:00:00Z) "
+            "or Unix seconds (1796040000)"
+        )
+    return parsed.timestamp()

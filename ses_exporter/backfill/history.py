@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from ..collectors.cloudwatch import STAT_OF, CloudWatchCollector
 from ..collectors.cloudwatch_source import (
@@ -46,6 +47,11 @@ from ..targets import Target
 # as many as 100,800 data points" (the API reference; MaxDatapoints defaults to it).
 MAX_DATAPOINTS_PER_CALL = 100_800
 MINUTE = 60
+DAY = 86_400
+# The oldest history both APIs still have: GetSendStatistics returns "the last two
+# weeks"; CloudWatch keeps 1-minute datapoints for 15 days (5-minute ones for 63).
+KEPT_SECONDS = 14 * DAY
+_KEPT = "GetSendStatistics keeps 14 days, CloudWatch 1-minute data 15"
 
 
 @dataclass(frozen=True)
@@ -64,16 +70,54 @@ class CallPlan:
         return sum(len(batch) for batch, _ in self.requests)
 
 
-def history_window(now: float, days: int, step: int) -> Window:
-    """The ``days`` before the last whole minute before ``now``, sampled every ``step``.
+def history_window(
+    now: float, days: int, step: int, *, end: float | None = None, start: float | None = None
+) -> Window:
+    """The sample times of a backfill: ``days`` (or from ``start``) up to ``end``, every ``step``.
 
-    The end is aligned to the minute, not to the step, so that the live exporter started
-    right after the backfill misses at most a minute. CloudWatch buckets a request's
-    datapoints from its StartTime (rounded down to the minute for data younger than 15
-    days), so a 5-minute step needs no 5-minute clock alignment.
+    Without ``end`` the window ends at the last whole minute before ``now``, so that the
+    live exporter started right after the backfill misses at most a minute. With ``end``
+    (``--end``, e.g. the first live sample after a restart) it ends at the last whole
+    minute strictly before ``end``, and with ``start`` (``--start``, the last live sample
+    before the gap) it begins at the first whole minute strictly after it: no backfilled
+    sample shares a timestamp with a live one. CloudWatch buckets a request's datapoints
+    from its StartTime (rounded down to the minute for data younger than 15 days), so a
+    5-minute step needs no 5-minute clock alignment.
+
+    Raises ``ValueError`` naming the flag for an ``end`` in the future, a ``start`` not
+    before ``end``, and a window that begins before the oldest data the APIs keep
+    (``KEPT_SECONDS`` before the last whole minute: GetSendStatistics's two weeks).
     """
-    end = math.floor(now / MINUTE) * MINUTE
-    return Window(float(end - days * 86_400), float(end), step)
+    last = math.floor(now / MINUTE) * MINUTE
+    if end is None:
+        stop = last
+    elif end > now:
+        raise ValueError(f"--end {_iso(end)}: in the future (now is {_iso(now)})")
+    else:
+        stop = math.ceil(end / MINUTE) * MINUTE - MINUTE
+    oldest = last - KEPT_SECONDS
+    if start is None:
+        first = stop - days * DAY
+        if first < oldest:
+            most = math.floor((stop - oldest) / DAY)
+            raise ValueError(
+                f"--days {days}: the window would start at {_iso(first)}, before the "
+                f"oldest data AWS keeps ({_iso(oldest)}: {_KEPT}); "
+                + (f"with this --end, at most --days {most}" if most else "use --start")
+            )
+    else:
+        first = math.floor(start / MINUTE) * MINUTE + MINUTE
+        if first >= stop:
+            raise ValueError(
+                f"--start {_iso(start)}: must be over a minute before the end ({_iso(stop)})"
+            )
+        if first < oldest:
+            raise ValueError(f"--start {_iso(start)}: before {_iso(oldest)} ({_KEPT})")
+    return Window(float(first), float(stop), step)
+
+
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).isoformat().replace("+00:00", "Z")
 
 
 def plan_calls(queries: Sequence[Query], window: Window) -> CallPlan:
