@@ -129,7 +129,12 @@ def build_backfill_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--config.file", dest="config_file", metavar="PATH", help="as for the daemon")
     p.add_argument("--demo", action="store_true", help="read the simulated AWS of --demo")
-    p.add_argument("--days", type=int, help="days before the end, 1 to 14 (default 14; or --start)")
+    p.add_argument(
+        "--days",
+        type=int,
+        help="days before the end, 1 to 14 (default: as far back as AWS keeps, 14 days "
+        "before now; or --start)",
+    )
     p.add_argument(
         "--end",
         metavar="TIME",

@@ -168,8 +168,12 @@ def test_time_flags_read_rfc_3339_and_unix_seconds() -> None:
         13, "60s", "-", [], False, None, end="2026-11-30T12:00:00Z", now=1_796_040_100
     )
     assert (options.end, options.start, options.days) == (1_796_040_000, None, 13)
-    with pytest.raises(UsageError, match=r"--days 14: .* at most --days 13"):  # the default
-        parse_options(None, "60s", "-", [], False, None, end="1796040000", now=1_796_040_100)
+    with pytest.raises(UsageError, match=r"--days 14: .* at most --days 13"):
+        parse_options(14, "60s", "-", [], False, None, end="1796040000", now=1_796_040_100)
+    # without --days: as far back as AWS keeps, whatever the end
+    options = parse_options(None, "60s", "-", [], False, None, end="1796040000", now=1_796_040_100)
+    window = history_window(1_796_040_100, options.days, 60, end=options.end)
+    assert window.start == 1_796_040_060 - 14 * DAY and window.end == 1_796_039_940
 
 
 # --- exact values against moto ----------------------------------------------------------
@@ -401,7 +405,7 @@ def test_a_failing_target_writes_nothing_unless_keep_going(
         (["--end", "yesterday"], "--end yesterday: expected RFC 3339 with a zone"),
         (["--end", "2026-11-30T12:00:00"], "--end 2026-11-30T12:00:00: expected RFC 3339 with"),
         (["--end", "nan"], "--end nan: expected RFC 3339"),
-        (["--end", "1000000000"], "--days 14: the window would start at 2001-08-26T01:46:00Z"),
+        (["--end", "1000000000"], "--end 2001-09-09T01:46:00Z: before the oldest data AWS keeps"),
         (["--end", "1000000000", "--days", "1"], "before the oldest data AWS keeps"),
         (["--start", "1000000000"], "--start 2001-09-09T01:46:40Z: before "),
         (["--start", "2999-01-01T00:00:00Z"], "--start 2999-01-01T00:00:00Z: must be over a"),

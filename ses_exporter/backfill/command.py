@@ -46,7 +46,7 @@ PROMTOOL_BLOCK_DURATION = "24h"  # fewer passes over the file and fewer compacti
 
 @dataclass(frozen=True)
 class BackfillOptions:
-    days: int = 14
+    days: int | None = None  # None: as far back as AWS keeps (14 days before now)
     step: int = 60  # seconds: the sample interval and the GetMetricData period
     output: str = "-"  # a file, or "-" for stdout
     labels: tuple[tuple[str, str], ...] = ()  # --label NAME=VALUE, e.g. job and instance
@@ -308,11 +308,11 @@ def parse_options(
     now: float | None = None,
 ) -> BackfillOptions:
     """The flags, checked (the window against ``now``, default the clock); raises
-    UsageError naming the flag. ``days`` None: 14, or from ``start``."""
+    UsageError naming the flag. ``days`` None: from ``start``, or as far back as AWS keeps
+    (14 days before now, so fewer before an earlier ``end``)."""
     if days is not None and start is not None:
         raise UsageError("--start and --days: give one (--start TIME --end TIME fills a gap)")
-    days = MAX_DAYS if days is None else days
-    if not 1 <= days <= MAX_DAYS:
+    if days is not None and not 1 <= days <= MAX_DAYS:
         raise UsageError(f"--days: must be 1 to {MAX_DAYS}, got {days}")
     try:
         seconds = parse_duration(step)

@@ -71,9 +71,15 @@ class CallPlan:
 
 
 def history_window(
-    now: float, days: int, step: int, *, end: float | None = None, start: float | None = None
+    now: float,
+    days: int | None,
+    step: int,
+    *,
+    end: float | None = None,
+    start: float | None = None,
 ) -> Window:
-    """The sample times of a backfill: ``days`` (or from ``start``) up to ``end``, every ``step``.
+    """The sample times of a backfill: ``days`` (or from ``start``; neither: from the oldest
+    data AWS keeps) up to ``end``, every ``step``.
 
     Without ``end`` the window ends at the last whole minute before ``now``, so that the
     live exporter started right after the backfill misses at most a minute. With ``end``
@@ -96,7 +102,12 @@ def history_window(
     else:
         stop = math.ceil(end / MINUTE) * MINUTE - MINUTE
     oldest = last - KEPT_SECONDS
-    if start is None:
+    if start is None and days is None:
+        first = oldest
+        if first >= stop:
+            raise ValueError(f"--end {_iso(stop)}: before the oldest data AWS keeps ({_KEPT})")
+    elif start is None:
+        assert days is not None
         first = stop - days * DAY
         if first < oldest:
             most = math.floor((stop - oldest) / DAY)
