@@ -352,6 +352,14 @@ class ReputationThresholds(_Model):
     bounce: ThresholdPair = ThresholdPair(under_review=0.05, at_risk=0.10)
     complaint: ThresholdPair = ThresholdPair(under_review=0.001, at_risk=0.005)
 
+    def ratios(self) -> dict[tuple[str, str], float]:
+        """(rate, status) -> ratio, e.g. ("bounce", "under_review") -> 0.05."""
+        return {
+            (rate, status): getattr(getattr(self, rate), status)
+            for rate in ("bounce", "complaint")
+            for status in ("under_review", "at_risk")
+        }
+
     @model_validator(mode="before")
     @classmethod
     def _default_ratios(cls, data: Any) -> Any:

@@ -256,13 +256,7 @@ class Exporter:
         return self._reload_ok
 
     def reputation_thresholds(self) -> Mapping[tuple[str, str], float]:
-        """(rate, status) -> ratio, from reputation_thresholds of the config."""
-        thresholds = self.config.reputation_thresholds
-        return {
-            (rate, status): getattr(getattr(thresholds, rate), status)
-            for rate in ("bounce", "complaint")
-            for status in ("under_review", "at_risk")
-        }
+        return self.config.reputation_thresholds.ratios()
 
     def polls_skipped(self) -> Mapping[str, int]:
         return self.poller.skipped()

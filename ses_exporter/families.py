@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from prometheus_client.metrics_core import Metric
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.samples import Sample
 
 GAUGE = "gauge"
@@ -82,3 +82,23 @@ def merge_families(groups: Iterable[Iterable[Metric]]) -> list[Metric]:
                 )
             target.samples.extend(family.samples)
     return list(merged.values())
+
+
+def threshold_family(
+    ratios: Mapping[tuple[str, str], float], extra_labels: Mapping[str, str] | None = None
+) -> Metric:
+    """``ses_exporter_reputation_threshold_ratio``: the configured thresholds by (rate,
+    status) (``ReputationThresholds.ratios``), so rules and dashboards compare against the
+    same numbers as ``aws_ses_reputation_status`` instead of copies of them. The exporter
+    exposes it without target labels; ``backfill`` adds its ``--label`` labels."""
+    extra = dict(extra_labels or {})
+    family = GaugeMetricFamily(
+        "ses_exporter_reputation_threshold_ratio",
+        "Reputation thresholds the exporter derives aws_ses_reputation_status and "
+        "aws_ses_configuration_set_reputation_status from (reputation_thresholds in the "
+        "config), 0-1: a rate at or above a status's threshold has that status.",
+        labels=["rate", "status", *extra],
+    )
+    for (rate, status), ratio in ratios.items():
+        family.add_metric([rate, status, *extra.values()], ratio)
+    return family

@@ -35,7 +35,7 @@ from . import __version__
 from .aws import RequestCounter
 from .discovery import DiscoveryStatus
 from .exposition import GzipPrefix, choose, join, render
-from .families import merge_families
+from .families import merge_families, threshold_family
 from .store import COLLECTOR_LABELS, COLLECTOR_SERIES, PollStatus, ResultStore
 
 # The joined SES part is compressed once per content version; see README, Performance.
@@ -199,7 +199,7 @@ class SelfMetrics(PromCollector):
         )
         reload_ok.add_metric([], float(self.state.reload_successful()))
         yield reload_ok
-        yield _threshold_family(self.state.reputation_thresholds())
+        yield threshold_family(self.state.reputation_thresholds())
         yield from self._scale_families()
         yield from _shard_families(self.state)
 
@@ -256,21 +256,6 @@ def _collector_families(statuses: Sequence[PollStatus]) -> list[Metric]:
             if value is not None:
                 family.add_metric(labels, value)
     return list[Metric](families)
-
-
-def _threshold_family(thresholds: Mapping[tuple[str, str], float]) -> Metric:
-    """The configured thresholds by (rate, status), so rules and dashboards compare against
-    the same numbers as ``aws_ses_reputation_status`` instead of copies of them."""
-    family = GaugeMetricFamily(
-        "ses_exporter_reputation_threshold_ratio",
-        "Reputation thresholds the exporter derives aws_ses_reputation_status and "
-        "aws_ses_configuration_set_reputation_status from (reputation_thresholds in the "
-        "config), 0-1: a rate at or above a status's threshold has that status.",
-        labels=["rate", "status"],
-    )
-    for (rate, status), ratio in thresholds.items():
-        family.add_metric([rate, status], ratio)
-    return family
 
 
 def _discovery_families(statuses: Sequence[DiscoveryStatus]) -> Iterator[Metric]:

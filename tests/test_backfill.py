@@ -18,7 +18,6 @@ import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import boto3
@@ -40,18 +39,19 @@ from ses_exporter.backfill.history import (
     history_window,
     plan_calls,
 )
-from ses_exporter.backfill.series import THRESHOLD_FAMILY, SeriesSettings, threshold_steps
+from ses_exporter.backfill.series import SeriesSettings, threshold_steps
 from ses_exporter.cli import main
 from ses_exporter.collectors.cloudwatch import COUNTERS
 from ses_exporter.collectors.cloudwatch_source import MAX_QUERIES_PER_CALL, Query, Window
 from ses_exporter.config import Config, parse_config
 from ses_exporter.daemon import Exporter
 from ses_exporter.demo.responders import SimulatedError, install_responder
-from ses_exporter.scrape import _threshold_family
+from ses_exporter.scrape import Scrape
 from tests.fakes import FakeAccountApi
 from tests.orgworld import build_organization
 
 DAY = 86_400
+THRESHOLD_FAMILY = "ses_exporter_reputation_threshold_ratio"
 NOW = 1_780_000_000.0  # a whole minute plus 40 s: 2026-05-28T20:26:40Z
 # A series: (sample name, labels as a sorted tuple)
 SeriesKey = tuple[str, tuple[tuple[str, str], ...]]
@@ -586,7 +586,9 @@ def test_the_threshold_family_is_the_live_one() -> None:
     window = history_window(NOW, 1, 3600)
     settings = SeriesSettings(window, cfg.reputation_thresholds, 1800)
     (_, (backfilled,)), *_ = threshold_steps(settings, {})
-    live = _threshold_family(Exporter.reputation_thresholds(SimpleNamespace(config=cfg)))
+    exporter = Exporter(cfg)  # not started: what its /metrics says of the thresholds
+    scrape = Scrape(exporter.store, exporter)
+    (live,) = [m for m in scrape.registry.collect() if m.name == THRESHOLD_FAMILY]
     assert (backfilled.name, backfilled.documentation, backfilled.type) == (
         live.name,
         live.documentation,

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, BinaryIO
 
-from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.metrics_core import Metric
 from prometheus_client.openmetrics.exposition import generate_latest
 from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
@@ -64,6 +64,7 @@ from ..collectors.send_statistics import (
     send_statistics_families,
 )
 from ..config import ReputationThresholds
+from ..families import threshold_family
 from .history import TargetHistory
 
 EOF = b"# EOF\n"
@@ -156,33 +157,15 @@ def target_steps(
         yield t, families
 
 
-# The live exporter's own family (scrape.py ``_threshold_family``, from
-# ``daemon.Exporter.reputation_thresholds``): the same name, HELP and (rate, status)
-# series, so threshold lines in the dashboards cover the backfilled range too.
-# tests/test_backfill.py checks that both print the same.
-THRESHOLD_FAMILY = "ses_exporter_reputation_threshold_ratio"
-THRESHOLD_HELP = (
-    "Reputation thresholds the exporter derives aws_ses_reputation_status and "
-    "aws_ses_configuration_set_reputation_status from (reputation_thresholds in the "
-    "config), 0-1: a rate at or above a status's threshold has that status."
-)
-
-
 def threshold_steps(
     settings: SeriesSettings, extra_labels: Mapping[str, str]
 ) -> Iterator[tuple[int, list[Metric]]]:
     """``ses_exporter_reputation_threshold_ratio{rate,status}`` at every sample time, from
     the config's reputation_thresholds. Not per target: the live series carries only the
     labels Prometheus adds at scrape (``job``, ``instance``), so only ``extra_labels``."""
-    thresholds = settings.thresholds
-    names = ["rate", "status", *extra_labels]
+    ratios = settings.thresholds.ratios()
     for t in sample_times(settings.window):
-        family = GaugeMetricFamily(THRESHOLD_FAMILY, THRESHOLD_HELP, labels=names)
-        for rate in ("bounce", "complaint"):
-            for status in ("under_review", "at_risk"):
-                ratio = getattr(getattr(thresholds, rate), status)
-                family.add_metric([rate, status, *extra_labels.values()], ratio)
-        yield t, [family]
+        yield t, [threshold_family(ratios, extra_labels)]
 
 
 def _send_buckets(snap: SendStatisticsSnapshot | None, window: Window) -> dict[str, _Cumulative]:
