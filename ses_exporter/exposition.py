@@ -64,6 +64,7 @@ _HEADERS: dict[bytes, bytes] = {}
 _MAX_HEADERS = 4096
 # Distinct result shapes (family names in order), kept once: a handful per collector.
 _SHAPES: dict[tuple[str, ...], tuple[str, ...]] = {}
+_MAX_SHAPES = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +107,9 @@ class Rendered:
 
     def __post_init__(self) -> None:
         shape = tuple(fragment.name for fragment in self.fragments)
-        object.__setattr__(self, "shape", _SHAPES.setdefault(shape, shape))
+        if len(_SHAPES) < _MAX_SHAPES:  # a bound against results that vary without end
+            shape = _SHAPES.setdefault(shape, shape)
+        object.__setattr__(self, "shape", shape)
         columns = tuple(tuple(f.samples[fmt] for f in self.fragments) for fmt in (TEXT, 1))
         object.__setattr__(self, "columns", columns)
         object.__setattr__(self, "text_extras", any(f.text_extras for f in self.fragments))
