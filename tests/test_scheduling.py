@@ -84,7 +84,7 @@ def test_polls_tick_on_a_spread_grid_and_report_their_lag(
     assert all(0 <= lag < 1 for lag in lags)  # an idle exporter starts polls on their tick
 
 
-def test_long_lived_objects_are_frozen_once_ready_and_again_after_a_change(
+def test_long_lived_objects_are_frozen_during_the_first_round_and_after_a_change(
     aws: None, fake_api: FakeAccountApi
 ) -> None:
     import gc
@@ -92,25 +92,38 @@ def test_long_lived_objects_are_frozen_once_ready_and_again_after_a_change(
     from ses_exporter.config import parse_config
 
     exporter = Exporter(config_for("eu-west-1", extra=ONE_SECOND), client_hooks=[fake_api.hook])
+    collections: list[int] = []
+
+    def count(phase: str, info: dict[str, int]) -> None:
+        if phase == "start" and info["generation"] == 2:
+            collections.append(len(collections))
+
+    gc.callbacks.append(count)
+    gc.disable()  # only the exporter's own collections are counted
     try:
         gc.unfreeze()
         exporter._freeze_long_lived()
-        assert gc.get_freeze_count() == 0  # not before the first round of polls
+        # the first round: frozen as it grows, without a full collection
+        assert gc.get_freeze_count() > 10_000 and collections == []
         for target in exporter.targets:
             exporter.poller.poll(target, "account")
-        exporter._freeze_long_lived()
+        exporter._freeze_long_lived()  # ready: what the polls made is collected, then frozen
         frozen = gc.get_freeze_count()
-        assert frozen > 10_000  # botocore's models, the client classes, the clients
+        assert len(collections) == 1
         exporter._freeze_long_lived()
-        assert gc.get_freeze_count() == frozen  # nothing changed: no new full collection
+        assert gc.get_freeze_count() == frozen and len(collections) == 1  # nothing changed
         exporter.apply(
             parse_config("accounts:\n  - regions: [eu-west-1, us-east-1]\n" + ONE_SECOND)
         )
+        exporter._freeze_long_lived()  # not ready: the new target is not polled yet
+        assert len(collections) == 1
         for target in exporter.targets:
             exporter.poller.poll(target, "account")
-        exporter._freeze_long_lived()
-        assert gc.get_freeze_count() > frozen  # the new target's objects joined
+        exporter._freeze_long_lived()  # changed targets: thawed, collected, frozen again
+        assert len(collections) == 2 and gc.get_freeze_count() > 10_000
     finally:
+        gc.enable()
+        gc.callbacks.remove(count)
         gc.unfreeze()
 
 
