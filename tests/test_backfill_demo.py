@@ -25,11 +25,10 @@ from prometheus_client.registry import CollectorRegistry
 from ses_exporter.aws import ClientFactory, RequestCounter
 from ses_exporter.backfill.command import BackfillOptions, backfill
 from ses_exporter.backfill.history import MAX_DATAPOINTS_PER_CALL, history_window
-from ses_exporter.backfill.series import THRESHOLD_FAMILY
 from ses_exporter.config import parse_config
 from ses_exporter.demo import DEMO_CONFIG, DemoWorld
 from ses_exporter.targets import build_targets
-from tests.test_backfill import parse, per_target
+from tests.test_backfill import THRESHOLD_FAMILY, parse, per_target
 
 # --- the demo world: shape, names, calls ---------------------------------------------
 
