@@ -46,13 +46,9 @@ class _Series:
         self, points: Mapping[float, float], forget_before: float, origin: float
     ) -> None:
         """A late series: datapoints before ``origin`` are baseline, newer ones pending."""
-        self.forgotten_before = max(self.forgotten_before, forget_before)
         self.counted_until = max(self.counted_until, origin)  # also for those read later
-        for timestamp, value in points.items():
-            if timestamp >= self.forgotten_before:
-                self.seen[timestamp] = value
-                if timestamp >= origin:
-                    self.pending += max(value, 0.0)
+        self.update(points, forget_before, count=True)
+        self.pending, self.total = self.total, 0.0
 
     def update(self, points: Mapping[float, float], forget_before: float, count: bool) -> None:
         self.total += self.pending

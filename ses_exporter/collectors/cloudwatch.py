@@ -339,14 +339,16 @@ class CloudWatchCollector(Collector):
             for key in self._discover(now, labels).metrics
             if key[1] is None or sets.matches(key[1])
         ]
-        data = self._fetch(now, keys)
+        window = trailing_window(now, config.period, config.lookback)
+        data = self._fetch(
+            keys, window, trailing_window(now, config.period, config.reputation_lookback)
+        )
         observations = counter_observations(data)
         # Account-wide counters exist from the first poll, listed or not: the first Reject
         # ever then raises a series that was 0, which increase() sees (a series born at
         # its value would hide the burst). Per-set series start at 0 in WindowCounters.
         for row in COUNTERS:
             observations.setdefault((row.account, None), {})
-        window = trailing_window(now, config.period, config.lookback)
         counted = self._counted
         if counted is not None and counted.period != window.period:
             # A new period after a reload: datapoints are keyed by their start time, and
@@ -364,12 +366,10 @@ class CloudWatchCollector(Collector):
         )
         return cloudwatch_families(snap, self.settings.thresholds, labels)
 
-    def _fetch(self, now: float, keys: Collection[MetricKey]) -> MetricData:
-        """Event counts over ``lookback``, Reputation.* over ``reputation_lookback``: one
-        GetMetricData series of calls per window (one in all when the windows agree)."""
-        config = self.settings.config
-        counts = trailing_window(now, config.period, config.lookback)
-        reputation = trailing_window(now, config.period, config.reputation_lookback)
+    def _fetch(self, keys: Collection[MetricKey], counts: Window, reputation: Window) -> MetricData:
+        """Event counts over ``counts`` (``lookback``), Reputation.* over ``reputation``
+        (``reputation_lookback``): one GetMetricData series of calls per window (one in
+        all when the windows agree)."""
         cloudwatch, count = self.clients.cloudwatch, self._count_metrics
         if counts == reputation:
             return fetch_metric_data(cloudwatch, plan_queries(keys, STAT_OF), counts, count)
