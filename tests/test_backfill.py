@@ -179,6 +179,19 @@ def test_time_flags_read_rfc_3339_and_unix_seconds() -> None:
 # --- exact values against moto ----------------------------------------------------------
 
 
+def send_point(
+    when: float, attempts: int, bounces: int = 0, complaints: int = 0, rejects: int = 0
+) -> dict[str, Any]:
+    """One GetSendStatistics data point (a 15-minute bucket starting at ``when``)."""
+    return {
+        "Timestamp": datetime.fromtimestamp(when, UTC),
+        "DeliveryAttempts": attempts,
+        "Bounces": bounces,
+        "Complaints": complaints,
+        "Rejects": rejects,
+    }
+
+
 def everywhere(points: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     """The same GetSendStatistics answer in every region a test here uses."""
     regions = ["us-east-1", "us-east-2", "us-west-1", "us-west-2", "eu-west-1", "eu-west-2"]
@@ -260,27 +273,9 @@ def test_send_statistics_buckets_become_a_counter_from_the_window(
     bucket = now - 3600  # four buckets before the end, and one before the window
     fake_api.send_data_points = everywhere(
         [
-            {
-                "Timestamp": datetime.fromtimestamp(bucket + 900, UTC),
-                "DeliveryAttempts": 7,
-                "Bounces": 1,
-                "Complaints": 0,
-                "Rejects": 2,
-            },
-            {
-                "Timestamp": datetime.fromtimestamp(bucket, UTC),
-                "DeliveryAttempts": 5,
-                "Bounces": 0,
-                "Complaints": 1,
-                "Rejects": 0,
-            },
-            {
-                "Timestamp": datetime.fromtimestamp(now - 2 * DAY, UTC),
-                "DeliveryAttempts": 99,
-                "Bounces": 9,
-                "Complaints": 9,
-                "Rejects": 9,
-            },
+            send_point(bucket + 900, 7, 1, 0, 2),
+            send_point(bucket, 5, 0, 1),
+            send_point(now - 2 * DAY, 99, 9, 9, 9),
         ]
     )
     _, series = run(config(), fake_api, now)
@@ -357,17 +352,7 @@ def failing_ses(region: str) -> Any:
 def test_a_failing_target_writes_nothing_unless_keep_going(
     aws: None, fake_api: FakeAccountApi, tmp_path: Path
 ) -> None:
-    fake_api.send_data_points = everywhere(
-        [
-            {
-                "Timestamp": datetime.fromtimestamp(time.time() - 3600, UTC),
-                "DeliveryAttempts": 1,
-                "Bounces": 0,
-                "Complaints": 0,
-                "Rejects": 0,
-            }
-        ]
-    )
+    fake_api.send_data_points = everywhere([send_point(time.time() - 3600, 1)])
     cfg = config("[us-east-1, eu-west-1]")
     path = tmp_path / "out.om"
     path.write_text("before\n")
@@ -464,17 +449,7 @@ def test_discovered_accounts_are_backfilled_with_their_own_ids(
     organizations = boto3.client("organizations", region_name="us-east-1")
     build_organization(organizations, accounts=3)
     members = {a["Id"] for a in organizations.list_accounts()["Accounts"]}
-    fake_api.send_data_points = everywhere(
-        [
-            {
-                "Timestamp": datetime.fromtimestamp(time.time() - 3600, UTC),
-                "DeliveryAttempts": 3,
-                "Bounces": 0,
-                "Complaints": 0,
-                "Rejects": 0,
-            }
-        ]
-    )
+    fake_api.send_data_points = everywhere([send_point(time.time() - 3600, 3)])
     cfg = parse_config(
         "organizations:\n  - member_role_name: OrganizationAccountAccessRole\n"
         "    regions: [us-east-1]\n    ses_requests_per_second: 1000\n"
@@ -493,17 +468,7 @@ def test_many_targets_all_written_in_target_order(aws: None, fake_api: FakeAccou
         "us-east-1", "us-east-2", "us-west-1", "us-west-2", "eu-west-1", "eu-west-2",
         "eu-west-3", "eu-central-1", "ap-south-1", "ap-northeast-1", "ca-central-1",
     ]  # fmt: skip
-    fake_api.send_data_points = everywhere(
-        [
-            {
-                "Timestamp": datetime.fromtimestamp(time.time() - 3600, UTC),
-                "DeliveryAttempts": 2,
-                "Bounces": 1,
-                "Complaints": 0,
-                "Rejects": 0,
-            }
-        ]
-    )
+    fake_api.send_data_points = everywhere([send_point(time.time() - 3600, 2, 1)])
     out = io.BytesIO()
     report = backfill(
         parse_config(
@@ -535,13 +500,7 @@ def test_a_run_with_end_writes_nothing_at_or_after_it(aws: None, fake_api: FakeA
     bucket = end // 900 * 900 - 900
     fake_api.send_data_points = everywhere(
         [
-            {
-                "Timestamp": datetime.fromtimestamp(t, UTC),
-                "DeliveryAttempts": n,
-                "Bounces": 0,
-                "Complaints": 0,
-                "Rejects": 0,
-            }
+            send_point(t, n)
             for t, n in ((bucket - 900, 3), (bucket, 7), (bucket + 900, 100), (now - 900, 100))
         ]
     )

@@ -38,9 +38,8 @@ import pytest
 
 from ses_exporter.demo.history import DAY, history_minutes
 from ses_exporter.demo.world import PROFILES
-from tests.conftest import free_port
 from tests.dashboards import iter_panels, load_dashboards, panel_queries
-from tests.test_e2e import Prometheus
+from tests.test_e2e import launch_prometheus
 from tests.test_process import demo_config, start
 
 pytestmark = [
@@ -124,19 +123,7 @@ def test_backfilled_history_and_live_data_are_one_line(tmp_path: Path) -> None:
             f"    static_configs: [{{targets: ['127.0.0.1:{exporter.port}'], "
             "labels: {instance: ses-demo}}]\n"
         )
-        port = free_port()
-        proc = subprocess.Popen(
-            [
-                "prometheus",
-                f"--config.file={prom_config}",
-                f"--storage.tsdb.path={data}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--log.level=warn",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        prometheus = Prometheus(proc, port)
+        prometheus = launch_prometheus(prom_config, data)
         sends = f'aws_ses_sends_total{{region="{REGION}"}}'
         # Live samples follow the backfilled ones (a reset to 0), and the live counter
         # moves once the demo publishes its first live minute, 60 s after it starts.

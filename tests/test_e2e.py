@@ -99,28 +99,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Daemon, Pr
     prometheus = None
     try:
         exporter.wait_ready()
-        rules = tmp / "rules.yml"
-        rules.write_text(re.sub(r"(?m)^(\s+for:) .*$", r"\1 0s", RULES.read_text()))
-        config = tmp / "prometheus.yml"
-        config.write_text(
-            "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
-            f"rule_files: [{rules}]\n"
-            "scrape_configs:\n  - job_name: ses-exporter\n"
-            f"    static_configs: [{{targets: ['127.0.0.1:{exporter.port}']}}]\n"
-        )
-        port = free_port()
-        proc = subprocess.Popen(
-            [
-                "prometheus",
-                f"--config.file={config}",
-                f"--storage.tsdb.path={tmp / 'data'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--log.level=warn",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        prometheus = Prometheus(proc, port)
+        rules = re.sub(r"(?m)^(\s+for:) .*$", r"\1 0s", RULES.read_text())
+        prometheus = start_prometheus(tmp, exporter.port, rules)
         prometheus.wait_for(
             "the first scrape",
             lambda: prometheus.api("query", query='up{job="ses-exporter"} == 1')["result"],
@@ -208,12 +188,17 @@ def start_prometheus(tmp: Path, exporter_port: int, rules_text: str) -> Promethe
         "scrape_configs:\n  - job_name: ses-exporter\n"
         f"    static_configs: [{{targets: ['127.0.0.1:{exporter_port}']}}]\n"
     )
+    return launch_prometheus(config, tmp / "data")
+
+
+def launch_prometheus(config: Path, data: Path) -> Prometheus:
+    """Debian's prometheus with this configuration and data directory, on a free port."""
     port = free_port()
     proc = subprocess.Popen(
         [
             "prometheus",
             f"--config.file={config}",
-            f"--storage.tsdb.path={tmp / 'data'}",
+            f"--storage.tsdb.path={data}",
             f"--web.listen-address=127.0.0.1:{port}",
             "--log.level=warn",
         ],

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -510,18 +511,23 @@ def test_a_hung_call_times_out_and_counts_as_timeout(
     wait(daemon, invariants, lambda s: success(s, A, "account") == 1, 10)
 
 
-def test_a_failing_call_is_tried_three_times_in_total(proxy: FaultProxy) -> None:
-    """SPEC 2.8 asks for bounded retries: a real botocore client with the exporter's config,
-    against 500s, makes exactly aws.MAX_ATTEMPTS = 3 HTTP attempts for one call."""
-    region = "ca-central-1"  # no target of the daemon polls it
-    ses = boto3.client(
-        "ses",
+def proxied_client(proxy: FaultProxy, service: str, region: str) -> Any:
+    """A boto3 client with the exporter's botocore config, through the fault proxy."""
+    return boto3.client(
+        service,
         region_name=region,
         endpoint_url=proxy.url,
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
         config=aws.client_config(),
     )
+
+
+def test_a_failing_call_is_tried_three_times_in_total(proxy: FaultProxy) -> None:
+    """SPEC 2.8 asks for bounded retries: a real botocore client with the exporter's config,
+    against 500s, makes exactly aws.MAX_ATTEMPTS = 3 HTTP attempts for one call."""
+    region = "ca-central-1"  # no target of the daemon polls it
+    ses = proxied_client(proxy, "ses", region)
     proxy.fault("GetSendQuota", Fault.HTTP_500, region=region)
     try:
         with pytest.raises(ClientError):
@@ -535,14 +541,7 @@ def test_list_configuration_sets_pages_end_to_end_through_the_proxy(proxy: Fault
     """The request the collector really sends (no PageSize) reaches moto unchanged, and
     NextToken paging is followed over HTTP: moto pages 100 sets at a time."""
     region = "ca-central-1"  # no target of the daemon polls it
-    sesv2 = boto3.client(
-        "sesv2",
-        region_name=region,
-        endpoint_url=proxy.url,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=aws.client_config(),
-    )
+    sesv2 = proxied_client(proxy, "sesv2", region)
     names = [f"paged-{i:03d}" for i in range(130)]
     for name in names:
         sesv2.create_configuration_set(ConfigurationSetName=name)
