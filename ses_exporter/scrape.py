@@ -77,12 +77,12 @@ class Scrape:
     ):
         self.store = store
         self.clock = clock
+        own = SelfMetrics(state)
         self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(ExporterCollector(store, state, clock))
-        own = SelfMetrics(store, state)
+        self.registry.register(ExporterCollector(store, own, clock))
         # Printed per scrape: the self-metrics after the per-target ones, and the runtime.
         self._rest = CollectorRegistry(auto_describe=False)
-        self._rest.register(_Rest(own))
+        self._rest.register(own)
         if runtime is not None:
             self.registry.register(runtime)
             self._rest.register(runtime)
@@ -130,12 +130,12 @@ class ExporterCollector(PromCollector):
     def __init__(
         self,
         store: ResultStore,
-        state: ExporterState,
+        own: SelfMetrics,
         clock: Callable[[], float] = time.time,
     ):
         self.store = store
         self.clock = clock
-        self.own = SelfMetrics(store, state)
+        self.own = own
 
     def describe(self) -> list[Metric]:
         return []
@@ -148,17 +148,18 @@ class ExporterCollector(PromCollector):
 
 
 class SelfMetrics(PromCollector):
-    """The exporter's own metrics (SPEC 3.5), without the SES families."""
+    """The exporter's own metrics (SPEC 3.5), without the SES families: all of them with
+    ``families``; as a collector, those printed at every scrape (``rest``: build_info and
+    the per-target ones are kept rendered by ``Scrape``)."""
 
-    def __init__(self, store: ResultStore, state: ExporterState):
-        self.store = store
+    def __init__(self, state: ExporterState):
         self.state = state
 
     def describe(self) -> list[Metric]:
         return []
 
     def collect(self) -> Iterator[Metric]:
-        return self.families(self.store.statuses())
+        return self.rest()
 
     def families(self, statuses: list[PollStatus]) -> Iterator[Metric]:
         yield self.build_info()
@@ -229,19 +230,6 @@ class SelfMetrics(PromCollector):
             names.add_metric([account_id, name, organization], 1.0)
         yield names
         yield from _discovery_families(self.state.discovery_statuses())
-
-
-class _Rest(PromCollector):
-    """``SelfMetrics.rest`` as a collector, for the scrape's per-scrape part."""
-
-    def __init__(self, own: SelfMetrics):
-        self.own = own
-
-    def describe(self) -> list[Metric]:
-        return []
-
-    def collect(self) -> Iterator[Metric]:
-        return self.own.rest()
 
 
 def _collector_families(statuses: Sequence[PollStatus]) -> list[Metric]:
