@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from ..collectors.cloudwatch import STAT_OF, CloudWatchCollector
+from ..collectors.cloudwatch import STAT_OF, CloudWatchCollector, wanted_metrics
 from ..collectors.cloudwatch_source import (
     MAX_QUERIES_PER_CALL,
     MetricData,
@@ -183,11 +183,7 @@ def fetch_cloudwatch(
     """ListMetrics, then GetMetricData per ``plan_calls``; the slices merged per query."""
     cloudwatch = target.clients.cloudwatch
     sets = target.account.config.configuration_sets
-    keys = [
-        key
-        for key in discover_metrics(cloudwatch, STAT_OF).metrics
-        if key[1] is None or sets.matches(key[1])
-    ]
+    keys = wanted_metrics(discover_metrics(cloudwatch, STAT_OF), sets)
     queries = plan_queries(keys, STAT_OF)
     merged: dict[str, dict[float, float]] = {query.id: {} for query in queries}
     for batch, part in plan_calls(queries, window).requests:

@@ -212,6 +212,12 @@ def newest_reputation(data: MetricData) -> dict[ReputationKey, tuple[float, floa
     return newest
 
 
+def wanted_metrics(discovery: Discovery, sets: ConfigurationSetFilter) -> list[MetricKey]:
+    """The discovered metrics to read: account-wide ones, and those of the sets the
+    account's include/exclude filter keeps."""
+    return [key for key in discovery.metrics if key[1] is None or sets.matches(key[1])]
+
+
 def status_of(ratio: float, pair: ThresholdPair) -> str:
     if ratio >= pair.at_risk:
         return "at_risk"
@@ -333,12 +339,7 @@ class CloudWatchCollector(Collector):
     def poll(self, labels: Mapping[str, str]) -> list[Metric]:
         now = self._clock()
         config = self.settings.config
-        sets = self.settings.configuration_sets
-        keys = [
-            key
-            for key in self._discover(now, labels).metrics
-            if key[1] is None or sets.matches(key[1])
-        ]
+        keys = wanted_metrics(self._discover(now, labels), self.settings.configuration_sets)
         window = trailing_window(now, config.period, config.lookback)
         data = self._fetch(
             keys, window, trailing_window(now, config.period, config.reputation_lookback)
