@@ -5,8 +5,9 @@ Scheduling at scale:
 * **Spread, not jitter.** Each job ticks on its own fixed grid, ``anchor + k x interval``,
   whose phase is a hash of the job's key: 1,500 targets' account polls are spread evenly
   over the minute instead of starting in lock-step, and a job keeps its phase across
-  reloads and restarts. The first poll of a new job runs within a few seconds, so
-  ``/-/ready`` does not wait for a whole interval.
+  reloads and restarts (``GridTrigger``). The first poll of a new job runs within a few
+  seconds, so ``/-/ready`` does not wait for a whole interval; its second runs on the
+  job's grid, one to two intervals later.
 * **No pile-ups.** ``max_instances=1`` and ``coalesce``: a poll still running (or still
   queued) when its next tick comes makes that tick skip, counted in
   ``ses_exporter_polls_skipped_total{collector}`` and logged once per collector when
@@ -28,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import logging
+import math
 import queue
 import random
 import threading
@@ -335,7 +337,35 @@ class Poller:
         return True
 
 
-def _trigger(key: StatusKey, interval: float) -> IntervalTrigger:
+class GridTrigger(IntervalTrigger):  # type: ignore[misc]
+    """Fires on ``start_date + k x interval`` only, whatever the previous run time was.
+
+    APScheduler's ``IntervalTrigger`` adds the interval to the previous fire time, so a job
+    whose first run was moved off the grid (the first poll runs at once, see
+    ``Poller._add_job``) would stay off it for good: every job of a collector would tick in
+    lock-step one interval after start-up, 1,500 account polls in the same second of each
+    minute. Here the next tick after a run is the first grid point at least one interval
+    after it: a run on the grid is followed by the next grid point; the first poll by the
+    job's own grid point between one and two intervals later (well within the default
+    ``max_staleness`` of three intervals), by which time the first round is over.
+    """
+
+    def get_next_fire_time(
+        self, previous_fire_time: datetime | None, now: datetime
+    ) -> datetime | None:
+        start, length = self.start_date.timestamp(), self.interval_length
+        if previous_fire_time is None:  # added or rescheduled: the first grid point from now
+            earliest = now.timestamp()
+        else:  # one interval on; the tolerance keeps a run on the grid from skipping a point
+            earliest = previous_fire_time.timestamp() + length - _GRID_TOLERANCE_SECONDS
+        ticks = max(0, math.ceil((earliest - start) / length))
+        return datetime.fromtimestamp(start + ticks * length, self.timezone)
+
+
+_GRID_TOLERANCE_SECONDS = 0.001  # datetimes keep microseconds: a grid point's round trip
+
+
+def _trigger(key: StatusKey, interval: float) -> GridTrigger:
     # A grid anchored at the epoch plus the job's phase: the same on every restart.
     anchor = datetime.fromtimestamp(phase(key, interval), UTC)
-    return IntervalTrigger(seconds=interval, start_date=anchor)
+    return GridTrigger(seconds=interval, start_date=anchor, timezone=UTC)

@@ -6,6 +6,7 @@ contains and what the self-metrics and logs say.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 
@@ -168,3 +169,46 @@ def test_ticks_of_polled_targets_go_ahead_of_first_polls() -> None:
     release.set()
     executor.shutdown(wait=True)
     assert ran == ["regular", "busy", "regular", "new-1", "new-2", "new-3"]
+
+
+def test_every_tick_after_the_first_poll_falls_on_the_jobs_own_grid() -> None:
+    """APScheduler's IntervalTrigger adds the interval to the previous run, so the first
+    poll (run at once, off the grid) would put every job in lock-step one interval after
+    start-up. The grid trigger brings each job onto its own phase from its second tick."""
+    from datetime import UTC, datetime, timedelta
+
+    from ses_exporter.poller import _trigger, phase
+
+    interval = 60.0
+    start = datetime(2026, 11, 30, 12, 0, 0, 400_000, tzinfo=UTC)  # start-up; first polls now
+    seconds: list[float] = []
+    for number in range(200):
+        key = (f"{number:012d}", "eu-west-1", "account")
+        trigger = _trigger(key, interval)
+        first = start + timedelta(seconds=number / 200)  # the first round's spread
+        second = trigger.get_next_fire_time(first, first)
+        assert timedelta(seconds=interval) <= second - first < timedelta(seconds=2 * interval)
+        assert abs(second.timestamp() % interval - phase(key, interval)) < 1e-3
+        ticks = [second]
+        for _ in range(5):  # a run on the grid is followed by the next grid point
+            ticks.append(trigger.get_next_fire_time(ticks[-1], ticks[-1]))
+        gaps = {round((b - a).total_seconds(), 3) for a, b in itertools.pairwise(ticks)}
+        assert gaps == {interval}
+        seconds.append(second.timestamp() % interval)
+    # 200 jobs started within the same second tick all over the minute afterwards
+    per_ten_seconds = [sum(1 for s in seconds if lo <= s < lo + 10) for lo in range(0, 60, 10)]
+    assert min(per_ten_seconds) >= 15, per_ten_seconds
+
+
+def test_a_new_or_rescheduled_job_ticks_at_its_next_grid_point() -> None:
+    from datetime import UTC, datetime
+
+    from ses_exporter.poller import _trigger, phase
+
+    key = ("111111111111", "us-east-1", "cloudwatch")
+    now = datetime(2026, 11, 30, 12, 0, 0, tzinfo=UTC)
+    tick = _trigger(key, 300.0).get_next_fire_time(None, now)
+    assert 0 <= (tick - now).total_seconds() < 300
+    assert abs(tick.timestamp() % 300 - phase(key, 300.0)) < 1e-3
+    # APScheduler asks again with the tick itself to list missed runs: it moves on
+    assert _trigger(key, 300.0).get_next_fire_time(tick, tick) > tick
