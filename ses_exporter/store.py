@@ -28,15 +28,15 @@ results alone can be cached per (version, which of them are fresh).
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from prometheus_client.metrics_core import Metric
-from prometheus_client.utils import floatToGoString as float_text
 
-from .exposition import EMPTY, Rendered, label_value, parse, render
+from .exposition import EMPTY, Rendered, label_text, parse, render, sample_line
 
 # (account key, region, collector): stable across polls and config reloads.
 StatusKey = tuple[str, str, str]
@@ -103,23 +103,30 @@ class PollStatus:
     def with_own_lines(self) -> PollStatus:
         """This status with ``own`` rendered from its fields (the text format's lines,
         which OpenMetrics prints the same way for a gauge)."""
-        labels = (self.account_id, self.region, self.collector)
-        pairs = sorted(zip(COLLECTOR_LABELS, labels, strict=True))
-        label_text = ",".join(f'{name}="{label_value(value)}"' for name, value in pairs)
+        labels = label_text(COLLECTOR_LABELS, (self.account_id, self.region, self.collector))
         lines = tuple(
-            b"" if value is None else f"{name}{{{label_text}}} {float_text(value)}\n".encode()  # type: ignore[no-untyped-call]
+            b"" if value is None else sample_line(name, labels, value)
             for (name, _), value in zip(COLLECTOR_SERIES, self.values(), strict=True)
         )
         return replace(self, own=lines)
 
+    # Until when the last good families may be exposed (see the module docstring):
+    # ``max_staleness`` after the last success, for good while a poll is in flight that
+    # started by then; -inf before any success. Set from the fields above.
+    fresh_until: float = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        until = -math.inf
+        if self.last_success is not None:
+            until = self.last_success + self.max_staleness
+            in_flight = self.in_flight_since
+            if in_flight is not None and in_flight <= until:
+                until = math.inf
+        object.__setattr__(self, "fresh_until", until)
+
     def is_fresh(self, now: float) -> bool:
-        """Whether the last good families may still be exposed (see the module docstring)."""
-        if self.last_success is None:
-            return False
-        if now - self.last_success <= self.max_staleness:
-            return True
-        in_flight = self.in_flight_since
-        return in_flight is not None and in_flight - self.last_success <= self.max_staleness
+        """Whether the last good families may still be exposed at ``now``."""
+        return now <= self.fresh_until
 
 
 class ResultStore:

@@ -144,6 +144,32 @@ def test_each_family_alone_and_one_target_alone(accept: str | None) -> None:
     assert joined([], accept) == reference([], accept)
 
 
+def shaped_target(number: int, families: Sequence[str]) -> list[Metric]:
+    """Gauges and counters as our builders make them, ``families`` in that order."""
+    b = FamilyBuilder({"account_id": f"{number:012d}", "region": "eu-west-1"})
+    for name in families:
+        if name.endswith("_total"):
+            b.counter(name, f"HELP of {name} (target {number}).", float(number))
+        else:
+            b.gauge(name, f"HELP of {name}.", number / 7, {"configuration_set": HOSTILE})
+    return b.families()
+
+
+@pytest.mark.parametrize("accept", list(ACCEPT_HEADERS))
+def test_results_of_several_shapes_interleaved_join_in_result_order(accept: str | None) -> None:
+    """The join by shape (one column per family, cut by ``zip``) prints every family once,
+    in order of first appearance, with its samples in result order even where results of
+    different shapes share it, and the HELP of the first result that has it."""
+    full = ["aws_ses_a", "aws_ses_b_total", "aws_ses_c", "aws_ses_d"]
+    shapes = [full, ["aws_ses_c", "aws_ses_a"], full[:2], [], ["aws_ses_e", "aws_ses_d"]]
+    groups = [shaped_target(n, shapes[n * 7 % 11 % len(shapes)]) for n in range(40)]
+    assert {tuple(f.name for f in g) for g in groups} == {
+        tuple(name.removesuffix("_total") for name in shape) for shape in shapes
+    }
+    assert joined(groups, accept) == reference(groups, accept)
+    assert joined(groups[::-1], accept) == reference(groups[::-1], accept)
+
+
 def test_sample_lines_are_shared_by_both_formats_when_they_agree() -> None:
     fragments = {f.name: f for f in render(GROUPS[0]).fragments}
     plain = fragments["aws_ses_max_send_rate"]
@@ -199,7 +225,7 @@ class State:
     requests = RequestCounter()
 
     def cloudwatch_requested(self) -> Mapping[tuple[str, str], float]:
-        return {("111111111111", "eu-west-1"): 12.0}
+        return {("111111111111", "eu-west-1"): 12.0, ("111111111111", HOSTILE): 0.5}
 
     def reload_successful(self) -> bool:
         return True
@@ -214,7 +240,7 @@ class State:
         return []
 
     def account_names(self) -> Mapping[str, tuple[str, str]]:
-        return {"111111111111": ("prod", "")}
+        return {"111111111111": ("prod", ""), "222222222222": (HOSTILE, "org-1")}
 
     def target_count(self) -> int:
         return 2
@@ -366,3 +392,24 @@ def test_store_version_follows_rendered_content_not_poll_bookkeeping() -> None:
     assert stale_version != version and statuses[0].rendered.fragments == ()
     store.remove(key)
     assert store.snapshot()[0] != stale_version
+
+
+def test_sample_lines_print_again_only_what_changed() -> None:
+    from ses_exporter.exposition import SampleLines
+
+    lines = SampleLines[tuple[str, str]]("x_total", ("region", "account_id"))
+    first = lines.render({("b", "2"): 1.0, ("a", HOSTILE): 2.0})
+    assert first == (
+        b'x_total{account_id="'
+        + HOSTILE.encode().replace(b"\\", b"\\\\").replace(b"\n", b"\\n").replace(b'"', b'\\"')
+        + b'",region="a"} 2.0\nx_total{account_id="2",region="b"} 1.0\n'
+    )
+    kept = lines._lines[("b", "2")][1]
+    second = lines.render({("b", "2"): 1.0, ("c", "3"): float("nan")})
+    assert (
+        second
+        == b'x_total{account_id="2",region="b"} 1.0\nx_total{account_id="3",region="c"} NaN\n'
+    )
+    assert lines._lines[("b", "2")][1] is kept  # unchanged: not printed again
+    assert ("a", HOSTILE) not in lines._lines  # gone from the values: forgotten
+    assert lines.render({("b", "2"): 5.0}) == b'x_total{account_id="2",region="b"} 5.0\n'
