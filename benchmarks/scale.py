@@ -95,7 +95,6 @@ class Observed:
     skipped: float | None = None
     durations: list[float] = field(default_factory=list)  # of every last poll, sorted
     intervals: dict[str, int] = field(default_factory=lambda: dict(INTERVALS))
-    steady_after: float | None = None  # Unix time of /-/ready, once seen
 
     def read(self, body: bytes, steady_after: float | None = 0.0) -> None:
         """Lags count only for polls that started after ``steady_after`` (Unix time of
@@ -119,7 +118,6 @@ class Observed:
                 by_name[name][key] = value
         last, duration = by_name[LAST_SUCCESS], by_name[DURATION]
         self.lag_family = self.lag_family or bool(by_name[LAG])
-        self.steady_after = steady_after
         self.success = by_name[SUCCESS]
         self.skipped = skipped
         self.durations = sorted(duration.values())
@@ -135,16 +133,11 @@ class Observed:
                     starts.append(start)
 
     def worst_gap_ratio(self) -> dict[str, float]:
-        """Per collector: the longest time between two successive poll starts of one target
-        after /-/ready, over the interval (1.0 = on time; a skipped tick shows as about 2).
-        The first poll runs at start-up, its successor on the job's grid one to two
-        intervals later (``poller.GridTrigger``): a gap of the first round, like its lags."""
+        """Per collector: the longest time between two successive poll starts of one target,
+        over the interval (1.0 = on time; a skipped tick shows as about 2)."""
         worst: dict[str, float] = {}
-        ready = self.steady_after
         for (_, _, collector), starts in self.starts.items():
             for before, after in itertools.pairwise(starts):
-                if ready is None or before <= ready:
-                    continue
                 ratio = (after - before) / self.intervals[collector]
                 worst[collector] = max(worst.get(collector, 0.0), ratio)
         return worst
@@ -470,9 +463,9 @@ def notes(rows: Sequence[Row], args: argparse.Namespace) -> list[str]:
         "/-/ready says when it is done). Poll p50/p99: ses_exporter_collector_duration_seconds "
         "at the end, over every target and collector (the simulated AWS's latency). "
         "Worst gap / interval: the longest time between two successive successful poll starts "
-        "(last_success_timestamp - duration) of one target and collector, both after /-/ready "
-        "(the first poll runs at start-up, the second on the job's grid one to two intervals "
-        "later), over its interval; "
+        "(last_success_timestamp - duration) of one target and collector, over its interval "
+        "(a job reaches its grid in one or two ticks of half to one interval after its first "
+        "poll); "
         "(The code before the scale work used APScheduler's jitter, up to 10 % on its own.)",
         "- Success at end: targets with ses_exporter_collector_success == 1, per collector ("
         f"{'/'.join(INTERVALS)}). Fewest polls: successful polls seen of the least-polled "

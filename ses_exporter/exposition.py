@@ -38,6 +38,7 @@ a family it cannot print fails the scrape there, as before, not the poll here).
 from __future__ import annotations
 
 import itertools
+import math
 import operator
 import re
 import zlib
@@ -195,7 +196,7 @@ class SampleLines(Generic[Labels]):
         for labels in sorted(values):
             value = values[labels]
             line = lines.get(labels)
-            if line is None or line[0] != value:  # NaN never equals itself: printed again
+            if line is None or not _same(line[0], value):
                 text = label_text(self.label_names, labels)
                 line = (value, sample_line(self.sample_name, text, value))
             kept[labels] = line
@@ -308,6 +309,12 @@ def _join_each(results: Sequence[Rendered], fmt: int, tail: bytes) -> bytes:
     for name, by_suffix in extras.items():
         parts[name].extend(_text_extras(first[name], by_suffix))
     return b"".join([*itertools.chain.from_iterable(parts.values()), tail])
+
+
+def _same(kept: float, value: float) -> bool:
+    """Whether ``value`` prints as ``kept`` did: -0.0 equals 0.0 but prints apart, and NaN
+    never equals itself (printed again each time)."""
+    return kept == value and math.copysign(1.0, kept) == math.copysign(1.0, value)
 
 
 class GzipPrefix:

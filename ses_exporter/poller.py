@@ -6,13 +6,15 @@ Scheduling at scale:
   whose phase is a hash of the job's key: 1,500 targets' account polls are spread evenly
   over the minute instead of starting in lock-step, and a job keeps its phase across
   reloads and restarts (``GridTrigger``). The first poll of a new job runs within a few
-  seconds, so ``/-/ready`` does not wait for a whole interval; its second runs on the
-  job's grid, one to two intervals later.
+  seconds, so ``/-/ready`` does not wait for a whole interval; the job reaches its grid
+  in one or two ticks, each between half an interval and one interval after the last.
 * **No pile-ups.** ``max_instances=1`` and ``coalesce``: a poll still running (or still
   queued) when its next tick comes makes that tick skip, counted in
   ``ses_exporter_polls_skipped_total{collector}`` and logged once per collector when
   skipping starts and once when every job of that collector keeps up again, not at every
-  tick nor per target.
+  tick nor per target. Ticks that come while a job's first poll is still queued or
+  running are the start-up queue (``/-/ready`` tells when it is done): skipped, but
+  neither counted nor logged.
 * **Slow targets do not hold up others.** Up to ``MAX_WORKERS`` polls run at once, each
   in its own thread (threads are created only as concurrency needs them); a paced or slow
   target occupies one of them. When more are due than can run, ticks of targets that
@@ -173,6 +175,7 @@ class Poller:
         # when the first job starts skipping and once when the last keeps up again.
         self._overrunning: dict[str, set[str]] = {}
         self._skipped_since_submit: set[str] = set()
+        self._polled: set[str] = set()  # jobs whose first poll has ended
         self._skipped: Counter[str] = Counter()  # by collector
         self._lock = threading.Lock()
         self._executor = _TickFirstExecutor(max_workers, self._submitted)
@@ -201,6 +204,7 @@ class Poller:
                 self._ticks.pop(job_id(key), None)
                 self._overrunning.get(key[2], set()).discard(job_id(key))
                 self._skipped_since_submit.discard(job_id(key))
+                self._polled.discard(job_id(key))
             self._executor.forget(job_id(key))
             self.store.remove(key)
         for key, (target, name) in wanted.items():
@@ -276,8 +280,8 @@ class Poller:
     def _skipped_tick(self, event: JobExecutionEvent) -> None:
         with self._lock:
             key = self._keys.get(event.job_id)
-            if key is None:
-                return
+            if key is None or event.job_id not in self._polled:
+                return  # not a poll, or the start-up queue: its first poll has not ended
             collector = key[2]
             self._skipped[collector] += 1
             self._skipped_since_submit.add(event.job_id)
@@ -299,6 +303,14 @@ class Poller:
     def poll(self, target: Target, name: str) -> bool:
         """One poll of one collector on one target; never raises. Returns success."""
         key = status_key(target, name)
+        try:
+            return self._poll(key, target, name)
+        finally:
+            with self._lock:
+                if job_id(key) in self._keys:  # not removed by a reload meanwhile
+                    self._polled.add(job_id(key))
+
+    def _poll(self, key: StatusKey, target: Target, name: str) -> bool:
         started = self.clock()
         with self._lock:
             tick = self._ticks.get(job_id(key))
@@ -338,16 +350,20 @@ class Poller:
 
 
 class GridTrigger(IntervalTrigger):  # type: ignore[misc]
-    """Fires on ``start_date + k x interval`` only, whatever the previous run time was.
+    """Ticks on the job's grid, ``start_date + k x interval``, and never more than one
+    interval after the previous tick.
 
     APScheduler's ``IntervalTrigger`` adds the interval to the previous fire time, so a job
-    whose first run was moved off the grid (the first poll runs at once, see
-    ``Poller._add_job``) would stay off it for good: every job of a collector would tick in
-    lock-step one interval after start-up, 1,500 account polls in the same second of each
-    minute. Here the next tick after a run is the first grid point at least one interval
-    after it: a run on the grid is followed by the next grid point; the first poll by the
-    job's own grid point between one and two intervals later (well within the default
-    ``max_staleness`` of three intervals), by which time the first round is over.
+    whose first run was off its grid (the first poll runs at once, see ``Poller._add_job``)
+    stayed off it for good: every job of a collector ticked in lock-step one interval after
+    start-up, 1,500 account polls in the same second of each minute. Here a tick on the
+    grid is followed by the next grid point; a tick off it (the first poll) by the first
+    grid point at least half an interval later if that is at most one interval later, and
+    otherwise by a tick half an interval later, whose successor is on the grid. So every
+    gap is between half an interval and one interval: the next poll never comes later than
+    with lock-step ticks (``max_staleness`` and ``lookback`` may be as short as one
+    interval), and never within half an interval of the first. (No jitter and no end date:
+    the poller sets neither.)
     """
 
     def get_next_fire_time(
@@ -355,14 +371,22 @@ class GridTrigger(IntervalTrigger):  # type: ignore[misc]
     ) -> datetime | None:
         start, length = self.start_date.timestamp(), self.interval_length
         if previous_fire_time is None:  # added or rescheduled: the first grid point from now
-            earliest = now.timestamp()
-        else:  # one interval on; the tolerance keeps a run on the grid from skipping a point
-            earliest = previous_fire_time.timestamp() + length - _GRID_TOLERANCE_SECONDS
-        ticks = max(0, math.ceil((earliest - start) / length))
-        return datetime.fromtimestamp(start + ticks * length, self.timezone)
+            return self._at(start + max(0, math.ceil((now.timestamp() - start) / length)) * length)
+        previous = previous_fire_time.timestamp()
+        # datetimes keep microseconds: a grid point's round trip is within the tolerance
+        tolerance = min(_GRID_TOLERANCE_SECONDS, length / 4)
+        ticks = math.ceil((previous + length / 2 - tolerance - start) / length)
+        point = start + ticks * length
+        if point > previous + length + tolerance:
+            point = previous + length / 2
+        return max(self._at(point), previous_fire_time + _ONE_MICROSECOND)
+
+    def _at(self, timestamp: float) -> datetime:
+        return datetime.fromtimestamp(timestamp, self.timezone)
 
 
-_GRID_TOLERANCE_SECONDS = 0.001  # datetimes keep microseconds: a grid point's round trip
+_GRID_TOLERANCE_SECONDS = 0.001
+_ONE_MICROSECOND = timedelta(microseconds=1)  # never at or before the previous tick
 
 
 def _trigger(key: StatusKey, interval: float) -> GridTrigger:

@@ -413,3 +413,11 @@ def test_sample_lines_print_again_only_what_changed() -> None:
     assert lines._lines[("b", "2")][1] is kept  # unchanged: not printed again
     assert ("a", HOSTILE) not in lines._lines  # gone from the values: forgotten
     assert lines.render({("b", "2"): 5.0}) == b'x_total{account_id="2",region="b"} 5.0\n'
+
+
+def test_sample_lines_tell_negative_zero_from_zero() -> None:
+    from ses_exporter.exposition import SampleLines
+
+    lines = SampleLines[tuple[str]]("y", ("a",))
+    assert lines.render({("1",): 0.0}) == b'y{a="1"} 0.0\n'
+    assert lines.render({("1",): -0.0}) == b'y{a="1"} -0.0\n'

@@ -171,32 +171,34 @@ def test_ticks_of_polled_targets_go_ahead_of_first_polls() -> None:
     assert ran == ["regular", "busy", "regular", "new-1", "new-2", "new-3"]
 
 
-def test_every_tick_after_the_first_poll_falls_on_the_jobs_own_grid() -> None:
+def test_jobs_reach_their_own_grid_within_two_ticks_never_more_than_an_interval_apart() -> None:
     """APScheduler's IntervalTrigger adds the interval to the previous run, so the first
-    poll (run at once, off the grid) would put every job in lock-step one interval after
-    start-up. The grid trigger brings each job onto its own phase from its second tick."""
+    poll (run at once, off the grid) put every job in lock-step one interval after
+    start-up. The grid trigger brings each job onto its own phase in one or two ticks,
+    each half an interval to one interval after the last (never later than lock-step:
+    max_staleness and lookback may be one interval), then exactly one interval apart."""
     from datetime import UTC, datetime, timedelta
 
     from ses_exporter.poller import _trigger, phase
 
     interval = 60.0
     start = datetime(2026, 11, 30, 12, 0, 0, 400_000, tzinfo=UTC)  # start-up; first polls now
-    seconds: list[float] = []
+    on_grid_at: list[float] = []
     for number in range(200):
         key = (f"{number:012d}", "eu-west-1", "account")
         trigger = _trigger(key, interval)
-        first = start + timedelta(seconds=number / 200)  # the first round's spread
-        second = trigger.get_next_fire_time(first, first)
-        assert timedelta(seconds=interval) <= second - first < timedelta(seconds=2 * interval)
-        assert abs(second.timestamp() % interval - phase(key, interval)) < 1e-3
-        ticks = [second]
-        for _ in range(5):  # a run on the grid is followed by the next grid point
+        ticks = [start + timedelta(seconds=number / 200)]  # the first round's spread
+        for _ in range(8):
             ticks.append(trigger.get_next_fire_time(ticks[-1], ticks[-1]))
-        gaps = {round((b - a).total_seconds(), 3) for a, b in itertools.pairwise(ticks)}
-        assert gaps == {interval}
-        seconds.append(second.timestamp() % interval)
+        gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(ticks)]
+        assert all(interval / 2 - 0.002 <= gap <= interval for gap in gaps), gaps
+        on_grid = [abs(t.timestamp() % interval - phase(key, interval)) < 1e-3 for t in ticks]
+        assert on_grid[1] or on_grid[2], gaps
+        first = on_grid.index(True)
+        assert all(on_grid[first:]) and gaps[first:] == [interval] * len(gaps[first:])
+        on_grid_at.append(ticks[first].timestamp() % interval)
     # 200 jobs started within the same second tick all over the minute afterwards
-    per_ten_seconds = [sum(1 for s in seconds if lo <= s < lo + 10) for lo in range(0, 60, 10)]
+    per_ten_seconds = [sum(1 for s in on_grid_at if lo <= s < lo + 10) for lo in range(0, 60, 10)]
     assert min(per_ten_seconds) >= 15, per_ten_seconds
 
 
@@ -212,3 +214,44 @@ def test_a_new_or_rescheduled_job_ticks_at_its_next_grid_point() -> None:
     assert abs(tick.timestamp() % 300 - phase(key, 300.0)) < 1e-3
     # APScheduler asks again with the tick itself to list missed runs: it moves on
     assert _trigger(key, 300.0).get_next_fire_time(tick, tick) > tick
+
+
+@pytest.mark.parametrize("interval", [0.0005, 0.001, 0.003, 1.0])
+def test_tiny_intervals_still_move_on(interval: float) -> None:
+    """APScheduler lists missed runs by asking until a tick is in the future: a trigger
+    that returned its previous tick would hang the scheduler."""
+    from datetime import UTC, datetime
+
+    from ses_exporter.poller import _trigger
+
+    trigger = _trigger(("1", "eu-west-1", "account"), interval)
+    tick = datetime(2026, 11, 30, 12, 0, 0, 123_457, tzinfo=UTC)
+    for _ in range(50):
+        later = trigger.get_next_fire_time(tick, tick)
+        assert later > tick
+        tick = later
+
+
+def test_ticks_skipped_while_the_first_poll_is_queued_are_not_counted(
+    aws: None, fake_api: FakeAccountApi, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The start-up queue is not an overrun: a tick that comes while a job's first poll
+    is still queued or running is skipped without a count or a warning; once it has
+    ended, skips count again."""
+    from types import SimpleNamespace
+
+    exporter = Exporter(config_for("eu-west-1", extra=ONE_SECOND), client_hooks=[fake_api.hook])
+    poller = exporter.poller
+    target = exporter.targets[0]
+    job = "/".join((target.account.key, target.region, "account"))
+    caplog.set_level(logging.INFO)
+    try:
+        exporter.poller.sync(exporter.targets, exporter.config.collectors)
+        poller._skipped_tick(SimpleNamespace(job_id=job))  # first poll still queued
+        assert poller.skipped() == {}
+        assert not [r for r in caplog.records if "outlast" in r.getMessage()]
+        poller.poll(target, "account")
+        poller._skipped_tick(SimpleNamespace(job_id=job))
+        assert poller.skipped() == {"account": 1}
+    finally:
+        exporter.stop()
