@@ -357,13 +357,13 @@ class GridTrigger(IntervalTrigger):  # type: ignore[misc]
     whose first run was off its grid (the first poll runs at once, see ``Poller._add_job``)
     stayed off it for good: every job of a collector ticked in lock-step one interval after
     start-up, 1,500 account polls in the same second of each minute. Here a tick on the
-    grid is followed by the next grid point; a tick off it (the first poll) by the first
-    grid point at least half an interval later if that is at most one interval later, and
-    otherwise by a tick half an interval later, whose successor is on the grid. So every
-    gap is between half an interval and one interval: the next poll never comes later than
-    with lock-step ticks (``max_staleness`` and ``lookback`` may be as short as one
-    interval), and never within half an interval of the first. (No jitter and no end date:
-    the poller sets neither.)
+    grid is followed by the next grid point, and a tick off it (the first poll) by the
+    first point of the job's half-interval grid (``start_date + k x interval / 2``) at
+    least half an interval later: a grid point, or half an interval before one. So a job
+    reaches its grid in one or two ticks, every gap is between half an interval and one
+    interval (the next poll never comes later than with lock-step ticks: ``max_staleness``
+    and ``lookback`` may be as short as one interval), and even the ticks on the way are
+    spread by the job's phase. (No jitter and no end date: the poller sets neither.)
     """
 
     def get_next_fire_time(
@@ -375,10 +375,12 @@ class GridTrigger(IntervalTrigger):  # type: ignore[misc]
         previous = previous_fire_time.timestamp()
         # datetimes keep microseconds: a grid point's round trip is within the tolerance
         tolerance = min(_GRID_TOLERANCE_SECONDS, length / 4)
-        ticks = math.ceil((previous + length / 2 - tolerance - start) / length)
-        point = start + ticks * length
-        if point > previous + length + tolerance:
-            point = previous + length / 2
+        ticks = round((previous - start) / length)
+        if abs(previous - (start + ticks * length)) <= tolerance:  # on the grid
+            point = start + (ticks + 1) * length
+        else:
+            half = length / 2
+            point = start + math.ceil((previous + half - tolerance - start) / half) * half
         return max(self._at(point), previous_fire_time + _ONE_MICROSECOND)
 
     def _at(self, timestamp: float) -> datetime:
