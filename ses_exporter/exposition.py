@@ -280,12 +280,8 @@ def _in_result_order(
         for shape in shapes
         for pair in zip(indexes[shape], columns[shape][shape.index(name)], strict=True)
     ]
-    merged.sort(key=_first)
+    merged.sort(key=operator.itemgetter(0))
     return [lines for _, lines in merged]
-
-
-def _first(pair: tuple[int, bytes]) -> int:
-    return pair[0]
 
 
 def _join_each(results: Sequence[Rendered], fmt: int, tail: bytes) -> bytes:

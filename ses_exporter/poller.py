@@ -175,7 +175,6 @@ class Poller:
         # when the first job starts skipping and once when the last keeps up again.
         self._overrunning: dict[str, set[str]] = {}
         self._skipped_since_submit: set[str] = set()
-        self._polled: set[str] = set()  # jobs whose first poll has ended
         self._skipped: Counter[str] = Counter()  # by collector
         self._lock = threading.Lock()
         self._executor = _TickFirstExecutor(max_workers, self._submitted)
@@ -204,7 +203,6 @@ class Poller:
                 self._ticks.pop(job_id(key), None)
                 self._overrunning.get(key[2], set()).discard(job_id(key))
                 self._skipped_since_submit.discard(job_id(key))
-                self._polled.discard(job_id(key))
             self._executor.forget(job_id(key))
             self.store.remove(key)
         for key, (target, name) in wanted.items():
@@ -280,7 +278,7 @@ class Poller:
     def _skipped_tick(self, event: JobExecutionEvent) -> None:
         with self._lock:
             key = self._keys.get(event.job_id)
-            if key is None or event.job_id not in self._polled:
+            if key is None or not self.store.attempted(key):
                 return  # not a poll, or the start-up queue: its first poll has not ended
             collector = key[2]
             self._skipped[collector] += 1
@@ -303,14 +301,6 @@ class Poller:
     def poll(self, target: Target, name: str) -> bool:
         """One poll of one collector on one target; never raises. Returns success."""
         key = status_key(target, name)
-        try:
-            return self._poll(key, target, name)
-        finally:
-            with self._lock:
-                if job_id(key) in self._keys:  # not removed by a reload meanwhile
-                    self._polled.add(job_id(key))
-
-    def _poll(self, key: StatusKey, target: Target, name: str) -> bool:
         started = self.clock()
         with self._lock:
             tick = self._ticks.get(job_id(key))

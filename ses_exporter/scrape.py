@@ -38,7 +38,7 @@ from prometheus_client.registry import Collector as PromCollector
 from . import __version__
 from .aws import RequestCounter
 from .discovery import DiscoveryStatus
-from .exposition import GzipPrefix, SampleLines, choose, join, render
+from .exposition import GzipPrefix, Labels, SampleLines, choose, join, render
 from .families import merge_families, threshold_family
 from .store import COLLECTOR_LABELS, COLLECTOR_SERIES, PollStatus, ResultStore
 
@@ -95,7 +95,7 @@ class Scrape:
         self._head = render(
             [own.build_info(), *_collector_families([]), _billed_family(), _names_family()]
         )
-        self._billed = SampleLines[tuple[str, str]](BILLED, ("account_id", "region"))
+        self._billed = SampleLines[tuple[str, str]](BILLED, BILLED_LABELS)
         self._names = SampleLines[tuple[str, str, str]](NAMES, NAMES_LABELS)
         self._gzip: dict[int, GzipPrefix] = {}  # per format: at most two
 
@@ -127,7 +127,7 @@ class Scrape:
         for fragment, lines in zip(headers, columns or [()] * len(headers), strict=True):
             parts.append(fragment.header[fmt])
             parts.extend(lines)
-        parts += (billed.header[fmt], self._billed.render(self.own.state.cloudwatch_requested()))
+        parts += (billed.header[fmt], self._billed.render(self.own.billed()))
         parts += (names.header[fmt], self._names.render(self.own.account_info()))
         return b"".join(parts)
 
@@ -177,15 +177,13 @@ class SelfMetrics(PromCollector):
     def families(self, statuses: list[PollStatus]) -> Iterator[Metric]:
         yield self.build_info()
         yield from _collector_families(statuses)
-        billed = _billed_family()
-        for (account_id, region), count in sorted(self.state.cloudwatch_requested().items()):
-            billed.add_metric([account_id, region], count)
-        yield billed
-        names = _names_family()
-        for labels in sorted(self.account_info()):
-            names.add_metric(list(labels), 1.0)
-        yield names
+        yield _with_samples(_billed_family(), self.billed())
+        yield _with_samples(_names_family(), self.account_info())
         yield from self.rest()
+
+    def billed(self) -> Mapping[tuple[str, str], float]:
+        """The samples of the billed counter: (account_id, region): metrics requested."""
+        return self.state.cloudwatch_requested()
 
     def account_info(self) -> dict[tuple[str, str, str], float]:
         """The samples of ses_exporter_account_info: (account_id, name, organization): 1."""
@@ -256,15 +254,25 @@ def _collector_families(statuses: Sequence[PollStatus]) -> list[Metric]:
 
 
 BILLED = "ses_exporter_cloudwatch_metrics_requested_total"
+BILLED_LABELS = ("account_id", "region")
 NAMES = "ses_exporter_account_info"
 NAMES_LABELS = ("account_id", "account_name", "organization")
+
+
+def _with_samples(
+    family: CounterMetricFamily | GaugeMetricFamily, values: Mapping[Labels, float]
+) -> Metric:
+    """``family`` with a sample per label tuple, in sorted order (as ``SampleLines``)."""
+    for labels in sorted(values):
+        family.add_metric(list(labels), values[labels])
+    return family
 
 
 def _billed_family() -> CounterMetricFamily:
     return CounterMetricFamily(
         BILLED,
         "CloudWatch metrics requested with GetMetricData (what CloudWatch bills for).",
-        labels=["account_id", "region"],
+        labels=list(BILLED_LABELS),
     )
 
 

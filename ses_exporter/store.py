@@ -86,6 +86,10 @@ class PollStatus:
     # Sample lines of COLLECTOR_SERIES, one bytes per family (both formats print them
     # alike), kept up to date by the store whenever the fields they show change.
     own: tuple[bytes, ...] = NO_LINES
+    # Until when the last good families may be exposed (see the module docstring):
+    # ``max_staleness`` after the last success, for good while a poll is in flight that
+    # started by then; -inf before any success. Set by __post_init__ from the fields above.
+    fresh_until: float = field(init=False, repr=False, compare=False)
 
     def metric_families(self) -> Sequence[Metric]:
         """The last good families: kept as they are, or parsed back from ``rendered`` when
@@ -109,11 +113,6 @@ class PollStatus:
             for (name, _), value in zip(COLLECTOR_SERIES, self.values(), strict=True)
         )
         return replace(self, own=lines)
-
-    # Until when the last good families may be exposed (see the module docstring):
-    # ``max_staleness`` after the last success, for good while a poll is in flight that
-    # started by then; -inf before any success. Set from the fields above.
-    fresh_until: float = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         until = -math.inf
@@ -221,6 +220,12 @@ class ResultStore:
         """The statuses and the version of their rendered content (see the module doc)."""
         with self._lock:
             return self._version, list(self._entries.values())
+
+    def attempted(self, key: StatusKey) -> bool:
+        """Whether a poll of ``key`` has ended (succeeded or failed)."""
+        with self._lock:
+            status = self._entries.get(key)
+            return status is not None and status.attempts > 0
 
     def all_attempted(self) -> bool:
         with self._lock:
