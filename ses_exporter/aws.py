@@ -119,6 +119,25 @@ class RepeatedNextTokenError(RuntimeError):
     """An API answered with a NextToken it had given before: following it would never end."""
 
 
+DAY = 86_400
+# How long CloudWatch answers GetMetricData at a period, finest first: "Data points with a
+# period of 60 seconds (1-minute) are available for 15 days, 300 seconds (5-minute) for 63
+# days, 3600 seconds (1-hour) for 455 days" (the CloudWatch concepts guide). A StartTime
+# older than 15 days returns no datapoints unless the period is a multiple of 300 (older
+# than 63 days: of 3600). The config and the cloudwatch collector both follow it.
+RETENTION: tuple[tuple[int, int], ...] = ((60, 15 * DAY), (300, 63 * DAY), (3600, 455 * DAY))
+
+
+def retention(period: int) -> int:
+    """Seconds back from now that CloudWatch still answers GetMetricData at ``period``
+    (0 for a period that is not a multiple of 60)."""
+    kept = 0
+    for step, seconds in RETENTION:
+        if period % step == 0:
+            kept = seconds
+    return kept
+
+
 def next_token_pages(
     operation: str, call: Callable[..., Page], request: Mapping[str, Any]
 ) -> Iterator[Page]:

@@ -29,6 +29,7 @@ from pydantic import (
     model_validator,
 )
 
+from ses_exporter.aws import RETENTION, retention
 from ses_exporter.config_types import (
     FROM_FILE,
     Duration,
@@ -129,16 +130,16 @@ class CloudWatchCollectorConfig(CollectorConfig):
 
     def _problems(self) -> list[Problem]:
         problems = super()._problems()
-        if self.lookback < self.period:
-            message = f"must be at least the period ({format_duration(self.period)}), got "
-            problems.append((("lookback",), message + format_duration(self.lookback)))
-        elif self.lookback < self.interval:
-            # Each poll reads only the trailing look-back: a shorter one than the interval
-            # would leave the time between two windows uncounted, silently.
+        least = self.interval + self.period
+        if self.lookback < least:
+            # lookback is the lateness margin: each poll reads from the end of the last
+            # window, less lookback. Less than a period would miss the growth of the
+            # period being read; CloudWatch publishes late, and a datapoint is read only if
+            # it arrives within lookback - period of its period's end.
             message = (
-                f"must be at least the interval ({format_duration(self.interval)}): each poll "
-                "reads only the last lookback, so what happened before it would never be "
-                "counted; got "
+                f"must be at least interval + period ({format_duration(least)}): CloudWatch "
+                "publishes datapoints minutes late, and one that arrives more than "
+                "lookback - period after its period ends is never read; got "
             )
             problems.append((("lookback",), message + format_duration(self.lookback)))
         if self.reputation_lookback < self.period:
@@ -146,7 +147,26 @@ class CloudWatchCollectorConfig(CollectorConfig):
             problems.append(
                 (("reputation_lookback",), message + format_duration(self.reputation_lookback))
             )
+        for key in ("lookback", "reputation_lookback"):
+            seconds: float = getattr(self, key)
+            kept = retention(int(self.period))
+            if seconds > kept:
+                problems.append(((key,), self._beyond_retention(seconds, kept)))
         return problems
+
+    def _beyond_retention(self, seconds: float, kept: int) -> str:
+        period = format_duration(self.period)
+        coarser = [step for step, _ in RETENTION if step > self.period]
+        hint = (
+            f"; a period that is a multiple of {format_duration(coarser[0])} reads further back"
+            if coarser
+            else ""
+        )
+        return (
+            f"must be at most {format_duration(kept)} with period {period}: CloudWatch answers "
+            f"at that period for {format_duration(kept)} only and returns no datapoints for "
+            f"older times{hint}; got {format_duration(seconds)}"
+        )
 
 
 class CollectorsConfig(_Model):

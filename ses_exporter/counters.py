@@ -14,7 +14,19 @@ of which arrive late and some of which AWS revises upwards. The rules (SPEC 3.2,
   datapoints from the first poll's bucket on are counted at the next poll, older ones are
   its baseline (as they are for a series present at the first poll without datapoints).
   ``increase()`` ignores a series' first sample, so a series born at its total would
-  hide exactly the burst that created it.
+  hide exactly the burst that created it;
+* a series that leaves (``hide``: a configuration set excluded by a reload, a metric
+  ListMetrics stops listing) is kept, unexposed, with its total and the datapoints it
+  counted, for as long as any of those could be read again (until every one is older
+  than the window). If it returns by then it goes on from its total and its known
+  datapoints count only their growth; after that it returns as a new series, whose
+  datapoints can only be new. Baselining a returning series instead would lose the
+  events that happened while it was away and are still in the window; forgetting it at
+  once (as before) counted its whole window again;
+* after a gap longer than CloudWatch keeps the counters' period, ``add_coarse`` counts
+  the older part from coarser datapoints: each adds what it holds beyond the datapoints
+  already counted inside it, and one that straddles datapoints already forgotten cannot
+  be matched and is reported instead of counted.
 
 >>> c = WindowCounters()
 >>> c.update({"Send": {0: 5.0}}, forget_before=0)      # baseline
@@ -76,6 +88,7 @@ class WindowCounters(Generic[K]):
 
     def __init__(self) -> None:
         self._series: dict[K, _Series] = {}
+        self._hidden: set[K] = set()  # series that left, kept while they could come back
         self._origin: float | None = None  # the first poll's bucket
         self._forget_before = float("-inf")  # one line for every series, never moving back
 
@@ -107,9 +120,41 @@ class WindowCounters(Generic[K]):
                 # CloudWatch does not list yet): datapoints that turn up later but started
                 # before the first poll's bucket are history, as a late series' are.
                 series.counted_until = self._origin
+        self._hidden.difference_update(observations)
         for key, series in self._series.items():
             if key not in born:
                 series.update(observations.get(key, {}), self._forget_before, count=started)
+        # A hidden series with no datapoint left in the window can never count one twice.
+        for key in [k for k in self._hidden if not self._series[k].seen]:
+            self._hidden.discard(key)
+            del self._series[key]
+
+    def add_coarse(self, observations: Mapping[K, Mapping[float, float]], period: float) -> float:
+        """Count datapoints of a coarser grid (``period`` a multiple of the counters'),
+        read once for a gap older than CloudWatch keeps at the counters' period; call it
+        before the ``update`` of the same poll. Each datapoint adds its value less the
+        known datapoints inside it. Returns the sum of those that cannot be matched (they
+        start before what the series still remembers) and are not counted.
+        """
+        unmatched = 0.0
+        origin = self._origin if self._origin is not None else float("-inf")
+        for key, points in observations.items():
+            series = self._series.get(key)
+            if series is None:
+                # Born during the gap: as a late series, what started since the first poll
+                # is new (it is counted at once: there was no earlier sample to hide).
+                series = self._series[key] = _Series(counted_until=origin)
+                series.forgotten_before = self._forget_before
+            for start, value in points.items():
+                if start < series.counted_until:
+                    continue  # baseline
+                inside = sum(v for t, v in series.seen.items() if start <= t < start + period)
+                growth = max(value - inside, 0.0)
+                if start >= series.forgotten_before:
+                    series.total += growth
+                else:
+                    unmatched += growth
+        return unmatched
 
     def rebaseline(self, counted_until: float) -> None:
         """The datapoints' grid changes (e.g. a new CloudWatch period): what was counted
@@ -127,10 +172,13 @@ class WindowCounters(Generic[K]):
             series.counted_until = max(series.counted_until, counted_until)
 
     def totals(self) -> dict[K, float]:
-        return {key: series.total for key, series in self._series.items()}
+        """The total of every series not hidden."""
+        hidden = self._hidden
+        return {key: series.total for key, series in self._series.items() if key not in hidden}
 
     def retain(self, keys: Iterable[K]) -> None:
-        """Forget series not in ``keys`` (e.g. a deleted configuration set)."""
+        """Hide the series not in ``keys`` (a set excluded or deleted, a metric no longer
+        listed): kept while a datapoint it counted is still in the window, so that one
+        which comes back in that time counts none twice (see the module's rules)."""
         keep = set(keys)
-        for key in [k for k in self._series if k not in keep]:
-            del self._series[key]
+        self._hidden = {key for key in self._series if key not in keep}

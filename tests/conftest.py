@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 from moto import mock_aws
 
+from tests import cloudwatch_like
 from tests.fakes import FakeAccountApi
 
 
@@ -38,13 +39,14 @@ def update_golden(request: pytest.FixtureRequest) -> bool:
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """moto in process, with fake credentials so nothing can reach real AWS."""
+    """moto in process, with fake credentials so nothing can reach real AWS, answering
+    GetMetricData as CloudWatch does (``cloudwatch_like``: no sum across dimension sets)."""
     for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CONFIG_FILE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-    with mock_aws():
+    with mock_aws(), cloudwatch_like.installed():
         yield
 
 

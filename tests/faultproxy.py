@@ -908,6 +908,9 @@ class DaemonProcess(_Child):
 def _serve_moto() -> None:
     from moto.server import ThreadedMotoServer
 
+    from tests import cloudwatch_like
+
+    cloudwatch_like.install()  # GetMetricData as CloudWatch answers it
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     print("ready", server.get_host_and_port()[1], flush=True)

@@ -517,11 +517,15 @@ def clock() -> Clock:
     return Clock(T0 + 10)
 
 
-# Account-wide counters exist at 0 from the first poll, listed by CloudWatch or not (issue
-# 11: the first Reject ever must raise a series increase() already knows).
-ZEROS: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {
-    (row.account, ()): 0.0 for row in COUNTERS
-}
+UNATTRIBUTED = ("ses_exporter_cloudwatch_unattributed_events_total", ())
+
+
+def zeros(*metrics: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """The account-wide counters of ``metrics`` (CloudWatch names listed without
+    dimensions) at 0, and the collector's unattributed-events counter: an account-wide
+    counter exists only for a metric CloudWatch has without dimensions."""
+    rows = {name: row for row in COUNTERS for name in row.names}
+    return {**{(rows[m].account, ()): 0.0 for m in metrics}, UNATTRIBUTED: 0.0}
 
 
 def collector(
@@ -540,7 +544,7 @@ def test_first_poll_is_the_baseline_and_later_growth_counts(
     billed: list[int] = []
     c = collector(clients, clock, billed=billed)
     assert values(c.poll(LABELS)) == {
-        **ZEROS,
+        **zeros("Send", "Delivery"),
         ("aws_ses_configuration_set_sends_total", cs("a")): 0.0,
     }
     fake.data[("Send", None)].update({T0 - 300: 8.0, T0: 6.0, T0 + 300: 2.0})  # +3, +5, new 2
@@ -551,7 +555,7 @@ def test_first_poll_is_the_baseline_and_later_growth_counts(
     clock.now += 300
     got = values(c.poll(LABELS))
     assert got == {
-        **ZEROS,
+        **zeros(),
         ("aws_ses_sends_total", ()): 14.0,
         ("aws_ses_deliveries_total", ()): 3.0,
         ("aws_ses_configuration_set_sends_total", cs("a")): 1.0,
@@ -605,7 +609,7 @@ def test_both_rendering_failure_names_map_to_one_family(
     fake.data[("RenderingFailure", "b")][T0] = 4.0
     clock.now += 300
     assert values(c.poll(LABELS)) == {
-        **ZEROS,
+        **zeros(),
         ("aws_ses_rendering_failures_total", ()): 2.0,
         ("aws_ses_configuration_set_rendering_failures_total", cs("a")): 5.0,
         ("aws_ses_configuration_set_rendering_failures_total", cs("b")): 4.0,
@@ -635,10 +639,42 @@ def test_reputation_newest_datapoint_and_absent_rates(
         "bounce": "under_review",
     }
     assert len([k for k in got if k[0].endswith("reputation_status")]) == 18
-    # nothing but reputation exists: one call, over the reputation window
-    (call,) = fake.calls_of("GetMetricData")
+    # nothing but reputation exists: one call over the reputation window, then each
+    # newest 5-minute bucket again at one minute (one call per bucket start)
+    call, *minutes = fake.calls_of("GetMetricData")
     assert {q["MetricStat"]["Stat"] for q in call["MetricDataQueries"]} == {"Average"}
     assert (call["StartTime"], call["EndTime"]) == (at(T0 - 86_400), at(T0 + 300))
+    assert sorted((m["StartTime"], m["EndTime"]) for m in minutes) == [
+        (at(t), at(t + 300)) for t in (T0 - 7200, T0 - 300, T0)
+    ]
+    assert {q["MetricStat"]["Period"] for m in minutes for q in m["MetricDataQueries"]} == {60}
+
+
+def test_reputation_is_the_newest_datapoint_not_its_buckets_average(
+    clients: TargetClients, fake: FakeCloudWatch, clock: Clock
+) -> None:
+    """Issue 19 (9): two datapoints in one 5-minute bucket; the console shows the newer
+    one, stamped with its own minute, not their average stamped with the bucket's start."""
+    fake.data[("Reputation.BounceRate", None)] = {T0 - 300: 0.01, T0 - 120: 0.07}
+    fake.data[("Reputation.BounceRate", "a")] = {T0 - 3600: 0.02}
+    c = collector(clients, clock)
+    got = values(c.poll(LABELS))
+    assert got[("aws_ses_reputation_bounce_ratio", ())] == 0.07
+    stamp = ("aws_ses_reputation_last_datapoint_timestamp_seconds", (("rate", "bounce"),))
+    assert got[stamp] == T0 - 120
+    assert current(got, "aws_ses_reputation_status") == {
+        "overall": "under_review",
+        "bounce": "under_review",
+    }
+    assert got[("aws_ses_configuration_set_reputation_bounce_ratio", cs("a"))] == 0.02
+    calls = len(fake.calls_of("GetMetricData"))
+    clock.now += 300  # no new bucket: the minute is not read again
+    assert values(c.poll(LABELS)) == got
+    assert len(fake.calls_of("GetMetricData")) == calls + 1
+    fake.data[("Reputation.BounceRate", None)][T0 + 240] = 0.03  # a new newest datapoint
+    clock.now += 300
+    got = values(c.poll(LABELS))
+    assert (got[("aws_ses_reputation_bounce_ratio", ())], got[stamp]) == (0.03, T0 + 240)
 
 
 def test_other_dimension_sets_are_ignored_and_the_set_filter_applies(
@@ -654,7 +690,7 @@ def test_other_dimension_sets_are_ignored_and_the_set_filter_applies(
     extra = "    configuration_sets: {include: ['prod-.*'], exclude: ['prod-test']}\n"
     got = values(collector(clients, clock, extra).poll(LABELS))
     assert set(got) == {
-        *ZEROS,
+        *zeros("Send"),
         ("aws_ses_configuration_set_sends_total", cs("prod-eu")),
         ("aws_ses_configuration_set_sends_total", cs("prod-us")),
     }
@@ -674,7 +710,7 @@ def test_discovery_is_cached_refreshed_every_15_minutes_and_kept_when_a_refresh_
     clock.now += 300
     got = values(c.poll(LABELS))
     assert len(fake.calls_of("ListMetrics")) == 1  # cached: b not known yet
-    assert set(got) == {*ZEROS, ("aws_ses_configuration_set_sends_total", cs("a"))}
+    assert set(got) == {*zeros(), ("aws_ses_configuration_set_sends_total", cs("a"))}
     clock.now = T0 + 10 + 3600
     got = values(c.poll(LABELS))
     assert len(fake.calls_of("ListMetrics")) == 2
@@ -693,7 +729,7 @@ def test_discovery_is_cached_refreshed_every_15_minutes_and_kept_when_a_refresh_
     clock.now += 300  # the failed refresh is retried at the next poll
     got = values(c.poll(LABELS))
     assert len(fake.calls_of("ListMetrics")) == 4
-    assert set(got) == {*ZEROS, ("aws_ses_configuration_set_sends_total", cs("a"))}
+    assert set(got) == {*zeros(), ("aws_ses_configuration_set_sends_total", cs("a"))}
 
 
 def test_failures_raise_and_leave_the_counters_alone(
@@ -709,40 +745,45 @@ def test_failures_raise_and_leave_the_counters_alone(
     with pytest.raises(ClientError, match="InvalidParameterValue"):
         c.poll(LABELS)
     del fake.failures["GetMetricData"]
-    assert values(c.poll(LABELS)) == ZEROS  # still the baseline
+    assert values(c.poll(LABELS)) == zeros("Send")  # still the baseline
     fake.data[("Send", None)][T0] = 2.0
     clock.now += 300
-    assert values(c.poll(LABELS)) == {**ZEROS, ("aws_ses_sends_total", ()): 2.0}
+    assert values(c.poll(LABELS)) == {**zeros(), ("aws_ses_sends_total", ()): 2.0}
 
 
-def test_nothing_discovered_means_no_call_and_the_account_counters_at_0(
+def test_nothing_discovered_means_no_call_and_no_account_counter(
     clients: TargetClients, fake: FakeCloudWatch, clock: Clock
 ) -> None:
     billed: list[int] = []
     c = collector(clients, clock, billed=billed)
-    assert values(c.poll(LABELS)) == ZEROS
+    assert values(c.poll(LABELS)) == zeros()  # no fake 0 for what CloudWatch does not have
     assert fake.calls_of("GetMetricData") == [] and billed == []
-    # The first Reject ever: ListMetrics lists it at the next refresh, and the counter
-    # that was 0 rises at once, so increase() over the burst sees it.
+    # The first Reject ever: ListMetrics lists it at the next refresh; the counter is born
+    # at 0 (increase() ignores a series' first sample), then counts every datapoint since
+    # the first poll, so increase() over the burst sees all of it.
     fake.data[("Reject", None)] = {T0: 2.0, T0 + 300: 1.0}
     clock.now += 3600
-    assert values(c.poll(LABELS)) == {**ZEROS, ("aws_ses_rejects_total", ()): 3.0}
+    assert values(c.poll(LABELS)) == zeros("Reject")
+    clock.now += 300
+    assert values(c.poll(LABELS)) == {**zeros(), ("aws_ses_rejects_total", ()): 3.0}
 
 
 def test_first_reject_ever_counts_within_15_minutes_with_the_default_lookback(
     clients: TargetClients, fake: FakeCloudWatch, clock: Clock
 ) -> None:
     # Defaults (5m period, 3h look-back): ListMetrics is re-read every 15 minutes, so the
-    # first Reject reaches aws_ses_rejects_total, which has been 0 since the first poll,
-    # within 15 minutes plus the poll interval. A Reject datapoint from before the first
-    # poll that only turns up with it is history, not counted.
+    # first Reject is listed within 15 minutes plus the poll interval, born at 0, and
+    # counted at the poll after. A Reject datapoint from before the first poll that only
+    # turns up with it is history, not counted.
     fake.data[("Send", None)] = {T0 - 300: 5.0}
     c = CloudWatchCollector(clients, settings_for(cloudwatch="{}"), lambda _: None, clock=clock)
-    assert values(c.poll(LABELS))[("aws_ses_rejects_total", ())] == 0.0
+    assert ("aws_ses_rejects_total", ()) not in values(c.poll(LABELS))
     fake.data[("Reject", None)] = {T0 - 600: 4.0, T0 + 300: 1.0, T0 + 600: 2.0}
     clock.now += 600  # ListMetrics still cached
-    assert values(c.poll(LABELS))[("aws_ses_rejects_total", ())] == 0.0
+    assert ("aws_ses_rejects_total", ()) not in values(c.poll(LABELS))
     clock.now += 300  # 15 minutes after the first poll: listed now
+    assert values(c.poll(LABELS))[("aws_ses_rejects_total", ())] == 0.0
+    clock.now += 300
     assert values(c.poll(LABELS))[("aws_ses_rejects_total", ())] == 3.0
     assert len(fake.calls_of("ListMetrics")) == 2
 
@@ -778,9 +819,8 @@ def test_collector_against_moto(clients: TargetClients) -> None:
     assert first[("aws_ses_configuration_set_sends_total", cs("alpha"))] == 0
     assert first[("aws_ses_configuration_set_sends_total", cs("beta"))] == 0
     assert first[("aws_ses_bounces_total", ())] == 0
-    # no account-wide Send was published (real SES publishes one with every message):
-    # the account-wide counters exist at 0 all the same
-    assert first[("aws_ses_sends_total", ())] == 0
+    # no account-wide Send was published: CloudWatch has no such metric, so no series
+    assert ("aws_ses_sends_total", ()) not in first
     put(cw, "Send", "alpha", base - 540, 2)  # revises the base-600 bucket from 10 to 12
     put(cw, "Send", "alpha", base + 30, 3)
     put(cw, "Bounce", None, base + 30, 1)
@@ -802,5 +842,8 @@ def test_collector_against_moto(clients: TargetClients) -> None:
         "overall": "healthy",
         "bounce": "healthy",
     }
-    # event counts over lookback, reputation over reputation_lookback: a call each
-    assert billed == [3, 2, 3, 2]
+    # event counts since the last window less lookback, reputation over
+    # reputation_lookback: a call each; the first time, the newest 5-minute bucket of the
+    # two reputation metrics is read again at one minute (its newest datapoint's minute
+    # is base - 300, as stamped above)
+    assert billed == [3, 2, 2, 3, 2]

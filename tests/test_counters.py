@@ -88,18 +88,46 @@ def test_series_absent_from_a_poll_keeps_its_total() -> None:
     assert run({"Send": {0: 1}}, {"Send": {0: 4}}, {}) == {"Send": 3}
 
 
-def test_retain_forgets_other_series() -> None:
+def test_a_series_that_leaves_and_returns_in_the_window_counts_nothing_twice() -> None:
     c: WindowCounters[str] = WindowCounters()
     c.update({"a": {0: 1}, "b": {0: 1}}, forget_before=0)
     c.update({"a": {0: 2}, "b": {0: 3}}, forget_before=0)
-    c.retain(["a", "c"])
+    c.retain(["a", "c"])  # b leaves (a set excluded by a reload): not shown
     assert c.totals() == {"a": 1}
-    # A retained-away series that comes back is a new series: it restarts at 0 and then
-    # counts its points (right for a configuration set deleted and created again).
-    c.update({"a": {0: 2}, "b": {0: 3}}, forget_before=0)
+    # b returns while its counted datapoint is still in the window: it goes on from its
+    # total, the known datapoint adds only its growth, a new one counts.
+    c.update({"a": {0: 2}, "b": {0: 4, 60: 5}}, forget_before=0)
+    assert c.totals() == {"a": 1, "b": 8}
+
+
+def test_a_series_away_longer_than_the_window_returns_as_a_new_series() -> None:
+    c: WindowCounters[str] = WindowCounters()
+    c.update({"a": {0: 1}, "b": {0: 1}}, forget_before=0, current_bucket=0)
+    c.update({"a": {0: 1}, "b": {0: 3}}, forget_before=0, current_bucket=0)
+    c.retain(["a"])
+    c.update({"a": {600: 1}}, forget_before=600, current_bucket=600)  # b's point forgotten
+    assert c.totals() == {"a": 1}
+    # Nothing b counted can be read again: it is a new series (0 first), and the datapoint
+    # at 0 that an answer might still list is older than the window and never counts.
+    c.update({"a": {600: 1}, "b": {0: 3, 600: 2}}, forget_before=600, current_bucket=600)
     assert c.totals() == {"a": 1, "b": 0}
-    c.update({"a": {0: 2}, "b": {0: 3}}, forget_before=0)
-    assert c.totals() == {"a": 1, "b": 3}
+    c.update({"a": {600: 1}, "b": {0: 3, 600: 2}}, forget_before=600, current_bucket=600)
+    assert c.totals() == {"a": 1, "b": 2}
+
+
+def test_coarse_datapoints_add_what_the_known_fine_ones_inside_them_do_not_hold() -> None:
+    c: WindowCounters[str] = WindowCounters()
+    c.update({"a": {0: 0}}, forget_before=0, current_bucket=0)
+    c.update({"a": {0: 2, 60: 1}}, forget_before=0, current_bucket=60)  # counted 3
+    # a gap; the part older than CloudWatch keeps 1-minute data comes back in 5 minutes:
+    # [0, 300) holds 7 of which 3 are known; [300, 600) is all new; nothing unmatched
+    assert c.add_coarse({"a": {0: 7, 300: 4}}, 300) == 0.0
+    assert c.totals() == {"a": 3 + 4 + 4}
+    c.update({"a": {600: 1}}, forget_before=600, current_bucket=600)  # the fine window
+    assert c.totals() == {"a": 12}
+    # a coarse datapoint starting before what the series remembers cannot be matched
+    assert c.add_coarse({"a": {300: 9}}, 300) == 9.0
+    assert c.totals() == {"a": 12}
 
 
 def test_new_series_ignores_points_that_left_the_window() -> None:

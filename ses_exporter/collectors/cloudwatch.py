@@ -31,7 +31,7 @@ from typing import Any
 
 from prometheus_client.metrics_core import Metric
 
-from ..aws import TargetClients, describe_error, error_outcome
+from ..aws import TargetClients, describe_error, error_outcome, retention
 from ..config import (
     CloudWatchCollectorConfig,
     ConfigurationSetFilter,
@@ -43,6 +43,7 @@ from ..families import FamilyBuilder
 from ..logsetup import redact
 from .base import Collector
 from .cloudwatch_source import (
+    MINUTE,
     Discovery,
     MetricData,
     MetricKey,
@@ -50,6 +51,7 @@ from .cloudwatch_source import (
     discover_metrics,
     fetch_metric_data,
     plan_queries,
+    read_windows,
     trailing_window,
 )
 
@@ -187,6 +189,9 @@ class CloudWatchSnapshot:
 
     counters: tuple[tuple[CounterKey, float], ...]
     reputation: tuple[tuple[ReputationKey, tuple[float, float]], ...]  # (timestamp, ratio)
+    # Events read after a gap that could not be matched to what was counted (the live
+    # collector's; None where nothing is catching up, e.g. in backfill).
+    unattributed: float | None = None
 
 
 def counter_observations(data: MetricData) -> dict[CounterKey, dict[float, float]]:
@@ -250,6 +255,13 @@ def cloudwatch_families(
         by_set.setdefault(configuration_set, {})[rate] = point
     for configuration_set, rates in by_set.items():
         _reputation(b, configuration_set, rates, thresholds)
+    if snap.unattributed is not None:
+        doc = (
+            "Events CloudWatch reported, after a gap older than it keeps datapoints at the "
+            "configured period, in a coarser datapoint that could not be matched to what "
+            "was already counted: left out of every counter (at most this many are missing)"
+        )
+        b.counter("ses_exporter_cloudwatch_unattributed_events_total", doc, snap.unattributed)
     return b.families()
 
 
@@ -331,6 +343,9 @@ class CloudWatchCollector(Collector):
         self._discovery: Discovery | None = None
         self._discovered_at = -math.inf
         self._counted: Window | None = None  # the last window read into the counters
+        self._unattributed = 0.0  # ses_exporter_cloudwatch_unattributed_events_total
+        # Reputation key -> (the newest bucket at the period, its newest 1-minute datapoint)
+        self._refined: dict[ReputationKey, tuple[tuple[float, float], tuple[float, float]]] = {}
 
     def configure(self, settings: CloudWatchSettings) -> None:
         """New settings after a reload; discovery cache and counters are kept."""
@@ -339,47 +354,97 @@ class CloudWatchCollector(Collector):
     def poll(self, labels: Mapping[str, str]) -> list[Metric]:
         now = self._clock()
         config = self.settings.config
+        period = int(config.period)
         keys = wanted_metrics(self._discover(now, labels), self.settings.configuration_sets)
-        window = trailing_window(now, config.period, config.lookback)
-        data = self._fetch(
-            keys, window, trailing_window(now, config.period, config.reputation_lookback)
-        )
-        observations = counter_observations(data)
-        # Account-wide counters exist from the first poll, listed or not: the first Reject
-        # ever then raises a series that was 0, which increase() sees (a series born at
-        # its value would hide the burst). Per-set series start at 0 in WindowCounters.
-        for row in COUNTERS:
-            observations.setdefault((row.account, None), {})
+        # Read from the end of the last window counted, less the lateness margin
+        # (``lookback``): a datapoint CloudWatch publishes up to lookback - period late is
+        # read, and after failed polls the window reaches back over the whole gap, as far
+        # as CloudWatch still answers (older parts at coarser periods, see read_windows).
         counted = self._counted
-        if counted is not None and counted.period != window.period:
+        resume = now if counted is None else min(now, counted.end)
+        *coarse, window = read_windows(resume - config.lookback, now, period, now)
+        reputation = trailing_window(now, period, config.reputation_lookback)
+        events = [key for key in keys if key[0] not in RATE_OF]
+        rates = [key for key in keys if key[0] in RATE_OF]
+        if window == reputation:
+            data = self._fetch(events + rates, window)
+        else:
+            data = MetricData(
+                self._fetch(events, window).results + self._fetch(rates, reputation).results
+            )
+        older = [(part, self._fetch(events, part)) for part in coarse]
+        newest = self._newest(newest_reputation(data), period, now)
+        # Everything AWS answered: only now do the counters move (a failure above leaves
+        # them as they were, and the next poll reads the gap again).
+        if counted is not None and counted.period != period:
             # A new period after a reload: datapoints are keyed by their start time, and
             # the new grid's cannot be matched with the old one's (after 5m -> 1m every
             # minute inside a counted 5-minute point would look new). Everything up to the
             # end of the last window read at the old period counts as counted.
             self._counters.rebaseline(counted.end)
+        self._catch_up(older, resume - config.lookback, labels)
         self._counted = window
-        current_bucket = math.floor(now / config.period) * config.period
+        observations = counter_observations(data)
+        current_bucket = math.floor(now / period) * period
         self._counters.update(observations, window.start, current_bucket)
         self._counters.retain(observations)
         snap = CloudWatchSnapshot(
             counters=tuple(self._counters.totals().items()),
-            reputation=tuple(newest_reputation(data).items()),
+            reputation=tuple(newest.items()),
+            unattributed=self._unattributed,
         )
         return cloudwatch_families(snap, self.settings.thresholds, labels)
 
-    def _fetch(self, keys: Collection[MetricKey], counts: Window, reputation: Window) -> MetricData:
-        """Event counts over ``counts`` (``lookback``), Reputation.* over ``reputation``
-        (``reputation_lookback``): one GetMetricData series of calls per window (one in
-        all when the windows agree)."""
-        cloudwatch, count = self.clients.cloudwatch, self._count_metrics
-        if counts == reputation:
-            return fetch_metric_data(cloudwatch, plan_queries(keys, STAT_OF), counts, count)
-        events = plan_queries([key for key in keys if key[0] not in RATE_OF], STAT_OF)
-        rates = plan_queries([key for key in keys if key[0] in RATE_OF], STAT_OF)
-        return MetricData(
-            fetch_metric_data(cloudwatch, events, counts, count).results
-            + fetch_metric_data(cloudwatch, rates, reputation, count).results
-        )
+    def _catch_up(
+        self, older: list[tuple[Window, MetricData]], wanted: float, labels: Mapping[str, str]
+    ) -> None:
+        """Count a gap's parts that CloudWatch keeps only at coarser periods."""
+        where = {"region": self.clients.region, "account": labels.get("account_id")}
+        if older and older[0][0].start > wanted:
+            self.log.warning(
+                "CloudWatch no longer keeps the start of the gap since the last poll; "
+                "its events are not counted",
+                extra={**where, "gap_start": wanted, "oldest_read": older[0][0].start},
+            )
+        for part, data in older:
+            unmatched = self._counters.add_coarse(counter_observations(data), part.period)
+            if unmatched:
+                self._unattributed += unmatched
+                self.log.warning(
+                    "events after a long gap could not be matched to what was counted",
+                    extra={**where, "events": unmatched, "period": part.period},
+                )
+
+    def _newest(
+        self, buckets: Mapping[ReputationKey, tuple[float, float]], period: int, now: float
+    ) -> dict[ReputationKey, tuple[float, float]]:
+        """The newest reputation datapoint per key: at a period over a minute a bucket
+        averages every datapoint in it and is stamped with its start, so the newest bucket
+        is read again at one minute (CloudWatch's finest for AWS/SES) for the minute and
+        value of its newest datapoint; once per new bucket, cached after."""
+        refined: dict[ReputationKey, tuple[tuple[float, float], tuple[float, float]]] = {}
+        by_start: dict[float, list[ReputationKey]] = {}
+        for key, bucket in buckets.items():
+            known = self._refined.get(key)
+            if known is not None and known[0] == bucket:
+                refined[key] = known
+            elif period > MINUTE and bucket[0] >= now - retention(MINUTE) + MINUTE:
+                by_start.setdefault(bucket[0], []).append(key)
+            else:
+                refined[key] = (bucket, bucket)
+        for start, group in sorted(by_start.items()):
+            metrics = [(REPUTATION[rate], configuration_set) for rate, configuration_set in group]
+            part = Window(start, start + period, MINUTE)
+            for query, points in self._fetch(metrics, part).results:
+                key = (RATE_OF[query.metric], query.configuration_set)
+                refined[key] = (buckets[key], max(points) if points else buckets[key])
+        self._refined = refined
+        return {key: point for key, (_, point) in refined.items()}
+
+    def _fetch(self, keys: Collection[MetricKey], window: Window) -> MetricData:
+        """cloudwatch GetMetricData of ``keys`` over ``window`` (no call for no keys)."""
+        queries = plan_queries(keys, STAT_OF)
+        return fetch_metric_data(self.clients.cloudwatch, queries, window, self._count_metrics)
 
     def _discover(self, now: float, labels: Mapping[str, str]) -> Discovery:
         lookback = self.settings.config.lookback

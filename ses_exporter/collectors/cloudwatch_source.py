@@ -15,12 +15,13 @@ Both return frozen snapshots of plain values; nothing here knows about Prometheu
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from math import lcm
 from typing import TYPE_CHECKING
 
-from ..aws import next_token_pages
+from ..aws import RETENTION, next_token_pages, retention
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
@@ -36,6 +37,11 @@ if TYPE_CHECKING:
 NAMESPACE = "AWS/SES"
 SET_DIMENSION = "ses:configuration-set"
 MAX_QUERIES_PER_CALL = 500  # GetMetricData's limit of MetricDataQueries per request
+# GetMetricData: "as many as 500 different metrics in a single request, with a total of
+# as many as 100,800 data points" (the API reference; MaxDatapoints defaults to it).
+MAX_DATAPOINTS_PER_CALL = 100_800
+MINUTE = 60
+DAY = 86_400
 
 # (CloudWatch metric name, configuration set or None for the account-wide metric)
 MetricKey = tuple[str, str | None]
@@ -124,17 +130,61 @@ def trailing_window(now: float, period: float, lookback: float) -> Window:
     return Window(float(start), float(max(end, start + step)), step)
 
 
+def read_windows(start: float, end: float, period: int, now: float) -> tuple[Window, ...]:
+    """[start, end) as CloudWatch can still answer it, oldest first.
+
+    The part within ``retention(period)`` is one window at ``period`` (start rounded down
+    to it). Older parts are read at the coarser periods CloudWatch keeps them at (300 s,
+    then 3600 s, each a multiple of ``period``), one window each, every boundary on both
+    grids; anything older than the coarsest retention cannot be read and is left out.
+    Each boundary keeps one coarse period of margin from the retention edge, so that no
+    window starts at a time CloudWatch has just dropped.
+    """
+    coarser = [lcm(period, step) for step, _ in RETENTION if lcm(period, step) > period]
+    steps = [period, *dict.fromkeys(coarser)]
+    windows: list[Window] = []
+    high = math.ceil(end / period) * period
+    for index, step in enumerate(steps):
+        low = math.floor(start / step) * step
+        if index + 1 < len(steps):
+            outer = steps[index + 1]
+            oldest = now - retention(step) + outer
+            low = max(low, math.ceil(oldest / outer) * outer)
+        else:
+            oldest = now - retention(step) + step
+            low = max(low, math.ceil(oldest / step) * step)
+        if low < high:
+            windows.append(Window(float(low), float(high), step))
+            high = low
+        if low <= start:
+            break
+    return tuple(reversed(windows))
+
+
+def slices(window: Window, queries: int) -> Iterator[Window]:
+    """``window`` cut into the fewest parts whose datapoints fit one GetMetricData call
+    (``queries`` x periods <= 100,800)."""
+    span = max(MAX_DATAPOINTS_PER_CALL // max(queries, 1), 1) * window.period
+    start = window.start
+    while start < window.end:
+        end = min(start + span, window.end)
+        yield Window(start, end, window.period)
+        start = end
+
+
 def fetch_metric_data(
     cloudwatch: CloudWatchClient,
     queries: Sequence[Query],
     window: Window,
     count_metrics: Callable[[int], None],
 ) -> MetricData:
-    """cloudwatch GetMetricData, ceil(len(queries) / 500) batches, each to its last page."""
+    """cloudwatch GetMetricData, ceil(len(queries) / 500) batches, each over the time
+    ``slices`` of ``window`` whose datapoints fit one request, each to its last page."""
     merged: dict[str, dict[float, float]] = {query.id: {} for query in queries}
     for first in range(0, len(queries), MAX_QUERIES_PER_CALL):
         batch = queries[first : first + MAX_QUERIES_PER_CALL]
-        _fetch_batch(cloudwatch, batch, window, count_metrics, merged)
+        for part in slices(window, len(batch)):
+            _fetch_batch(cloudwatch, batch, part, count_metrics, merged)
     return MetricData(
         tuple((query, tuple(sorted(merged[query.id].items(), reverse=True))) for query in queries)
     )

@@ -48,6 +48,10 @@ EVENT_METRICS = {
     "DeliveryDelay": "delivery_delay",
 }
 ACCOUNT_ONLY = ("Reject", "Rendering Failure")
+# What SES publishes without dimensions (its free account-level statistics), beside
+# ACCOUNT_ONLY. Open, Click and DeliveryDelay exist only through a configuration set's
+# event destination, always with a dimension, and CloudWatch never sums dimension sets.
+ACCOUNT_WIDE = ("Send", "Delivery", "Bounce", "Complaint")
 BOUNCE_RATE, COMPLAINT_RATE = "Reputation.BounceRate", "Reputation.ComplaintRate"
 
 Key = tuple[str, str | None]  # (metric, configuration set or None for account-wide)
@@ -162,8 +166,8 @@ class CloudWatchStore:
                     rate = minute.bounce_rates.get(profile.name, profile.bounce_rate)
                     self._set((BOUNCE_RATE, profile.name), index, rate)
                     self._set((COMPLAINT_RATE, profile.name), index, profile.complaint_rate)
-            for metric, field in EVENT_METRICS.items():
-                self._add((metric, None), index, totals[field])
+            for metric in ACCOUNT_WIDE:
+                self._add((metric, None), index, totals[EVENT_METRICS[metric]])
             self._add(("Reject", None), index, minute.rejects)
             self._add(("Rendering Failure", None), index, 0)
             bounce, complaint = account_rates(minute.bounce_rates)

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from .history import (
+    ACCOUNT_WIDE,
     DAY,
     EVENT_METRICS,
     HISTORY_DAYS,
@@ -301,12 +302,10 @@ COUNTER_METRICS = EVENT_METRICS  # CloudWatch metric -> Events field, as the his
 def cloudwatch_datapoints(
     pending: Mapping[str, Events], rejects: int, traffic: DemoTraffic, now: float
 ) -> list[dict[str, Any]]:
-    """Per-set datapoints, plus account-level ones.
-
-    moto answers a query without dimensions with the sum over every dimension set, so
-    the account-level counters are published as 0 here (they exist, for ListMetrics)
-    and moto's sum gives the true account total; real SES publishes the totals itself.
-    """
+    """Per-set datapoints, plus the account-level ones SES publishes (``ACCOUNT_WIDE``,
+    Reject, Rendering Failure, Reputation.*), for ListMetrics: GetMetricData is answered
+    from the ``CloudWatchStore``, which keeps each dimension set apart as CloudWatch
+    does. Open, Click and DeliveryDelay exist only per configuration set."""
     when = datetime.fromtimestamp(now, UTC)
     data: list[dict[str, Any]] = []
     for profile in SETS:
@@ -325,8 +324,12 @@ def cloudwatch_datapoints(
                 data.append(
                     {"MetricName": metric, "Dimensions": dims, "Timestamp": when, "Value": rate}
                 )
-    for metric in [*COUNTER_METRICS, "Rendering Failure"]:
-        data.append({"MetricName": metric, "Timestamp": when, "Value": 0.0})
+    for metric in ACCOUNT_WIDE:
+        value = float(
+            sum(getattr(pending.get(p.name, Events()), COUNTER_METRICS[metric]) for p in SETS)
+        )
+        data.append({"MetricName": metric, "Timestamp": when, "Value": value})
+    data.append({"MetricName": "Rendering Failure", "Timestamp": when, "Value": 0.0})
     data.append({"MetricName": "Reject", "Timestamp": when, "Value": float(rejects)})
     account_bounce = sum(p.share * traffic.bounce_rate(p, now) for p in SETS)
     account_complaint = sum(p.share * p.complaint_rate for p in SETS)
