@@ -38,7 +38,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
         "organizations": "",
         "store": "exposition",
         "shard": "",
-        "config": "config_types yaml_loader",
+        "config": "aws config_types yaml_loader",
         "config_types": "aws yaml_loader",
         "yaml_loader": "",
         "aws": "",

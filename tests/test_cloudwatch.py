@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,7 +17,13 @@ from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from botocore.validate import ParamValidator
 
-from ses_exporter.aws import RepeatedNextTokenError, RequestCounter, TargetClients, make_session
+from ses_exporter.aws import (
+    RepeatedNextTokenError,
+    RequestCounter,
+    TargetClients,
+    make_session,
+    retention,
+)
 from ses_exporter.collectors.cloudwatch import (
     COUNTERS,
     STAT_OF,
@@ -365,7 +371,7 @@ def test_overall_is_the_worse_rate_per_account_and_per_set() -> None:
 
 
 def test_no_reputation_data_means_no_reputation_series() -> None:
-    snap = CloudWatchSnapshot(counters=((("aws_ses_sends_total", None), 0.0),), reputation=())
+    snap = CloudWatchSnapshot(counters=((("Send", None), 0.0),), reputation=())
     got = values(cloudwatch_families(snap, DEFAULTS, LABELS))
     assert got == {("aws_ses_sends_total", ()): 0.0}
 
@@ -373,8 +379,8 @@ def test_no_reputation_data_means_no_reputation_series() -> None:
 def test_help_texts_name_the_source_and_caching() -> None:
     snap = CloudWatchSnapshot(
         counters=(
-            (("aws_ses_rendering_failures_total", "a"), 1.0),
-            (("aws_ses_sends_total", None), 2.0),
+            (("Rendering Failure", "a"), 1.0),
+            (("Send", None), 2.0),
         ),
         reputation=((("bounce", None), (T0, 0.01)),),
     )
@@ -413,6 +419,9 @@ class FakeCloudWatch:
     def __init__(self, client: Any):
         # (metric, set or None) -> {timestamp: value}; a key with {} exists without data
         self.data: dict[tuple[str, str | None], dict[float, float]] = {}
+        # Given a clock, answers as CloudWatch does for old StartTimes: no datapoints at a
+        # period CloudWatch no longer keeps that far back (1 minute: 15 days, 5: 63).
+        self.clock: Callable[[], float] | None = None
         self.extra_metrics: list[dict[str, Any]] = []  # other dimension sets ListMetrics shows
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.failures: dict[str, str] = {}  # operation -> error code
@@ -461,6 +470,8 @@ class FakeCloudWatch:
         start, end = params["StartTime"].timestamp(), params["EndTime"].timestamp()
         # CloudWatch aggregates the stored datapoints into buckets of the query's Period.
         period, stat = query["MetricStat"]["Period"], query["MetricStat"]["Stat"]
+        if self.clock is not None and start < self.clock() - retention(period):
+            return result(query["Id"], [])
         buckets: dict[float, list[float]] = {}
         for t, v in points.items():
             if start <= t < end:
@@ -786,6 +797,152 @@ def test_first_reject_ever_counts_within_15_minutes_with_the_default_lookback(
     clock.now += 300
     assert values(c.poll(LABELS))[("aws_ses_rejects_total", ())] == 3.0
     assert len(fake.calls_of("ListMetrics")) == 2
+
+
+# --- issue 19: no event lost, none invented ---------------------------------------------
+
+
+def test_an_outage_longer_than_lookback_loses_no_event(
+    clients: TargetClients, fake: FakeCloudWatch, clock: Clock
+) -> None:
+    """(1) Polls fail for 4 hours with a 1-hour lookback: the first poll after reads from
+    the end of the last window counted, so all 15 sends of the outage count (the trailing
+    window alone lost 12 of them)."""
+    fake.data[("Send", None)] = {T0 - 300: 1.0}
+    c = collector(clients, clock)
+    c.poll(LABELS)
+    sends = fake.data[("Send", None)]
+    fake.failures["GetMetricData"] = "AccessDenied"  # e.g. a role's policy changed
+    for step in range(1, 49):  # 4 hours of polls every 5 minutes, all failing
+        clock.now += 300
+        if step % 3 == 0 and len(sends) < 16:
+            sends[T0 + 300 * step - 300] = 1.0
+        with pytest.raises(ClientError):
+            c.poll(LABELS)
+    assert len(sends) == 16
+    del fake.failures["GetMetricData"]
+    clock.now += 300
+    assert values(c.poll(LABELS))[("aws_ses_sends_total", ())] == 15
+    request = fake.calls_of("GetMetricData")[-1]
+    assert request["StartTime"] == at(T0 + 300 - 3600)  # the last window's end - lookback
+    clock.now += 300
+    assert values(c.poll(LABELS))[("aws_ses_sends_total", ())] == 15  # and once only
+
+
+def test_a_datapoint_published_up_to_lookback_minus_period_late_is_counted(
+    clients: TargetClients, fake: FakeCloudWatch
+) -> None:
+    """(1) interval 5m, period 1m, lookback 10m: a bucket published 8 minutes after its
+    minute ended, just after a poll, is read by the next one (a trailing window of the
+    last 10 minutes had already moved past it: the late bucket of 9 counted 0)."""
+    settings = settings_for(cloudwatch="{interval: 5m, period: 1m, lookback: 10m}")
+    clock = Clock(T0 + 239)
+    c = CloudWatchCollector(clients, settings, [].append, clock=clock)
+    fake.data[("Send", None)] = {T0: 1.0}
+    c.poll(LABELS)
+    for _ in range(3):  # T0+539, T0+839, T0+1139: the minute [T0+600, T0+660) not yet there
+        clock.now += 300
+        assert values(c.poll(LABELS))[("aws_ses_sends_total", ())] == 0
+    fake.data[("Send", None)][T0 + 600] = 9.0  # published at T0+1140: 8 minutes late
+    clock.now += 300
+    assert values(c.poll(LABELS))[("aws_ses_sends_total", ())] == 9
+
+
+def test_a_gap_longer_than_cloudwatch_keeps_minutes_is_read_at_five_minutes(
+    clients: TargetClients, fake: FakeCloudWatch
+) -> None:
+    """(1) period 1m: after 16 days without a poll the part older than 15 days is read at
+    5 minutes (CloudWatch answers nothing older at 1m); each 5-minute datapoint adds what
+    the minutes counted before the gap do not hold. Nothing lost, nothing twice."""
+    settings = settings_for(cloudwatch="{interval: 1m, period: 1m, lookback: 10m}")
+    clock = Clock(T0 + 150)
+    fake.clock = clock
+    c = CloudWatchCollector(clients, settings, [].append, clock=clock)
+    sends = fake.data[("Send", None)] = {T0: 1.0}
+    c.poll(LABELS)
+    sends[T0 + 120] = 2.0  # counted before the gap
+    clock.now += 60
+    assert values(c.poll(LABELS))[("aws_ses_sends_total", ())] == 2
+    sends[T0 + 180] = 4.0  # the rest of that 5-minute period, published late
+    truth = 2 + 4
+    day = 86_400
+    for n in range(1, 17):  # one send a day through the gap, and a few before it ends
+        sends[T0 + n * day] = 1.0
+        truth += 1
+    clock.now = T0 + 16 * day + 300
+    got = values(c.poll(LABELS))
+    assert got[("aws_ses_sends_total", ())] == truth
+    assert got[UNATTRIBUTED] == 0
+    fine, coarse = fake.calls_of("GetMetricData")[-2:]
+    assert fine["MetricDataQueries"][0]["MetricStat"]["Period"] == 60
+    assert coarse["MetricDataQueries"][0]["MetricStat"]["Period"] == 300
+    assert coarse["EndTime"] == fine["StartTime"]  # the 5-minute part ends where 1m starts
+
+
+def test_only_metrics_cloudwatch_has_without_dimensions_get_account_wide_counters(
+    clients: TargetClients, fake: FakeCloudWatch, clock: Clock
+) -> None:
+    """(2) SES publishes Open, Click, DeliveryDelay and Subscription only through a
+    configuration set's event destination: no account-wide series sits at a fake 0."""
+    for metric in ("Open", "Click", "DeliveryDelay", "Subscription", "Send"):
+        fake.data[(metric, "news")] = {T0: 1.0}
+    fake.data[("Send", None)] = {T0: 1.0}
+    got = values(collector(clients, clock).poll(LABELS))
+    assert {name for name, labels in got if not labels} == {
+        "aws_ses_sends_total",
+        "ses_exporter_cloudwatch_unattributed_events_total",
+    }
+    assert {name for name, labels in got if labels == cs("news")} == {
+        "aws_ses_configuration_set_opens_total",
+        "aws_ses_configuration_set_clicks_total",
+        "aws_ses_configuration_set_delivery_delays_total",
+        "aws_ses_configuration_set_subscriptions_total",
+        "aws_ses_configuration_set_sends_total",
+    }
+
+
+def test_a_set_excluded_by_a_reload_and_included_again_counts_nothing_twice(
+    clients: TargetClients, fake: FakeCloudWatch, clock: Clock
+) -> None:
+    """(3) A series that leaves and returns within the window continues from its total;
+    its window is not counted again (before: up to lookback of events twice)."""
+    opens = fake.data[("Open", "news")] = {T0 - 300: 5.0}
+    c = collector(clients, clock)
+    c.poll(LABELS)
+    opens[T0] = 3.0
+    clock.now += 300
+    key = ("aws_ses_configuration_set_opens_total", cs("news"))
+    assert values(c.poll(LABELS))[key] == 3
+    c.configure(settings_for("    configuration_sets: {exclude: [news]}\n"))
+    clock.now += 300
+    assert key not in values(c.poll(LABELS))
+    opens[T0 + 600] = 2.0  # while excluded
+    c.configure(settings_for())
+    clock.now += 300
+    assert values(c.poll(LABELS))[key] == 5  # 3 + 2, nothing of the window twice
+    clock.now += 300
+    assert values(c.poll(LABELS))[key] == 5
+
+
+def test_a_set_listmetrics_omits_for_a_refresh_counts_nothing_twice(
+    clients: TargetClients, fake: FakeCloudWatch, clock: Clock
+) -> None:
+    """(3) ListMetrics leaves a set out of one refresh (it lists metrics with datapoints in
+    the last two weeks; eventual consistency): when it is back, nothing counts twice."""
+    sends = fake.data[("Send", "a")] = {T0 - 300: 1.0}
+    settings = settings_for(cloudwatch="{period: 5m, lookback: 30m}")  # refresh: 15 min
+    c = CloudWatchCollector(clients, settings, [].append, clock=clock)
+    c.poll(LABELS)
+    sends[T0] = 4.0
+    key = ("aws_ses_configuration_set_sends_total", cs("a"))
+    clock.now += 900
+    assert values(c.poll(LABELS))[key] == 4
+    del fake.data[("Send", "a")]
+    clock.now += 900
+    assert key not in values(c.poll(LABELS))
+    fake.data[("Send", "a")] = sends
+    clock.now += 900
+    assert values(c.poll(LABELS))[key] == 4
 
 
 # --- the collector against moto -----------------------------------------------------------

@@ -86,7 +86,7 @@ def code_families(exporter_text: str) -> dict[str, Family]:
     account = AccountSnapshot(
         50000, 14, 100, True, "GetAccount", True, "HEALTHY", (("mail_type", "MARKETING"),)
     )
-    counters = tuple(((row.account, scope), 1.0) for row in COUNTERS for scope in (None, "m"))
+    counters = tuple(((row.key, scope), 1.0) for row in COUNTERS for scope in (None, "m"))
     rates = tuple(((rate, scope), (1.7e9, 0.01)) for rate in REPUTATION for scope in (None, "m"))
     found = {
         **built(account_families(account, "us-east-1", labels)),

@@ -232,10 +232,11 @@ SPEC_FAMILIES = {
     "aws_ses_send_statistics_bounces_total",
     "aws_ses_send_statistics_complaints_total",
     "aws_ses_send_statistics_rejects_total",
-    # SPEC 3.3, account level and per configuration set
+    # SPEC 3.3: account-wide only what SES publishes without dimensions ...
+    *(f"aws_ses_{n}_total" for n in ("sends", "deliveries", "bounces", "complaints")),
+    # ... per configuration set also what only an event destination publishes
     *(
-        f"aws_ses_{p}{n}_total"
-        for p in ("", "configuration_set_")
+        f"aws_ses_configuration_set_{n}_total"
         for n in (
             "sends",
             "deliveries",
@@ -264,14 +265,19 @@ SPEC_FAMILIES = {
     "ses_exporter_collector_duration_seconds",
     "ses_exporter_aws_requests_total",
     "ses_exporter_cloudwatch_metrics_requested_total",
+    "ses_exporter_cloudwatch_unattributed_events_total",
     "ses_exporter_config_last_reload_successful",
 }
+# CloudWatch has no account-wide Open, Click, DeliveryDelay or Subscription (SES publishes
+# them only through a configuration set's event destination): never a fake 0.
+NOT_ON_AWS = {f"aws_ses_{n}_total" for n in ("opens", "clicks", "delivery_delays", "subscriptions")}
 
 
 def test_demo_scrape_has_every_family_and_passes_promtool(daemon: Daemon) -> None:
     body = daemon.get("/metrics")[1]
     names = {name for name, _ in samples(body)}
     assert SPEC_FAMILIES - names == set()
+    assert NOT_ON_AWS & names == set()
     found = samples(body)
     sets = {
         dict(k[1]).get("configuration_set")

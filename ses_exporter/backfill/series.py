@@ -50,8 +50,8 @@ from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 
 from ..collectors.cloudwatch import (
-    COUNTERS,
     RATE_OF,
+    ROW_OF,
     CloudWatchSnapshot,
     cloudwatch_families,
     counter_observations,
@@ -132,9 +132,12 @@ def target_steps(
     reputation: dict[tuple[str, str | None], _Newest] = {}
     if history.cloudwatch is not None:
         by_key = counter_observations(history.cloudwatch)
-        for row in COUNTERS:  # account-wide: 0 from the start, as the live collector
-            observed = by_key.pop((row.account, None), {})
-            counters[(row.account, None)] = _Cumulative(observed, window.period, window.start)
+        for query, _ in history.cloudwatch.results:  # account-wide: 0 from the start,
+            # as the live collector (only for metrics CloudWatch has without dimensions)
+            row = ROW_OF.get(query.metric)
+            if row is not None and row.account is not None and query.configuration_set is None:
+                observed = by_key.pop((row.key, None), {})
+                counters[(row.key, None)] = _Cumulative(observed, window.period, window.start)
         for key, observed in by_key.items():
             counters[key] = _Cumulative(observed, window.period)
         for query, points in history.cloudwatch.results:

@@ -69,9 +69,17 @@ CACHED = "cached from the last successful poll."
 @dataclass(frozen=True)
 class CounterRow:
     names: tuple[str, ...]  # CloudWatch metric names (SES has used two for rendering failures)
-    account: str  # the account-wide family (no dimensions)
+    # The account-wide family (no dimensions), or None for the events SES publishes only
+    # through a configuration set's event destination: those always carry a dimension, and
+    # CloudWatch never sums dimension sets into a metric without any.
+    account: str | None
     per_set: str  # the per-configuration-set family (dimension ses:configuration-set)
     meaning: str
+
+    @property
+    def key(self) -> str:
+        """What the row's series are keyed by (its first CloudWatch name)."""
+        return self.names[0]
 
 
 # Every name is written out, so that grep finds each family where it is defined.
@@ -114,25 +122,25 @@ COUNTERS: tuple[CounterRow, ...] = (
     ),
     CounterRow(
         ("Open",),
-        "aws_ses_opens_total",
+        None,
         "aws_ses_configuration_set_opens_total",
         "Emails opened (open tracking)",
     ),
     CounterRow(
         ("Click",),
-        "aws_ses_clicks_total",
+        None,
         "aws_ses_configuration_set_clicks_total",
         "Links clicked (click tracking)",
     ),
     CounterRow(
         ("DeliveryDelay",),
-        "aws_ses_delivery_delays_total",
+        None,
         "aws_ses_configuration_set_delivery_delays_total",
         "Emails whose delivery was delayed",
     ),
     CounterRow(
         ("Subscription",),
-        "aws_ses_subscriptions_total",
+        None,
         "aws_ses_configuration_set_subscriptions_total",
         "Subscription preference updates",
     ),
@@ -179,7 +187,7 @@ STAT_OF: dict[str, str] = {
 ROW_OF: dict[str, CounterRow] = {name: row for row in COUNTERS for name in row.names}
 RATE_OF: dict[str, str] = {metric: rate for rate, metric in REPUTATION.items()}
 
-CounterKey = tuple[str, str | None]  # (account-wide family, configuration set or None)
+CounterKey = tuple[str, str | None]  # (CounterRow.key, configuration set or None)
 ReputationKey = tuple[str, str | None]  # (rate, configuration set or None)
 
 
@@ -200,9 +208,9 @@ def counter_observations(data: MetricData) -> dict[CounterKey, dict[float, float
     observations: dict[CounterKey, dict[float, float]] = {}
     for query, points in data.results:
         row = ROW_OF.get(query.metric)
-        if row is None:
+        if row is None or (row.account is None and query.configuration_set is None):
             continue
-        merged = observations.setdefault((row.account, query.configuration_set), {})
+        merged = observations.setdefault((row.key, query.configuration_set), {})
         for timestamp, value in points:
             merged[timestamp] = max(value, merged.get(timestamp, -math.inf))
     return observations
@@ -218,9 +226,18 @@ def newest_reputation(data: MetricData) -> dict[ReputationKey, tuple[float, floa
 
 
 def wanted_metrics(discovery: Discovery, sets: ConfigurationSetFilter) -> list[MetricKey]:
-    """The discovered metrics to read: account-wide ones, and those of the sets the
-    account's include/exclude filter keeps."""
-    return [key for key in discovery.metrics if key[1] is None or sets.matches(key[1])]
+    """The discovered metrics to read: account-wide ones that have an account-wide family,
+    and those of the sets the account's include/exclude filter keeps."""
+    return [
+        (name, configuration_set)
+        for name, configuration_set in discovery.metrics
+        if (sets.matches(configuration_set) if configuration_set else _account_wide(name))
+    ]
+
+
+def _account_wide(name: str) -> bool:
+    row = ROW_OF.get(name)
+    return row is None or row.account is not None  # Reputation.* rows are not counters
 
 
 def status_of(ratio: float, pair: ThresholdPair) -> str:
@@ -242,14 +259,18 @@ def cloudwatch_families(
 ) -> list[Metric]:
     """CloudWatchSnapshot -> the families of SPEC 3.3, account-wide before per-set."""
     b = FamilyBuilder(labels)
-    rows = {row.account: row for row in COUNTERS}
-    for (family, configuration_set), total in sorted(snap.counters, key=_by_set):
-        row, (extra, where) = rows[family], _where(configuration_set)
+    rows = {row.key: row for row in COUNTERS}
+    for (key, configuration_set), total in sorted(snap.counters, key=_by_set):
+        row, (extra, where) = rows[key], _where(configuration_set)
+        family = row.account if configuration_set is None else row.per_set
+        if family is None:
+            continue  # no account-wide family: SES publishes it only per set
         doc = (
             f"{row.meaning}, {where}. Source: CloudWatch AWS/SES {' / '.join(row.names)} "
-            f"(Sum), re-read over a trailing window; {CACHED}"
+            f"(Sum), re-read at every poll from the end of the last window read, less "
+            f"lookback; {CACHED}"
         )
-        b.counter(row.account if configuration_set is None else row.per_set, doc, total, extra)
+        b.counter(family, doc, total, extra)
     by_set: dict[str | None, dict[str, tuple[float, float]]] = {}
     for (rate, configuration_set), point in sorted(snap.reputation, key=_by_set):
         by_set.setdefault(configuration_set, {})[rate] = point
