@@ -154,7 +154,8 @@ def build_targets(
     (clients are created on their first use).
 
     On a reload or a new discovery, targets whose account settings (other than the region
-    list) and region are unchanged are taken from ``previous`` as they are, with their
+    list and the configuration-set filter) and region are unchanged are taken from
+    ``previous`` as they are, with their
     clients, resolved account id and collector state (counters keep counting); only their
     collector set and settings are updated.
     """
@@ -235,20 +236,26 @@ def _role_account(config: AccountConfig) -> str | None:
 
 
 def same_account(a: AccountConfig, b: AccountConfig) -> bool:
-    """Whether two account configs differ at most in their regions."""
+    """Whether two account configs differ at most in their regions and their
+    configuration-set filter."""
     return _identity(a) == _identity(b)
 
 
 def _identity(account: AccountConfig) -> str:
-    """The account's settings other than its regions, as a string to compare and index
-    by; the external id's value counts (it is kept in memory only, never shown)."""
+    """The account's settings other than its regions and its configuration-set filter, as
+    a string to compare and index by; the external id's value counts (it is kept in
+    memory only, never shown).
+
+    The filter reaches the collectors through ``configure``: a set excluded by a reload
+    and included again must find the counters that counted it (a new target would start
+    from a new baseline, losing what CloudWatch publishes late in between)."""
 
     def secret(value: object) -> str:
         if isinstance(value, SecretStr):
             return value.get_secret_value()
         raise TypeError(type(value).__name__)
 
-    settings = account.model_dump(exclude={"regions"})
+    settings = account.model_dump(exclude={"regions", "configuration_sets"})
     return json.dumps(settings, sort_keys=True, default=secret)
 
 
