@@ -1,14 +1,20 @@
-"""The ``cloudwatch`` collector: namespace AWS/SES, as the console's charts show it (SPEC 3.3).
+"""The ``cloudwatch`` collector: namespace AWS/SES, as the console's charts show it.
 
 Sources (see ``cloudwatch_source``): cloudwatch ListMetrics (which metrics exist, account-wide
-and per configuration set; cached), then GetMetricData over a trailing window of ``lookback``.
+and per configuration set; cached), then GetMetricData from the end of the last window read
+less ``lookback`` (the lateness margin) up to now.
 
 * Event counts (Send, Delivery, ...; Sum) become counters via ``WindowCounters``: the window
-  is re-read at each poll because CloudWatch publishes late and revises datapoints upwards.
+  overlaps the last one because CloudWatch publishes late and revises datapoints upwards,
+  and reaches back over any gap after failed polls, as far as CloudWatch keeps data
+  (``read_windows``: older parts at coarser periods, matched by ``add_coarse``). Only
+  metrics CloudWatch lists get a series: account-wide for one it has without dimensions
+  (Open, Click, DeliveryDelay and Subscription have none: SES publishes them only per
+  configuration set).
 * Reputation.BounceRate / .ComplaintRate (Average, already 0-1): the newest datapoint in a
   window of ``reputation_lookback`` (default 24 h: SES publishes them irregularly, hours
-  apart for low-volume senders), its timestamp, and a status against
-  ``reputation_thresholds``.
+  apart for low-volume senders), its minute (the newest bucket read again at one minute),
+  and a status against ``reputation_thresholds``.
 
 Sample exposition (target labels shortened to ``...``)::
 

@@ -4,7 +4,7 @@
   which metrics exist account-wide (no dimensions) and per configuration set (exactly the
   dimension ``ses:configuration-set``); other dimension sets (``ses:caller-identity``,
   custom message tags) are not what the console shows and are ignored.
-* ``fetch_metric_data``: cloudwatch GetMetricData for a trailing window, at most 500
+* ``fetch_metric_data``: cloudwatch GetMetricData for a window, at most 500
   queries a call (the API's limit), following NextToken (``aws.next_token_pages``, which
   fails on a repeated token). CloudWatch bills per metric
   requested, in every request, so each answered request reports ``len(batch)`` metrics.
