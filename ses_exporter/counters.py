@@ -1,8 +1,9 @@
 """Prometheus counters from AWS answers that are windows of timestamped datapoints.
 
 GetSendStatistics (15-minute buckets over two weeks) and CloudWatch GetMetricData (a
-window re-read at every poll, from the end of the last one less a lateness margin) both answer with datapoints keyed by time, some
-of which arrive late and some of which AWS revises upwards. The rules (SPEC 3.2, 3.3):
+window re-read at every poll, from the end of the last one less a lateness margin) both
+answer with datapoints keyed by time, some of which arrive late and some of which AWS
+revises upwards. The rules:
 
 * datapoints present at the collector's first poll are the baseline: counters start at 0;
 * afterwards a new datapoint adds its value, a known one adds its growth;
