@@ -126,16 +126,20 @@ def minimum(sets: int, queries: int, first_poll: bool, page: int) -> Mapping[tup
     Event counts and Reputation.* are read over different windows (``lookback`` and
     ``reputation_lookback``), so in GetMetricData calls of their own: of the metrics
     ``world.SET_METRICS`` publishes for every set and the account, ``RATE_SHARE`` are
-    Reputation.*.
+    Reputation.*. The newest reputation bucket (5 minutes) is read once more at one
+    minute for its newest datapoint, once per new bucket: the world publishes every rate
+    at one time, so on the first poll only, in ceil(rates / 500) more calls.
     """
     rates = queries * RATE_SHARE[0] // RATE_SHARE[1]
     batch = GET_METRIC_DATA_BATCH
+    newest = rates if first_poll else 0
     return {
         ("sesv2", "ListConfigurationSets"): max(1, math.ceil(sets / page)),
         ("sesv2", "GetConfigurationSet"): sets,
         ("cloudwatch", "ListMetrics"): math.ceil(queries / CLOUDWATCH_PAGE) if first_poll else 0,
         ("cloudwatch", "GetMetricData"): math.ceil((queries - rates) / batch)
-        + math.ceil(rates / batch),
-        METRICS_REQUESTED: queries,
+        + math.ceil(rates / batch)
+        + math.ceil(newest / batch),
+        METRICS_REQUESTED: queries + newest,
         ("ses", "GetSendStatistics"): 1,
     }

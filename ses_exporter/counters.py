@@ -16,14 +16,14 @@ revises upwards. The rules:
   its baseline (as they are for a series present at the first poll without datapoints).
   ``increase()`` ignores a series' first sample, so a series born at its total would
   hide exactly the burst that created it;
-* a series that leaves (``hide``: a configuration set excluded by a reload, a metric
+* a series that leaves (``retain``: a configuration set excluded by a reload, a metric
   ListMetrics stops listing) is kept, unexposed, with its total and the datapoints it
-  counted, for as long as any of those could be read again (until every one is older
-  than the window). If it returns by then it goes on from its total and its known
-  datapoints count only their growth; after that it returns as a new series, whose
-  datapoints can only be new. Baselining a returning series instead would lose the
-  events that happened while it was away and are still in the window; forgetting it at
-  once (as before) counted its whole window again;
+  counted that are still in the window, for a day. If it returns by then it goes on
+  from its total: its known datapoints count only their growth, new ones count, and
+  ones older than the window are ignored. After that it returns as a new series (0
+  first), whose datapoints in the window can only be new. Baselining a returning series
+  instead would lose the events that happened while it was away and are still in the
+  window; forgetting it at once (as before) counted its whole window again;
 * after a gap longer than CloudWatch keeps the counters' period, ``add_coarse`` counts
   the older part from coarser datapoints: each adds what it holds beyond the datapoints
   already counted inside it, and one that straddles datapoints already forgotten cannot
@@ -43,6 +43,10 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
+# How long a series that left is kept (its total and the datapoints it counted that are
+# still in the window) in case it comes back: a day of the window's progress bounds the
+# memory of deleted configuration sets, and covers an exclusion undone the same day.
+KEEP_HIDDEN_SECONDS = 86_400.0
 
 
 @dataclass
@@ -63,6 +67,11 @@ class _Series:
         self.update(points, forget_before, count=True)
         self.pending, self.total = self.total, 0.0
 
+    def forget(self, before: float) -> None:
+        self.forgotten_before = max(self.forgotten_before, before)
+        for timestamp in [t for t in self.seen if t < self.forgotten_before]:
+            del self.seen[timestamp]
+
     def update(self, points: Mapping[float, float], forget_before: float, count: bool) -> None:
         self.total += self.pending
         self.pending = 0.0
@@ -80,8 +89,7 @@ class _Series:
                 self.seen[timestamp] = value
                 if counts:
                     self.total += value - previous
-        for timestamp in [t for t in self.seen if t < self.forgotten_before]:
-            del self.seen[timestamp]
+        self.forget(self.forgotten_before)
 
 
 class WindowCounters(Generic[K]):
@@ -89,7 +97,8 @@ class WindowCounters(Generic[K]):
 
     def __init__(self) -> None:
         self._series: dict[K, _Series] = {}
-        self._hidden: set[K] = set()  # series that left, kept while they could come back
+        # Series that left -> the forget line when they left; kept for KEEP_HIDDEN_SECONDS
+        self._hidden: dict[K, float] = {}
         self._origin: float | None = None  # the first poll's bucket
         self._forget_before = float("-inf")  # one line for every series, never moving back
 
@@ -121,13 +130,27 @@ class WindowCounters(Generic[K]):
                 # CloudWatch does not list yet): datapoints that turn up later but started
                 # before the first poll's bucket are history, as a late series' are.
                 series.counted_until = self._origin
-        self._hidden.difference_update(observations)
+        for key in observations:
+            self._hidden.pop(key, None)
         for key, series in self._series.items():
             if key not in born:
                 series.update(observations.get(key, {}), self._forget_before, count=started)
-        # A hidden series with no datapoint left in the window can never count one twice.
-        for key in [k for k in self._hidden if not self._series[k].seen]:
-            self._hidden.discard(key)
+        self._drop_hidden()
+
+    def forget(self, before: float) -> None:
+        """Datapoints starting before ``before`` will not be read again (the next window
+        starts there): forget them now, so memory holds one window, not the last poll's
+        (which after a long gap can be days of minutes)."""
+        self._forget_before = max(self._forget_before, before)
+        for series in self._series.values():
+            series.forget(self._forget_before)
+        self._drop_hidden()
+
+    def _drop_hidden(self) -> None:
+        """Forget series hidden for over KEEP_HIDDEN_SECONDS of the window's progress."""
+        line = self._forget_before
+        for key in [k for k, since in self._hidden.items() if line - since > KEEP_HIDDEN_SECONDS]:
+            del self._hidden[key]
             del self._series[key]
 
     def add_coarse(self, observations: Mapping[K, Mapping[float, float]], period: float) -> float:
@@ -179,7 +202,8 @@ class WindowCounters(Generic[K]):
 
     def retain(self, keys: Iterable[K]) -> None:
         """Hide the series not in ``keys`` (a set excluded or deleted, a metric no longer
-        listed): kept while a datapoint it counted is still in the window, so that one
-        which comes back in that time counts none twice (see the module's rules)."""
+        listed): kept, unexposed, for a day, so that one which comes back goes on from its
+        total and counts nothing twice (see the module's rules)."""
         keep = set(keys)
-        self._hidden = {key for key in self._series if key not in keep}
+        line = self._forget_before
+        self._hidden = {key: self._hidden.get(key, line) for key in self._series if key not in keep}

@@ -100,19 +100,30 @@ def test_a_series_that_leaves_and_returns_in_the_window_counts_nothing_twice() -
     assert c.totals() == {"a": 1, "b": 8}
 
 
-def test_a_series_away_longer_than_the_window_returns_as_a_new_series() -> None:
+def test_a_series_away_longer_than_the_window_continues_and_counts_only_new_points() -> None:
     c: WindowCounters[str] = WindowCounters()
     c.update({"a": {0: 1}, "b": {0: 1}}, forget_before=0, current_bucket=0)
     c.update({"a": {0: 1}, "b": {0: 3}}, forget_before=0, current_bucket=0)
     c.retain(["a"])
     c.update({"a": {600: 1}}, forget_before=600, current_bucket=600)  # b's point forgotten
     assert c.totals() == {"a": 1}
-    # Nothing b counted can be read again: it is a new series (0 first), and the datapoint
-    # at 0 that an answer might still list is older than the window and never counts.
+    # b returns: its total goes on; the datapoint at 0 that an answer might still list is
+    # older than the window and never counts again, the new one does.
     c.update({"a": {600: 1}, "b": {0: 3, 600: 2}}, forget_before=600, current_bucket=600)
-    assert c.totals() == {"a": 1, "b": 0}
-    c.update({"a": {600: 1}, "b": {0: 3, 600: 2}}, forget_before=600, current_bucket=600)
-    assert c.totals() == {"a": 1, "b": 2}
+    assert c.totals() == {"a": 1, "b": 4}
+
+
+def test_a_series_away_longer_than_a_day_returns_as_a_new_series() -> None:
+    c: WindowCounters[str] = WindowCounters()
+    c.update({"a": {0: 1}, "b": {0: 1}}, forget_before=0, current_bucket=0)
+    c.update({"a": {0: 1}, "b": {0: 3}}, forget_before=0, current_bucket=0)
+    c.retain(["a"])
+    day = 86_400
+    c.forget(day + 60)  # the window moved on by more than a day: b is forgotten
+    c.update({"a": {}, "b": {0: 3, day + 60: 2}}, forget_before=day + 60, current_bucket=day)
+    assert c.totals() == {"a": 0, "b": 0}  # b: a new series, 0 first
+    c.update({"a": {}, "b": {0: 3, day + 60: 2}}, forget_before=day + 60, current_bucket=day)
+    assert c.totals() == {"a": 0, "b": 2}
 
 
 def test_coarse_datapoints_add_what_the_known_fine_ones_inside_them_do_not_hold() -> None:

@@ -84,6 +84,7 @@ def value(scrape: Scrape, name: str, **labels: str) -> float | None:
     return scrape.value(name, **labels)
 
 
+@pytest.mark.timeout(400)  # the outage must outlast lookback and a minute's alignment
 def test_the_daemon_counts_every_event_once_through_reloads_and_a_long_outage(
     world: tuple[Any, FaultProxy, Path],
 ) -> None:

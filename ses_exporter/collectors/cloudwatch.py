@@ -415,6 +415,9 @@ class CloudWatchCollector(Collector):
         current_bucket = math.floor(now / period) * period
         self._counters.update(observations, window.start, current_bucket)
         self._counters.retain(observations)
+        # The next poll reads from this window's end less lookback: nothing older is read
+        # again (but by a catch-up's coarser datapoints, which are matched from here on).
+        self._counters.forget(math.floor((window.end - config.lookback) / period) * period)
         snap = CloudWatchSnapshot(
             counters=tuple(self._counters.totals().items()),
             reputation=tuple(newest.items()),
