@@ -26,6 +26,9 @@ METRICS_REQUESTED = ("cloudwatch", "metrics requested (billed)")
 # The exporter sends ListConfigurationSets without PageSize (the sesv2 model documents
 # no range for it), so the page is the server's choice: 100 on moto.
 SES_PAGE, CLOUDWATCH_PAGE, GET_METRIC_DATA_BATCH = 100, 500, 500
+# GetMetricData answers at most 100,800 datapoints a call: reputation_lookback's 24 hours
+# of 5-minute periods (289 with the current one) fit 348 queries a call.
+REPUTATION_BATCH = min(GET_METRIC_DATA_BATCH, 100_800 // (86_400 // 300 + 1))
 # Of the metrics world.py publishes per set and account, the Reputation.* share.
 RATE_SHARE = (sum(m.startswith("Reputation.") for m in SET_METRICS), len(SET_METRICS))
 
@@ -126,9 +129,10 @@ def minimum(sets: int, queries: int, first_poll: bool, page: int) -> Mapping[tup
     Event counts and Reputation.* are read over different windows (``lookback`` and
     ``reputation_lookback``), so in GetMetricData calls of their own: of the metrics
     ``world.SET_METRICS`` publishes for every set and the account, ``RATE_SHARE`` are
-    Reputation.*. The newest reputation bucket (5 minutes) is read once more at one
-    minute for its newest datapoint, once per new bucket: the world publishes every rate
-    at one time, so on the first poll only, in ceil(rates / 500) more calls.
+    Reputation.*, read 348 a call (24 hours of 5-minute datapoints each: at most 100,800
+    a call). The newest reputation bucket (5 minutes) is read once more at one minute for
+    its newest datapoint, once per new bucket: the world publishes every rate at one
+    time, so on the first poll only, in ceil(rates / 500) more calls.
     """
     rates = queries * RATE_SHARE[0] // RATE_SHARE[1]
     batch = GET_METRIC_DATA_BATCH
@@ -138,7 +142,7 @@ def minimum(sets: int, queries: int, first_poll: bool, page: int) -> Mapping[tup
         ("sesv2", "GetConfigurationSet"): sets,
         ("cloudwatch", "ListMetrics"): math.ceil(queries / CLOUDWATCH_PAGE) if first_poll else 0,
         ("cloudwatch", "GetMetricData"): math.ceil((queries - rates) / batch)
-        + math.ceil(rates / batch)
+        + math.ceil(rates / REPUTATION_BATCH)
         + math.ceil(newest / batch),
         METRICS_REQUESTED: queries + newest,
         ("ses", "GetSendStatistics"): 1,

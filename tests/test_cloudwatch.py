@@ -5,6 +5,7 @@ against an in-memory CloudWatch (answers checked against botocore's model) and a
 from __future__ import annotations
 
 import copy
+import itertools
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -40,6 +41,8 @@ from ses_exporter.collectors.cloudwatch_source import (
     discover_metrics,
     fetch_metric_data,
     plan_queries,
+    plan_requests,
+    read_windows,
     trailing_window,
 )
 from ses_exporter.config import ReputationThresholds, parse_config
@@ -180,7 +183,7 @@ def test_request_shape_one_call_with_account_and_set_queries() -> None:
 
 
 @pytest.mark.parametrize(
-    ("count", "sizes"), [(500, [500]), (501, [500, 1]), (1200, [500, 500, 200])]
+    ("count", "sizes"), [(500, [500]), (501, [251, 250]), (1200, [400, 400, 400])]
 )
 def test_queries_are_batched_500_a_call_and_every_metric_is_billed(
     count: int, sizes: list[int]
@@ -190,8 +193,8 @@ def test_queries_are_batched_500_a_call_and_every_metric_is_billed(
     queries = plan_queries([("Send", f"set{n:04}") for n in range(count)], STAT_OF)
     billed: list[int] = []
     with Stubber(client) as stub:
-        for first in range(0, count, 500):
-            batch = queries[first : first + 500]
+        for first, size in zip(itertools.accumulate([0, *sizes]), sizes, strict=False):
+            batch = queries[first : first + size]
             answer = {"MetricDataResults": [result(q.id, [(T0, 1.0)]) for q in batch]}
             stub.add_response("get_metric_data", answer)
         data = fetch_metric_data(client, queries, WINDOW, billed.append)
@@ -205,6 +208,40 @@ def test_queries_are_batched_500_a_call_and_every_metric_is_billed(
         for q in r["MetricDataQueries"]
     ]
     assert asked == [f"set{n:04}" for n in range(count)]
+
+
+def test_requests_hold_at_most_100800_datapoints_and_bill_each_query_once() -> None:
+    """24 hours of 5-minute periods (289 with the current one) for 2,002 queries: batches
+    of at most floor(100,800 / 289) = 348 queries, the window never cut, so each query is
+    billed once (cutting the window instead would bill each query once per slice)."""
+    day = Window(T0 - 86_400, T0 + 300, 300)
+    queries = plan_queries([("Reputation.BounceRate", f"s{n:04}") for n in range(2002)], STAT_OF)
+    requests = plan_requests(queries, day)
+    assert [len(batch) for batch, _ in requests] == [334] * 5 + [332]
+    assert all(part == day for _, part in requests)
+    assert all(len(batch) * 289 <= 100_800 for batch, _ in requests)
+    assert [q for batch, _ in requests for q in batch] == list(queries)
+    # a window longer than 100,800 periods (none CloudWatch keeps) is read in slices
+    (query,) = plan_queries([("Send", None)], STAT_OF)
+    long = Window(0, 60 * 150_000, 60)
+    parts = [part for _, part in plan_requests([query], long)]
+    assert [(p.end - p.start) / 60 for p in parts] == [100_800, 49_200]
+
+
+def test_read_windows_follow_what_cloudwatch_keeps() -> None:
+    """1-minute data for 15 days, 5-minute for 63, hourly for 455: older parts of a gap
+    are read at the coarser period, boundaries on both grids, with a period of margin."""
+    day, now = 86_400, T0
+    assert read_windows(now - 3600, now, 60, now) == (Window(now - 3600, now, 60),)
+    coarse, fine = read_windows(now - 20 * day, now, 60, now)
+    assert (coarse.period, fine.period) == (300, 60)
+    assert coarse.start == now - 20 * day and coarse.end == fine.start
+    assert now - 15 * day < fine.start <= now - 15 * day + 600 and fine.start % 300 == 0
+    hourly, five, minutes = read_windows(now - 100 * day, now, 60, now)
+    assert (hourly.period, five.period) == (3600, 300)
+    assert hourly.end == five.start and five.end == minutes.start and five.start % 3600 == 0
+    oldest, *_ = read_windows(now - 600 * day, now, 60, now)
+    assert oldest.start >= now - 455 * day  # older than CloudWatch keeps: not read
 
 
 def test_next_token_pages_are_merged_by_id_and_each_page_is_billed() -> None:

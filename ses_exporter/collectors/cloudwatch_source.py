@@ -4,10 +4,11 @@
   which metrics exist account-wide (no dimensions) and per configuration set (exactly the
   dimension ``ses:configuration-set``); other dimension sets (``ses:caller-identity``,
   custom message tags) are not what the console shows and are ignored.
-* ``fetch_metric_data``: cloudwatch GetMetricData for a window, at most 500
-  queries a call (the API's limit), following NextToken (``aws.next_token_pages``, which
-  fails on a repeated token). CloudWatch bills per metric
-  requested, in every request, so each answered request reports ``len(batch)`` metrics.
+* ``fetch_metric_data``: cloudwatch GetMetricData for a window, in the requests of
+  ``plan_requests`` (the API's limits of 500 queries and 100,800 datapoints a call, each
+  query billed once), following NextToken (``aws.next_token_pages``, which fails on a
+  repeated token). CloudWatch bills per metric requested, in every request, so each
+  answered request reports ``len(batch)`` metrics.
 
 Both return frozen snapshots of plain values; nothing here knows about Prometheus.
 """
@@ -15,7 +16,7 @@ Both return frozen snapshots of plain values; nothing here knows about Prometheu
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from math import lcm
@@ -161,15 +162,32 @@ def read_windows(start: float, end: float, period: int, now: float) -> tuple[Win
     return tuple(reversed(windows))
 
 
-def slices(window: Window, queries: int) -> Iterator[Window]:
-    """``window`` cut into the fewest parts whose datapoints fit one GetMetricData call
-    (``queries`` x periods <= 100,800)."""
-    span = max(MAX_DATAPOINTS_PER_CALL // max(queries, 1), 1) * window.period
-    start = window.start
-    while start < window.end:
-        end = min(start + span, window.end)
-        yield Window(start, end, window.period)
-        start = end
+def plan_requests(queries: Sequence[Query], window: Window) -> list[tuple[Sequence[Query], Window]]:
+    """The GetMetricData requests for ``queries`` over ``window``, within both limits of one
+    call: 500 queries and 100,800 datapoints.
+
+    CloudWatch bills every metric of every request, and requests themselves are free, so
+    the window is never cut while a whole query fits: batches of (nearly) equal size, at
+    most floor(100,800 / periods in the window) queries each (500 at most), bill each
+    query once. Only a query whose window alone holds more than 100,800 periods (none
+    that CloudWatch keeps: 15 days of minutes are 21,600) is read in time slices.
+    """
+    if not queries:
+        return []
+    periods = math.ceil((window.end - window.start) / window.period)
+    size = max(1, min(MAX_QUERIES_PER_CALL, MAX_DATAPOINTS_PER_CALL // periods))
+    batches = math.ceil(len(queries) / size)
+    size = math.ceil(len(queries) / batches)
+    span = MAX_DATAPOINTS_PER_CALL * window.period
+    requests: list[tuple[Sequence[Query], Window]] = []
+    for first in range(0, len(queries), size):
+        batch = queries[first : first + size]
+        start = window.start
+        while start < window.end:
+            end = min(start + span, window.end)
+            requests.append((batch, Window(start, end, window.period)))
+            start = end
+    return requests
 
 
 def fetch_metric_data(
@@ -178,13 +196,10 @@ def fetch_metric_data(
     window: Window,
     count_metrics: Callable[[int], None],
 ) -> MetricData:
-    """cloudwatch GetMetricData, ceil(len(queries) / 500) batches, each over the time
-    ``slices`` of ``window`` whose datapoints fit one request, each to its last page."""
+    """cloudwatch GetMetricData, one request per ``plan_requests``, each to its last page."""
     merged: dict[str, dict[float, float]] = {query.id: {} for query in queries}
-    for first in range(0, len(queries), MAX_QUERIES_PER_CALL):
-        batch = queries[first : first + MAX_QUERIES_PER_CALL]
-        for part in slices(window, len(batch)):
-            _fetch_batch(cloudwatch, batch, part, count_metrics, merged)
+    for batch, part in plan_requests(queries, window):
+        _fetch_batch(cloudwatch, batch, part, count_metrics, merged)
     return MetricData(
         tuple((query, tuple(sorted(merged[query.id].items(), reverse=True))) for query in queries)
     )
