@@ -41,11 +41,14 @@ from ses_exporter.backfill.history import (
 )
 from ses_exporter.backfill.series import SeriesSettings, threshold_steps
 from ses_exporter.cli import main
-from ses_exporter.collectors.cloudwatch import COUNTERS
 from ses_exporter.collectors.cloudwatch_source import MAX_QUERIES_PER_CALL, Query, Window
 from ses_exporter.config import Config, parse_config
 from ses_exporter.daemon import Exporter
-from ses_exporter.demo.responders import SimulatedError, install_responder
+from ses_exporter.demo.responders import (
+    SimulatedError,
+    install_api_responder,
+    install_responder,
+)
 from ses_exporter.scrape import Scrape
 from tests.fakes import FakeAccountApi
 from tests.orgworld import build_organization
@@ -199,10 +202,13 @@ def everywhere(points: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     return {region: points for region in regions}
 
 
-def config(regions: str = "[us-east-1]", extra: str = "") -> Config:
+def config(
+    regions: str = "[us-east-1]", extra: str = "", reputation_lookback: str = "30m"
+) -> Config:
     return parse_config(
         f"accounts:\n  - name: t\n    regions: {regions}\n    ses_requests_per_second: 1000\n"
-        f"collectors:\n  cloudwatch: {{lookback: 30m, reputation_lookback: 30m}}\n{extra}"
+        f"collectors:\n  cloudwatch: {{lookback: 30m, "
+        f"reputation_lookback: {reputation_lookback}}}\n{extra}"
     )
 
 
@@ -232,6 +238,73 @@ def run(
         clock=lambda: now,
     )
     return report, parse(out.getvalue().decode()) if report.written else {}
+
+
+class AwsCloudWatch:
+    """ListMetrics and GetMetricData as CloudWatch answers them, for one account: each
+    (metric, configuration set or None) is its own series, never summed across dimension
+    sets (moto sums them for a query without dimensions); periods counted from StartTime;
+    1-minute datapoints kept 15 days, 5-minute ones 63; a request of more than 500
+    queries or 100,800 datapoints fails. ``requests``: (StartTime, EndTime, metrics)."""
+
+    def __init__(self, now: float, series: Mapping[tuple[str, str | None], Mapping[float, float]]):
+        self.now = now
+        self.series = {key: dict(points) for key, points in series.items()}
+        self.requests: list[tuple[float, float, tuple[str, ...]]] = []
+
+    def hook(self, service: str, client: BaseClient) -> None:
+        if service == "cloudwatch":
+            install_api_responder(client, "ListMetrics", self._list_metrics)
+            install_api_responder(client, "GetMetricData", self._get_metric_data)
+
+    def _list_metrics(self, _: Mapping[str, Any]) -> Mapping[str, Any]:
+        metrics = []
+        for name, configuration_set in self.series:
+            dimensions = [{"Name": "ses:configuration-set", "Value": configuration_set}]
+            metrics.append(
+                {
+                    "Namespace": "AWS/SES",
+                    "MetricName": name,
+                    "Dimensions": dimensions if configuration_set is not None else [],
+                }
+            )
+        return {"Metrics": metrics}
+
+    def _get_metric_data(self, params: Mapping[str, Any]) -> Mapping[str, Any]:
+        start, end = params["StartTime"].timestamp(), params["EndTime"].timestamp()
+        queries = params["MetricDataQueries"]
+        if len(queries) > MAX_QUERIES_PER_CALL:
+            raise SimulatedError("ValidationError", "too many queries")
+        results, datapoints = [], 0
+        for query in queries:
+            stat = query["MetricStat"]
+            metric, period = stat["Metric"], int(stat["Period"])
+            dimensions = metric.get("Dimensions", [])
+            key = (metric["MetricName"], dimensions[0]["Value"] if dimensions else None)
+            datapoints += math.ceil((end - start) / period)
+            kept = self.now - (15 * DAY if period % 300 else 63 * DAY)
+            buckets: dict[float, list[float]] = {}
+            for t, value in self.series.get(key, {}).items():
+                if start <= t < end and t >= kept:
+                    bucket = start + (t - start) // period * period
+                    buckets.setdefault(bucket, []).append(value)
+            points = sorted(buckets.items(), reverse=True)
+            results.append(
+                {
+                    "Id": query["Id"],
+                    "Label": metric["MetricName"],
+                    "Timestamps": [datetime.fromtimestamp(t, UTC) for t, _ in points],
+                    "Values": [
+                        sum(v) if stat["Stat"] == "Sum" else sum(v) / len(v) for _, v in points
+                    ],
+                    "StatusCode": "Complete",
+                }
+            )
+        if datapoints > MAX_DATAPOINTS_PER_CALL:
+            raise SimulatedError("ValidationError", f"{datapoints} datapoints requested")
+        names = tuple(q["MetricStat"]["Metric"]["MetricName"] for q in queries)
+        self.requests.append((start, end, names))
+        return {"MetricDataResults": results, "Messages": []}
 
 
 def values(series: Mapping[SeriesKey, list[tuple[float, float]]], name: str) -> list[Any]:
@@ -307,22 +380,135 @@ def test_reputation_is_the_newest_complete_datapoint_within_the_lookback(
     assert [v for _, v in status["healthy"]] == [0.0] * 6
 
 
-def test_empty_history_writes_the_account_counters_at_0_and_the_thresholds(
+def bounce_ratio(
+    series: Mapping[SeriesKey, list[tuple[float, float]]], configuration_set: str | None
+) -> list[tuple[float, float]]:
+    name = "aws_ses_reputation_bounce_ratio"
+    if configuration_set is not None:
+        name = "aws_ses_configuration_set_reputation_bounce_ratio"
+    (points,) = [
+        p
+        for (n, labels), p in series.items()
+        if n == name and dict(labels).get("configuration_set") == configuration_set
+    ]
+    return points
+
+
+def test_reputation_at_the_window_start_is_the_newest_datapoint_within_the_lookback(
     aws: None, fake_api: FakeAccountApi
 ) -> None:
+    now = datetime.now(UTC).timestamp() // 60 * 60
+    start = now - DAY
+    cfg = config(reputation_lookback="2h")
+    cloudwatch = AwsCloudWatch(
+        now,
+        {
+            # A low-volume sender: one datapoint each, before the window.
+            ("Reputation.BounceRate", None): {start - 1800: 0.02},
+            ("Reputation.BounceRate", "m"): {start - 7200 - 300: 0.06},  # too old at start
+        },
+    )
+    fake_api.send_data_points = {"us-east-1": []}
+    _, series = run(cfg, fake_api, now, cloudwatch.hook)
+    # As live: shown from the window's start until two hours after the datapoint.
+    assert bounce_ratio(series, None) == [(start + 300 * k, 0.02) for k in range(19)]
+    stamps = [
+        p
+        for (n, labels), p in series.items()
+        if n == "aws_ses_reputation_last_datapoint_timestamp_seconds"
+        and ("rate", "bounce") in labels
+    ]
+    assert stamps == [[(start + 300 * k, start - 1800) for k in range(19)]]
+    assert not any(
+        dict(labels).get("configuration_set") == "m" for _, labels in series
+    )  # older than the look-back at every sample
+
+
+def test_a_gap_fill_shows_the_reputation_the_live_exporter_showed(
+    aws: None, fake_api: FakeAccountApi
+) -> None:
+    now = datetime.now(UTC).timestamp() // 60 * 60
+    last_live, first_live = now - 6 * 3600 + 15, now - 4 * 3600 + 15
+    cloudwatch = AwsCloudWatch(now, {("Reputation.ComplaintRate", "m"): {now - 9 * 3600: 0.004}})
+    fake_api.send_data_points = {"us-east-1": []}
+    cfg = config(reputation_lookback="24h")
+    _, series = run(
+        cfg, fake_api, now, cloudwatch.hook, days=None, step=60, start=last_live, end=first_live
+    )
+    ratio = [
+        p
+        for (n, labels), p in series.items()
+        if n == "aws_ses_configuration_set_reputation_complaint_ratio"
+    ]
+    times = range(int(last_live) + 45, int(first_live) - 15 + 1, 60)  # both ends
+    assert ratio == [[(t, 0.004) for t in times]]  # the whole gap, from its first minute
+    (rates,) = cloudwatch.requests  # no event metric listed: no request for them
+    assert rates[0] == last_live + 45 - DAY and rates[2] == ("Reputation.ComplaintRate",)
+
+
+def test_reputation_is_read_no_further_back_than_cloudwatch_keeps_it(
+    aws: None, fake_api: FakeAccountApi
+) -> None:
+    now = datetime.now(UTC).timestamp() // 60 * 60
+    start = now - 14 * DAY
+    cloudwatch = AwsCloudWatch(
+        now, {("Reputation.BounceRate", None): {start - 1200: 0.01}, ("Send", None): {}}
+    )
+    fake_api.send_data_points = {"us-east-1": []}
+    cfg = config(reputation_lookback="48h")  # past the 15 days of 1-minute data
+    report, series = run(cfg, fake_api, now, cloudwatch.hook, days=14, step=60)
+    assert report.written
+    assert bounce_ratio(series, None)[0] == (start, 0.01)
+    rates = [(first, end) for first, end, names in cloudwatch.requests if "Send" not in names]
+    assert rates[0][0] > now - 15 * DAY  # 1-minute data: 15 days, less a margin
+    assert rates[0][0] <= start - 1200 and rates[-1][1] == now
+    # 100,800 datapoints a request: one query over 15 days (21,600 minutes) fits in one
+    assert len(rates) == 1
+
+
+def test_empty_history_writes_only_the_thresholds(aws: None, fake_api: FakeAccountApi) -> None:
     fake_api.send_data_points = {"us-east-1": []}
     out = io.BytesIO()
     report = backfill(
         config(), BackfillOptions(days=1, step=300), out, [fake_api.hook], io.StringIO()
     )
     assert report.written and report.calls == 0
-    series = parse(out.getvalue().decode())
-    # what the live collector shows for an idle account: its event counters at 0
-    counters = per_target(series)
-    assert {name for name, _ in counters} == {row.account for row in COUNTERS}
-    assert {v for points in counters.values() for _, v in points} == {0.0}
-    # one day at 5 minutes, both ends: the counters and the four thresholds
-    assert report.samples == (len(COUNTERS) + 4) * 289
+    # No metric in ListMetrics: no counter, account-wide or per set (none a fake 0).
+    assert {name for name, _ in parse(out.getvalue().decode())} == {THRESHOLD_FAMILY}
+    assert report.samples == 4 * 289  # one day at 5 minutes, both ends
+
+
+def test_account_wide_counters_exist_only_for_metrics_listed_without_dimensions(
+    aws: None, fake_api: FakeAccountApi
+) -> None:
+    now = datetime.now(UTC).timestamp() // 60 * 60
+    start = now - DAY
+    cloudwatch = AwsCloudWatch(
+        now,
+        {
+            ("Send", None): {start + 600: 10.0},
+            ("Send", "m"): {start + 600: 4.0},
+            ("Open", "m"): {start + 900: 3.0},  # SES publishes Open only per set
+            ("Click", "m"): {},
+            ("Delivery", None): {now - 3 * DAY: 8.0},  # listed, no datapoint in the window
+        },
+    )
+    fake_api.send_data_points = {"us-east-1": []}
+    report, series = run(config(), fake_api, now, cloudwatch.hook)
+    assert report.written
+    account_wide = {
+        name for name, labels in per_target(series) if "configuration_set" not in dict(labels)
+    }
+    assert account_wide == {"aws_ses_sends_total", "aws_ses_deliveries_total"}
+    times = [start + 300 * k for k in range(289)]
+    assert values(series, "aws_ses_deliveries_total") == [(t, 0.0) for t in times]
+    sends = values(series, "aws_ses_sends_total")  # 10, not 14: no sum across dimensions
+    assert sends[:4] == [(start, 0.0), (start + 300, 0.0), (start + 600, 0.0), (start + 900, 10.0)]
+    assert values(series, "aws_ses_configuration_set_opens_total")[0] == (start + 900, 0.0)
+    assert values(series, "aws_ses_configuration_set_opens_total")[-1] == (now, 3.0)
+    assert not any(
+        "clicks" in name for name, _ in series
+    )  # a set's series from its first datapoint
 
 
 def test_cloudwatch_off_and_no_send_statistics_write_only_the_thresholds(

@@ -149,7 +149,12 @@ def backfill(
                 for upcoming in [*targets, None]:
                     if upcoming is not None:
                         future = pool.submit(
-                            fetch_history, upcoming, window, progress.count_metrics
+                            fetch_history,
+                            upcoming,
+                            window,
+                            progress.count_metrics,
+                            cloudwatch.reputation_lookback,
+                            clock,
                         )
                         pending.append((upcoming, future))
                     while pending and (upcoming is None or len(pending) > 2 * WORKERS):

@@ -5,13 +5,16 @@ The calls and the query planning are the live collectors' own (``collectors``):
 * cloudwatch ListMetrics(Namespace=AWS/SES) says which metrics exist, account-wide and per
   configuration set (``discover_metrics``), the account's configuration-set filter picks
   the sets, ``plan_queries`` makes one query per metric (Sum, or Average for reputation);
-* cloudwatch GetMetricData reads them over the whole window with the period ``--step``.
-  One request may ask for at most 500 queries and return at most 100,800 datapoints
-  (botocore's model of GetMetricData says both). ``plan_calls`` splits the queries into
-  ceil(queries / 500) equal batches and the window into the fewest time slices whose
-  datapoints fit: 14 days at 60 s are 20,160 datapoints a query, so 36 queries take 8
-  slices (2,800 minutes each) and 8 requests. Each slice goes through
-  ``fetch_metric_data``, which still follows a NextToken if AWS sends one;
+* cloudwatch GetMetricData reads the event counts over the whole window with the period
+  ``--step``, and Reputation.* from ``reputation_lookback`` earlier (``reputation_window``:
+  the live collector shows a datapoint that old at the window's start). One request may
+  ask for at most 500 queries and return at most 100,800 datapoints (botocore's model of
+  GetMetricData says both). ``plan_calls`` splits each set of queries into
+  ceil(queries / 500) equal batches and its window into the fewest time slices whose
+  datapoints fit: 14 days at 60 s are 20,160 datapoints a query, so 30 event queries
+  take 6 slices (3,360 minutes each) and 6 requests, and 6 reputation queries over 15
+  days 2 more. Each slice goes through ``fetch_metric_data``, which still follows a
+  NextToken if AWS sends one;
 * ses GetSendStatistics answers with two weeks of 15-minute buckets (free), paced by the
   target's SES pacer like every SES call.
 
@@ -22,11 +25,12 @@ daemon's do. The result is a frozen ``TargetHistory``; ``series`` turns it into 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from ..collectors.cloudwatch import STAT_OF, CloudWatchCollector, wanted_metrics
+from ..collectors.cloudwatch import RATE_OF, STAT_OF, CloudWatchCollector, wanted_metrics
 from ..collectors.cloudwatch_source import (
     MAX_QUERIES_PER_CALL,
     MetricData,
@@ -52,6 +56,11 @@ DAY = 86_400
 # weeks"; CloudWatch keeps 1-minute datapoints for 15 days (5-minute ones for 63).
 KEPT_SECONDS = 14 * DAY
 _KEPT = "GetSendStatistics keeps 14 days, CloudWatch 1-minute data 15"
+# (period it divides, seconds kept): CloudWatch keeps 1-minute datapoints for 15 days,
+# 5-minute ones for 63 and 1-hour ones for 455; a request that starts further back at
+# a finer period gets no datapoints for that time.
+RETENTION = ((3600, 455 * DAY), (300, 63 * DAY), (MINUTE, 15 * DAY))
+RETENTION_MARGIN = 600  # the target's own requests take a while after the bound is set
 
 
 @dataclass(frozen=True)
@@ -160,33 +169,62 @@ class TargetHistory:
 
 
 def fetch_history(
-    target: Target, window: Window, count_metrics: Callable[[int], None]
+    target: Target,
+    window: Window,
+    count_metrics: Callable[[int], None],
+    reputation_lookback: float = 0.0,
+    clock: Callable[[], float] = time.time,
 ) -> TargetHistory:
     """STS GetCallerIdentity (once), then the history of every enabled history collector.
 
     ``count_metrics`` is called once per answered GetMetricData request with the metrics
-    it requested, as the live collector's billing counter is.
+    it requested, as the live collector's billing counter is. Reputation.* is read from
+    ``reputation_lookback`` before the window (``reputation_window``, bounded by
+    ``clock()`` at this target's turn).
     """
     target.account.account_id(target.clients)
     data = None
     if CloudWatchCollector.name in target.collectors:
-        data = fetch_cloudwatch(target, window, count_metrics)
+        rates = reputation_window(window, reputation_lookback, clock())
+        data = fetch_cloudwatch(target, window, count_metrics, rates)
     send = None
     if SendStatisticsCollector.name in target.collectors:
         send = fetch_send_statistics(target.clients.ses)
     return TargetHistory(tuple(target.labels().items()), data, send)
 
 
+def reputation_window(window: Window, lookback: float, now: float) -> Window:
+    """Where Reputation.* is read from: ``lookback`` (``reputation_lookback``) before the
+    window, in whole periods on the window's grid, so that the sample at the window's
+    start already shows the newest datapoint within the look-back, as the live collector
+    would have. Never before what CloudWatch keeps at the window's period
+    (``RETENTION``), less ``RETENTION_MARGIN``."""
+    period = window.period
+    kept = next(seconds for resolution, seconds in RETENTION if period % resolution == 0)
+    oldest = now - kept + RETENTION_MARGIN
+    periods = min(math.ceil(lookback / period), math.floor((window.start - oldest) / period))
+    return Window(window.start - max(periods, 0) * period, window.end, period)
+
+
 def fetch_cloudwatch(
-    target: Target, window: Window, count_metrics: Callable[[int], None]
+    target: Target,
+    window: Window,
+    count_metrics: Callable[[int], None],
+    reputation: Window | None = None,
 ) -> MetricData:
-    """ListMetrics, then GetMetricData per ``plan_calls``; the slices merged per query."""
+    """ListMetrics, then GetMetricData per ``plan_calls``: the event counts over
+    ``window``, Reputation.* over ``reputation`` (default ``window``); the slices merged
+    per query."""
     cloudwatch = target.clients.cloudwatch
     sets = target.account.config.configuration_sets
     keys = wanted_metrics(discover_metrics(cloudwatch, STAT_OF), sets)
     queries = plan_queries(keys, STAT_OF)
+    events = [query for query in queries if query.metric not in RATE_OF]
+    rates = [query for query in queries if query.metric in RATE_OF]
     merged: dict[str, dict[float, float]] = {query.id: {} for query in queries}
-    for batch, part in plan_calls(queries, window).requests:
+    requests = plan_calls(events, window).requests
+    requests += plan_calls(rates, reputation or window).requests
+    for batch, part in requests:
         for query, points in fetch_metric_data(cloudwatch, batch, part, count_metrics).results:
             merged[query.id].update(points)
     return MetricData(

@@ -7,14 +7,18 @@ by construction:
 
 * counters: the sum of the datapoints whose period had ended by ``t`` (a CloudWatch
   datapoint stamped T with period P covers [T, T + P); a GetSendStatistics bucket covers
-  15 minutes), from 0 at the start of the first datapoint. ``increase(x[1h])`` over the
-  backfill is the events of that hour. The live exporter's counters start at 0 when it
+  15 minutes), from 0 at the start of the first datapoint; an account-wide CloudWatch
+  counter exists only for a metric ListMetrics lists without dimensions (SES publishes
+  Open, Click, DeliveryDelay and Subscription only per configuration set, and
+  CloudWatch never sums dimension sets), from 0 at the window's start as live.
+  ``increase(x[1h])`` over the backfill is the events of that hour. The live exporter's counters start at 0 when it
   starts; Prometheus reads the drop from the backfilled total as a counter reset, and
   ``increase()`` over both adds the backfilled part and the live part;
 * reputation: the newest Reputation.* datapoint whose period had ended by ``t`` and that
   started within ``collectors.cloudwatch.reputation_lookback`` before ``t`` (the live
-  collector's look-back for reputation), with its timestamp and status; none (a gap)
-  when there is no such datapoint;
+  collector's look-back for reputation; read from that long before the window, so the
+  window's first sample has it too), with its timestamp and status; none (a gap) when
+  there is no such datapoint;
 * the configured reputation thresholds (``ses_exporter_reputation_threshold_ratio``), once
   for the whole file with only the given labels, as the live exporter shows them;
 * nothing for families without a history API: quota, sending and enforcement status,
@@ -50,7 +54,6 @@ from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 
 from ..collectors.cloudwatch import (
-    COUNTERS,
     RATE_OF,
     CloudWatchSnapshot,
     cloudwatch_families,
@@ -131,12 +134,14 @@ def target_steps(
     counters: dict[tuple[str, str | None], _Cumulative] = {}
     reputation: dict[tuple[str, str | None], _Newest] = {}
     if history.cloudwatch is not None:
-        by_key = counter_observations(history.cloudwatch)
-        for row in COUNTERS:  # account-wide: 0 from the start, as the live collector
-            observed = by_key.pop((row.account, None), {})
-            counters[(row.account, None)] = _Cumulative(observed, window.period, window.start)
-        for key, observed in by_key.items():
-            counters[key] = _Cumulative(observed, window.period)
+        # One entry per counter query, with or without datapoints. Account-wide: only the
+        # metrics ListMetrics lists without dimensions (SES publishes Open, Click,
+        # DeliveryDelay and Subscription only per configuration set, and CloudWatch never
+        # sums dimension sets), at 0 from the start as the live collector shows them.
+        # Per set: from the first datapoint.
+        for key, observed in counter_observations(history.cloudwatch).items():
+            since = window.start if key[1] is None else math.inf
+            counters[key] = _Cumulative(observed, window.period, since)
         for query, points in history.cloudwatch.results:
             if query.metric in RATE_OF:
                 key = (RATE_OF[query.metric], query.configuration_set)
