@@ -11,9 +11,11 @@ by construction:
   counter exists only for a metric ListMetrics lists without dimensions (SES publishes
   Open, Click, DeliveryDelay and Subscription only per configuration set, and
   CloudWatch never sums dimension sets), from 0 at the window's start as live.
-  ``increase(x[1h])`` over the backfill is the events of that hour. The live exporter's counters start at 0 when it
-  starts; Prometheus reads the drop from the backfilled total as a counter reset, and
-  ``increase()`` over both adds the backfilled part and the live part;
+  ``increase(x[1h])`` over the backfill is the events of that hour. The live exporter's
+  counters start at 0 when it starts; Prometheus reads the drop from the backfilled
+  total as a counter reset, and ``increase()`` over both adds the backfilled part and
+  the live part. With ``--continue-from`` each counter series adds its live value at
+  the gap's start (``OpenMetricsWriter``'s ``start_values``);
 * reputation: the newest Reputation.* datapoint whose period had ended by ``t`` and that
   started within ``collectors.cloudwatch.reputation_lookback`` before ``t`` (the live
   collector's look-back for reputation; read from that long before the window, so the
@@ -210,29 +212,51 @@ class OpenMetricsWriter:
     ``add`` takes one target's steps; its samples go to one spill file per family under
     ``directory``. ``write`` puts the families out in order of first appearance, each
     with its header once, then ``# EOF``.
+
+    ``start_values`` ({(sample name, labels): value}, ``--continue-from``) are added to
+    every sample of the counter series with exactly that name and those labels, so that
+    they continue the live counters; ``continued`` is how many series got one.
     """
 
-    def __init__(self, directory: Path):
+    def __init__(
+        self,
+        directory: Path,
+        start_values: Mapping[tuple[str, tuple[tuple[str, str], ...]], float] | None = None,
+    ):
         self._directory = directory
         self._families: dict[str, _Family] = {}
         self._prefixes: dict[tuple[str, tuple[tuple[str, str], ...]], bytes] = {}
+        self._starts = {
+            self._prefix(Sample(name, dict(labels), value, None, None)): value
+            for (name, labels), value in (start_values or {}).items()
+        }
+        self._continued: set[bytes] = set()
         self.samples = 0
+
+    @property
+    def continued(self) -> int:
+        return len(self._continued)
 
     def add(self, steps: Iterable[tuple[int, list[Metric]]]) -> None:
         by_family: dict[str, dict[bytes, _Series]] = {}
+        starts = self._starts
         for t, families in steps:
             for metric in families:
                 if metric.name not in self._families:
                     spill = self._directory / f"{len(self._families)}.om"
                     self._families[metric.name] = _Family(_header(metric), spill)
                 series = by_family.setdefault(metric.name, {})
+                continues = bool(starts) and metric.type == "counter"
                 for sample in metric.samples:
                     prefix = self._prefix(sample)
                     found = series.get(prefix)
                     if found is None:
                         found = series[prefix] = _Series()
+                        if continues and prefix in starts:
+                            self._continued.add(prefix)
                     found.times.append(t)
-                    found.values.append(sample.value)
+                    start = starts.get(prefix, 0.0) if continues else 0.0
+                    found.values.append(sample.value + start)
         for name, series in by_family.items():
             out = self._families[name].file
             for prefix, points in series.items():
