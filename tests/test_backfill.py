@@ -10,11 +10,17 @@ empty history, a failing target). The demo world's are in
 
 from __future__ import annotations
 
+import http.server
 import io
 import itertools
+import json
 import math
 import re
+import shutil
+import subprocess
+import threading
 import time
+import urllib.parse
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,10 +56,13 @@ from ses_exporter.demo.responders import (
     install_responder,
 )
 from ses_exporter.scrape import Scrape
+from tests.conftest import free_port
 from tests.fakes import FakeAccountApi
 from tests.orgworld import build_organization
+from tests.test_e2e import launch_prometheus
 
 DAY = 86_400
+RECENT = f"{time.time() - 7200:.0f}"  # a --start two hours ago
 THRESHOLD_FAMILY = "ses_exporter_reputation_threshold_ratio"
 NOW = 1_780_000_000.0  # a whole minute plus 40 s: 2026-05-28T20:26:40Z
 # A series: (sample name, labels as a sorted tuple)
@@ -581,6 +590,14 @@ def test_a_failing_target_writes_nothing_unless_keep_going(
         (["--start", "1000000000"], "--start 2001-09-09T01:46:40Z: before "),
         (["--start", "2999-01-01T00:00:00Z"], "--start 2999-01-01T00:00:00Z: must be over a"),
         (["--start", "1000000000", "--days", "2"], "--start and --days: give one"),
+        (["--start", RECENT], "--start fills a gap after live samples: if the exporter kept"),
+        (["--continue-from", "http://p:9090"], "--continue-from: only with --start"),
+        (["--exporter-restarted"], "--exporter-restarted: only with --start"),
+        (["--start", RECENT, "--continue-from", "ftp://p"], "--continue-from: expected Prom"),
+        (
+            ["--start", RECENT, "--continue-from", "http://p:9090", "--exporter-restarted"],
+            "--continue-from and --exporter-restarted: give one",
+        ),
     ],
 )
 def test_bad_flags_exit_2_naming_the_flag(
@@ -744,3 +761,258 @@ def test_the_threshold_family_is_the_live_one() -> None:
     assert (THRESHOLD_FAMILY, complaint, 0.002) in [
         (s.name, s.labels, s.value) for s in backfilled.samples
     ]
+
+
+# --- a gap fill after a Prometheus outage continues the live counters ---------------------
+
+SENDS = "aws_ses_sends_total"
+SET_SENDS = "aws_ses_configuration_set_sends_total"
+ATTEMPTS = "aws_ses_send_statistics_delivery_attempts_total"
+LIVE = {"account_id": "123456789012", "region": "us-east-1", "job": "ses", "instance": "h:1"}
+
+
+def openmetrics(samples: list[tuple[str, dict[str, str], float, float]]) -> str:
+    """Samples (name, labels, value, time) as the OpenMetrics promtool reads, one family
+    per name, each series in time order."""
+    by_family: dict[str, list[str]] = {}
+    for name, labels, value, t in sorted(samples, key=lambda s: (s[0], sorted(s[1].items()), s[3])):
+        text = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+        by_family.setdefault(name, []).append(f"{name}{{{text}}} {value} {t:.0f}")
+    lines = []
+    for name, rows in by_family.items():
+        lines += [f"# TYPE {name.removesuffix('_total')} counter", *rows]
+    return "\n".join([*lines, "# EOF", ""])
+
+
+@pytest.mark.skipif(
+    shutil.which("prometheus") is None or shutil.which("promtool") is None,
+    reason="prometheus is not installed (or promtool missing)",
+)
+@pytest.mark.timeout(120)
+def test_a_gap_fill_continues_the_live_counters_from_prometheus(
+    aws: None, fake_api: FakeAccountApi, tmp_path: Path
+) -> None:
+    now = datetime.now(UTC).timestamp() // 900 * 900
+    last_live, first_live = now - 5 * 3600 + 15, now - 3 * 3600 + 15  # scrapes at :15
+    first = last_live + 45  # the first backfilled sample
+    per_set = {**LIVE, "configuration_set": "m"}
+    # Live before the gap (counting since long before it), and after it: the exporter
+    # kept counting while Prometheus was down. Another replica's series too.
+    before = [t for t in range(int(last_live) - 3600, int(last_live) + 1, 60)]
+    live = [(SENDS, LIVE, 100.0 + k, t) for k, t in enumerate(before)]
+    live += [(SET_SENDS, per_set, 40.0, t) for t in before]
+    live += [(ATTEMPTS, LIVE, 70.0, t) for t in before]
+    live += [(SENDS, {**LIVE, "instance": "h:2"}, 999.0, t) for t in before]
+    at_start = 100.0 + len(before) - 1  # the last live value before the gap: 160
+    after = range(int(first_live), int(first_live) + 1800, 60)
+    live += [(SENDS, LIVE, at_start + 12 + k, t) for k, t in enumerate(after)]
+    live += [(SET_SENDS, per_set, 42.0, t) for t in after]
+    data = tmp_path / "data"
+    (tmp_path / "live.om").write_text(openmetrics(live))
+    blocks = ["promtool", "tsdb", "create-blocks-from", "openmetrics", "--quiet"]
+    subprocess.run([*blocks, str(tmp_path / "live.om"), str(data)], check=True)
+    prom_config = tmp_path / "prometheus.yml"
+    prom_config.write_text("global: {scrape_interval: 1m}\n")
+
+    cloudwatch = AwsCloudWatch(
+        now,
+        {
+            ("Send", None): {first - 60: 50.0, first + 120: 5.0, first + 600: 7.0},
+            ("Send", "m"): {first + 300: 2.0},
+            ("Reject", None): {first + 60: 1.0},  # no live value at --start: from 0
+        },
+    )
+    bucket = (first // 900 + 1) * 900
+    fake_api.send_data_points = everywhere([send_point(bucket, 3)])
+    prometheus = launch_prometheus(prom_config, data)
+    try:
+        prometheus.wait_for(
+            "the live blocks",
+            lambda: prometheus.api("query", query=SENDS, time=f"{last_live:.0f}")["result"],
+            timeout=60,
+        )
+        report, series = run(
+            config(),
+            fake_api,
+            now,
+            cloudwatch.hook,
+            days=None,
+            step=60,
+            start=last_live,
+            end=first_live,
+            labels=(("job", "ses"), ("instance", "h:1")),
+            continue_from=f"http://127.0.0.1:{prometheus.port}/",
+        )
+    finally:
+        prometheus.proc.terminate()
+        prometheus.proc.wait(timeout=10)
+    assert report.written and report.live_counters == 3 and report.continued == 3
+    sends = dict(values(series, SENDS))
+    assert sends[first] == at_start  # 50 came before the gap: the live value has it
+    assert sends[first + 180] == at_start + 5
+    assert sends[first + 660] == at_start + 12 == max(sends.values())
+    assert dict(values(series, SET_SENDS)) == {
+        t: 40.0 + (2.0 if t >= first + 360 else 0.0)
+        for t in range(int(first) + 300, int(first_live) - 14, 60)
+    }  # from its first datapoint, at its live value
+    attempts = dict(values(series, ATTEMPTS))
+    assert min(attempts.values()) == 70.0 and max(attempts.values()) == 73.0
+    assert values(series, "aws_ses_rejects_total")[0] == (first, 0.0)
+    assert values(series, "aws_ses_rejects_total")[-1][1] == 1.0
+
+    # Gap and live data in one Prometheus: one series, never a reset across both joins.
+    (tmp_path / "gap.om").write_text(
+        "".join(
+            line + "\n"
+            for line in openmetrics(
+                [
+                    (name, dict(labels), v, t)
+                    for (name, labels), points in series.items()
+                    if name in {SENDS, SET_SENDS}
+                    for t, v in points
+                ]
+            ).splitlines()
+        )
+    )
+    subprocess.run([*blocks, str(tmp_path / "gap.om"), str(data)], check=True)
+    prometheus = launch_prometheus(prom_config, data)
+    try:
+        end = f"{first_live + 1800:.0f}"
+        query = f'{SENDS}{{instance="h:1"}}'
+        prometheus.wait_for(
+            "the blocks",
+            lambda: prometheus.api("query", query=f"{query}[5h]", time=end)["result"],
+            timeout=60,
+        )
+        (samples,) = prometheus.api("query", query=f"{query}[5h]", time=end)["result"]
+        points = [(float(t), float(v)) for t, v in samples["values"]]
+        assert [t for t, _ in points] == sorted(t for t, _ in points)
+        gap = [t for t, _ in points if last_live < t < first_live]
+        assert len(gap) == (first_live - 15 - first) // 60 + 1
+        assert [v for _, v in points] == sorted(v for _, v in points)  # never a drop
+        resets = prometheus.api("query", query=f"resets({query}[5h])", time=end)["result"]
+        assert resets[0]["value"][1] == "0"
+        for name, selector in ((SENDS, query), (SET_SENDS, f'{SET_SENDS}{{instance="h:1"}}')):
+            (found,) = prometheus.api("query", query=f"resets({selector}[5h])", time=end)["result"]
+            assert found["value"][1] == "0", name
+    finally:
+        prometheus.proc.terminate()
+        prometheus.proc.wait(timeout=10)
+
+
+class FakePrometheus:
+    """/api/v1/query answered with ``status`` and ``body`` after ``delay`` seconds;
+    ``queries``: the query strings it was asked."""
+
+    def __init__(self, status: int, body: bytes, delay: float = 0.0):
+        self.queries: list[dict[str, list[str]]] = []
+        fake = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                fake.queries.append(urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query))
+                time.sleep(delay)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except OSError:  # the client gave up waiting
+                    pass
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def vector(*series: tuple[dict[str, str], str]) -> bytes:
+    result = [{"metric": labels, "value": [1.0, value]} for labels, value in series]
+    return json.dumps(
+        {"status": "success", "data": {"resultType": "vector", "result": result}}
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "delay", "message"),
+    [
+        (
+            503,
+            b'{"status":"error","errorType":"unavailable","error":"TSDB not ready"}',
+            0.0,
+            "HTTP 503 Service Unavailable: TSDB not ready",
+        ),
+        (
+            400,
+            b'{"status":"error","errorType":"bad_data","error":"parse error"}',
+            0.0,
+            "HTTP 400 Bad Request: parse error",
+        ),
+        (200, b"<html>a login page</html>", 0.0, "not an answer of Prometheus's HTTP API"),
+        (200, b'{"status":"error","error":"query timed out"}', 0.0, "the query failed"),
+        (200, vector(), 2.0, "no answer within 0.5 s"),
+        (
+            200,
+            vector(({"__name__": SENDS, **LIVE, "instance": "elsewhere"}, "5")),
+            0.0,
+            "none of the 1 counter series Prometheus has at --start has the labels",
+        ),
+    ],
+)
+def test_continue_from_fails_clearly_and_writes_nothing(
+    aws: None,
+    fake_api: FakeAccountApi,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    status: int,
+    body: bytes,
+    delay: float,
+    message: str,
+) -> None:
+    monkeypatch.setattr("ses_exporter.backfill.prometheus.TIMEOUT_SECONDS", 0.5)
+    fake_api.send_data_points = {"us-east-1": [send_point(time.time() - 3 * 3600, 4)]}
+    now = time.time()
+    path = tmp_path / "gap.om"
+    path.write_text("before\n")
+    prometheus = FakePrometheus(status, body, delay)
+    try:
+        options = BackfillOptions(
+            step=300,
+            start=now - 4 * 3600,
+            end=now - 2 * 3600,
+            output=str(path),
+            labels=(("job", "ses"), ("instance", "h:1")),
+            continue_from=prometheus.url,
+        )
+        err = io.StringIO()
+        assert run_backfill(config(), options, [fake_api.hook], stderr=err) == 1
+    finally:
+        prometheus.close()
+    assert f"--continue-from {prometheus.url}: {message}" in err.getvalue()
+    assert "nothing written" in err.getvalue()
+    assert path.read_text() == "before\n" and [p.name for p in tmp_path.iterdir()] == ["gap.om"]
+    (asked,) = prometheus.queries  # one query: every counter name, the given labels
+    assert asked["query"][0].startswith('{__name__=~"aws_ses_sends_total|')
+    assert asked["query"][0].endswith(',job="ses",instance="h:1"}')
+    assert float(asked["time"][0]) == (now - 4 * 3600) // 60 * 60 + 60 - 0.001
+
+
+def test_continue_from_an_unreachable_prometheus_is_a_clear_error(
+    aws: None, fake_api: FakeAccountApi, capsys: pytest.CaptureFixture[str]
+) -> None:
+    port = free_port()  # nothing listens there
+    start = f"{time.time() - 4 * 3600:.0f}"
+    code = main(
+        ["backfill", "--demo", "--start", start, "--continue-from", f"http://127.0.0.1:{port}"]
+    )
+    assert code == 1
+    err = capsys.readouterr().err
+    assert f"--continue-from http://127.0.0.1:{port}: cannot reach Prometheus:" in err
+    assert "nothing written" in err

@@ -68,11 +68,13 @@ def query_text(names: Iterable[str], labels: Mapping[str, str]) -> str:
 
 
 def live_values(
-    url: str, at: float, labels: Mapping[str, str], timeout: float = TIMEOUT_SECONDS
+    url: str, at: float, labels: Mapping[str, str], timeout: float | None = None
 ) -> list[LiveValue]:
     """The counters' values at ``at`` (Unix seconds) as Prometheus at ``url`` has them;
-    ``PrometheusError`` with what went wrong otherwise (unreachable, timeout, an HTTP
-    error, an answer that is not a vector)."""
+    ``PrometheusError`` with what went wrong otherwise (unreachable, no answer within
+    ``timeout``, default ``TIMEOUT_SECONDS``, an HTTP error, an answer that is not a
+    vector)."""
+    timeout = TIMEOUT_SECONDS if timeout is None else timeout
     query = query_text(COUNTER_NAMES, labels)
     request = f"{check_url(url)}/api/v1/query?" + urllib.parse.urlencode(
         {"query": query, "time": f"{at:.3f}"}
@@ -85,13 +87,13 @@ def live_values(
     except urllib.error.HTTPError as exc:
         raise PrometheusError(f"{where}: HTTP {exc.code} {exc.reason}{_error_of(exc)}") from None
     except urllib.error.URLError as exc:
-        reason = exc.reason
-        if isinstance(reason, TimeoutError):
-            reason = f"no answer within {timeout:g} s"
-        raise PrometheusError(f"{where}: cannot reach Prometheus: {reason}") from None
-    except (TimeoutError, OSError) as exc:
-        what = f"no answer within {timeout:g} s" if isinstance(exc, TimeoutError) else exc
-        raise PrometheusError(f"{where}: cannot read Prometheus's answer: {what}") from None
+        if isinstance(exc.reason, TimeoutError):
+            raise PrometheusError(f"{where}: no answer within {timeout:g} s") from None
+        raise PrometheusError(f"{where}: cannot reach Prometheus: {exc.reason}") from None
+    except TimeoutError:
+        raise PrometheusError(f"{where}: no answer within {timeout:g} s") from None
+    except OSError as exc:
+        raise PrometheusError(f"{where}: cannot read Prometheus's answer: {exc}") from None
     return _parse(body, where)
 
 
