@@ -163,16 +163,17 @@ def build_backfill_parser() -> argparse.ArgumentParser:
         "--continue-from",
         dest="continue_from",
         metavar="URL",
-        help="with --start, when only Prometheus was down: continue each counter from its "
-        "live value at --start, read from the Prometheus at URL (base URL, e.g. "
-        "http://prometheus:9090; series matched by their full labels)",
+        help="with --start: continue each counter from its live value at --start, read "
+        "from the Prometheus at URL (base URL, e.g. http://prometheus:9090; series matched "
+        "by their full labels); also right if the exporter restarted at the gap's end",
     )
     p.add_argument(
         "--exporter-restarted",
         dest="exporter_restarted",
         action="store_true",
-        help="with --start instead of --continue-from: the exporter restarted at the end "
-        "of the gap, so the gap's counters start from 0 (a --start run needs one of the two)",
+        help="with --start, instead of --continue-from: the exporter restarted at the end "
+        "of the gap (its counters began again at 0), so the gap's counters may start from 0 "
+        "(a --start run needs one of the two)",
     )
     p.add_argument(
         "--shard.count",
