@@ -1,12 +1,15 @@
 """``ses-exporter backfill``: every target's history in one OpenMetrics file, or all or nothing.
 
 Targets are the daemon's (``build_targets`` over ``accounts[]`` and the accounts each
-``organizations[]`` entry discovers, once). Up to ``WORKERS`` targets are read at once,
+``organizations[]`` entry discovers, once), or with ``--shard.*`` those ``Shard.select``
+gives that replica, as the daemon does. Up to ``WORKERS`` targets are read at once,
 each by its own calls in sequence (``history.fetch_history``); the main thread turns each
 history into series (``series``) as it arrives, in target order. Nothing is written
 until every target has answered: a target that fails is reported by name and, unless
 ``--keep-going``, the command exits 1 with no output. ``--output FILE`` is written next
-to FILE and renamed into place, so FILE is whole or untouched.
+to FILE and renamed into place, so FILE is whole or untouched. A gap fill (``--start``)
+continues the live counters from Prometheus (``--continue-from``, see ``prometheus``)
+or is told that the exporter restarted (``--exporter-restarted``).
 """
 
 from __future__ import annotations
