@@ -958,6 +958,7 @@ def vector(*series: tuple[dict[str, str], str]) -> bytes:
         (200, b"<html>a login page</html>", 0.0, "not an answer of Prometheus's HTTP API"),
         (200, b'{"status":"error","error":"query timed out"}', 0.0, "the query failed"),
         (200, vector(), 2.0, "no answer within 0.5 s"),
+        (200, vector(), 0.0, "Prometheus has no counter series with the --label labels in the"),
         (
             200,
             vector(({"__name__": SENDS, **LIVE, "instance": "elsewhere"}, "5")),

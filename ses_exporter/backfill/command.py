@@ -38,7 +38,7 @@ from ..discovery import OrganizationDiscovery
 from ..logsetup import redact
 from ..shard import POD_INDEX_ENV, Shard, ShardError
 from ..targets import Discovered, Target, build_targets
-from .history import TargetHistory, fetch_history, history_window
+from .history import TargetHistory, fetch_history, history_window, iso
 from .prometheus import PrometheusError, check_url, live_values
 from .series import OpenMetricsWriter, SeriesSettings, target_steps, threshold_steps
 
@@ -151,6 +151,12 @@ def backfill(
     if options.continue_from is not None:
         # Before any AWS call: the newest live sample before the first backfilled one.
         found = live_values(options.continue_from, window.start - 0.001, dict(options.labels))
+        if not found:
+            raise PrometheusError(
+                f"--continue-from {options.continue_from}: Prometheus has no counter series "
+                f"with the --label labels in the 5 minutes before {iso(window.start)}: "
+                "--start must be the time of the last live sample before the gap"
+            )
         starts = {(v.name, v.labels): v.value for v in found}
         report.live_counters = len(starts)
     factory = ClientFactory(RequestCounter(), client_hooks)
@@ -194,7 +200,7 @@ def backfill(
         report.samples = writer.samples
         if starts is not None:
             report.continued = writer.continued
-            if starts and not writer.continued:
+            if not writer.continued:
                 raise PrometheusError(
                     f"--continue-from {options.continue_from}: none of the {len(starts)} "
                     "counter series Prometheus has at --start has the labels of a series "

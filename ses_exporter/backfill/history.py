@@ -107,36 +107,37 @@ def history_window(
     if end is None:
         stop = last
     elif end > now:
-        raise ValueError(f"--end {_iso(end)}: in the future (now is {_iso(now)})")
+        raise ValueError(f"--end {iso(end)}: in the future (now is {iso(now)})")
     else:
         stop = math.ceil(end / MINUTE) * MINUTE - MINUTE
     oldest = last - KEPT_SECONDS
     if start is None and days is None:
         first = oldest
         if first >= stop:
-            raise ValueError(f"--end {_iso(stop)}: before the oldest data AWS keeps ({_KEPT})")
+            raise ValueError(f"--end {iso(stop)}: before the oldest data AWS keeps ({_KEPT})")
     elif start is None:
         assert days is not None
         first = stop - days * DAY
         if first < oldest:
             most = math.floor((stop - oldest) / DAY)
             raise ValueError(
-                f"--days {days}: the window would start at {_iso(first)}, before the "
-                f"oldest data AWS keeps ({_iso(oldest)}: {_KEPT}); "
+                f"--days {days}: the window would start at {iso(first)}, before the "
+                f"oldest data AWS keeps ({iso(oldest)}: {_KEPT}); "
                 + (f"with this --end, at most --days {most}" if most else "use --start")
             )
     else:
         first = math.floor(start / MINUTE) * MINUTE + MINUTE
         if first >= stop:
             raise ValueError(
-                f"--start {_iso(start)}: must be over a minute before the end ({_iso(stop)})"
+                f"--start {iso(start)}: must be over a minute before the end ({iso(stop)})"
             )
         if first < oldest:
-            raise ValueError(f"--start {_iso(start)}: before {_iso(oldest)} ({_KEPT})")
+            raise ValueError(f"--start {iso(start)}: before {iso(oldest)} ({_KEPT})")
     return Window(float(first), float(stop), step)
 
 
-def _iso(t: float) -> str:
+def iso(t: float) -> str:
+    """Unix seconds as RFC 3339 in UTC, e.g. 2026-11-30T12:00:00Z."""
     return datetime.fromtimestamp(t, UTC).isoformat().replace("+00:00", "Z")
 
 
