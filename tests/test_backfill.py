@@ -46,7 +46,7 @@ from ses_exporter.backfill.history import (
     plan_calls,
 )
 from ses_exporter.backfill.series import SeriesSettings, threshold_steps
-from ses_exporter.cli import main
+from ses_exporter.cli import build_backfill_parser, main
 from ses_exporter.collectors.cloudwatch_source import MAX_QUERIES_PER_CALL, Query, Window
 from ses_exporter.config import Config, parse_config
 from ses_exporter.daemon import Exporter
@@ -1017,3 +1017,13 @@ def test_continue_from_an_unreachable_prometheus_is_a_clear_error(
     err = capsys.readouterr().err
     assert f"--continue-from http://127.0.0.1:{port}: cannot reach Prometheus:" in err
     assert "nothing written" in err
+
+
+def test_every_flag_is_in_the_readme_import_history_table() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("\n## Import history\n")[1].split("\n## ")[0]
+    table = [line for line in section.splitlines() if line.startswith("| `--")]
+    for action in build_backfill_parser()._actions:
+        for flag in action.option_strings:
+            if flag.startswith("--") and flag != "--help":
+                assert any(f"`{flag}" in row for row in table), flag
