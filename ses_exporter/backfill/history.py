@@ -56,9 +56,9 @@ DAY = 86_400
 # weeks"; CloudWatch keeps 1-minute datapoints for 15 days (5-minute ones for 63).
 KEPT_SECONDS = 14 * DAY
 _KEPT = "GetSendStatistics keeps 14 days, CloudWatch 1-minute data 15"
-# (period it divides, seconds kept): CloudWatch keeps 1-minute datapoints for 15 days,
-# 5-minute ones for 63 and 1-hour ones for 455; a request that starts further back at
-# a finer period gets no datapoints for that time.
+# (resolution, seconds kept) for periods that are multiples of the resolution: CloudWatch
+# keeps 1-minute datapoints for 15 days, 5-minute ones for 63 and 1-hour ones for 455; a
+# request that starts further back at a finer period gets no datapoints for that time.
 RETENTION = ((3600, 455 * DAY), (300, 63 * DAY), (MINUTE, 15 * DAY))
 RETENTION_MARGIN = 600  # the target's own requests take a while after the bound is set
 
