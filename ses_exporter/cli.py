@@ -160,6 +160,40 @@ def build_backfill_parser() -> argparse.ArgumentParser:
         help="added to every series, as Prometheus adds job and instance when it scrapes",
     )
     p.add_argument(
+        "--continue-from",
+        dest="continue_from",
+        metavar="URL",
+        help="with --start: continue each counter from its live value at --start, read "
+        "from the Prometheus at URL (base URL, e.g. http://prometheus:9090; series matched "
+        "by their full labels); also right if the exporter restarted at the gap's end",
+    )
+    p.add_argument(
+        "--exporter-restarted",
+        dest="exporter_restarted",
+        action="store_true",
+        help="with --start, instead of --continue-from: the exporter restarted at the end "
+        "of the gap (its counters began again at 0), so the gap's counters may start from 0 "
+        "(a --start run needs one of the two)",
+    )
+    p.add_argument(
+        "--shard.count",
+        dest="shard_count",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with --shard.index: write only the targets the live replica with these flags "
+        "polls (run once per replica, with its labels); needed where "
+        f"${POD_INDEX_ENV} is set (default: every target)",
+    )
+    p.add_argument(
+        "--shard.index",
+        dest="shard_index",
+        type=int,
+        default=None,
+        metavar="I",
+        help="that replica's index, 0 to N-1 (never guessed from the environment)",
+    )
+    p.add_argument(
         "--keep-going",
         dest="keep_going",
         action="store_true",
@@ -190,6 +224,10 @@ def backfill_main(argv: Sequence[str]) -> int:
             args.tsdb,
             end=args.end,
             start=args.start,
+            shard_count=args.shard_count,
+            shard_index=args.shard_index,
+            continue_from=args.continue_from,
+            exporter_restarted=args.exporter_restarted,
         )
         config = load(args)
     except UsageError as exc:

@@ -131,7 +131,7 @@ class Exporter:
             self._sync_discoveries(config)
             found = [d.result for d in self.discoveries.values() if d.result is not None]
             targets = build_targets(config, self.factory, found, self.all_targets)
-            owned = [t for t in targets if self.shard.owns(t.placement)]
+            owned = self.shard.select(targets)
             self.poller.sync(owned, config.collectors)
             self.config, self.targets, self.all_targets = config, owned, targets
             self._changes += 1

@@ -21,11 +21,20 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 POD_INDEX_ENV = "SES_EXPORTER_POD_INDEX"
 _ORDINAL = re.compile(r"-(\d+)$")
+
+
+class Placed(Protocol):
+    @property
+    def placement(self) -> str: ...
+
+
+PlacedT = TypeVar("PlacedT", bound=Placed)
 
 
 class ShardError(ValueError):
@@ -62,6 +71,11 @@ class Shard:
 
     def owns(self, key: str) -> bool:
         return self.count == 1 or owner(key, self.count) == self.index
+
+    def select(self, targets: Iterable[PlacedT]) -> list[PlacedT]:
+        """The targets this replica polls, in their order: those whose ``placement`` it
+        owns. The daemon schedules these, and ``backfill --shard.*`` writes these."""
+        return [target for target in targets if self.owns(target.placement)]
 
 
 def resolve_shard(

@@ -26,7 +26,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     for name, allowed in {
         "__main__": "cli",
         "cli": "config logsetup shard web daemon reload demo backfill",
-        "backfill": "aws collectors config config_types discovery families logsetup targets",
+        "backfill": "aws collectors config config_types discovery families logsetup shard targets",
         "reload": "config daemon web",
         "daemon": "aws config discovery poller scrape shard store targets",
         "scrape": "aws discovery exposition families store",

@@ -10,11 +10,16 @@ empty history, a failing target). The demo world's are in
 
 from __future__ import annotations
 
+import http.server
 import io
-import itertools
+import json
 import math
 import re
+import shutil
+import subprocess
+import threading
 import time
+import urllib.parse
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,24 +38,30 @@ from ses_exporter.backfill.command import (
     parse_time,
     run_backfill,
 )
-from ses_exporter.backfill.history import (
-    KEPT_SECONDS,
-    MAX_DATAPOINTS_PER_CALL,
-    history_window,
-    plan_calls,
-)
+from ses_exporter.backfill.history import KEPT_SECONDS, history_window
 from ses_exporter.backfill.series import SeriesSettings, threshold_steps
-from ses_exporter.cli import main
-from ses_exporter.collectors.cloudwatch import COUNTERS
-from ses_exporter.collectors.cloudwatch_source import MAX_QUERIES_PER_CALL, Query, Window
+from ses_exporter.cli import build_backfill_parser, main
+from ses_exporter.collectors.cloudwatch_source import (
+    MAX_DATAPOINTS_PER_CALL,
+    MAX_QUERIES_PER_CALL,
+    Query,
+    plan_requests,
+)
 from ses_exporter.config import Config, parse_config
 from ses_exporter.daemon import Exporter
-from ses_exporter.demo.responders import SimulatedError, install_responder
+from ses_exporter.demo.responders import (
+    SimulatedError,
+    install_api_responder,
+    install_responder,
+)
 from ses_exporter.scrape import Scrape
+from tests.conftest import free_port
 from tests.fakes import FakeAccountApi
 from tests.orgworld import build_organization
+from tests.test_e2e import launch_prometheus
 
 DAY = 86_400
+RECENT = f"{time.time() - 7200:.0f}"  # a --start two hours ago
 THRESHOLD_FAMILY = "ses_exporter_reputation_threshold_ratio"
 NOW = 1_780_000_000.0  # a whole minute plus 40 s: 2026-05-28T20:26:40Z
 # A series: (sample name, labels as a sorted tuple)
@@ -86,34 +97,31 @@ def queries(n: int) -> list[Query]:
 @pytest.mark.parametrize(
     ("count", "days", "step", "calls"),
     [
-        (36, 14, 60, 8),  # the demo: 20,160 points a query, 2,800 minutes a slice
+        (36, 14, 60, 8),  # the demo: 20,160 points a query, 5 queries a request
         (11, 14, 300, 1),  # 11 x 4,032 = 44,352 datapoints: one request
         (1, 14, 60, 1),
-        (500, 1, 60, 8),  # 201 minutes a slice: ceil(1440 / 201)
-        (501, 1, 60, 2 * 4),  # two batches of 251: 401 minutes a slice, 4 slices each
-        (1200, 14, 300, 3 * 16),  # three batches of 400: 252 periods a slice, 16 slices
+        (500, 1, 60, 8),  # 1,440 points a query: 70 a request
+        (501, 1, 60, 8),
+        (1200, 14, 300, 48),  # 4,032 points a query: 25 a request
     ],
 )
 def test_the_plan_is_the_minimum_both_limits_allow(
     count: int, days: int, step: int, calls: int
 ) -> None:
+    """The requests of the live collector's plan (``plan_requests``): batches that fit
+    both limits over the whole window, so each query is billed once."""
     window = history_window(NOW, days, step)
-    plan = plan_calls(queries(count), window)
-    batches = math.ceil(count / MAX_QUERIES_PER_CALL)
-    size = math.ceil(count / batches)
+    plan = plan_requests(queries(count), window)
     periods = days * DAY // step
-    assert calls == batches * math.ceil(periods / (MAX_DATAPOINTS_PER_CALL // size))
-    assert plan.calls == calls
-    per_batch: dict[tuple[str, ...], list[Window]] = {}
-    for batch, part in plan.requests:
+    per_call = min(MAX_QUERIES_PER_CALL, MAX_DATAPOINTS_PER_CALL // periods)
+    assert calls == math.ceil(count / per_call)
+    assert len(plan) == calls
+    for batch, part in plan:
         assert len(batch) <= MAX_QUERIES_PER_CALL
         assert len(batch) * (part.end - part.start) / step <= MAX_DATAPOINTS_PER_CALL
-        per_batch.setdefault(tuple(q.id for q in batch), []).append(part)
-    assert sorted(q for ids in per_batch for q in ids) == sorted(q.id for q in queries(count))
-    for parts in per_batch.values():  # every batch covers the window once, in order
-        assert parts[0].start == window.start and parts[-1].end == window.end
-        assert all(a.end == b.start for a, b in itertools.pairwise(parts))
-    assert plan.metrics == sum(len(batch) for batch, _ in plan.requests)
+        assert part == window  # never cut: a cut window bills its queries once per part
+    assert sorted(q.id for batch, _ in plan for q in batch) == sorted(q.id for q in queries(count))
+    assert sum(len(batch) for batch, _ in plan) == count  # metrics billed
 
 
 def test_the_window_ends_at_the_last_whole_minute() -> None:
@@ -123,7 +131,7 @@ def test_the_window_ends_at_the_last_whole_minute() -> None:
 
 
 def test_no_queries_no_calls() -> None:
-    assert plan_calls([], history_window(NOW, 14, 60)).calls == 0
+    assert plan_requests([], history_window(NOW, 14, 60)) == []
 
 
 @pytest.mark.parametrize(
@@ -199,10 +207,13 @@ def everywhere(points: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     return {region: points for region in regions}
 
 
-def config(regions: str = "[us-east-1]", extra: str = "") -> Config:
+def config(
+    regions: str = "[us-east-1]", extra: str = "", reputation_lookback: str = "30m"
+) -> Config:
     return parse_config(
         f"accounts:\n  - name: t\n    regions: {regions}\n    ses_requests_per_second: 1000\n"
-        f"collectors:\n  cloudwatch: {{lookback: 30m, reputation_lookback: 30m}}\n{extra}"
+        f"collectors:\n  cloudwatch: {{lookback: 30m, "
+        f"reputation_lookback: {reputation_lookback}}}\n{extra}"
     )
 
 
@@ -232,6 +243,73 @@ def run(
         clock=lambda: now,
     )
     return report, parse(out.getvalue().decode()) if report.written else {}
+
+
+class AwsCloudWatch:
+    """ListMetrics and GetMetricData as CloudWatch answers them, for one account: each
+    (metric, configuration set or None) is its own series, never summed across dimension
+    sets (moto sums them for a query without dimensions); periods counted from StartTime;
+    1-minute datapoints kept 15 days, 5-minute ones 63; a request of more than 500
+    queries or 100,800 datapoints fails. ``requests``: (StartTime, EndTime, metrics)."""
+
+    def __init__(self, now: float, series: Mapping[tuple[str, str | None], Mapping[float, float]]):
+        self.now = now
+        self.series = {key: dict(points) for key, points in series.items()}
+        self.requests: list[tuple[float, float, tuple[str, ...]]] = []
+
+    def hook(self, service: str, client: BaseClient) -> None:
+        if service == "cloudwatch":
+            install_api_responder(client, "ListMetrics", self._list_metrics)
+            install_api_responder(client, "GetMetricData", self._get_metric_data)
+
+    def _list_metrics(self, _: Mapping[str, Any]) -> Mapping[str, Any]:
+        metrics = []
+        for name, configuration_set in self.series:
+            dimensions = [{"Name": "ses:configuration-set", "Value": configuration_set}]
+            metrics.append(
+                {
+                    "Namespace": "AWS/SES",
+                    "MetricName": name,
+                    "Dimensions": dimensions if configuration_set is not None else [],
+                }
+            )
+        return {"Metrics": metrics}
+
+    def _get_metric_data(self, params: Mapping[str, Any]) -> Mapping[str, Any]:
+        start, end = params["StartTime"].timestamp(), params["EndTime"].timestamp()
+        queries = params["MetricDataQueries"]
+        if len(queries) > MAX_QUERIES_PER_CALL:
+            raise SimulatedError("ValidationError", "too many queries")
+        results, datapoints = [], 0
+        for query in queries:
+            stat = query["MetricStat"]
+            metric, period = stat["Metric"], int(stat["Period"])
+            dimensions = metric.get("Dimensions", [])
+            key = (metric["MetricName"], dimensions[0]["Value"] if dimensions else None)
+            datapoints += math.ceil((end - start) / period)
+            kept = self.now - (15 * DAY if period % 300 else 63 * DAY)
+            buckets: dict[float, list[float]] = {}
+            for t, value in self.series.get(key, {}).items():
+                if start <= t < end and t >= kept:
+                    bucket = start + (t - start) // period * period
+                    buckets.setdefault(bucket, []).append(value)
+            points = sorted(buckets.items(), reverse=True)
+            results.append(
+                {
+                    "Id": query["Id"],
+                    "Label": metric["MetricName"],
+                    "Timestamps": [datetime.fromtimestamp(t, UTC) for t, _ in points],
+                    "Values": [
+                        sum(v) if stat["Stat"] == "Sum" else sum(v) / len(v) for _, v in points
+                    ],
+                    "StatusCode": "Complete",
+                }
+            )
+        if datapoints > MAX_DATAPOINTS_PER_CALL:
+            raise SimulatedError("ValidationError", f"{datapoints} datapoints requested")
+        names = tuple(q["MetricStat"]["Metric"]["MetricName"] for q in queries)
+        self.requests.append((start, end, names))
+        return {"MetricDataResults": results, "Messages": []}
 
 
 def values(series: Mapping[SeriesKey, list[tuple[float, float]]], name: str) -> list[Any]:
@@ -307,22 +385,135 @@ def test_reputation_is_the_newest_complete_datapoint_within_the_lookback(
     assert [v for _, v in status["healthy"]] == [0.0] * 6
 
 
-def test_empty_history_writes_the_account_counters_at_0_and_the_thresholds(
+def bounce_ratio(
+    series: Mapping[SeriesKey, list[tuple[float, float]]], configuration_set: str | None
+) -> list[tuple[float, float]]:
+    name = "aws_ses_reputation_bounce_ratio"
+    if configuration_set is not None:
+        name = "aws_ses_configuration_set_reputation_bounce_ratio"
+    (points,) = [
+        p
+        for (n, labels), p in series.items()
+        if n == name and dict(labels).get("configuration_set") == configuration_set
+    ]
+    return points
+
+
+def test_reputation_at_the_window_start_is_the_newest_datapoint_within_the_lookback(
     aws: None, fake_api: FakeAccountApi
 ) -> None:
+    now = datetime.now(UTC).timestamp() // 60 * 60
+    start = now - DAY
+    cfg = config(reputation_lookback="2h")
+    cloudwatch = AwsCloudWatch(
+        now,
+        {
+            # A low-volume sender: one datapoint each, before the window.
+            ("Reputation.BounceRate", None): {start - 1800: 0.02},
+            ("Reputation.BounceRate", "m"): {start - 7200 - 300: 0.06},  # too old at start
+        },
+    )
+    fake_api.send_data_points = {"us-east-1": []}
+    _, series = run(cfg, fake_api, now, cloudwatch.hook)
+    # As live: shown from the window's start until two hours after the datapoint.
+    assert bounce_ratio(series, None) == [(start + 300 * k, 0.02) for k in range(19)]
+    stamps = [
+        p
+        for (n, labels), p in series.items()
+        if n == "aws_ses_reputation_last_datapoint_timestamp_seconds"
+        and ("rate", "bounce") in labels
+    ]
+    assert stamps == [[(start + 300 * k, start - 1800) for k in range(19)]]
+    assert not any(
+        dict(labels).get("configuration_set") == "m" for _, labels in series
+    )  # older than the look-back at every sample
+
+
+def test_a_gap_fill_shows_the_reputation_the_live_exporter_showed(
+    aws: None, fake_api: FakeAccountApi
+) -> None:
+    now = datetime.now(UTC).timestamp() // 60 * 60
+    last_live, first_live = now - 6 * 3600 + 15, now - 4 * 3600 + 15
+    cloudwatch = AwsCloudWatch(now, {("Reputation.ComplaintRate", "m"): {now - 9 * 3600: 0.004}})
+    fake_api.send_data_points = {"us-east-1": []}
+    cfg = config(reputation_lookback="24h")
+    _, series = run(
+        cfg, fake_api, now, cloudwatch.hook, days=None, step=60, start=last_live, end=first_live
+    )
+    ratio = [
+        p
+        for (n, labels), p in series.items()
+        if n == "aws_ses_configuration_set_reputation_complaint_ratio"
+    ]
+    times = range(int(last_live) + 45, int(first_live) - 15 + 1, 60)  # both ends
+    assert ratio == [[(t, 0.004) for t in times]]  # the whole gap, from its first minute
+    (rates,) = cloudwatch.requests  # no event metric listed: no request for them
+    assert rates[0] == last_live + 45 - DAY and rates[2] == ("Reputation.ComplaintRate",)
+
+
+def test_reputation_is_read_no_further_back_than_cloudwatch_keeps_it(
+    aws: None, fake_api: FakeAccountApi
+) -> None:
+    now = datetime.now(UTC).timestamp() // 60 * 60
+    start = now - 14 * DAY
+    cloudwatch = AwsCloudWatch(
+        now, {("Reputation.BounceRate", None): {start - 1200: 0.01}, ("Send", None): {}}
+    )
+    fake_api.send_data_points = {"us-east-1": []}
+    cfg = config(reputation_lookback="48h")  # past the 15 days of 1-minute data
+    report, series = run(cfg, fake_api, now, cloudwatch.hook, days=14, step=60)
+    assert report.written
+    assert bounce_ratio(series, None)[0] == (start, 0.01)
+    rates = [(first, end) for first, end, names in cloudwatch.requests if "Send" not in names]
+    assert rates[0][0] > now - 15 * DAY  # 1-minute data: 15 days, less a margin
+    assert rates[0][0] <= start - 1200 and rates[-1][1] == now
+    # 100,800 datapoints a request: one query over 15 days (21,600 minutes) fits in one
+    assert len(rates) == 1
+
+
+def test_empty_history_writes_only_the_thresholds(aws: None, fake_api: FakeAccountApi) -> None:
     fake_api.send_data_points = {"us-east-1": []}
     out = io.BytesIO()
     report = backfill(
         config(), BackfillOptions(days=1, step=300), out, [fake_api.hook], io.StringIO()
     )
     assert report.written and report.calls == 0
-    series = parse(out.getvalue().decode())
-    # what the live collector shows for an idle account: its event counters at 0
-    counters = per_target(series)
-    assert {name for name, _ in counters} == {row.account for row in COUNTERS}
-    assert {v for points in counters.values() for _, v in points} == {0.0}
-    # one day at 5 minutes, both ends: the counters and the four thresholds
-    assert report.samples == (len(COUNTERS) + 4) * 289
+    # No metric in ListMetrics: no counter, account-wide or per set (none a fake 0).
+    assert {name for name, _ in parse(out.getvalue().decode())} == {THRESHOLD_FAMILY}
+    assert report.samples == 4 * 289  # one day at 5 minutes, both ends
+
+
+def test_account_wide_counters_exist_only_for_metrics_listed_without_dimensions(
+    aws: None, fake_api: FakeAccountApi
+) -> None:
+    now = datetime.now(UTC).timestamp() // 60 * 60
+    start = now - DAY
+    cloudwatch = AwsCloudWatch(
+        now,
+        {
+            ("Send", None): {start + 600: 10.0},
+            ("Send", "m"): {start + 600: 4.0},
+            ("Open", "m"): {start + 900: 3.0},  # SES publishes Open only per set
+            ("Click", "m"): {},
+            ("Delivery", None): {now - 3 * DAY: 8.0},  # listed, no datapoint in the window
+        },
+    )
+    fake_api.send_data_points = {"us-east-1": []}
+    report, series = run(config(), fake_api, now, cloudwatch.hook)
+    assert report.written
+    account_wide = {
+        name for name, labels in per_target(series) if "configuration_set" not in dict(labels)
+    }
+    assert account_wide == {"aws_ses_sends_total", "aws_ses_deliveries_total"}
+    times = [start + 300 * k for k in range(289)]
+    assert values(series, "aws_ses_deliveries_total") == [(t, 0.0) for t in times]
+    sends = values(series, "aws_ses_sends_total")  # 10, not 14: no sum across dimensions
+    assert sends[:4] == [(start, 0.0), (start + 300, 0.0), (start + 600, 0.0), (start + 900, 10.0)]
+    assert values(series, "aws_ses_configuration_set_opens_total")[0] == (start + 900, 0.0)
+    assert values(series, "aws_ses_configuration_set_opens_total")[-1] == (now, 3.0)
+    assert not any(
+        "clicks" in name for name, _ in series
+    )  # a set's series from its first datapoint
 
 
 def test_cloudwatch_off_and_no_send_statistics_write_only_the_thresholds(
@@ -395,6 +586,14 @@ def test_a_failing_target_writes_nothing_unless_keep_going(
         (["--start", "1000000000"], "--start 2001-09-09T01:46:40Z: before "),
         (["--start", "2999-01-01T00:00:00Z"], "--start 2999-01-01T00:00:00Z: must be over a"),
         (["--start", "1000000000", "--days", "2"], "--start and --days: give one"),
+        (["--start", RECENT], "--start fills a gap after live samples: if the exporter kept"),
+        (["--continue-from", "http://p:9090"], "--continue-from: only with --start"),
+        (["--exporter-restarted"], "--exporter-restarted: only with --start"),
+        (["--start", RECENT, "--continue-from", "ftp://p"], "--continue-from: expected Prom"),
+        (
+            ["--start", RECENT, "--continue-from", "http://p:9090", "--exporter-restarted"],
+            "--continue-from and --exporter-restarted: give one",
+        ),
     ],
 )
 def test_bad_flags_exit_2_naming_the_flag(
@@ -558,3 +757,269 @@ def test_the_threshold_family_is_the_live_one() -> None:
     assert (THRESHOLD_FAMILY, complaint, 0.002) in [
         (s.name, s.labels, s.value) for s in backfilled.samples
     ]
+
+
+# --- a gap fill after a Prometheus outage continues the live counters ---------------------
+
+SENDS = "aws_ses_sends_total"
+SET_SENDS = "aws_ses_configuration_set_sends_total"
+ATTEMPTS = "aws_ses_send_statistics_delivery_attempts_total"
+LIVE = {"account_id": "123456789012", "region": "us-east-1", "job": "ses", "instance": "h:1"}
+
+
+def openmetrics(samples: list[tuple[str, dict[str, str], float, float]]) -> str:
+    """Samples (name, labels, value, time) as the OpenMetrics promtool reads, one family
+    per name, each series in time order."""
+    by_family: dict[str, list[str]] = {}
+    for name, labels, value, t in sorted(samples, key=lambda s: (s[0], sorted(s[1].items()), s[3])):
+        text = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+        by_family.setdefault(name, []).append(f"{name}{{{text}}} {value} {t:.0f}")
+    lines = []
+    for name, rows in by_family.items():
+        lines += [f"# TYPE {name.removesuffix('_total')} counter", *rows]
+    return "\n".join([*lines, "# EOF", ""])
+
+
+@pytest.mark.skipif(
+    shutil.which("prometheus") is None or shutil.which("promtool") is None,
+    reason="prometheus is not installed (or promtool missing)",
+)
+@pytest.mark.timeout(120)
+def test_a_gap_fill_continues_the_live_counters_from_prometheus(
+    aws: None, fake_api: FakeAccountApi, tmp_path: Path
+) -> None:
+    now = datetime.now(UTC).timestamp() // 900 * 900
+    last_live, first_live = now - 5 * 3600 + 15, now - 3 * 3600 + 15  # scrapes at :15
+    first = last_live + 45  # the first backfilled sample
+    per_set = {**LIVE, "configuration_set": "m"}
+    # Live before the gap (counting since long before it), and after it: the exporter
+    # kept counting while Prometheus was down. Another replica's series too.
+    before = [t for t in range(int(last_live) - 3600, int(last_live) + 1, 60)]
+    live = [(SENDS, LIVE, 100.0 + k, t) for k, t in enumerate(before)]
+    live += [(SET_SENDS, per_set, 40.0, t) for t in before]
+    live += [(ATTEMPTS, LIVE, 70.0, t) for t in before]
+    live += [(SENDS, {**LIVE, "instance": "h:2"}, 999.0, t) for t in before]
+    at_start = 100.0 + len(before) - 1  # the last live value before the gap: 160
+    after = range(int(first_live), int(first_live) + 1800, 60)
+    live += [(SENDS, LIVE, at_start + 12 + k, t) for k, t in enumerate(after)]
+    live += [(SET_SENDS, per_set, 42.0, t) for t in after]
+    data = tmp_path / "data"
+    (tmp_path / "live.om").write_text(openmetrics(live))
+    blocks = ["promtool", "tsdb", "create-blocks-from", "openmetrics", "--quiet"]
+    subprocess.run([*blocks, str(tmp_path / "live.om"), str(data)], check=True)
+    prom_config = tmp_path / "prometheus.yml"
+    prom_config.write_text("global: {scrape_interval: 1m}\n")
+
+    cloudwatch = AwsCloudWatch(
+        now,
+        {
+            ("Send", None): {first - 60: 50.0, first + 120: 5.0, first + 600: 7.0},
+            ("Send", "m"): {first + 300: 2.0},
+            ("Reject", None): {first + 60: 1.0},  # no live value at --start: from 0
+        },
+    )
+    bucket = (first // 900 + 1) * 900
+    fake_api.send_data_points = everywhere([send_point(bucket, 3)])
+    prometheus = launch_prometheus(prom_config, data)
+    try:
+        prometheus.wait_for(
+            "the live blocks",
+            lambda: prometheus.api("query", query=SENDS, time=f"{last_live:.0f}")["result"],
+            timeout=60,
+        )
+        report, series = run(
+            config(),
+            fake_api,
+            now,
+            cloudwatch.hook,
+            days=None,
+            step=60,
+            start=last_live,
+            end=first_live,
+            labels=(("job", "ses"), ("instance", "h:1")),
+            continue_from=f"http://127.0.0.1:{prometheus.port}/",
+        )
+    finally:
+        prometheus.proc.terminate()
+        prometheus.proc.wait(timeout=10)
+    assert report.written and report.live_counters == 3 and report.continued == 3
+    sends = dict(values(series, SENDS))
+    assert sends[first] == at_start  # 50 came before the gap: the live value has it
+    assert sends[first + 180] == at_start + 5
+    assert sends[first + 660] == at_start + 12 == max(sends.values())
+    assert dict(values(series, SET_SENDS)) == {
+        t: 40.0 + (2.0 if t >= first + 360 else 0.0)
+        for t in range(int(first) + 300, int(first_live) - 14, 60)
+    }  # from its first datapoint, at its live value
+    attempts = dict(values(series, ATTEMPTS))
+    assert min(attempts.values()) == 70.0 and max(attempts.values()) == 73.0
+    assert values(series, "aws_ses_rejects_total")[0] == (first, 0.0)
+    assert values(series, "aws_ses_rejects_total")[-1][1] == 1.0
+
+    # Gap and live data in one Prometheus: one series, never a reset across both joins.
+    (tmp_path / "gap.om").write_text(
+        "".join(
+            line + "\n"
+            for line in openmetrics(
+                [
+                    (name, dict(labels), v, t)
+                    for (name, labels), points in series.items()
+                    if name in {SENDS, SET_SENDS}
+                    for t, v in points
+                ]
+            ).splitlines()
+        )
+    )
+    subprocess.run([*blocks, str(tmp_path / "gap.om"), str(data)], check=True)
+    prometheus = launch_prometheus(prom_config, data)
+    try:
+        end = f"{first_live + 1800:.0f}"
+        query = f'{SENDS}{{instance="h:1"}}'
+        prometheus.wait_for(
+            "the blocks",
+            lambda: prometheus.api("query", query=f"{query}[5h]", time=end)["result"],
+            timeout=60,
+        )
+        (samples,) = prometheus.api("query", query=f"{query}[5h]", time=end)["result"]
+        points = [(float(t), float(v)) for t, v in samples["values"]]
+        assert [t for t, _ in points] == sorted(t for t, _ in points)
+        gap = [t for t, _ in points if last_live < t < first_live]
+        assert len(gap) == (first_live - 15 - first) // 60 + 1
+        assert [v for _, v in points] == sorted(v for _, v in points)  # never a drop
+        resets = prometheus.api("query", query=f"resets({query}[5h])", time=end)["result"]
+        assert resets[0]["value"][1] == "0"
+        for name, selector in ((SENDS, query), (SET_SENDS, f'{SET_SENDS}{{instance="h:1"}}')):
+            (found,) = prometheus.api("query", query=f"resets({selector}[5h])", time=end)["result"]
+            assert found["value"][1] == "0", name
+    finally:
+        prometheus.proc.terminate()
+        prometheus.proc.wait(timeout=10)
+
+
+class FakePrometheus:
+    """/api/v1/query answered with ``status`` and ``body`` after ``delay`` seconds;
+    ``queries``: the query strings it was asked."""
+
+    def __init__(self, status: int, body: bytes, delay: float = 0.0):
+        self.queries: list[dict[str, list[str]]] = []
+        fake = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                fake.queries.append(urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query))
+                time.sleep(delay)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except OSError:  # the client gave up waiting
+                    pass
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def vector(*series: tuple[dict[str, str], str]) -> bytes:
+    result = [{"metric": labels, "value": [1.0, value]} for labels, value in series]
+    return json.dumps(
+        {"status": "success", "data": {"resultType": "vector", "result": result}}
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "delay", "message"),
+    [
+        (
+            503,
+            b'{"status":"error","errorType":"unavailable","error":"TSDB not ready"}',
+            0.0,
+            "HTTP 503 Service Unavailable: TSDB not ready",
+        ),
+        (
+            400,
+            b'{"status":"error","errorType":"bad_data","error":"parse error"}',
+            0.0,
+            "HTTP 400 Bad Request: parse error",
+        ),
+        (200, b"<html>a login page</html>", 0.0, "not an answer of Prometheus's HTTP API"),
+        (200, b'{"status":"error","error":"query timed out"}', 0.0, "the query failed"),
+        (200, vector(), 2.0, "no answer within 0.5 s"),
+        (200, vector(), 0.0, "Prometheus has no counter series with the --label labels in the"),
+        (
+            200,
+            vector(({"__name__": SENDS, **LIVE, "instance": "elsewhere"}, "5")),
+            0.0,
+            "none of the 1 counter series Prometheus has at --start has the labels",
+        ),
+    ],
+)
+def test_continue_from_fails_clearly_and_writes_nothing(
+    aws: None,
+    fake_api: FakeAccountApi,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    status: int,
+    body: bytes,
+    delay: float,
+    message: str,
+) -> None:
+    monkeypatch.setattr("ses_exporter.backfill.prometheus.TIMEOUT_SECONDS", 0.5)
+    fake_api.send_data_points = {"us-east-1": [send_point(time.time() - 3 * 3600, 4)]}
+    now = time.time()
+    path = tmp_path / "gap.om"
+    path.write_text("before\n")
+    prometheus = FakePrometheus(status, body, delay)
+    try:
+        options = BackfillOptions(
+            step=300,
+            start=now - 4 * 3600,
+            end=now - 2 * 3600,
+            output=str(path),
+            labels=(("job", "ses"), ("instance", "h:1")),
+            continue_from=prometheus.url,
+        )
+        err = io.StringIO()
+        assert run_backfill(config(), options, [fake_api.hook], stderr=err) == 1
+    finally:
+        prometheus.close()
+    assert f"--continue-from {prometheus.url}: {message}" in err.getvalue()
+    assert "nothing written" in err.getvalue()
+    assert path.read_text() == "before\n" and [p.name for p in tmp_path.iterdir()] == ["gap.om"]
+    (asked,) = prometheus.queries  # one query: every counter name, the given labels
+    assert asked["query"][0].startswith('{__name__=~"aws_ses_sends_total|')
+    assert asked["query"][0].endswith(',job="ses",instance="h:1"}')
+    assert float(asked["time"][0]) == (now - 4 * 3600) // 60 * 60 + 60 - 0.001
+
+
+def test_continue_from_an_unreachable_prometheus_is_a_clear_error(
+    aws: None, fake_api: FakeAccountApi, capsys: pytest.CaptureFixture[str]
+) -> None:
+    port = free_port()  # nothing listens there
+    start = f"{time.time() - 4 * 3600:.0f}"
+    code = main(
+        ["backfill", "--demo", "--start", start, "--continue-from", f"http://127.0.0.1:{port}"]
+    )
+    assert code == 1
+    err = capsys.readouterr().err
+    assert f"--continue-from http://127.0.0.1:{port}: cannot reach Prometheus:" in err
+    assert "nothing written" in err
+
+
+def test_every_flag_is_in_the_readme_import_history_table() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("\n## Import history\n")[1].split("\n## ")[0]
+    table = [line for line in section.splitlines() if line.startswith("| `--")]
+    for action in build_backfill_parser()._actions:
+        for flag in action.option_strings:
+            if flag.startswith("--") and flag != "--help":
+                assert any(f"`{flag}" in row for row in table), flag

@@ -16,8 +16,9 @@ Then, over the last 14 days:
   those 14 days (the history the demo recomputes, plus what the live exporter counted),
   within one step's worth of sends: what fell between the backfill's last whole minute
   and the live exporter's first poll (its baseline) is in neither;
-* the backfill made the minimum of GetMetricData requests: 11 account-wide metrics x
-  4,032 periods = 44,352 datapoints, one request.
+* the backfill made the minimum of GetMetricData requests: 9 account-wide event metrics
+  x 4,032 periods = 36,288 datapoints, one request; the 2 reputation metrics from 24
+  hours earlier, another.
 
 One region and no configuration sets, so the file is small (26 series) and the test
 takes about as long as the demo takes to publish its first live minute (60 s).
@@ -106,7 +107,7 @@ def test_backfilled_history_and_live_data_are_one_line(tmp_path: Path) -> None:
         capture_output=True, text=True, env=env, check=False, timeout=240,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert "1 GetMetricData calls, 11 metrics requested" in done.stderr, done.stderr
+    assert "2 GetMetricData calls, 8 metrics requested" in done.stderr, done.stderr
     assert list(data.glob("*/meta.json")), "promtool wrote no block"
     ends = re.findall(r"^aws_ses_sends_total\{.*\} \S+ (\d+)$", history.read_text(), re.M)
     backfill_end = int(ends[-1])

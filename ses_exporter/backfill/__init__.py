@@ -8,8 +8,10 @@ Inside the package:
   collectors' own source functions;
 * ``series``: the pure half, that history as the live collectors' families at every step,
   and the OpenMetrics file ``promtool tsdb create-blocks-from openmetrics`` reads;
-* ``command``: targets (listed and discovered), workers, progress, the summary, the
-  all-or-nothing output and ``--tsdb``.
+* ``prometheus``: ``--continue-from``, the live counters' values at the start of a gap
+  from Prometheus's HTTP API;
+* ``command``: targets (listed and discovered; with ``--shard.*`` those of one replica),
+  workers, progress, the summary, the all-or-nothing output and ``--tsdb``.
 """
 
 from .command import BackfillOptions, UsageError, parse_options, run_backfill

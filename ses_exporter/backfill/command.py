@@ -1,12 +1,15 @@
 """``ses-exporter backfill``: every target's history in one OpenMetrics file, or all or nothing.
 
 Targets are the daemon's (``build_targets`` over ``accounts[]`` and the accounts each
-``organizations[]`` entry discovers, once). Up to ``WORKERS`` targets are read at once,
+``organizations[]`` entry discovers, once), or with ``--shard.*`` those ``Shard.select``
+gives that replica, as the daemon does. Up to ``WORKERS`` targets are read at once,
 each by its own calls in sequence (``history.fetch_history``); the main thread turns each
 history into series (``series``) as it arrives, in target order. Nothing is written
 until every target has answered: a target that fails is reported by name and, unless
 ``--keep-going``, the command exits 1 with no output. ``--output FILE`` is written next
-to FILE and renamed into place, so FILE is whole or untouched.
+to FILE and renamed into place, so FILE is whole or untouched. A gap fill (``--start``)
+continues the live counters from Prometheus (``--continue-from``, see ``prometheus``)
+or is told that the exporter restarted (``--exporter-restarted``).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,8 +36,10 @@ from ..config import Config
 from ..config_types import check_label_name, parse_duration
 from ..discovery import OrganizationDiscovery
 from ..logsetup import redact
+from ..shard import POD_INDEX_ENV, Shard, ShardError
 from ..targets import Discovered, Target, build_targets
-from .history import TargetHistory, fetch_history, history_window
+from .history import TargetHistory, fetch_history, history_window, iso
+from .prometheus import PrometheusError, check_url, live_values
 from .series import OpenMetricsWriter, SeriesSettings, target_steps, threshold_steps
 
 WORKERS = 4  # targets read at once; each target's own calls stay sequential
@@ -54,6 +59,9 @@ class BackfillOptions:
     tsdb: str | None = None  # run promtool into this directory
     end: float | None = None  # --end, Unix seconds; None: now
     start: float | None = None  # --start, Unix seconds; None: --days before the end
+    shard: Shard = field(default_factory=Shard)  # --shard.count/.index: that replica's only
+    continue_from: str | None = None  # --continue-from: Prometheus's base URL
+    exporter_restarted: bool = False  # --exporter-restarted: a gap's counters from 0
 
 
 @dataclass
@@ -64,13 +72,22 @@ class BackfillReport:
     metrics: int = 0  # metrics they requested (billed)
     samples: int = 0
     written: bool = False
+    continued: int | None = None  # --continue-from: counter series given a start value
+    live_counters: int = 0  # --continue-from: counter series Prometheus had
 
     def summary(self) -> str:
         cost = self.metrics * USD_PER_METRIC
         failed = f" ({len(self.failed)} failed)" if self.failed else ""
+        continued = ""
+        if self.continued is not None:
+            continued = (
+                f"; {self.continued} counter series continue the live ones "
+                f"({self.live_counters} in Prometheus at --start)"
+            )
         return (
             f"backfill: {self.targets} targets{failed}, {self.samples} samples; "
             f"{self.calls} GetMetricData calls, {self.metrics} metrics requested ≈ ${cost:.4f}"
+            f"{continued}"
         )
 
 
@@ -125,12 +142,25 @@ def backfill(
     spill_dir: str | None = None,
 ) -> BackfillReport:
     """Reads every target's history and writes it to ``out``, unless a target failed and
-    ``keep_going`` is off. Raises ``UsageError`` for a --label that a target already has."""
+    ``keep_going`` is off. Raises ``UsageError`` for a --label that a target already has,
+    ``PrometheusError`` when --continue-from cannot tell the live values (nothing written)."""
     stderr = sys.stderr if stderr is None else stderr
     window = _window(options, clock())
     report = BackfillReport()
+    starts = None
+    if options.continue_from is not None:
+        # Before any AWS call: the newest live sample before the first backfilled one.
+        found = live_values(options.continue_from, window.start - 0.001, dict(options.labels))
+        if not found:
+            raise PrometheusError(
+                f"--continue-from {options.continue_from}: Prometheus has no counter series "
+                f"with the --label labels in the 5 minutes before {iso(window.start)}: "
+                "--start must be the time of the last live sample before the gap"
+            )
+        starts = {(v.name, v.labels): v.value for v in found}
+        report.live_counters = len(starts)
     factory = ClientFactory(RequestCounter(), client_hooks)
-    targets = build_targets(config, factory, _discover(config, factory, report))
+    targets = options.shard.select(_all_targets(config, factory, report))
     extra = dict(options.labels)
     for target in targets:
         clash = sorted(set(extra) & set(target.labels()))
@@ -141,7 +171,7 @@ def backfill(
     settings = SeriesSettings(window, config.reputation_thresholds, cloudwatch.reputation_lookback)
     progress = _Progress(report, stderr, len(targets))
     with tempfile.TemporaryDirectory(prefix="ses-backfill-", dir=spill_dir) as spill:
-        writer = OpenMetricsWriter(Path(spill))
+        writer = OpenMetricsWriter(Path(spill), starts)
         try:
             with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="backfill") as pool:
                 # At most 2 x WORKERS histories wait for the writer: one is tens of MB.
@@ -149,7 +179,12 @@ def backfill(
                 for upcoming in [*targets, None]:
                     if upcoming is not None:
                         future = pool.submit(
-                            fetch_history, upcoming, window, progress.count_metrics
+                            fetch_history,
+                            upcoming,
+                            window,
+                            progress.count_metrics,
+                            cloudwatch.reputation_lookback,
+                            clock,
                         )
                         pending.append((upcoming, future))
                     while pending and (upcoming is None or len(pending) > 2 * WORKERS):
@@ -163,6 +198,15 @@ def backfill(
             progress.finish()
             writer.close()
         report.samples = writer.samples
+        if starts is not None:
+            report.continued = writer.continued
+            if not writer.continued:
+                raise PrometheusError(
+                    f"--continue-from {options.continue_from}: none of the {len(starts)} "
+                    "counter series Prometheus has at --start has the labels of a series "
+                    "written here; give exactly the labels Prometheus adds when it scrapes "
+                    "(--label job=... --label instance=..., and the operator's)"
+                )
         if report.failed and not options.keep_going:
             return report
         writer.write(out)
@@ -175,6 +219,33 @@ def _window(options: BackfillOptions, now: float) -> Window:
         return history_window(now, options.days, options.step, end=options.end, start=options.start)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+
+
+def _all_targets(config: Config, factory: ClientFactory, report: BackfillReport) -> list[Target]:
+    """Every replica's targets, as the daemon has them once it knows its accounts' ids.
+
+    With ``organizations:`` a listed account whose id only STS can tell may be one the
+    organization discovers too; the daemon polls it once, as listed, as soon as STS has
+    answered (every replica asks, see ``daemon``). So here: STS GetCallerIdentity for
+    those accounts first, then the targets again without the discovered twins."""
+    discovered = _discover(config, factory, report)
+    targets = build_targets(config, factory, discovered)
+    if not config.organizations:
+        return targets
+    unknown = {
+        t.account.key: t
+        for t in targets
+        if t.account.organization is None and t.account.known_id is None
+    }
+    for target in unknown.values():
+        try:
+            target.account.account_id(target.clients)
+        except Exception as exc:  # which discovered account it is stays unknown
+            report.failed.append(
+                f"{_name(target)}: cannot tell its account id, so whether an organization "
+                f"lists it too: {redact(describe_error(exc))}"
+            )
+    return build_targets(config, factory, discovered, targets)
 
 
 def _discover(config: Config, factory: ClientFactory, report: BackfillReport) -> list[Discovered]:
@@ -213,29 +284,22 @@ def run_backfill(
     """The command: exit 0 when written, 1 when a target failed (or promtool did), 2 for
     bad usage. Prints the failures and a one-line summary on stderr."""
     stderr = sys.stderr if stderr is None else stderr
-    promtool = None
-    if options.tsdb is not None:
-        promtool = shutil.which("promtool")
-        if promtool is None:
-            print(
-                "ses-exporter backfill: --tsdb needs promtool (Prometheus's) on PATH; "
-                "without it, write a file with --output and run "
-                "`promtool tsdb create-blocks-from openmetrics FILE DIR` where it is",
-                file=stderr,
-            )
-            return EXIT_USAGE
-        if options.output == "-":
-            print("ses-exporter backfill: --tsdb needs a file: --output FILE", file=stderr)
-            return EXIT_USAGE
+    promtool = None if options.tsdb is None else shutil.which("promtool")
+    problem = _tsdb_problem(options, promtool)
+    if problem is not None:
+        print(f"ses-exporter backfill: {problem}", file=stderr)
+        return EXIT_USAGE
     path = None if options.output == "-" else Path(options.output)
     try:
         if path is None:
             report = backfill(config, options, stdout or sys.stdout.buffer, client_hooks, stderr)
         else:
             report = _backfill_to_file(config, options, path, client_hooks, stderr)
-    except UsageError as exc:
+    except (UsageError, PrometheusError) as exc:
         print(f"ses-exporter backfill: {exc}", file=stderr)
-        return EXIT_USAGE
+        if isinstance(exc, PrometheusError):
+            print("ses-exporter backfill: nothing written", file=stderr)
+        return EXIT_USAGE if isinstance(exc, UsageError) else EXIT_FAILED
     for failure in report.failed:
         print(f"ses-exporter backfill: failed: {failure}", file=stderr)
     print(report.summary(), file=stderr)
@@ -249,6 +313,19 @@ def run_backfill(
     if promtool is not None and path is not None and options.tsdb is not None:
         return _create_blocks(promtool, path, Path(options.tsdb), stderr)
     return EXIT_OK
+
+
+def _tsdb_problem(options: BackfillOptions, promtool: str | None) -> str | None:
+    if options.tsdb is None:
+        return None
+    if promtool is None:
+        return (
+            "--tsdb needs promtool (Prometheus's) on PATH; without it, write a file with "
+            "--output and run `promtool tsdb create-blocks-from openmetrics FILE DIR` where it is"
+        )
+    if options.output == "-":
+        return "--tsdb needs a file: --output FILE"
+    return None
 
 
 def _backfill_to_file(
@@ -306,10 +383,17 @@ def parse_options(
     end: str | None = None,
     start: str | None = None,
     now: float | None = None,
+    shard_count: int | None = None,
+    shard_index: int | None = None,
+    environ: Mapping[str, str] | None = None,
+    continue_from: str | None = None,
+    exporter_restarted: bool = False,
 ) -> BackfillOptions:
-    """The flags, checked (the window against ``now``, default the clock); raises
-    UsageError naming the flag. ``days`` None: from ``start``, or as far back as AWS keeps
-    (14 days before now, so fewer before an earlier ``end``)."""
+    """The flags, checked (the window against ``now``, default the clock; the shard
+    against ``environ``, default the process's); raises UsageError naming the flag.
+    ``days`` None: from ``start``, or as far back as AWS keeps (14 days before now, so
+    fewer before an earlier ``end``)."""
+    shard = backfill_shard(shard_count, shard_index, os.environ if environ is None else environ)
     if days is not None and start is not None:
         raise UsageError("--start and --days: give one (--start TIME --end TIME fills a gap)")
     if days is not None and not 1 <= days <= MAX_DAYS:
@@ -343,9 +427,74 @@ def parse_options(
         tsdb,
         end=None if end is None else parse_time("--end", end),
         start=None if start is None else parse_time("--start", start),
+        shard=shard,
+        continue_from=continue_from,
+        exporter_restarted=exporter_restarted,
     )
     _window(options, time.time() if now is None else now)  # fails before any AWS call
+    _check_gap_flags(start, continue_from, exporter_restarted)
     return options
+
+
+def backfill_shard(count: int | None, index: int | None, environ: Mapping[str, str]) -> Shard:
+    """The replica whose targets to write: ``Shard(index, count)``, its targets chosen by
+    ``Shard.select`` as the daemon's. Raises UsageError for a run that looks sharded
+    without saying which replica (--shard.index without --shard.count, or
+    SES_EXPORTER_POD_INDEX set, as the chart sets it in each pod of a sharded
+    StatefulSet, without --shard.count) and for --shard.count > 1 without --shard.index:
+    unlike the daemon, backfill never takes the index from the environment or the
+    hostname, as it usually runs elsewhere than the replica whose history it writes."""
+    if count is None:
+        if index is not None:
+            raise UsageError(
+                f"--shard.index={index} needs --shard.count: give both, as the live replica "
+                "has them (the same count for every replica)"
+            )
+        if environ.get(POD_INDEX_ENV, "").strip():
+            raise UsageError(
+                f"{POD_INDEX_ENV} is set, as in a pod of a sharded StatefulSet: pass "
+                "--shard.count=N --shard.index=I of the replica whose history to write "
+                "(run once per replica, each with its own labels), or --shard.count=1 if "
+                "the exporter is not sharded; a run without them would write every "
+                "replica's targets"
+            )
+        return Shard()
+    if index is None and count > 1:
+        raise UsageError(
+            f"--shard.count={count} needs --shard.index=I (0 to {count - 1}): the replica "
+            "whose targets to write (backfill does not guess it from the environment)"
+        )
+    try:
+        return Shard(0 if index is None else index, count)
+    except ShardError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _check_gap_flags(start: str | None, continue_from: str | None, restarted: bool) -> None:
+    if continue_from is not None:
+        if start is None:
+            raise UsageError(
+                "--continue-from: only with --start (a gap after live samples; a history "
+                "that ends where the exporter starts has no live counter to continue)"
+            )
+        if restarted:
+            raise UsageError("--continue-from and --exporter-restarted: give one")
+        try:
+            check_url(continue_from)
+        except ValueError as exc:
+            raise UsageError(f"--continue-from: {exc}") from None
+    elif restarted and start is None:
+        raise UsageError("--exporter-restarted: only with --start (it says how a gap ends)")
+    elif start is not None and not restarted:
+        raise UsageError(
+            "--start fills a gap after live samples: if the exporter kept running (only "
+            "Prometheus was down), its counters after the gap continue from their running "
+            "totals, and a gap written from 0 would make increase() across its end count "
+            "everything counted before the gap twice. Pass --continue-from=URL "
+            "(Prometheus's base URL, e.g. http://prometheus:9090) to continue each "
+            "counter from its live value at --start, or --exporter-restarted if the "
+            "exporter restarted at the end of the gap (its counters began again at 0)"
+        )
 
 
 def parse_time(flag: str, text: str) -> float:

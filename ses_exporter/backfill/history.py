@@ -5,13 +5,15 @@ The calls and the query planning are the live collectors' own (``collectors``):
 * cloudwatch ListMetrics(Namespace=AWS/SES) says which metrics exist, account-wide and per
   configuration set (``discover_metrics``), the account's configuration-set filter picks
   the sets, ``plan_queries`` makes one query per metric (Sum, or Average for reputation);
-* cloudwatch GetMetricData reads them over the whole window with the period ``--step``.
-  One request may ask for at most 500 queries and return at most 100,800 datapoints
-  (botocore's model of GetMetricData says both). ``plan_calls`` splits the queries into
-  ceil(queries / 500) equal batches and the window into the fewest time slices whose
-  datapoints fit: 14 days at 60 s are 20,160 datapoints a query, so 36 queries take 8
-  slices (2,800 minutes each) and 8 requests. Each slice goes through
-  ``fetch_metric_data``, which still follows a NextToken if AWS sends one;
+* cloudwatch GetMetricData reads the event counts over the whole window with the period
+  ``--step``, and Reputation.* from ``reputation_lookback`` earlier (``reputation_window``:
+  the live collector shows a datapoint that old at the window's start). One request may
+  ask for at most 500 queries and return at most 100,800 datapoints (botocore's model of
+  GetMetricData says both); ``fetch_metric_data`` plans the requests as the live
+  collector's (``plan_requests``: equal batches of at most floor(100,800 / periods)
+  queries over the whole window, so each query is billed once): 14 days at 60 s are
+  20,160 datapoints a query, so 30 event queries take 6 requests of 5, and 6 reputation
+  queries over 15 days 2 more. It still follows a NextToken if AWS sends one;
 * ses GetSendStatistics answers with two weeks of 15-minute buckets (free), paced by the
   target's SES pacer like every SES call.
 
@@ -22,15 +24,15 @@ daemon's do. The result is a frozen ``TargetHistory``; ``series`` turns it into 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from ..collectors.cloudwatch import STAT_OF, CloudWatchCollector, wanted_metrics
+from ..aws import retention
+from ..collectors.cloudwatch import RATE_OF, STAT_OF, CloudWatchCollector, wanted_metrics
 from ..collectors.cloudwatch_source import (
-    MAX_QUERIES_PER_CALL,
     MetricData,
-    Query,
     Window,
     discover_metrics,
     fetch_metric_data,
@@ -43,31 +45,13 @@ from ..collectors.send_statistics import (
 )
 from ..targets import Target
 
-# GetMetricData: "as many as 500 different metrics in a single request, with a total of
-# as many as 100,800 data points" (the API reference; MaxDatapoints defaults to it).
-MAX_DATAPOINTS_PER_CALL = 100_800
 MINUTE = 60
 DAY = 86_400
 # The oldest history both APIs still have: GetSendStatistics returns "the last two
 # weeks"; CloudWatch keeps 1-minute datapoints for 15 days (5-minute ones for 63).
 KEPT_SECONDS = 14 * DAY
 _KEPT = "GetSendStatistics keeps 14 days, CloudWatch 1-minute data 15"
-
-
-@dataclass(frozen=True)
-class CallPlan:
-    """The GetMetricData requests of one target: each batch of queries over each slice."""
-
-    requests: tuple[tuple[tuple[Query, ...], Window], ...]
-
-    @property
-    def calls(self) -> int:
-        return len(self.requests)
-
-    @property
-    def metrics(self) -> int:
-        """Metrics requested, what CloudWatch bills (one per query per request)."""
-        return sum(len(batch) for batch, _ in self.requests)
+RETENTION_MARGIN = 600  # the target's own requests take a while after the bound is set
 
 
 def history_window(
@@ -98,56 +82,38 @@ def history_window(
     if end is None:
         stop = last
     elif end > now:
-        raise ValueError(f"--end {_iso(end)}: in the future (now is {_iso(now)})")
+        raise ValueError(f"--end {iso(end)}: in the future (now is {iso(now)})")
     else:
         stop = math.ceil(end / MINUTE) * MINUTE - MINUTE
     oldest = last - KEPT_SECONDS
     if start is None and days is None:
         first = oldest
         if first >= stop:
-            raise ValueError(f"--end {_iso(stop)}: before the oldest data AWS keeps ({_KEPT})")
+            raise ValueError(f"--end {iso(stop)}: before the oldest data AWS keeps ({_KEPT})")
     elif start is None:
         assert days is not None
         first = stop - days * DAY
         if first < oldest:
             most = math.floor((stop - oldest) / DAY)
             raise ValueError(
-                f"--days {days}: the window would start at {_iso(first)}, before the "
-                f"oldest data AWS keeps ({_iso(oldest)}: {_KEPT}); "
+                f"--days {days}: the window would start at {iso(first)}, before the "
+                f"oldest data AWS keeps ({iso(oldest)}: {_KEPT}); "
                 + (f"with this --end, at most --days {most}" if most else "use --start")
             )
     else:
         first = math.floor(start / MINUTE) * MINUTE + MINUTE
         if first >= stop:
             raise ValueError(
-                f"--start {_iso(start)}: must be over a minute before the end ({_iso(stop)})"
+                f"--start {iso(start)}: must be over a minute before the end ({iso(stop)})"
             )
         if first < oldest:
-            raise ValueError(f"--start {_iso(start)}: before {_iso(oldest)} ({_KEPT})")
+            raise ValueError(f"--start {iso(start)}: before {iso(oldest)} ({_KEPT})")
     return Window(float(first), float(stop), step)
 
 
-def _iso(t: float) -> str:
+def iso(t: float) -> str:
+    """Unix seconds as RFC 3339 in UTC, e.g. 2026-11-30T12:00:00Z."""
     return datetime.fromtimestamp(t, UTC).isoformat().replace("+00:00", "Z")
-
-
-def plan_calls(queries: Sequence[Query], window: Window) -> CallPlan:
-    """The fewest requests within both limits: ceil(queries / 500) batches of (nearly)
-    equal size, each over time slices of floor(100,800 / batch size) periods."""
-    if not queries:
-        return CallPlan(())
-    batches = math.ceil(len(queries) / MAX_QUERIES_PER_CALL)
-    size = math.ceil(len(queries) / batches)
-    requests = []
-    for first in range(0, len(queries), size):
-        batch = tuple(queries[first : first + size])
-        span = (MAX_DATAPOINTS_PER_CALL // len(batch)) * window.period
-        start = window.start
-        while start < window.end:
-            end = min(start + span, window.end)
-            requests.append((batch, Window(start, end, window.period)))
-            start = end
-    return CallPlan(tuple(requests))
 
 
 @dataclass(frozen=True)
@@ -160,35 +126,57 @@ class TargetHistory:
 
 
 def fetch_history(
-    target: Target, window: Window, count_metrics: Callable[[int], None]
+    target: Target,
+    window: Window,
+    count_metrics: Callable[[int], None],
+    reputation_lookback: float = 0.0,
+    clock: Callable[[], float] = time.time,
 ) -> TargetHistory:
     """STS GetCallerIdentity (once), then the history of every enabled history collector.
 
     ``count_metrics`` is called once per answered GetMetricData request with the metrics
-    it requested, as the live collector's billing counter is.
+    it requested, as the live collector's billing counter is. Reputation.* is read from
+    ``reputation_lookback`` before the window (``reputation_window``, bounded by
+    ``clock()`` at this target's turn).
     """
     target.account.account_id(target.clients)
     data = None
     if CloudWatchCollector.name in target.collectors:
-        data = fetch_cloudwatch(target, window, count_metrics)
+        rates = reputation_window(window, reputation_lookback, clock())
+        data = fetch_cloudwatch(target, window, count_metrics, rates)
     send = None
     if SendStatisticsCollector.name in target.collectors:
         send = fetch_send_statistics(target.clients.ses)
     return TargetHistory(tuple(target.labels().items()), data, send)
 
 
+def reputation_window(window: Window, lookback: float, now: float) -> Window:
+    """Where Reputation.* is read from: ``lookback`` (``reputation_lookback``) before the
+    window, in whole periods on the window's grid, so that the sample at the window's
+    start already shows the newest datapoint within the look-back, as the live collector
+    would have. Never before what CloudWatch keeps at the window's period
+    (``aws.retention``), less ``RETENTION_MARGIN``."""
+    period = window.period
+    oldest = now - retention(period) + RETENTION_MARGIN
+    periods = min(math.ceil(lookback / period), math.floor((window.start - oldest) / period))
+    return Window(window.start - max(periods, 0) * period, window.end, period)
+
+
 def fetch_cloudwatch(
-    target: Target, window: Window, count_metrics: Callable[[int], None]
+    target: Target,
+    window: Window,
+    count_metrics: Callable[[int], None],
+    reputation: Window | None = None,
 ) -> MetricData:
-    """ListMetrics, then GetMetricData per ``plan_calls``; the slices merged per query."""
+    """ListMetrics, then GetMetricData per ``plan_requests``: the event counts over
+    ``window``, Reputation.* over ``reputation`` (default ``window``)."""
     cloudwatch = target.clients.cloudwatch
     sets = target.account.config.configuration_sets
     keys = wanted_metrics(discover_metrics(cloudwatch, STAT_OF), sets)
     queries = plan_queries(keys, STAT_OF)
-    merged: dict[str, dict[float, float]] = {query.id: {} for query in queries}
-    for batch, part in plan_calls(queries, window).requests:
-        for query, points in fetch_metric_data(cloudwatch, batch, part, count_metrics).results:
-            merged[query.id].update(points)
-    return MetricData(
-        tuple((query, tuple(sorted(merged[query.id].items(), reverse=True))) for query in queries)
-    )
+    events = [query for query in queries if query.metric not in RATE_OF]
+    rates = [query for query in queries if query.metric in RATE_OF]
+    counts = fetch_metric_data(cloudwatch, events, window, count_metrics)
+    newest = fetch_metric_data(cloudwatch, rates, reputation or window, count_metrics)
+    found = dict(counts.results + newest.results)
+    return MetricData(tuple((query, found[query]) for query in queries))

@@ -7,14 +7,20 @@ by construction:
 
 * counters: the sum of the datapoints whose period had ended by ``t`` (a CloudWatch
   datapoint stamped T with period P covers [T, T + P); a GetSendStatistics bucket covers
-  15 minutes), from 0 at the start of the first datapoint. ``increase(x[1h])`` over the
-  backfill is the events of that hour. The live exporter's counters start at 0 when it
-  starts; Prometheus reads the drop from the backfilled total as a counter reset, and
-  ``increase()`` over both adds the backfilled part and the live part;
+  15 minutes), from 0 at the start of the first datapoint; an account-wide CloudWatch
+  counter exists only for a metric ListMetrics lists without dimensions (SES publishes
+  Open, Click, DeliveryDelay and Subscription only per configuration set, and
+  CloudWatch never sums dimension sets), from 0 at the window's start as live.
+  ``increase(x[1h])`` over the backfill is the events of that hour. The live exporter's
+  counters start at 0 when it starts; Prometheus reads the drop from the backfilled
+  total as a counter reset, and ``increase()`` over both adds the backfilled part and
+  the live part. With ``--continue-from`` each counter series adds its live value at
+  the gap's start (``OpenMetricsWriter``'s ``start_values``);
 * reputation: the newest Reputation.* datapoint whose period had ended by ``t`` and that
   started within ``collectors.cloudwatch.reputation_lookback`` before ``t`` (the live
-  collector's look-back for reputation), with its timestamp and status; none (a gap)
-  when there is no such datapoint;
+  collector's look-back for reputation; read from that long before the window, so the
+  window's first sample has it too), with its timestamp and status; none (a gap) when
+  there is no such datapoint;
 * the configured reputation thresholds (``ses_exporter_reputation_threshold_ratio``), once
   for the whole file with only the given labels, as the live exporter shows them;
 * nothing for families without a history API: quota, sending and enforcement status,
@@ -51,7 +57,6 @@ from prometheus_client.utils import floatToGoString
 
 from ..collectors.cloudwatch import (
     RATE_OF,
-    ROW_OF,
     CloudWatchSnapshot,
     cloudwatch_families,
     counter_observations,
@@ -131,15 +136,14 @@ def target_steps(
     counters: dict[tuple[str, str | None], _Cumulative] = {}
     reputation: dict[tuple[str, str | None], _Newest] = {}
     if history.cloudwatch is not None:
-        by_key = counter_observations(history.cloudwatch)
-        for query, _ in history.cloudwatch.results:  # account-wide: 0 from the start,
-            # as the live collector (only for metrics CloudWatch has without dimensions)
-            row = ROW_OF.get(query.metric)
-            if row is not None and row.account is not None and query.configuration_set is None:
-                observed = by_key.pop((row.key, None), {})
-                counters[(row.key, None)] = _Cumulative(observed, window.period, window.start)
-        for key, observed in by_key.items():
-            counters[key] = _Cumulative(observed, window.period)
+        # One entry per counter query, with or without datapoints. Account-wide: only the
+        # metrics ListMetrics lists without dimensions (SES publishes Open, Click,
+        # DeliveryDelay and Subscription only per configuration set, and CloudWatch never
+        # sums dimension sets), at 0 from the start as the live collector shows them.
+        # Per set: from the first datapoint.
+        for key, observed in counter_observations(history.cloudwatch).items():
+            since = window.start if key[1] is None else math.inf
+            counters[key] = _Cumulative(observed, window.period, since)
         for query, points in history.cloudwatch.results:
             if query.metric in RATE_OF:
                 key = (RATE_OF[query.metric], query.configuration_set)
@@ -208,29 +212,51 @@ class OpenMetricsWriter:
     ``add`` takes one target's steps; its samples go to one spill file per family under
     ``directory``. ``write`` puts the families out in order of first appearance, each
     with its header once, then ``# EOF``.
+
+    ``start_values`` ({(sample name, labels): value}, ``--continue-from``) are added to
+    every sample of the counter series with exactly that name and those labels, so that
+    they continue the live counters; ``continued`` is how many series got one.
     """
 
-    def __init__(self, directory: Path):
+    def __init__(
+        self,
+        directory: Path,
+        start_values: Mapping[tuple[str, tuple[tuple[str, str], ...]], float] | None = None,
+    ):
         self._directory = directory
         self._families: dict[str, _Family] = {}
         self._prefixes: dict[tuple[str, tuple[tuple[str, str], ...]], bytes] = {}
+        self._starts = {
+            self._prefix(Sample(name, dict(labels), value, None, None)): value
+            for (name, labels), value in (start_values or {}).items()
+        }
+        self._continued: set[bytes] = set()
         self.samples = 0
+
+    @property
+    def continued(self) -> int:
+        return len(self._continued)
 
     def add(self, steps: Iterable[tuple[int, list[Metric]]]) -> None:
         by_family: dict[str, dict[bytes, _Series]] = {}
+        starts = self._starts
         for t, families in steps:
             for metric in families:
                 if metric.name not in self._families:
                     spill = self._directory / f"{len(self._families)}.om"
                     self._families[metric.name] = _Family(_header(metric), spill)
                 series = by_family.setdefault(metric.name, {})
+                continues = bool(starts) and metric.type == "counter"
                 for sample in metric.samples:
                     prefix = self._prefix(sample)
                     found = series.get(prefix)
                     if found is None:
                         found = series[prefix] = _Series()
+                        if continues and prefix in starts:
+                            self._continued.add(prefix)
                     found.times.append(t)
-                    found.values.append(sample.value)
+                    start = starts.get(prefix, 0.0) if continues else 0.0
+                    found.values.append(sample.value + start)
         for name, series in by_family.items():
             out = self._families[name].file
             for prefix, points in series.items():
