@@ -469,7 +469,8 @@ def run(args: argparse.Namespace, workdir: Path) -> Result:
                 scrape = daemon.scrape(timeout=30.0)
                 counted.add(scrape)
                 done = now >= plan.end and not publisher.is_alive()
-                polled = last_success(scrape) >= publisher.last_publication + 2 * args.interval
+                quiet = max(publisher.last_publication, plan.outage[1])
+                polled = last_success(scrape) >= quiet + 2 * args.interval
                 if done and polled:
                     break
                 if daemon.proc.poll() is not None:
