@@ -344,6 +344,7 @@ class CountedTotals:
 @dataclass
 class Row:
     family: str
+    off: list[str] = field(default_factory=list)  # "set: sent -> counted" of series that differ
     series: int = 0
     sent: int = 0
     counted: float = 0.0
@@ -374,6 +375,8 @@ def compare(truth: dict[Key, int], counted: dict[Key, float]) -> list[Row]:
         found.counted += got
         found.lost += max(0.0, sent - got)
         found.double += max(0.0, got - sent)
+        if got != sent:
+            found.off.append(f"{configuration_set or 'account-wide'}: {sent} -> {got:g}")
     return [r for r in rows.values() if r.series or r.invented]
 
 
@@ -549,6 +552,9 @@ def report(result: Result, args: argparse.Namespace) -> None:
         f"requests seen by the proxy by the end of the outage: {outage}; counter resets "
         f"seen {len(result.counted.resets)}"
     )
+    for row in result.rows:
+        if row.off:
+            print(f"  {row.family}, sent -> counted: {'; '.join(row.off)}")
     for line in result.counted.resets[:10]:
         print(f"  reset: {line}")
 
