@@ -1,7 +1,8 @@
 """Ground-truth soak: every CloudWatch counter of the real daemon against the events sent.
 
 Usage: ``python benchmarks/ground_truth.py [--minutes 30] [--lookback 15m] [--outage 17m]
-[--late 1m-10m] [--interval 30s] [--seed 1]``. A benchmark, not a timed test: it runs
+[--late 1m-10m] [--interval 30s] [--seed 1] [--without reloads|outage]
+[--workdir DIR]`` (or ``benchmarks/ground_truth``). A benchmark, not a timed test: it runs
 ``--minutes`` of traffic, then waits for the last late datapoints (about 45 minutes in all
 with the defaults). Prints the timeline, a Markdown table per counter family and one line
 ``lost N, double-counted M``; exits 1 unless both are 0 and no series was invented.
@@ -27,14 +28,17 @@ baseline), so the publisher starts after that poll; every series is listed (List
 before it, by one zero datapoint a day old, so no series is discovered late. Then, relative
 to the start of traffic (``Plan``):
 
-* ``RETURNING`` sends only for its first two minutes, then pauses; once its last late
-  datapoint has been read, a reload excludes it, and one two polls later includes it again;
+* ``RETURNING`` sends for one to two minutes, then pauses; once its last late datapoint
+  has been read, a reload excludes it, and another two polls later includes it again;
   it sends again from then on. It is idle while excluded, so whatever rule the exporter
   keeps for a returning series (remember what it counted, or baseline on return), the
   truth is the events sent; a recount of what it counted before shows as double-counted.
 * an outage longer than ``--lookback``: every ListMetrics and GetMetricData call answers
   500 InternalFailure; publishing goes on (late datapoints pile up).
-* traffic stops after ``--minutes``; the run ends two polls after the last publication.
+* traffic stops after ``--minutes``; the run ends two polls after the last publication
+  and after the outage.
+
+``--without reloads`` / ``--without outage`` leave one out, to tell their losses apart.
 
 Counted is what Prometheus's ``increase()`` over the whole run would see: /metrics is
 scraped every ``SCRAPE_SECONDS`` and a series that goes down is taken as a counter reset
