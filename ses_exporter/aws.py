@@ -266,9 +266,20 @@ class SharedBotocore:
 
     @classmethod
     def session(cls, profile: str | None = None) -> botocore.session.Session:
-        """A new botocore session on the shared loader (credentials stay per session)."""
+        """A new botocore session on the shared loader (credentials stay per session).
+
+        STS is always called at the regional endpoint of the client's region
+        (sts.<region>.amazonaws.com, .com.cn in China): botocore before 1.40
+        sends sixteen older regions (us-east-1, eu-west-1, ...) to the global
+        sts.amazonaws.com by default, whose session tokens the opt-in regions
+        (af-south-1, me-south-1, ...) reject unless the account changed a setting. A
+        session variable outranks the environment and the config file, so
+        AWS_STS_REGIONAL_ENDPOINTS=legacy cannot bring the global endpoint back; an
+        explicit ``endpoint_url`` still wins.
+        """
         session = botocore.session.Session(profile=profile)
         session.register_component("data_loader", cls.loader())
+        session.set_config_variable("sts_regional_endpoints", "regional")
         return session
 
 
