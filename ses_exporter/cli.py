@@ -25,6 +25,16 @@ EXIT_OK, EXIT_RUNTIME, EXIT_USAGE = 0, 1, 2
 SECRET_ENVIRONMENT = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 
 
+def _shard_flags(p: argparse.ArgumentParser, count_help: str, index_help: str) -> None:
+    """--shard.count and --shard.index, with the daemon's or backfill's wording."""
+    p.add_argument(
+        "--shard.count", dest="shard_count", type=int, default=None, metavar="N", help=count_help
+    )
+    p.add_argument(
+        "--shard.index", dest="shard_index", type=int, default=None, metavar="I", help=index_help
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="ses-exporter",
@@ -85,22 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
             action=argparse.BooleanOptionalAction,
             help=f"enable the {name} collector (overrides the config file)",
         )
-    p.add_argument(
-        "--shard.count",
-        dest="shard_count",
-        type=int,
-        default=None,
-        metavar="N",
-        help="replicas that split the targets by rendezvous hashing of account_id/region "
+    _shard_flags(
+        p,
+        "replicas that split the targets by rendezvous hashing of account_id/region "
         "(default 1: this process polls every target)",
-    )
-    p.add_argument(
-        "--shard.index",
-        dest="shard_index",
-        type=int,
-        default=None,
-        metavar="I",
-        help="this replica's index, 0 to N-1 (default with --shard.count > 1: "
+        "this replica's index, 0 to N-1 (default with --shard.count > 1: "
         f"${POD_INDEX_ENV}, else the -N suffix of the hostname, as in a StatefulSet)",
     )
     p.add_argument(
@@ -175,23 +174,12 @@ def build_backfill_parser() -> argparse.ArgumentParser:
         "of the gap (its counters began again at 0), so the gap's counters may start from 0 "
         "(a --start run needs one of the two)",
     )
-    p.add_argument(
-        "--shard.count",
-        dest="shard_count",
-        type=int,
-        default=None,
-        metavar="N",
-        help="with --shard.index: write only the targets the live replica with these flags "
+    _shard_flags(
+        p,
+        "with --shard.index: write only the targets the live replica with these flags "
         "polls (run once per replica, with its labels); needed where "
         f"${POD_INDEX_ENV} is set (default: every target)",
-    )
-    p.add_argument(
-        "--shard.index",
-        dest="shard_index",
-        type=int,
-        default=None,
-        metavar="I",
-        help="that replica's index, 0 to N-1 (never guessed from the environment)",
+        "that replica's index, 0 to N-1 (never guessed from the environment)",
     )
     p.add_argument(
         "--keep-going",
