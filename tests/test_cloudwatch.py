@@ -916,6 +916,28 @@ def test_a_gap_longer_than_cloudwatch_keeps_minutes_is_read_at_five_minutes(
     assert coarse["EndTime"] == fine["StartTime"]  # the 5-minute part ends where 1m starts
 
 
+def test_a_gap_older_than_cloudwatch_keeps_anything_is_logged_and_the_rest_counted(
+    clients: TargetClients, fake: FakeCloudWatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """(1) period 1h (kept 455 days): after 460 days without a successful poll, what
+    CloudWatch still has is counted and the unreadable start of the gap is logged."""
+    settings = settings_for(cloudwatch="{interval: 1h, period: 1h, lookback: 2h}")
+    clock = Clock(T0 + 10)
+    fake.clock = clock
+    c = CloudWatchCollector(clients, settings, [].append, clock=clock)
+    sends = fake.data[("Send", None)] = {T0: 1.0}
+    c.poll(LABELS)
+    day = 86_400
+    sends[T0 + 2 * day] = 1.0  # older than 455 days by the end of the gap: unreadable
+    for n in range(1, 47):
+        sends[T0 + n * 10 * day] = 1.0  # every ten days
+    clock.now = T0 + 460 * day + 10
+    got = values(c.poll(LABELS))
+    readable = [t for t in sends if t >= clock.now - 455 * day + 3600 and t > T0]
+    assert got[("aws_ses_sends_total", ())] == len(readable) == 46
+    assert "no longer keeps the start of the gap" in caplog.text
+
+
 def test_only_metrics_cloudwatch_has_without_dimensions_get_account_wide_counters(
     clients: TargetClients, fake: FakeCloudWatch, clock: Clock
 ) -> None:

@@ -409,7 +409,8 @@ class CloudWatchCollector(Collector):
             # minute inside a counted 5-minute point would look new). Everything up to the
             # end of the last window read at the old period counts as counted.
             self._counters.rebaseline(counted.end)
-        self._catch_up(older, resume - config.lookback, labels)
+        oldest = coarse[0].start if coarse else window.start
+        self._catch_up(older, oldest, resume - config.lookback, labels)
         self._counted = window
         observations = counter_observations(data)
         current_bucket = math.floor(now / period) * period
@@ -426,15 +427,20 @@ class CloudWatchCollector(Collector):
         return cloudwatch_families(snap, self.settings.thresholds, labels)
 
     def _catch_up(
-        self, older: list[tuple[Window, MetricData]], wanted: float, labels: Mapping[str, str]
+        self,
+        older: list[tuple[Window, MetricData]],
+        oldest: float,
+        wanted: float,
+        labels: Mapping[str, str],
     ) -> None:
-        """Count a gap's parts that CloudWatch keeps only at coarser periods."""
+        """Count a gap's parts that CloudWatch keeps only at coarser periods; say so when
+        the gap began before the ``oldest`` time CloudWatch still answers for."""
         where = {"region": self.clients.region, "account": labels.get("account_id")}
-        if older and older[0][0].start > wanted:
+        if oldest > wanted:
             self.log.warning(
                 "CloudWatch no longer keeps the start of the gap since the last poll; "
                 "its events are not counted",
-                extra={**where, "gap_start": wanted, "oldest_read": older[0][0].start},
+                extra={**where, "gap_start": wanted, "oldest_read": oldest},
             )
         for part, data in older:
             unmatched = self._counters.add_coarse(counter_observations(data), part.period)
