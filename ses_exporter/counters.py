@@ -18,10 +18,11 @@ revises upwards. The rules:
   hide exactly the burst that created it;
 * a series that leaves (``retain``: a configuration set excluded by a reload, a metric
   ListMetrics stops listing) is kept, unexposed, with its total and the datapoints it
-  counted that are still in the window, for a day. If it returns by then it goes on
-  from its total: its known datapoints count only their growth, new ones count, and
-  ones older than the window are ignored. After that it returns as a new series (0
-  first), whose datapoints in the window can only be new. Baselining a returning series
+  counted that are still in the window, for a day and for as long as one of those is
+  in the window. If it returns by then it goes on from its total: its known datapoints
+  count only their growth, new ones count, and ones older than the window are ignored.
+  After that it returns as a new series (0 first), whose datapoints in the window can
+  only be new. Baselining a returning series
   instead would lose the events that happened while it was away and are still in the
   window; forgetting it at once (as before) counted its whole window again;
 * after a gap longer than CloudWatch keeps the counters' period, ``add_coarse`` counts
@@ -147,9 +148,16 @@ class WindowCounters(Generic[K]):
         self._drop_hidden()
 
     def _drop_hidden(self) -> None:
-        """Forget series hidden for over KEEP_HIDDEN_SECONDS of the window's progress."""
+        """Forget series hidden for over KEEP_HIDDEN_SECONDS of the window's progress, once
+        no datapoint they counted is left in the window (a look-back longer than a day
+        still holds them: a new series would count them again)."""
         line = self._forget_before
-        for key in [k for k, since in self._hidden.items() if line - since > KEEP_HIDDEN_SECONDS]:
+        gone = [
+            key
+            for key, since in self._hidden.items()
+            if line - since > KEEP_HIDDEN_SECONDS and not self._series[key].seen
+        ]
+        for key in gone:
             del self._hidden[key]
             del self._series[key]
 
@@ -170,13 +178,13 @@ class WindowCounters(Generic[K]):
                 series = self._series[key] = _Series(counted_until=origin)
                 series.forgotten_before = self._forget_before
             for start, value in points.items():
-                if start < series.counted_until:
+                if start + period <= series.counted_until:
                     continue  # baseline
                 inside = sum(v for t, v in series.seen.items() if start <= t < start + period)
                 growth = max(value - inside, 0.0)
-                if start >= series.forgotten_before:
+                if start >= series.forgotten_before and start >= series.counted_until:
                     series.total += growth
-                else:
+                else:  # straddles what is forgotten, or the baseline: cannot be split
                     unmatched += growth
         return unmatched
 

@@ -938,6 +938,46 @@ def test_a_gap_older_than_cloudwatch_keeps_anything_is_logged_and_the_rest_count
     assert "no longer keeps the start of the gap" in caplog.text
 
 
+def test_an_outage_before_anything_was_listed_still_loses_nothing(
+    clients: TargetClients, fake: FakeCloudWatch, clock: Clock
+) -> None:
+    """(1) A new region: ListMetrics lists nothing at the first poll; then every call fails
+    for 6 hours (polls with nothing to read make no GetMetricData call that could fail).
+    The read point stays while ListMetrics fails, so the sends of the outage count."""
+    settings = settings_for(cloudwatch="{period: 5m, lookback: 1h}")  # refresh: 30 min
+    c = CloudWatchCollector(clients, settings, [].append, clock=clock)
+    c.poll(LABELS)
+    fake.failures["ListMetrics"] = fake.failures["GetMetricData"] = "AccessDenied"
+    sends = fake.data[("Send", None)] = {}
+    for hour in range(6):
+        sends[T0 + 3600 * hour + 600] = 1.0
+        for _ in range(12):
+            clock.now += 300
+            c.poll(LABELS)  # nothing to read: no failure to see
+    fake.failures.clear()
+    clock.now += 300
+    assert values(c.poll(LABELS))[("aws_ses_sends_total", ())] == 0  # listed now: born at 0
+    clock.now += 300
+    assert values(c.poll(LABELS))[("aws_ses_sends_total", ())] == 6
+
+
+def test_the_newest_reputation_datapoint_is_read_again_while_its_bucket_was_open(
+    clients: TargetClients, fake: FakeCloudWatch, clock: Clock
+) -> None:
+    """(9) A datapoint that leaves the bucket's average as it was (a rate that stays the
+    same) is still the newest one, with its own minute."""
+    rates = fake.data[("Reputation.BounceRate", None)] = {T0 + 60: 0.0625}
+    clock.now = T0 + 70
+    c = collector(clients, clock)
+    stamp = ("aws_ses_reputation_last_datapoint_timestamp_seconds", (("rate", "bounce"),))
+    got = values(c.poll(LABELS))
+    assert (got[("aws_ses_reputation_bounce_ratio", ())], got[stamp]) == (0.0625, T0 + 60)
+    rates.update({T0 + 120: 0.03125, T0 + 180: 0.09375})  # the average is still 0.0625
+    clock.now = T0 + 200
+    got = values(c.poll(LABELS))
+    assert (got[("aws_ses_reputation_bounce_ratio", ())], got[stamp]) == (0.09375, T0 + 180)
+
+
 def test_only_metrics_cloudwatch_has_without_dimensions_get_account_wide_counters(
     clients: TargetClients, fake: FakeCloudWatch, clock: Clock
 ) -> None:

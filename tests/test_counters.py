@@ -126,6 +126,21 @@ def test_a_series_away_longer_than_a_day_returns_as_a_new_series() -> None:
     assert c.totals() == {"a": 0, "b": 2}
 
 
+def test_a_series_hidden_over_a_day_is_kept_while_its_datapoints_are_in_the_window() -> None:
+    """A look-back over a day (up to 15 days are allowed) still holds what a series that
+    left counted: it is kept until that is gone, so its return counts nothing twice."""
+    c: WindowCounters[str] = WindowCounters()
+    day = 86_400
+    c.update({"x": {}}, forget_before=0, current_bucket=0)
+    c.update({"x": {2 * day: 5}}, forget_before=0, current_bucket=2 * day)
+    c.retain([])  # x leaves; the window (two days) reaches back to 0
+    c.forget(day + 3600)  # 25 hours on: x's datapoint is still in the window
+    c.update({}, forget_before=day + 3600, current_bucket=3 * day)
+    for _ in range(2):  # x returns: as the same series, not a new one (0, then 5 again)
+        c.update({"x": {2 * day: 5}}, forget_before=day + 3600, current_bucket=3 * day)
+        assert c.totals() == {"x": 5}
+
+
 def test_coarse_datapoints_add_what_the_known_fine_ones_inside_them_do_not_hold() -> None:
     c: WindowCounters[str] = WindowCounters()
     c.update({"a": {0: 0}}, forget_before=0, current_bucket=0)

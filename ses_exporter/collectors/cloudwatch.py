@@ -194,6 +194,9 @@ ROW_OF: dict[str, CounterRow] = {name: row for row in COUNTERS for name in row.n
 RATE_OF: dict[str, str] = {metric: rate for rate, metric in REPUTATION.items()}
 
 CounterKey = tuple[str, str | None]  # (CounterRow.key, configuration set or None)
+# The newest bucket at the period (start, average), its newest 1-minute datapoint (minute,
+# value), and when that was read (inf: nothing to read again, e.g. at a 1-minute period).
+Refined = tuple[tuple[float, float], tuple[float, float], float]
 ReputationKey = tuple[str, str | None]  # (rate, configuration set or None)
 
 
@@ -369,10 +372,10 @@ class CloudWatchCollector(Collector):
         self._counters: WindowCounters[CounterKey] = WindowCounters()
         self._discovery: Discovery | None = None
         self._discovered_at = -math.inf
+        self._listed = True  # the last ListMetrics refresh succeeded
         self._counted: Window | None = None  # the last window read into the counters
         self._unattributed = 0.0  # ses_exporter_cloudwatch_unattributed_events_total
-        # Reputation key -> (the newest bucket at the period, its newest 1-minute datapoint)
-        self._refined: dict[ReputationKey, tuple[tuple[float, float], tuple[float, float]]] = {}
+        self._refined: dict[ReputationKey, Refined] = {}
 
     def configure(self, settings: CloudWatchSettings) -> None:
         """New settings after a reload; discovery cache and counters are kept."""
@@ -411,14 +414,21 @@ class CloudWatchCollector(Collector):
             self._counters.rebaseline(counted.end)
         oldest = coarse[0].start if coarse else window.start
         self._catch_up(older, oldest, resume - config.lookback, labels)
-        self._counted = window
+        if self._listed or counted is None:
+            self._counted = window
+        else:
+            # ListMetrics failed: a metric it would list by now (a first Reject, a new
+            # set) may have datapoints in this window. Read from the same point again
+            # until it answers, so they are still in the window when it does.
+            self._counted = Window(counted.start, counted.end, period)
         observations = counter_observations(data)
         current_bucket = math.floor(now / period) * period
         self._counters.update(observations, window.start, current_bucket)
         self._counters.retain(observations)
-        # The next poll reads from this window's end less lookback: nothing older is read
-        # again (but by a catch-up's coarser datapoints, which are matched from here on).
-        self._counters.forget(math.floor((window.end - config.lookback) / period) * period)
+        # The next poll reads from the end of what was counted less lookback: nothing older
+        # is read again (but by a catch-up's coarser datapoints, matched from here on).
+        next_start = math.floor((min(now, self._counted.end) - config.lookback) / period)
+        self._counters.forget(next_start * period)
         snap = CloudWatchSnapshot(
             counters=tuple(self._counters.totals().items()),
             reputation=tuple(newest.items()),
@@ -458,24 +468,26 @@ class CloudWatchCollector(Collector):
         averages every datapoint in it and is stamped with its start, so the newest bucket
         is read again at one minute (CloudWatch's finest for AWS/SES) for the minute and
         value of its newest datapoint; once per new bucket, cached after."""
-        refined: dict[ReputationKey, tuple[tuple[float, float], tuple[float, float]]] = {}
+        refined: dict[ReputationKey, Refined] = {}
         by_start: dict[float, list[ReputationKey]] = {}
         for key, bucket in buckets.items():
             known = self._refined.get(key)
-            if known is not None and known[0] == bucket:
+            # Read again while the bucket was still open at the last reading: a datapoint
+            # since may leave its average as it was (a rate that stays the same).
+            if known is not None and known[0] == bucket and known[2] >= bucket[0] + period:
                 refined[key] = known
             elif period > MINUTE and bucket[0] >= now - retention(MINUTE) + MINUTE:
                 by_start.setdefault(bucket[0], []).append(key)
             else:
-                refined[key] = (bucket, bucket)
+                refined[key] = (bucket, bucket, math.inf)
         for start, group in sorted(by_start.items()):
             metrics = [(REPUTATION[rate], configuration_set) for rate, configuration_set in group]
             part = Window(start, start + period, MINUTE)
             for query, points in self._fetch(metrics, part).results:
                 key = (RATE_OF[query.metric], query.configuration_set)
-                refined[key] = (buckets[key], max(points) if points else buckets[key])
+                refined[key] = (buckets[key], max(points) if points else buckets[key], now)
         self._refined = refined
-        return {key: point for key, (_, point) in refined.items()}
+        return {key: point for key, (_, point, _) in refined.items()}
 
     def _fetch(self, keys: Collection[MetricKey], window: Window) -> MetricData:
         """cloudwatch GetMetricData of ``keys`` over ``window`` (no call for no keys)."""
@@ -489,9 +501,11 @@ class CloudWatchCollector(Collector):
             return self._discovery
         try:
             self._discovery = discover_metrics(self.clients.cloudwatch, STAT_OF)
+            self._listed = True
         except Exception as exc:
             if self._discovery is None:
                 raise
+            self._listed = False
             self.log.warning(
                 "ListMetrics failed; using the cached list of CloudWatch metrics",
                 extra={
