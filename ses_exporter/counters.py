@@ -196,8 +196,8 @@ class WindowCounters(Generic[K]):
         cannot be matched with those of the old one: after 5m -> 1m, the 1-minute points
         inside a counted 5-minute one would all look new. From here on, every known
         series treats datapoints starting before ``counted_until`` as a baseline and
-        counts only later ones, so a change of grid can lose the growth of the last
-        period but never count anything twice. Totals are kept.
+        counts only later ones, so a change of grid can lose what CloudWatch publishes
+        late for the time before it, but never count anything twice. Totals are kept.
         """
         for series in self._series.values():
             series.seen.clear()
