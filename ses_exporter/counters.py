@@ -136,7 +136,6 @@ class WindowCounters(Generic[K]):
         for key, series in self._series.items():
             if key not in born:
                 series.update(observations.get(key, {}), self._forget_before, count=started)
-        self._drop_hidden()
 
     def forget(self, before: float) -> None:
         """Datapoints starting before ``before`` will not be read again (the next window

@@ -839,6 +839,18 @@ def test_first_reject_ever_counts_within_15_minutes_with_the_default_lookback(
 # --- issue 19: no event lost, none invented ---------------------------------------------
 
 
+def clocked(
+    clients: TargetClients, fake: FakeCloudWatch, cloudwatch: str, start: float
+) -> tuple[CloudWatchCollector, Clock]:
+    """A collector with ``cloudwatch`` settings on its own clock, which the fake also
+    answers by (CloudWatch's retention)."""
+    clock = Clock(start)
+    fake.clock = clock
+    return CloudWatchCollector(
+        clients, settings_for(cloudwatch=cloudwatch), [].append, clock=clock
+    ), clock
+
+
 def test_an_outage_longer_than_lookback_loses_no_event(
     clients: TargetClients, fake: FakeCloudWatch, clock: Clock
 ) -> None:
@@ -891,10 +903,7 @@ def test_a_gap_longer_than_cloudwatch_keeps_minutes_is_read_at_five_minutes(
     """(1) period 1m: after 16 days without a poll the part older than 15 days is read at
     5 minutes (CloudWatch answers nothing older at 1m); each 5-minute datapoint adds what
     the minutes counted before the gap do not hold. Nothing lost, nothing twice."""
-    settings = settings_for(cloudwatch="{interval: 1m, period: 1m, lookback: 10m}")
-    clock = Clock(T0 + 150)
-    fake.clock = clock
-    c = CloudWatchCollector(clients, settings, [].append, clock=clock)
+    c, clock = clocked(clients, fake, "{interval: 1m, period: 1m, lookback: 10m}", T0 + 150)
     sends = fake.data[("Send", None)] = {T0: 1.0}
     c.poll(LABELS)
     sends[T0 + 120] = 2.0  # counted before the gap
@@ -921,10 +930,7 @@ def test_a_gap_older_than_cloudwatch_keeps_anything_is_logged_and_the_rest_count
 ) -> None:
     """(1) period 1h (kept 455 days): after 460 days without a successful poll, what
     CloudWatch still has is counted and the unreadable start of the gap is logged."""
-    settings = settings_for(cloudwatch="{interval: 1h, period: 1h, lookback: 2h}")
-    clock = Clock(T0 + 10)
-    fake.clock = clock
-    c = CloudWatchCollector(clients, settings, [].append, clock=clock)
+    c, clock = clocked(clients, fake, "{interval: 1h, period: 1h, lookback: 2h}", T0 + 10)
     sends = fake.data[("Send", None)] = {T0: 1.0}
     c.poll(LABELS)
     day = 86_400

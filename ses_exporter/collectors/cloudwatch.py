@@ -212,12 +212,13 @@ class CloudWatchSnapshot:
 
 
 def counter_observations(data: MetricData) -> dict[CounterKey, dict[float, float]]:
-    """Datapoints per (family, set). The two rendering-failure names are spellings of one
-    event: if both exist, a timestamp counts once, at the larger value."""
+    """Datapoints per (CounterRow.key, set); ``wanted_metrics`` has left out account-wide
+    queries of rows without an account-wide family. The two rendering-failure names are
+    spellings of one event: if both exist, a timestamp counts once, at the larger value."""
     observations: dict[CounterKey, dict[float, float]] = {}
     for query, points in data.results:
         row = ROW_OF.get(query.metric)
-        if row is None or (row.account is None and query.configuration_set is None):
+        if row is None:
             continue
         merged = observations.setdefault((row.key, query.configuration_set), {})
         for timestamp, value in points:
@@ -266,7 +267,8 @@ def _where(configuration_set: str | None) -> tuple[dict[str, str], str]:
 def cloudwatch_families(
     snap: CloudWatchSnapshot, thresholds: ReputationThresholds, labels: Mapping[str, str]
 ) -> list[Metric]:
-    """CloudWatchSnapshot -> the families of SPEC 3.3, account-wide before per-set."""
+    """CloudWatchSnapshot -> the cloudwatch collector's families, account-wide before
+    per-set."""
     b = FamilyBuilder(labels)
     rows = {row.key: row for row in COUNTERS}
     for (key, configuration_set), total in sorted(snap.counters, key=_by_set):
