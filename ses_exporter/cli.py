@@ -1,4 +1,4 @@
-"""Command line: Go-style dotted flags, as Prometheus exporters have them (SPEC 5)."""
+"""Command line: Go-style dotted flags, as Prometheus exporters have them."""
 
 from __future__ import annotations
 

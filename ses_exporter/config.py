@@ -1,4 +1,4 @@
-"""The configuration file (SPEC section 4): YAML parsed into frozen pydantic models.
+"""The configuration file: YAML parsed into frozen pydantic models.
 
 Every problem is reported at once, each prefixed with the path of the offending key::
 
@@ -95,7 +95,7 @@ class CollectorConfig(_Model):
 
     @property
     def effective_max_staleness(self) -> float:
-        """How long the last good values stay exposed after failed polls (SPEC 2.5)."""
+        """How long the last good values stay exposed after failed polls (see ``store``)."""
         return self.max_staleness if self.max_staleness is not None else 3 * self.interval
 
     @model_validator(mode="after")

@@ -2,7 +2,7 @@
 
 ``Scrape.render`` answers a scrape. The SES families were rendered when their poll was
 stored (``exposition``), so a scrape joins bytes: one HELP/TYPE per family with the
-samples of every fresh result under it. Then the self-metrics of SPEC 3.5: build_info
+samples of every fresh result under it. Then the exporter's own metrics: build_info
 and the headers of the per-target ones are rendered once, the per-target samples
 (``ses_exporter_collector_*``, four per target and collector: 24,000 lines at 1,500
 targets) are kept rendered by the store in each ``PollStatus.own``, those with a sample
@@ -161,7 +161,7 @@ class ExporterCollector(PromCollector):
 
 
 class SelfMetrics(PromCollector):
-    """The exporter's own metrics (SPEC 3.5), without the SES families: all of them with
+    """The exporter's own metrics, without the SES families: all of them with
     ``families``; as a collector, those printed at every scrape (``rest``: build_info and
     those with a sample per target or account are kept rendered by ``Scrape``)."""
 

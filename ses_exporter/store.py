@@ -4,7 +4,7 @@ Each (target, collector) has one frozen ``PollStatus``. A poll replaces it whole
 scrape sees either the old or the new result, never half of each; ``/metrics`` reads
 only this and never waits on AWS.
 
-Staleness (SPEC 2.5), exactly: the last good families are exposed while
+Staleness, exactly: the last good families are exposed while
 
 * no more than ``max_staleness`` has passed since the poll that produced them finished
   (``last_success``), or
@@ -41,7 +41,7 @@ from .exposition import EMPTY, Rendered, label_text, parse, render, sample_line
 # (account key, region, collector): stable across polls and config reloads.
 StatusKey = tuple[str, str, str]
 
-# The exporter's own series per (target, collector) (SPEC 3.5), in the order /metrics
+# The exporter's own series per (target, collector), in the order /metrics
 # prints them: (name, HELP). Each status keeps its sample lines of these families ready
 # (``PollStatus.own``), so a scrape of 1,500 targets joins 24,000 lines instead of
 # printing them.

@@ -1,4 +1,4 @@
-"""WindowCounters: the counter rules of SPEC 3.2/3.3, by example and as a property."""
+"""WindowCounters: the counter rules of ``ses_exporter.counters``, by example and as a property."""
 
 from __future__ import annotations
 
@@ -179,7 +179,7 @@ def test_new_series_ignores_points_that_left_the_window() -> None:
 # re-lists points that have left the window. The last poll shows every point of its
 # window at its final value.
 #
-# What the counter must then hold, per series (SPEC 3.3: "a datapoint counts once, grows
+# What the counter must then hold, per series (the module's rules: "a datapoint counts once, grows
 # if revised upward, never makes the counter decrease; datapoints present at the first
 # poll are the baseline"):
 #
@@ -265,7 +265,7 @@ def truth_so_far(scenario: Scenario, polls: int) -> dict[str, float]:
 
 
 def expected(scenario: Scenario) -> dict[str, float]:
-    """The totals SPEC 3.3 asks for, from the ground truth and what the polls showed."""
+    """The totals the counter rules ask for, from the ground truth and what the polls showed."""
     first, last = scenario.polls[0], scenario.polls[-1]
     totals = {}
     for key in KEYS:

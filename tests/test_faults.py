@@ -8,7 +8,7 @@ serves the whole module; each test switches a fault on for one operation, watche
 * every collector of every target not hit by the fault reports success 1;
 * series are exposed while their collector's last success is younger than
   ``max_staleness``, and gone once it is older, unless a poll that may replace them is
-  still in flight (SPEC 2.5: never for a healthy collector, whose polls take
+  still in flight (the staleness rule: never for a healthy collector, whose polls take
   milliseconds; for a faulty one at most as long as botocore's bounded attempts take);
   0.5 s tolerance either way;
 * no counter series ever decreases (checked across the whole module).
@@ -344,7 +344,7 @@ def test_access_denied_get_account_falls_back_get_send_statistics_fails(
     healthy: DaemonProcess, proxy: FaultProxy
 ) -> None:
     """GetAccount denied: the account collector falls back to ses GetSendQuota and
-    GetAccountSendingEnabled and still succeeds (SPEC 2.3). GetSendStatistics denied
+    GetAccountSendingEnabled and still succeeds. GetSendStatistics denied
     (an XML error): only send_statistics fails."""
     daemon = healthy
     invariants = Invariants(failing={(B, "send_statistics")})
@@ -460,7 +460,7 @@ def test_a_hung_call_keeps_metrics_fast_and_the_rest_polling(
     """The proxy reads GetAccount and never answers. Until botocore's read timeout the
     poll neither fails nor succeeds: its success stays 1, its age grows past
     max_staleness and its values stay, because the poll that may replace them is in
-    flight (SPEC 2.5); when its attempts time out it fails and they go. The other target
+    flight (the staleness rule); when its attempts time out it fails and they go. The other target
     and collectors carry on. Released, it completes."""
     daemon = healthy
     invariants = Invariants(failing={(A, "account")})
@@ -524,7 +524,7 @@ def proxied_client(proxy: FaultProxy, service: str, region: str) -> Any:
 
 
 def test_a_failing_call_is_tried_three_times_in_total(proxy: FaultProxy) -> None:
-    """SPEC 2.8 asks for bounded retries: a real botocore client with the exporter's config,
+    """Retries are bounded: a real botocore client with the exporter's config,
     against 500s, makes exactly aws.MAX_ATTEMPTS = 3 HTTP attempts for one call."""
     region = "ca-central-1"  # no target of the daemon polls it
     ses = proxied_client(proxy, "ses", region)

@@ -1,4 +1,4 @@
-"""Failure isolation and staleness (SPEC 2.4, 2.5) with real clients against moto.
+"""Failure isolation and staleness with real clients against moto.
 
 Two targets; one target's GetAccount fails (throttled, denied without a usable
 fallback, timing out) while the other keeps reporting. Time is a fake clock so

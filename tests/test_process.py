@@ -215,8 +215,8 @@ def test_reload_keeps_the_old_config_when_the_new_one_is_invalid(
         pytest.fail("SIGHUP reload did not apply the new config")
 
 
-SPEC_FAMILIES = {
-    # SPEC 3.1
+DEMO_FAMILIES = {
+    # account
     "aws_ses_daily_sending_quota",
     "aws_ses_max_send_rate",
     "aws_ses_sent_last_24h",
@@ -227,12 +227,12 @@ SPEC_FAMILIES = {
     "aws_ses_account_enforcement_status",
     "aws_ses_account_info",
     "aws_ses_smtp_endpoint_info",
-    # SPEC 3.2
+    # send_statistics
     "aws_ses_send_statistics_delivery_attempts_total",
     "aws_ses_send_statistics_bounces_total",
     "aws_ses_send_statistics_complaints_total",
     "aws_ses_send_statistics_rejects_total",
-    # SPEC 3.3: account-wide only what SES publishes without dimensions ...
+    # cloudwatch: account-wide only what SES publishes without dimensions ...
     *(f"aws_ses_{n}_total" for n in ("sends", "deliveries", "bounces", "complaints")),
     # ... per configuration set also what only an event destination publishes
     *(
@@ -254,11 +254,11 @@ SPEC_FAMILIES = {
         for p in ("", "configuration_set_")
         for n in ("bounce_ratio", "complaint_ratio", "last_datapoint_timestamp_seconds", "status")
     ),
-    # SPEC 3.4
+    # configuration_sets
     "aws_ses_configuration_sets",
     "aws_ses_configuration_set_reputation_metrics_enabled",
     "aws_ses_configuration_set_sending_enabled",
-    # SPEC 3.5
+    # the exporter itself
     "ses_exporter_build_info",
     "ses_exporter_collector_success",
     "ses_exporter_collector_last_success_timestamp_seconds",
@@ -276,7 +276,7 @@ NOT_ON_AWS = {f"aws_ses_{n}_total" for n in ("opens", "clicks", "delivery_delays
 def test_demo_scrape_has_every_family_and_passes_promtool(daemon: Daemon) -> None:
     body = daemon.get("/metrics")[1]
     names = {name for name, _ in samples(body)}
-    assert SPEC_FAMILIES - names == set()
+    assert DEMO_FAMILIES - names == set()
     assert NOT_ON_AWS & names == set()
     found = samples(body)
     sets = {

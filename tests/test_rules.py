@@ -332,7 +332,7 @@ def test_bad_settings_name_the_key_and_exit_2(
 
 
 def test_rules_use_only_documented_metrics() -> None:
-    """A misspelt metric name (say the SPEC's aws_ses_sent_last_24_hours) would make an
+    """A misspelt metric name (say aws_ses_sent_last_24_hours) would make an
     alert silently never fire; names in expressions, annotations and test series must be
     the ones the README documents."""
     documented = documented_metrics()

@@ -163,7 +163,7 @@ GAUGES: tuple[tuple[str, str, Callable[[AccountSnapshot], float | None]], ...] =
         "Emails the account may send per second (MaxSendRate).",
         lambda s: s.max_send_rate,
     ),
-    # SPEC 3.1 says aws_ses_sent_last_24_hours; promtool check metrics rejects "hours".
+    # Not aws_ses_sent_last_24_hours: promtool check metrics rejects "hours".
     (
         "aws_ses_sent_last_24h",
         "Emails sent in the last 24 hours (SentLast24Hours).",
@@ -193,7 +193,7 @@ GAUGES: tuple[tuple[str, str, Callable[[AccountSnapshot], float | None]], ...] =
 
 
 def account_families(snap: AccountSnapshot, region: str, labels: Mapping[str, str]) -> list[Metric]:
-    """AccountSnapshot -> the families of SPEC 3.1."""
+    """AccountSnapshot -> the account collector's families."""
     b = FamilyBuilder(labels)
     source = f" Source: SES {snap.source}; {CACHED}"
     for name, doc, value_of in GAUGES:

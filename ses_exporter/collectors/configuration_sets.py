@@ -148,7 +148,8 @@ SET_GAUGES: tuple[tuple[str, str, Callable[[ConfigurationSetSnapshot], float | N
 def configuration_set_families(
     count: int, snapshots: Iterable[ConfigurationSetSnapshot], labels: Mapping[str, str]
 ) -> list[Metric]:
-    """The number of sets passing the filter, and the known sets -> the families of SPEC 3.4."""
+    """The number of sets passing the filter, and the known sets -> the
+    configuration_sets collector's families."""
     b = FamilyBuilder(labels)
     b.gauge(
         "aws_ses_configuration_sets",

@@ -3,7 +3,7 @@
 Source: ses GetSendStatistics. The call is free and answers with the sending activity of
 the last two weeks in 15-minute buckets, in no particular order; an idle account gets an
 empty list. The buckets become never-decreasing counters by the rules of
-``ses_exporter.counters`` (SPEC 3.2): buckets present at the first poll are the baseline,
+``ses_exporter.counters``: buckets present at the first poll are the baseline,
 so the counters start at 0; afterwards a new bucket adds its value and a known bucket adds
 its growth (SES keeps filling the current bucket while mail is sent). Buckets are known by
 their 15-minute slot, not their exact timestamp (``slot_of``), so a shifted grid never
@@ -140,7 +140,7 @@ def observations(snap: SendStatisticsSnapshot, phase: float) -> dict[str, dict[f
 def send_statistics_families(
     totals: Mapping[str, float], labels: Mapping[str, str]
 ) -> list[Metric]:
-    """Counter totals by field -> the families of SPEC 3.2 (only fields AWS has data for)."""
+    """Counter totals by field -> the send_statistics families (only fields AWS has data for)."""
     b = FamilyBuilder(labels)
     for field, name, doc in COUNTERS:
         if field in totals:
