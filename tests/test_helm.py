@@ -6,7 +6,10 @@ the Kubernetes schemas in strict mode (``kubernetes-validate``, at the chart's o
 supported Kubernetes and the newest it knows), the two prometheus-operator objects against
 their published CRD schemas (tests/data/crds/, unknown fields rejected); what the objects
 carry is compared with the files they come from, and the exporter itself checks the
-rendered configuration and flags.
+rendered configuration and flags. The PrometheusRule is checked against the shipped rules
+file for each value that changes it (selector, labels, severities, ``for``, disabled
+alerts, links), by ``promtool check rules``, and by ``promtool test rules`` running the
+rules of three releases in one Prometheus.
 
 helm comes from ``.ci/install-helm`` (``.ci/bin/helm``), or ``$SES_EXPORTER_HELM``, or
 the PATH. Without it these tests skip, except in CI, where they fail.
@@ -17,6 +20,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -61,22 +65,39 @@ def helm_binary() -> str:
     pytest.skip(message)
 
 
-def helm(*args: str) -> subprocess.CompletedProcess[str]:
+def helm(*args: str, values: str = "") -> subprocess.CompletedProcess[str]:
+    """helm with ``args``; ``values``, a values file's YAML, is read from stdin (``-f -``),
+    for the values ``--set`` cannot write (commas and quotes in a string)."""
+    if values:
+        args = (*args, "--values=-")
     return subprocess.run(
-        [helm_binary(), *args], capture_output=True, text=True, timeout=60, check=False
+        [helm_binary(), *args],
+        input=values,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
-@cache
-def _render(sets: tuple[str, ...]) -> str:
+def template(
+    *sets: str, values: str = "", release: str = "rel", namespace: str = "monitoring"
+) -> subprocess.CompletedProcess[str]:
     flags = [f"--set={s}" for s in sets]
-    done = helm("template", "rel", str(CHART), "--namespace=monitoring", *flags)
+    return helm("template", release, str(CHART), f"--namespace={namespace}", *flags, values=values)
+
+
+@cache
+def _render(sets: tuple[str, ...], values: str, release: str, namespace: str) -> str:
+    done = template(*sets, values=values, release=release, namespace=namespace)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
 
-def render(*sets: str) -> list[dict[str, Any]]:
-    return [d for d in yaml.safe_load_all(_render(tuple(sets))) if d]
+def render(
+    *sets: str, values: str = "", release: str = "rel", namespace: str = "monitoring"
+) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all(_render(tuple(sets), values, release, namespace)) if d]
 
 
 def by_kind(objects: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
@@ -155,7 +176,7 @@ def test_shards_make_a_statefulset_whose_replicas_equal_shard_count() -> None:
     (monitor,) = kinds["ServiceMonitor"]
     assert monitor["spec"]["selector"]["matchLabels"] == selector
     assert monitor["spec"]["endpoints"][0]["port"] == "http"
-    # The rules' SesExporterDown selects job="ses-exporter": the job label comes from here.
+    # The rules select the job named by this label of the Service (see the rules' tests).
     assert service["metadata"]["labels"][monitor["spec"]["jobLabel"]] == "ses-exporter"
 
 
@@ -260,13 +281,277 @@ def test_with_tls_probes_and_scrapes_use_https() -> None:
     jsonschema.Draft7Validator(crd_schema("ServiceMonitor")).validate(monitor)
 
 
-def test_the_prometheus_rule_carries_exactly_the_bundled_rules() -> None:
-    (rule,) = by_kind(render(*FULL))["PrometheusRule"]
-    assert rule["spec"] == yaml.safe_load(RULES.read_text())
+# ---- the PrometheusRule ----------------------------------------------------------------
+#
+# Expectations come from the shipped rules file, never from a count or list of its alerts:
+# the file is generated (deploy/prometheus/generate.py) and grows.
+
+# The job selector the generated file uses in every expression, which the chart replaces.
+GENERATED_SELECTOR = 'job="ses-exporter"'
+# A selector of the exporter's own series in an expression (recorded ses:... series are
+# the rules' own), with its braces.
+EXPORTER_SERIES = re.compile(r"(?<![\w:])(?:up|aws_ses_\w+|ses_exporter_\w+)\b\s*(\{[^}]*\})?")
+
+needs_promtool = pytest.mark.skipif(
+    shutil.which("promtool") is None, reason="promtool is not installed (Debian: prometheus)"
+)
 
 
-def alert_annotations(spec: dict[str, Any]) -> list[dict[str, str]]:
-    return [r["annotations"] for g in spec["groups"] for r in g["rules"] if "alert" in r]
+def bundled_rules(selector: str = GENERATED_SELECTOR) -> dict[str, Any]:
+    """The shipped rules file, with the job selector of every expression replaced."""
+    spec = yaml.safe_load(RULES.read_text())
+    for rule in all_rules(spec):
+        rule["expr"] = rule["expr"].replace(GENERATED_SELECTOR, selector)
+    return dict(spec)
+
+
+def all_rules(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    return [r for g in spec["groups"] for r in g["rules"]]
+
+
+def alerts(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    return [r for r in all_rules(spec) if "alert" in r]
+
+
+def rule_spec(*sets: str, values: str = "", **where: str) -> dict[str, Any]:
+    (rule,) = by_kind(render(*sets, values=values, **where))["PrometheusRule"]
+    return dict(rule["spec"])
+
+
+def assert_every_exporter_series_selected_by(spec: dict[str, Any], selector: str) -> None:
+    selected = 0
+    for rule in all_rules(spec):
+        for found in EXPORTER_SERIES.finditer(rule["expr"]):
+            assert found[1] and selector in found[1], (found[0], rule["expr"])
+            selected += 1
+    assert selected > 0
+
+
+def test_the_chart_replaces_the_generated_files_job_selector() -> None:
+    """The file selects the exporter's series with the string the chart replaces (were the
+    generator's default changed, the chart would leave it in place)."""
+    assert f"`{GENERATED_SELECTOR}`" in (CHART / "templates" / "prometheusrule.yaml").read_text()
+    assert_every_exporter_series_selected_by(bundled_rules(), GENERATED_SELECTOR)
+
+
+def test_the_prometheus_rule_carries_the_bundled_rules_for_this_release() -> None:
+    spec = rule_spec(*FULL)
+    assert spec == bundled_rules('job="ses-exporter", namespace="monitoring"')
+
+
+@pytest.mark.parametrize(
+    ("override", "job"),
+    [
+        ("", "ses-exporter"),
+        ("nameOverride=mail", "mail"),
+        ("fullnameOverride=smtp", "ses-exporter"),
+    ],
+)
+def test_the_rules_select_the_job_the_service_monitor_gives(override: str, job: str) -> None:
+    """The ServiceMonitor names the job after a label of the Service; nameOverride changes
+    it, and the rules must follow (with job="ses-exporter" they never fired)."""
+    objects = render(*FULL, *([override] if override else []))
+    kinds = by_kind(objects)
+    (service,) = kinds["Service"]
+    (monitor,) = kinds["ServiceMonitor"]
+    assert service["metadata"]["labels"][monitor["spec"]["jobLabel"]] == job
+    assert monitor["spec"]["namespaceSelector"] == {"matchNames": ["monitoring"]}
+    (rule,) = kinds["PrometheusRule"]
+    selector = f'job="{job}", namespace="monitoring"'
+    assert rule["spec"] == bundled_rules(selector)
+    assert_every_exporter_series_selected_by(rule["spec"], selector)
+    if job != "ses-exporter":
+        assert not [r for r in all_rules(rule["spec"]) if GENERATED_SELECTOR in r["expr"]]
+
+
+def test_two_releases_alert_only_on_their_own_exporter(tmp_path: Path) -> None:
+    """Three releases in one Prometheus: two in different namespaces under the same name
+    (one job), one beside the first with nameOverride. Each release's rules, run by
+    promtool together, raise the down alert for its own exporter once, and nobody's for an
+    exporter that is up."""
+    releases = {  # release: (namespace, job, extra value)
+        "a": ("team-a", "ses-exporter", ()),
+        "b": ("team-b", "ses-exporter", ()),
+        "c": ("team-a", "mail", ("nameOverride=mail",)),
+    }
+    files = []
+    for release, (namespace, _, extra) in releases.items():
+        spec = rule_spec(*FULL, *extra, release=release, namespace=namespace)
+        for rule in all_rules(spec):
+            rule.pop("annotations", None)  # no part in what fires; promtool compares them
+        path = tmp_path / f"{release}.rules.yml"
+        path.write_text(yaml.safe_dump(spec))
+        files.append(path.name)
+    # The alert on `up` (the exporter down), the same in every release.
+    (down,) = [r for r in alerts(bundled_rules()) if re.search(r"(?<![\w:])up\{", r["expr"])]
+    up = {"a": 0, "b": 1, "c": 0}  # a and c are down, b is up
+    series = [
+        {
+            "series": f'up{{job="{job}", namespace="{namespace}", instance="{r}-0", pod="{r}-0"}}',
+            "values": f"{up[r]}x30",
+        }
+        for r, (namespace, job, _) in releases.items()
+    ]
+    fired = [
+        {
+            "exp_labels": {
+                **down["labels"],
+                "job": job,
+                "namespace": namespace,
+                "instance": f"{r}-0",
+                "pod": f"{r}-0",
+            }
+        }
+        for r, (namespace, job, _) in releases.items()
+        if not up[r]
+    ]
+    wait = seconds(down.get("for", "0s")) + 60
+    tests = {
+        "rule_files": files,
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": series,
+                "alert_rule_test": [
+                    {"eval_time": f"{wait}s", "alertname": down["alert"], "exp_alerts": fired}
+                ],
+            }
+        ],
+    }
+    (tmp_path / "tests.yml").write_text(yaml.safe_dump(tests))
+    done = run_promtool("test", "rules", str(tmp_path / "tests.yml"))
+    assert "SUCCESS" in done.stdout, done.stdout + done.stderr
+
+
+def seconds(duration: str) -> int:
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    return sum(int(n) * units[u] for n, u in re.findall(r"(\d+)([smhd])", duration))
+
+
+def run_promtool(*args: str) -> subprocess.CompletedProcess[str]:
+    if shutil.which("promtool") is None:
+        pytest.skip("promtool is not installed (Debian: prometheus)")
+    return subprocess.run(
+        ["promtool", *args], capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+CUSTOM_SELECTOR = 'job=~"ses-exporter|ses", cluster="eu-1"'
+
+
+def test_a_custom_selector_replaces_the_job_selector_wholesale() -> None:
+    values = yaml.safe_dump({"prometheusRule": {"selector": CUSTOM_SELECTOR}})
+    spec = rule_spec(*FULL, "nameOverride=mail", values=values)
+    assert spec == bundled_rules(CUSTOM_SELECTOR)
+    assert_every_exporter_series_selected_by(spec, CUSTOM_SELECTOR)
+    text = yaml.safe_dump([r["expr"] for r in all_rules(spec)])
+    assert 'job="mail"' not in text
+    assert "namespace=" not in text
+    # Without the ServiceMonitor too: then it is the only way to say which job to select.
+    assert rule_spec("prometheusRule.enabled=true", values=values) == spec
+
+
+def test_without_the_service_monitor_the_chart_asks_for_the_selector() -> None:
+    done = template("prometheusRule.enabled=true")
+    assert done.returncode != 0
+    assert "prometheusRule.selector: set it to the label matchers" in done.stderr
+
+
+def test_alert_labels_severities_for_and_disabled_alerts() -> None:
+    bundled = bundled_rules('job="ses-exporter", namespace="monitoring"')
+    names = [r["alert"] for r in alerts(bundled)]
+    current = {r["alert"]: r["labels"]["severity"] for r in alerts(bundled)}
+    # Each severity changed to another, on one alert of each severity the file uses.
+    other = {"critical": "info", "warning": "critical", "info": "warning"}
+    severity = {next(n for n in names if current[n] == s): other[s] for s in set(current.values())}
+    pending = {names[0]: "42m"}
+    disabled = [names[-1], names[len(names) // 2]]
+    labels = {"team": "mail", "tier": "1"}
+    values = yaml.safe_dump(
+        {
+            "prometheusRule": {
+                "alertLabels": labels,
+                "severity": severity,
+                "for": pending,
+                "disabled": disabled,
+            }
+        }
+    )
+    objects = render(*FULL, values=values)
+    (rule,) = by_kind(objects)["PrometheusRule"]
+    spec = rule["spec"]
+    assert [r["alert"] for r in alerts(spec)] == [n for n in names if n not in disabled]
+    for group in bundled["groups"]:  # what the values say, done on the file
+        group["rules"] = [r for r in group["rules"] if r.get("alert") not in disabled]
+        for r in group["rules"]:
+            if "alert" in r:
+                r["labels"] = {**labels, **r["labels"]}
+                r["labels"]["severity"] = severity.get(r["alert"], r["labels"]["severity"])
+                r["for"] = pending.get(r["alert"], r.get("for"))
+                if r["for"] is None:
+                    del r["for"]
+    assert spec == bundled
+    assert {r["alert"]: r["labels"]["severity"] for r in alerts(spec)}.items() >= severity.items()
+    assert all(r["labels"].items() >= labels.items() for r in alerts(spec))
+    assert not [r for r in all_rules(spec) if "record" in r and "labels" in r]
+    jsonschema.Draft7Validator(crd_schema("PrometheusRule")).validate(rule)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("severity.SesNoSuchAlert=info", "prometheusRule.severity.SesNoSuchAlert: no alert"),
+        ("for.SesNoSuchAlert=5m", "prometheusRule.for.SesNoSuchAlert: no alert"),
+        ("disabled[0]=SesNoSuchAlert", "prometheusRule.disabled[0]: no alert named SesNoSuchAlert"),
+    ],
+)
+def test_an_unknown_alert_name_fails_the_render_naming_the_value(value: str, message: str) -> None:
+    done = template(*FULL, f"prometheusRule.{value}")
+    assert done.returncode != 0
+    assert message in done.stderr
+    assert "SesExporterDown" in done.stderr  # the names it could have been
+
+
+def test_alert_labels_cannot_replace_a_label_an_alert_sets() -> None:
+    # severity has its own value; the schema says so.
+    done = template(*FULL, "prometheusRule.alertLabels.severity=page")
+    assert done.returncode != 0
+    assert "don't meet the specifications of the schema" in done.stderr
+    assert "'severity'" in done.stderr
+    # Others (a rate label, say) are the alerts' own: inhibitions and routes match on them.
+    owned = {k for r in alerts(bundled_rules()) for k in r["labels"]} - {"severity"}
+    for label in sorted(owned):
+        done = template(*FULL, f"prometheusRule.alertLabels.{label}=x")
+        assert done.returncode != 0
+        assert f"prometheusRule.alertLabels.{label}: the alert " in done.stderr
+
+
+@needs_promtool
+@pytest.mark.parametrize(
+    "values",
+    [
+        {},
+        {
+            "nameOverride": "mail",
+            "prometheusRule": {
+                "alertLabels": {"team": "mail"},
+                "severity": {"SesExporterDown": "critical"},
+                "for": {"SesExporterDown": "15m"},
+                "disabled": ["SesExporterThrottled"],
+            },
+        },
+        {"prometheusRule": {"selector": CUSTOM_SELECTOR}},
+    ],
+    ids=["default", "customised", "selector"],
+)
+def test_promtool_accepts_the_rendered_rules(values: dict[str, Any], tmp_path: Path) -> None:
+    spec = rule_spec(*FULL, values=yaml.safe_dump(values))
+    path = tmp_path / "rendered.rules.yml"
+    path.write_text(yaml.safe_dump(spec))
+    done = run_promtool("check", "rules", str(path))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"SUCCESS: {len(all_rules(spec))} rules found" in done.stdout
 
 
 def test_the_rules_default_link_bases_are_the_generated_files() -> None:
@@ -283,10 +568,11 @@ def test_the_rules_links_follow_the_grafana_and_runbook_values() -> None:
         *FULL, f"prometheusRule.grafanaUrl={grafana}", f"prometheusRule.runbookUrl={runbook}"
     )
     (rule,) = by_kind(objects)["PrometheusRule"]
-    bundled = yaml.safe_load(RULES.read_text())
-    annotations = alert_annotations(rule["spec"])
-    assert len(annotations) == len(alert_annotations(bundled)) == 25
-    for got, original in zip(annotations, alert_annotations(bundled), strict=True):
+    bundled = bundled_rules('job="ses-exporter", namespace="monitoring"')
+    annotations = [r["annotations"] for r in alerts(rule["spec"])]
+    originals = [r["annotations"] for r in alerts(bundled)]
+    assert len(annotations) == len(originals) > 0
+    for got, original in zip(annotations, originals, strict=True):
         # The path and query of each link stay; only the base changes (no double slash).
         path = original["dashboard"].split("/d/", 1)[1]
         assert got["dashboard"] == f"https://grafana.example.com/d/{path}"
@@ -298,22 +584,25 @@ def test_the_rules_links_follow_the_grafana_and_runbook_values() -> None:
     assert "github.com/ses-exporter" not in text
     jsonschema.Draft7Validator(crd_schema("PrometheusRule")).validate(rule)
     # Everything but the two link bases is the bundled file.
-    for group in (*rule["spec"]["groups"], *bundled["groups"]):
-        for r in group["rules"]:
-            r.get("annotations", {}).pop("dashboard", None)
-            r.get("annotations", {}).pop("runbook_url", None)
+    for r in (*all_rules(rule["spec"]), *all_rules(bundled)):
+        r.get("annotations", {}).pop("dashboard", None)
+        r.get("annotations", {}).pop("runbook_url", None)
     assert rule["spec"] == bundled
 
 
 def test_notes_warn_when_alerts_link_to_localhost() -> None:
     def notes(*sets: str) -> str:
-        flags = [f"--set={s}" for s in ("prometheusRule.enabled=true", *sets)]
+        flags = [
+            f"--set={s}"
+            for s in ("serviceMonitor.enabled=true", "prometheusRule.enabled=true", *sets)
+        ]
         done = helm("install", "rel", str(CHART), "--dry-run=client", *flags)
         assert done.returncode == 0, done.stderr
         return done.stdout.split("NOTES:", 1)[1]
 
     assert "prometheusRule.grafanaUrl" in notes()
     assert "prometheusRule.grafanaUrl" not in notes("prometheusRule.grafanaUrl=https://g.example")
+    assert 'up{job="ses-exporter", namespace="default"} should return' in notes()
 
 
 def test_dashboards_are_config_maps_for_the_grafana_sidecar() -> None:
@@ -401,9 +690,20 @@ def test_values_schema_rejects_what_cannot_work() -> None:
         "nope=1",
         "prometheusRule.grafanaUrl=grafana.example.com",  # no scheme: not a link
         "prometheusRule.runbookUrl=https://x.example/runbooks.md#top",  # anchors are appended
+        "prometheusRule.severity.SesExporterDown=page",  # not a severity the routes know
+        "prometheusRule.for.SesExporterDown=5",  # no unit
+        "prometheusRule.disabled[0]=Ses Exporter Down",  # not an alert name
+        "prometheusRule.alertLabels.__name__=x",  # reserved
+        "prometheusRule.alertLabels.team-name=x",  # not a label name
     ):
-        done = helm("template", "rel", str(CHART), f"--set={bad}")
+        done = template(*FULL, bad)
         assert done.returncode != 0, bad
+        assert "don't meet the specifications of the schema" in done.stderr, bad
+    for selector in ('{job="x"}', "job=x", 'job="x" namespace="y"'):  # braces, quotes, comma
+        values = yaml.safe_dump({"prometheusRule": {"selector": selector}})
+        done = template(*FULL, values=values)
+        assert done.returncode != 0, selector
+        assert "/prometheusRule/selector" in done.stderr, selector
 
 
 def test_the_package_holds_the_linked_files_themselves(tmp_path: Path) -> None:

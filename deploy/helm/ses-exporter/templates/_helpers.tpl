@@ -17,6 +17,24 @@
 {{- end }}
 {{- end }}
 
+{{/*
+The label matchers with which the PrometheusRule selects the exporter's series:
+prometheusRule.selector, else the job the ServiceMonitor gives them (its jobLabel names the
+Service's app.kubernetes.io/name label, ses-exporter.name, as in selectorLabels below) and
+the release's namespace, the only one the ServiceMonitor scrapes: two releases never
+select each other's series, whatever their names. Without the ServiceMonitor the chart
+cannot know the job, so it asks.
+*/}}
+{{- define "ses-exporter.ruleSelector" -}}
+{{- if .Values.prometheusRule.selector }}
+{{- .Values.prometheusRule.selector }}
+{{- else if .Values.serviceMonitor.enabled }}
+{{- printf "job=%q, namespace=%q" (include "ses-exporter.name" .) .Release.Namespace }}
+{{- else }}
+{{- fail "prometheusRule.selector: set it to the label matchers of the job that scrapes the exporter (e.g. job=\"ses-exporter\"): serviceMonitor.enabled is false, so the chart cannot know that job" }}
+{{- end }}
+{{- end }}
+
 {{- define "ses-exporter.selectorLabels" -}}
 app.kubernetes.io/name: {{ include "ses-exporter.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
