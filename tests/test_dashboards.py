@@ -30,10 +30,10 @@ from tests.dashboards import (
     DASHBOARD_DIR,
     DASHBOARD_FILES,
     GRAFANA_DIR,
+    interpolate,
     iter_panels,
     load_dashboards,
     load_generator,
-    interpolate,
     panel_queries,
     variable_queries,
 )
@@ -235,9 +235,7 @@ def test_every_selector_uses_the_variables(
     _, panel, row = param
     per_set = row.get("repeat") == "configuration_set"
     for target in panel.get("targets", []):
-        selectors = re.findall(
-            r"\b((?:aws_ses|ses_exporter)_\w+|up)(\{[^}]*\})?", target["expr"]
-        )
+        selectors = re.findall(r"\b((?:aws_ses|ses_exporter)_\w+|up)(\{[^}]*\})?", target["expr"])
         assert selectors
         for family, matchers in selectors:
             assert matchers, f"{family} without label matchers"
@@ -256,10 +254,9 @@ def test_every_selector_uses_the_variables(
 
 def expected_unit(panel: dict[str, Any]) -> str:
     exprs = " ".join(t["expr"] for t in panel["targets"])
-    if exprs.startswith("count("):
-        return "locale"  # how many targets or collectors
-    if exprs.startswith("max(time() - "):
-        return "s"  # the age of data
+    kinds = {"count(": "locale", "max(time() - ": "s"}  # how many; the age of data
+    if exprs.startswith(tuple(kinds)):
+        return next(unit for start, unit in kinds.items() if exprs.startswith(start))
     if "timestamp(" in exprs:
         return "dateTimeAsIso"
     if "_ratio" in exprs or " / " in exprs:
@@ -448,8 +445,9 @@ def test_absence_says_what_it_means() -> None:
         panel = find(REPUTATION, title)
         assert texts[title].startswith("No data from the exporter's cloudwatch collector")
         assert mapping_texts(panel) == {"-1": f"No {words} reported by AWS"}
-        assert 'ses_exporter_collector_success{collector="cloudwatch", ' in (
-            panel["targets"][0]["expr"]
+        assert (
+            'ses_exporter_collector_success{collector="cloudwatch", '
+            in (panel["targets"][0]["expr"])
         )
     # Healthy without a reputation metric comes from the query, and only where the
     # cloudwatch collector's last poll succeeded; no value means the exporter is silent.

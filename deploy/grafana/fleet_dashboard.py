@@ -35,6 +35,8 @@ from panels import (
 )
 
 TOP = 10  # configuration sets per top table
+ACCOUNT_PAGE = "/d/ses-account-dashboard/ses-account-dashboard"
+REPUTATION_PAGE = "/d/ses-reputation-metrics/ses-reputation-metrics"
 # Every target an exporter polls (every collector reports its success): a row per target
 # even where AWS reports nothing else.
 TARGETS = f"max by ({BY_TARGET}) (ses_exporter_collector_success{{{TARGET}}})"
@@ -82,8 +84,8 @@ def per_target_links() -> list[Json]:
     keep = "${__url_time_range}&${datasource:queryparam}&${job:queryparam}&${cluster:queryparam}"
     target = "var-account_id=${__data.fields.account_id}&var-region=${__data.fields.region}"
     return [
-        {"title": "Account dashboard", "url": f"/d/ses-account-dashboard/x?{keep}&{target}"},
-        {"title": "Reputation metrics", "url": f"/d/ses-reputation-metrics/x?{keep}&{target}"},
+        {"title": "Account dashboard", "url": f"{ACCOUNT_PAGE}?{keep}&{target}"},
+        {"title": "Reputation metrics", "url": f"{REPUTATION_PAGE}?{keep}&{target}"},
     ]
 
 
@@ -93,7 +95,7 @@ def set_links() -> list[Json]:
         "var-account_id=${__data.fields.account_id}&var-region=${__data.fields.region}"
         "&var-configuration_set=${__data.fields.configuration_set}"
     )
-    return [{"title": "This set's panes", "url": f"/d/ses-reputation-metrics/x?{keep}&{target}"}]
+    return [{"title": "This set's panes", "url": f"{REPUTATION_PAGE}?{keep}&{target}"}]
 
 
 def count_stat(title: str, expr: str, description: str) -> Json:
