@@ -812,3 +812,156 @@ def test_dashboard_provisioning() -> None:
     [provider] = config["providers"]
     assert provider["type"] == "file"
     assert provider["options"]["path"] == "/var/lib/grafana/dashboards/ses-exporter"
+
+
+# ---------------------------------------------------------------- the fleet overview
+
+
+def test_fleet_overview_aggregates_in_prometheus() -> None:
+    """No tile per target: every stat is one number over the fleet, per-target data is in
+    tables, and every table row links to the per-target pages."""
+    for panel, _ in panels_with_rows(FLEET):
+        if panel["type"] == "stat":
+            [target] = panel["targets"]
+            assert target["expr"].startswith(("count(", "max(time() - ")), panel["title"]
+        elif panel["type"] == "table":
+            assert all(t["instant"] and t["format"] == "table" for t in panel["targets"])
+            assert panel["options"]["sortBy"][0]["desc"]
+    table = find(FLEET, "Accounts and regions")
+    urls = [
+        link["url"]
+        for o in table["fieldConfig"]["overrides"]
+        for p in o["properties"]
+        if p["id"] == "links"
+        for link in p["value"]
+    ]
+    for page in ("ses-account-dashboard", "ses-reputation-metrics"):
+        assert any(
+            url.startswith(f"/d/{page}/")
+            and "var-account_id=${__data.fields.account_id}" in url
+            and "var-region=${__data.fields.region}" in url
+            for url in urls
+        ), page
+    for title in ("Top sets by bounce rate", "Top sets by bounces"):
+        assert find(FLEET, title)["targets"][0]["expr"].startswith("topk(10, ")
+
+
+@needs_promtool
+def test_fleet_worst_first_puts_aws_enforcement_first_and_uses_each_exporters_thresholds(
+    tmp_path: Path,
+) -> None:
+    """Two releases in one job (exporters a and b, differing by namespace) with different
+    review thresholds: each rate is divided by the threshold of the exporter exposing it
+    (a join on the job alone finds duplicate series), and the sort key ranks Paused, then
+    Under review, then the worse rate ÷ threshold."""
+    a = '{job="ses-exporter", instance="a", namespace="one"}'
+    b = '{job="ses-exporter", instance="b", namespace="two"}'
+    series = {}
+    for exporter, review in ((a, 0.25), (b, 0.5)):
+        for status, value in (("under_review", review), ("at_risk", 2 * review)):
+            labels = f'{{rate="bounce", status="{status}", {exporter[1:]}'
+            series[f"ses_exporter_reputation_threshold_ratio{labels}"] = f"{value}+0x600"
+    targets = {  # account: (exporter, enforcement, bounce rate)
+        "111111111111": (a, "HEALTHY", 0.375),  # 1.5 x a's review threshold
+        "222222222222": (b, "HEALTHY", 0.375),  # 0.75 x b's
+        "333333333333": (a, "PROBATION", 0.125),
+        "444444444444": (b, "SHUTDOWN", None),
+    }
+    for account, (exporter, enforcement, rate) in targets.items():
+        labels = f'account_id="{account}", region="us-east-1", {exporter[1:-1]}'
+        series[f'ses_exporter_collector_success{{collector="account", {labels}}}'] = "1+0x600"
+        series[f"aws_ses_account_sending_enabled{{{labels}}}"] = "1+0x600"
+        for status in ("HEALTHY", "PROBATION", "SHUTDOWN"):
+            value = "1+0x600" if status == enforcement else "0+0x600"
+            series[f'aws_ses_account_enforcement_status{{status="{status}", {labels}}}'] = value
+        if rate is not None:
+            series[f"aws_ses_reputation_bounce_ratio{{{labels}}}"] = f"{rate}+0x600"
+    series['ses_exporter_account_info{account_id="111111111111", account_name="shop", ' + a[1:]] = (
+        "1+0x600"
+    )
+    table = find(FLEET, "Accounts and regions")
+    [key] = [t for t in table["targets"] if t["refId"] == "A"]
+    query = interpolate(key["expr"], VARIABLES | {"account_id": ALL, "region": ALL})
+
+    def row(account: str, value: float, name: str = "") -> dict[str, Any]:
+        labels = f'account_id="{account}", region="us-east-1"'
+        if name:
+            labels += f', account_name="{name}"'
+        return {"labels": f"{{{labels}}}", "value": value}
+
+    promql_results(
+        tmp_path,
+        series,
+        {
+            query: [
+                row("111111111111", 101.5, "shop"),
+                row("222222222222", 100.75),
+                row("333333333333", 300.5),
+                row("444444444444", 400),
+            ]
+        },
+    )
+
+
+@needs_promtool
+@pytest.mark.parametrize(
+    ("dashboard", "title"), [(ACCOUNT, "Bounce rate"), (REPUTATION, "Historic bounce rate")]
+)
+def test_a_chart_without_a_rate_is_empty_so_its_no_data_text_shows(
+    tmp_path: Path, dashboard: dict[str, Any], title: str
+) -> None:
+    """Threshold lines alone would make a chart without any rate look flat and healthy."""
+    series = {
+        'ses_exporter_reputation_threshold_ratio{rate="bounce", status="under_review", '
+        'job="ses-exporter", instance="a"}': "0.05+0x600",
+        'ses_exporter_reputation_threshold_ratio{rate="bounce", status="at_risk", '
+        'job="ses-exporter", instance="a"}': "0.1+0x600",
+        f'ses_exporter_collector_success{{collector="cloudwatch", {T[1:]}': "0+0x600",
+    }
+    chart = next(
+        p
+        for p, _ in panels_with_rows(dashboard)
+        if p["title"] == title and p["type"] == "timeseries"
+    )
+    exprs = {expr: [] for _, expr in panel_queries({"panels": [chart]}, VARIABLES)}
+    promql_results(tmp_path, series, exprs)
+
+
+@needs_promtool
+@pytest.mark.parametrize(
+    ("success", "expected"),
+    [("1+0x600", -1), ("0+0x600", None), (None, None)],
+    ids=["polled", "failing", "off"],
+)
+def test_no_bounces_only_where_the_cloudwatch_collector_looked(
+    tmp_path: Path, success: str | None, expected: int | None
+) -> None:
+    series = {f'ses_exporter_collector_success{{collector="account", {T[1:]}': "1+0x600"}
+    if success is not None:
+        series[f'ses_exporter_collector_success{{collector="cloudwatch", {T[1:]}'] = success
+    query = one_query(REPUTATION, "Bounce rate", "Region")
+    samples = [] if expected is None else [{"labels": TARGET_LABELS, "value": expected}]
+    promql_results(tmp_path, series, {query: samples})
+
+
+@needs_promtool
+def test_reputation_account_status_is_under_review_without_any_rate(tmp_path: Path) -> None:
+    """PROBATION and no reputation datapoint: Under review (3), not a derived Healthy."""
+    series = {f'ses_exporter_collector_success{{collector="cloudwatch", {T[1:]}': "1+0x600"}
+    for status in ("HEALTHY", "PROBATION", "SHUTDOWN"):
+        value = "1+0x600" if status == "PROBATION" else "0+0x600"
+        series[f'aws_ses_account_enforcement_status{{status="{status}", {T[1:]}'] = value
+    query = one_query(REPUTATION, "Account status", "Region")
+    labels = '{account_id="111111111111", region="us-east-1", console="console.aws.amazon.com"}'
+    promql_results(tmp_path, series, {query: [{"labels": labels, "value": 3}]})
+
+
+def test_no_query_counts_replicas_twice_or_a_fixed_hour() -> None:
+    """`sum` only over what `max` already made one per target (failing collectors); counts
+    over `$__interval` or `$__range`, never a fixed `[1h]`."""
+    for _, panel, _ in PANELS:
+        for target in panel.get("targets", []):
+            expr = target["expr"]
+            assert "sum by" not in expr or "(1 - max by" in expr, (panel["title"], expr)
+            for window in re.findall(r"\[([^\]]+)\]", expr):
+                assert window in {"$__interval", "$__range", "$__range:$__interval"}, expr
