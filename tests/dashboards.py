@@ -17,7 +17,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 GRAFANA_DIR = ROOT / "deploy" / "grafana"
 DASHBOARD_DIR = GRAFANA_DIR / "dashboards"
-DASHBOARD_FILES = ("ses-account-dashboard.json", "ses-reputation-metrics.json")
+DASHBOARD_FILES = (
+    "ses-account-dashboard.json",
+    "ses-reputation-metrics.json",
+    "ses-fleet-overview.json",
+)
 
 # Grafana's value for "All"; the dashboards' variables turn it into their allValue `.*`.
 ALL = "$__all"
@@ -26,6 +30,10 @@ ALL_VALUE = ".*"
 # (__interval as Grafana computes it for a stat over a day: a subquery step of 1h would
 # have no step inside a Prometheus minutes old).
 BUILTINS = {"__range": "1h", "__interval": "1m", "__rate_interval": "5m"}
+# The scrape variables: "All" unless a test picks a job or cluster.
+SCRAPE_DEFAULTS = {"job": ALL, "cluster": ALL}
+_DURATION = re.compile(r"(\d+)([smhdw])")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 _REGEX_SPECIAL = re.compile(r"[\\^$*+?.()|{}\[\]]")
 _VARIABLE = re.compile(r"\$\{(\w+)(?::(\w+))?\}|\$(\w+)|\[\[(\w+)\]\]")
@@ -72,9 +80,14 @@ def format_value(values: Values) -> str:
     return escaped[0] if len(escaped) == 1 else "(" + "|".join(escaped) + ")"
 
 
+def seconds(duration: str) -> int:
+    """A Grafana/Prometheus duration such as 1h or 90s, in seconds."""
+    return sum(int(n) * _SECONDS[unit] for n, unit in _DURATION.findall(duration))
+
+
 def interpolate(text: str, variables: Mapping[str, Values]) -> str:
     """Replace $name, ${name}, ${name:format} and [[name]]; unknown names are an error."""
-    known = {**BUILTINS, **variables}
+    known = {**BUILTINS, **SCRAPE_DEFAULTS, **variables}
 
     def replace(match: re.Match[str]) -> str:
         name = next(group for group in (match[1], match[3], match[4]) if group)
@@ -94,13 +107,19 @@ def panel_queries(
     {"account_id": "123456789012", "region": ["us-east-1", "eu-west-1"]}; a list becomes
     `(a|b)` like a multi-value selection in Grafana, and ALL becomes `.*` like the
     dashboards' "All" option. `$__range` and friends default to
-    BUILTINS and can be overridden the same way.
+    BUILTINS and can be overridden the same way; as in Grafana, a panel's `interval` is the
+    least `$__interval` it gets.
     """
     out = []
     for panel in iter_panels(dashboard_json):
+        values = dict(variables)
+        least = panel.get("interval")
+        interval = str(values.get("__interval", BUILTINS["__interval"]))
+        if least and seconds(least) > seconds(interval):
+            values["__interval"] = least
         for target in panel.get("targets", []):
-            title = interpolate(panel.get("title", ""), variables)
-            out.append((title, interpolate(target["expr"], variables)))
+            title = interpolate(panel.get("title", ""), values)
+            out.append((title, interpolate(target["expr"], values)))
     return out
 
 

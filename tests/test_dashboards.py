@@ -30,6 +30,7 @@ from tests.dashboards import (
     DASHBOARD_DIR,
     DASHBOARD_FILES,
     GRAFANA_DIR,
+    interpolate,
     iter_panels,
     load_dashboards,
     load_generator,
@@ -40,8 +41,10 @@ from tests.dashboards import (
 DASHBOARDS = load_dashboards()
 ACCOUNT = DASHBOARDS["ses-account-dashboard.json"]
 REPUTATION = DASHBOARDS["ses-reputation-metrics.json"]
+FLEET = DASHBOARDS["ses-fleet-overview.json"]
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
-TARGET_MATCHERS = ('account_id=~"$account_id"', 'region=~"$region"')
+SCRAPE_MATCHERS = ('job=~"$job"', 'cluster=~"$cluster"')
+TARGET_MATCHERS = (*SCRAPE_MATCHERS, 'account_id=~"$account_id"', 'region=~"$region"')
 SET_MATCHER = 'configuration_set=~"$configuration_set"'
 
 SCHEMA_DIR = GRAFANA_DIR / "schema"
@@ -116,6 +119,7 @@ def test_uids_titles_and_schema_version() -> None:
         "ses-reputation-metrics",
         "SES / Reputation metrics",
     )
+    assert (FLEET["uid"], FLEET["title"]) == ("ses-fleet-overview", "SES / Fleet overview")
     for dashboard in DASHBOARDS.values():
         assert dashboard["schemaVersion"] == 39
         assert dashboard["id"] is None
@@ -231,13 +235,18 @@ def test_every_selector_uses_the_variables(
     _, panel, row = param
     per_set = row.get("repeat") == "configuration_set"
     for target in panel.get("targets", []):
-        selectors = re.findall(r"\b((?:aws_ses|ses_exporter)_\w+)(\{[^}]*\})?", target["expr"])
+        selectors = re.findall(r"\b((?:aws_ses|ses_exporter)_\w+|up)(\{[^}]*\})?", target["expr"])
         assert selectors
         for family, matchers in selectors:
-            if family == "ses_exporter_reputation_threshold_ratio":
-                continue  # the exporter's configuration: no account or region
             assert matchers, f"{family} without label matchers"
-            for matcher in TARGET_MATCHERS:
+            # The exporter's configuration and `up` have no account or region; the account
+            # names no region.
+            wanted = {
+                "ses_exporter_reputation_threshold_ratio": SCRAPE_MATCHERS,
+                "up": SCRAPE_MATCHERS,
+                "ses_exporter_account_info": (*SCRAPE_MATCHERS, TARGET_MATCHERS[2]),
+            }.get(family, TARGET_MATCHERS)
+            for matcher in wanted:
                 assert matcher in matchers, f"{family}{matchers}"
             if per_set and family.startswith("aws_ses_"):  # self-metrics have no set
                 assert SET_MATCHER in matchers, f"{family}{matchers}"
@@ -245,6 +254,9 @@ def test_every_selector_uses_the_variables(
 
 def expected_unit(panel: dict[str, Any]) -> str:
     exprs = " ".join(t["expr"] for t in panel["targets"])
+    kinds = {"count(": "locale", "max(time() - ": "s"}  # how many; the age of data
+    if exprs.startswith(tuple(kinds)):
+        return next(unit for start, unit in kinds.items() if exprs.startswith(start))
     if "timestamp(" in exprs:
         return "dateTimeAsIso"
     if "_ratio" in exprs or " / " in exprs:
@@ -269,13 +281,19 @@ def test_units(param: tuple[str, dict[str, Any], dict[str, Any]]) -> None:
 
 
 def test_sending_statistics_are_hourly() -> None:
-    titles = ["Bounces", "Complaints", "Rejects", "Sends"]
-    stats = {p["title"]: p for p, _ in panels_with_rows(ACCOUNT) if p["title"] in titles}
+    titles = ["Bounce rate", "Complaint rate", "Reject rate", "Sends"]
+    stats = {
+        p["title"]: p
+        for p, row in panels_with_rows(ACCOUNT)
+        if row["title"].startswith("Sending statistics")
+    }
     assert sorted(stats) == titles
     assert all(p["interval"] == "1h" for p in stats.values())
     sends = stats["Sends"]["targets"][0]["expr"]
-    assert "sum by (account_id, region) (increase(aws_ses_sends_total{" in sends
-    assert "[1h]))" in sends
+    # max over replicas, per step ($__interval, at least the panel's hour): not [1h] on a
+    # 30-day range (which counts one hour per step), not sum (which counts replicas twice)
+    assert "max by (account_id, region) (increase(aws_ses_sends_total{" in sends
+    assert "[$__interval]))" in sends
     # Each series gets the console host of its partition, for its "View in CloudWatch" link.
     for host, regex in (
         ("console.aws.amazon.com", ".*"),
@@ -283,7 +301,7 @@ def test_sending_statistics_are_hourly() -> None:
         ("console.amazonaws-us-gov.com", "us-gov-.*"),
     ):
         assert f'"console", "{host}", "region", "{regex}")' in sends
-    rejects = stats["Rejects"]["targets"][0]["expr"]
+    rejects = stats["Reject rate"]["targets"][0]["expr"]
     assert "increase(aws_ses_rejects_total{" in rejects
     assert " / (" in rejects and "> 0)" in rejects  # no division by zero in idle hours
 
@@ -306,25 +324,60 @@ def find(dashboard: dict[str, Any], title: str, row_title: str = "") -> dict[str
     return matches[0]
 
 
-def test_account_health_in_the_consoles_words() -> None:
-    status = find(ACCOUNT, "Account status")
-    assert mapping_texts(status) == {
-        "1": "Healthy",
-        "2": "Under review",
-        "3": "Paused",
-        "4": "Other (see the SES console)",  # a status AWS may add later
-    }
+ENFORCEMENT_WORDS = {
+    "1": "Healthy",
+    "2": "Other (see the SES console)",  # a status AWS may add later
+    "3": "Under review",
+    "4": "Paused",
+}
+
+
+@pytest.mark.parametrize("dashboard", [ACCOUNT, REPUTATION], ids=["account", "reputation"])
+def test_account_status_is_what_aws_says(dashboard: dict[str, Any]) -> None:
+    """Both pages' Account status is AWS's enforcement status, never derived from rates."""
+    status = find(dashboard, "Account status")
+    assert mapping_texts(status) == ENFORCEMENT_WORDS
     expr = status["targets"][0]["expr"]
-    for code, aws_status in ((1, "HEALTHY"), (2, "PROBATION"), (3, "SHUTDOWN")):
+    for code, aws_status in ((1, "HEALTHY"), (3, "PROBATION"), (4, "SHUTDOWN")):
         assert f'status="{aws_status}"' in expr
         assert code == 1 or f"{code} * (aws_ses_account_enforcement_status" in expr
+    assert "reputation" not in expr
+    assert "v1 API" in status["fieldConfig"]["defaults"]["noValue"]
+    # The SES console, in the partition of the series' region.
+    [data_link] = status["fieldConfig"]["defaults"]["links"]
+    assert data_link["url"].startswith(
+        "https://${__field.labels.region}.${__field.labels.console}/ses/home?"
+    )
+    [header] = status["links"]
+    assert header["url"].startswith("https://${region}.${console}/ses/home?region=${region}#/")
+
+
+def test_account_health_in_the_consoles_words() -> None:
     assert mapping_texts(find(ACCOUNT, "Sending")) == {"1": "Enabled", "0": "Disabled"}
     assert mapping_texts(find(ACCOUNT, "Production access")) == {"1": "Production", "0": "Sandbox"}
+    review = find(ACCOUNT, "Production access review")
+    assert set(mapping_texts(review).values()) >= {"Pending", "Denied", "Granted"}
+    expr = review["targets"][0]["expr"]
+    assert 'aws_ses_account_info{production_access_review_status="PENDING"' in expr
+    for title in ("Production access", "Production access review"):
+        assert "v1 API" in find(ACCOUNT, title)["fieldConfig"]["defaults"]["noValue"]
+
+
+def test_account_dashboard_has_the_consoles_panes_in_its_order() -> None:
+    rows = [p for p in iter_panels(ACCOUNT) if p["type"] == "row"]
+    panes = [r["title"].removesuffix(" · $region") for r in rows if r.get("repeat") == "region"]
+    assert panes == [
+        "Sending limits",
+        "Account health",
+        "Daily email usage",
+        "SMTP settings",
+        "Sending statistics",
+    ]
 
 
 def test_reputation_status_in_the_consoles_words() -> None:
     words = {"1": "Healthy", "2": "Under review", "3": "At risk"}
-    titles = ["Account status", "Bounce rate status", "Complaint rate status"]
+    titles = ["Bounce rate status", "Complaint rate status"]
     titles += ["Configuration set status"]
     for panel, _ in panels_with_rows(REPUTATION):
         if panel["title"] in titles:
@@ -339,8 +392,8 @@ def test_unlimited_quota_is_shown_as_unlimited() -> None:
 @pytest.mark.parametrize(
     ("dashboard", "title"),
     [
-        (ACCOUNT, "Bounces"),
-        (ACCOUNT, "Complaints"),
+        (ACCOUNT, "Bounce rate"),
+        (ACCOUNT, "Complaint rate"),
         (REPUTATION, "Historic bounce rate"),
         (REPUTATION, "Historic complaint rate"),
     ],
@@ -349,18 +402,21 @@ def test_rate_charts_draw_the_configured_thresholds(dashboard: dict[str, Any], t
     """Dashed lines from ses_exporter_reputation_threshold_ratio, not numbers copied here."""
     kind = "bounce" if "ounce" in title else "complaint"
     for chart, _ in panels_with_rows(dashboard):
-        if chart["title"] != title:
+        if chart["title"] != title or chart["type"] != "timeseries":
             continue
         lines = {t["legendFormat"]: t["expr"] for t in chart["targets"][1:]}
-        assert lines == {
-            "Under review threshold": "max(ses_exporter_reputation_threshold_ratio"
-            f'{{rate="{kind}", status="under_review"}})',
-            "At risk threshold": "max(ses_exporter_reputation_threshold_ratio"
-            f'{{rate="{kind}", status="at_risk"}})',
-        }
+        assert set(lines) == {"Under review threshold", "At risk threshold"}
+        for word, expr in lines.items():
+            status = "under_review" if word.startswith("Under") else "at_risk"
+            assert expr.startswith(
+                "max(max by (job, instance, cluster) (ses_exporter_reputation_threshold_ratio"
+                f'{{rate="{kind}", status="{status}", job=~"$job", cluster=~"$cluster"}})'
+                " and on (job, instance, cluster) aws_ses_"
+            )
         styled = {o["matcher"]["options"] for o in chart["fieldConfig"]["overrides"]}
         assert styled == set(lines)
-        assert "No " in chart["fieldConfig"]["defaults"]["noValue"]
+        no_value = chart["fieldConfig"]["defaults"]["noValue"]
+        assert "AWS published none" in no_value and "collector is off or failing" in no_value
 
 
 def test_summary_rates_turn_amber_at_80_percent_of_the_review_threshold() -> None:
@@ -383,11 +439,19 @@ def test_absence_says_what_it_means() -> None:
         for p, _ in panels_with_rows(REPUTATION)
         if "fieldConfig" in p
     }
-    assert texts["Bounce rate"] == "No bounces reported by AWS"
-    assert texts["Complaint rate"] == "No complaints reported by AWS"
+    # "No bounces" comes from the query (-1) only where the cloudwatch collector looked;
+    # no value means the collector is off, failing or the exporter is down.
+    for title, words in (("Bounce rate", "bounces"), ("Complaint rate", "complaints")):
+        panel = find(REPUTATION, title)
+        assert texts[title].startswith("No data from the exporter's cloudwatch collector")
+        assert mapping_texts(panel) == {"-1": f"No {words} reported by AWS"}
+        assert (
+            'ses_exporter_collector_success{collector="cloudwatch", '
+            in (panel["targets"][0]["expr"])
+        )
     # Healthy without a reputation metric comes from the query, and only where the
     # cloudwatch collector's last poll succeeded; no value means the exporter is silent.
-    titles = ["Account status", "Bounce rate status", "Complaint rate status"]
+    titles = ["Bounce rate status", "Complaint rate status"]
     titles += ["Configuration set status"]
     for panel, _ in panels_with_rows(REPUTATION):
         if panel["title"] in titles:
@@ -410,7 +474,7 @@ def test_stat_texts_claim_no_threshold_number() -> None:
 
 
 def test_history_start_is_shown() -> None:
-    for dashboard in DASHBOARDS.values():
+    for dashboard in (ACCOUNT, REPUTATION):
         panel = find(dashboard, "History starts at")
         assert panel["fieldConfig"]["defaults"]["unit"] == "dateTimeAsIso"
         expr = panel["targets"][0]["expr"]
@@ -461,7 +525,7 @@ def one_query(dashboard: dict[str, Any], title: str, row: str = "", **values: st
 
 
 @needs_promtool
-@pytest.mark.parametrize("name", DASHBOARD_FILES)
+@pytest.mark.parametrize("name", DASHBOARD_FILES[:2])
 def test_history_starts_at_the_first_ses_sample_also_when_backfilled(
     name: str, tmp_path: Path
 ) -> None:
@@ -512,15 +576,15 @@ def test_status_is_healthy_without_a_rate_only_where_cloudwatch_was_polled(
     promql_results(tmp_path, series, {query: samples})
 
 
-def test_one_repeated_row_per_region_holds_its_quota_and_usage() -> None:
-    rows = {}
+def test_every_pane_is_a_row_repeated_per_region() -> None:
+    rows: dict[str, list[str]] = {}
     for panel, row in panels_with_rows(ACCOUNT):
         rows.setdefault(row.get("title", ""), []).append(panel["title"])
-    region_row = rows["Region: $region"]
-    for title in ("Daily sending quota", "Emails sent", "Remaining sends", "Sends"):
-        assert title in region_row
+    assert rows["Sending limits · $region"] == ["Daily sending quota", "Maximum send rate"]
+    assert "Emails sent" in rows["Daily email usage · $region"]
+    assert "Sends" in rows["Sending statistics · $region"]
     repeated = [p for p in iter_panels(ACCOUNT) if p["type"] == "row"]
-    assert [r.get("repeat") for r in repeated] == ["region"]
+    assert [r.get("repeat") for r in repeated] == [None] + ["region"] * 5
 
 
 def test_representative_volume_is_explained() -> None:
@@ -540,7 +604,21 @@ def test_configuration_sets_are_listed_with_reputation_metrics_enabled_or_not() 
     table = find(REPUTATION, "Configuration sets")
     exprs = [t["expr"] for t in table["targets"]]
     assert "aws_ses_configuration_set_reputation_metrics_enabled" in exprs[0]
-    assert SET_MATCHER not in exprs[0]  # every set, not only the selected ones
+    assert all(SET_MATCHER not in expr for expr in exprs)  # every set, not only the selected
+    columns = table["transformations"][1]["options"]["renameByName"]
+    assert set(columns.values()) >= {
+        "Bounce rate",
+        "Complaint rate",
+        "Reputation status",
+        "Sends in the time range",
+        "Worst rate ÷ review threshold",
+    }
+    # The worst first, a sort Grafana keeps on every refresh.
+    assert table["options"]["sortBy"] == [
+        {"displayName": "Worst rate ÷ review threshold", "desc": True}
+    ]
+    [sends] = [t["expr"] for t in table["targets"] if t["refId"] == "G"]
+    assert "increase(aws_ses_configuration_set_sends_total{" in sends and "[$__range]" in sends
     overrides = {o["matcher"]["options"]: o for o in table["fieldConfig"]["overrides"]}
     mapping = overrides["Reputation metrics"]["properties"][0]["value"][0]["options"]
     assert {k: v["text"] for k, v in mapping.items()} == {"1": "Enabled", "0": "Disabled"}
@@ -596,36 +674,66 @@ def test_variables_are_chained_and_multi_select(name: str) -> None:
     found = variables(DASHBOARDS[name])
     datasource = found.pop("datasource")
     assert (datasource["type"], datasource["query"]) == ("datasource", "prometheus")
+    job, cluster = found.pop("job"), found.pop("cluster")
+    # "All" of the job variable is the jobs that expose ses-exporter's metrics (no allValue:
+    # Grafana joins the options), so other jobs' `up` never counts.
+    assert job["query"] == "label_values(ses_exporter_build_info, job)"
+    assert "allValue" not in job and job["includeAll"]
+    assert cluster["query"] == 'label_values(ses_exporter_build_info{job=~"$job"}, cluster)'
+    assert cluster["allValue"] == ".*"  # also matches series without a cluster label
     account, region = found.pop("account_id"), found.pop("region")
-    console = found.pop("console")
-    assert console["type"] == "custom"
-    assert console["query"] == (
-        "aws : console.aws.amazon.com, aws-cn : console.amazonaws.cn, "
-        "aws-us-gov : console.amazonaws-us-gov.com"
-    )
     assert account["query"] == (
-        "query_result(max by (account_id, account_name) (ses_exporter_account_info))"
+        "query_result(max by (account_id, account_name) (ses_exporter_account_info"
+        '{job=~"$job", cluster=~"$cluster"}))'
     )
     # Grafana shows the named group "text" and selects "value" (the account id).
     assert account["regex"] == '/account_id="(?<value>[^"]+)".*account_name="(?<text>[^"]*)"/'
-
+    # Per-target pages open on the first account, not on hundreds of them; the fleet
+    # overview is the page for all.
+    assert account["multi"] and account["includeAll"] == (name == "ses-fleet-overview.json")
     assert region["query"] == (  # any collector will do
-        'label_values(ses_exporter_collector_success{account_id=~"$account_id"}, region)'
+        'label_values(ses_exporter_collector_success{job=~"$job", cluster=~"$cluster", '
+        'account_id=~"$account_id"}, region)'
     )
-    chained = [account, region]
+    chained = [job, cluster, region]
     if name == "ses-reputation-metrics.json":
         sets = found.pop("configuration_set")
         assert "aws_ses_configuration_set_reputation_metrics_enabled" in sets["query"]
         assert all(m in sets["query"] for m in TARGET_MATCHERS)
-        # One set at a time, as in the console: "All" would repeat every set's panes.
-        assert not sets["multi"] and not sets["includeAll"]
+        chained.append(sets)  # many sets at once; each gets a collapsed row
+    if name != "ses-fleet-overview.json":
+        console = found.pop("console")
+        assert console["hide"] == 2 and not console["multi"]
+        assert console["regex"] == '/console="([^"]+)"/'
+        assert 'region=~"$region"' in console["query"]
     assert found == {}
-    for variable in chained:
+    for variable in [*chained, account]:
         assert variable["type"] == "query"
         assert variable["datasource"] == DATASOURCE
-        assert variable["multi"] and variable["includeAll"]
-    for variable in [*chained, *([sets] if name == "ses-reputation-metrics.json" else [])]:
         assert variable["refresh"] == 2  # new accounts, regions and sets appear
+    for variable in chained:
+        assert variable["multi"] and variable["includeAll"]
+
+
+@needs_promtool
+def test_the_console_host_follows_the_regions_partition(tmp_path: Path) -> None:
+    """GovCloud and China regions link to their own consoles, not the commercial one."""
+    [console] = [v for v in REPUTATION["templating"]["list"] if v["name"] == "console"]
+    series = {}
+    expected = {}
+    for region, host in (
+        ("us-east-1", "console.aws.amazon.com"),
+        ("us-gov-west-1", "console.amazonaws-us-gov.com"),
+        ("cn-northwest-1", "console.amazonaws.cn"),
+    ):
+        labels = T.replace("us-east-1", region)
+        series[f"ses_exporter_collector_success{labels}"] = "1+0x600"
+        expected[region] = [{"labels": f'{{console="{host}"}}', "value": 1}]
+    exprs = {}
+    for region, samples in expected.items():
+        query = interpolate(console["query"], VARIABLES | {"region": region, "account_id": ALL})
+        exprs[query.removeprefix("query_result(").removesuffix(")")] = samples
+    promql_results(tmp_path, series, exprs)
 
 
 def test_time_picker_offers_the_consoles_ranges() -> None:
@@ -668,22 +776,20 @@ def test_panel_queries_substitutes_every_variable() -> None:
 
 def test_panel_queries_all_is_the_variables_all_value() -> None:
     everything = {"account_id": ALL, "region": ALL, "configuration_set": [ALL]}
-    exprs = [
-        expr
-        for _, expr in panel_queries(REPUTATION, everything)
-        if not expr.startswith("max(ses_exporter_reputation_threshold_ratio")
-    ]
+    exprs = [expr for _, expr in panel_queries(REPUTATION, everything) if "aws_ses_" in expr]
     assert all('account_id=~".*", region=~".*"' in expr for expr in exprs)
     assert any('configuration_set=~".*"' in expr for expr in exprs)
     for dashboard in DASHBOARDS.values():
         for variable in dashboard["templating"]["list"]:
-            assert variable.get("allValue", ALL_VALUE) == ALL_VALUE or not variable["includeAll"]
+            if variable["name"] != "job" and variable["includeAll"]:
+                assert variable["allValue"] == ALL_VALUE
 
 
 def test_variable_queries() -> None:
     queries = dict(variable_queries(REPUTATION, {"account_id": "1", "region": "us-east-1"}))
     assert queries["region"] == (
-        'label_values(ses_exporter_collector_success{account_id=~"1"}, region)'
+        'label_values(ses_exporter_collector_success{job=~".*", cluster=~".*", '
+        'account_id=~"1"}, region)'
     )
     assert 'account_id=~"1", region=~"us-east-1"' in queries["configuration_set"]
 
@@ -706,3 +812,156 @@ def test_dashboard_provisioning() -> None:
     [provider] = config["providers"]
     assert provider["type"] == "file"
     assert provider["options"]["path"] == "/var/lib/grafana/dashboards/ses-exporter"
+
+
+# ---------------------------------------------------------------- the fleet overview
+
+
+def test_fleet_overview_aggregates_in_prometheus() -> None:
+    """No tile per target: every stat is one number over the fleet, per-target data is in
+    tables, and every table row links to the per-target pages."""
+    for panel, _ in panels_with_rows(FLEET):
+        if panel["type"] == "stat":
+            [target] = panel["targets"]
+            assert target["expr"].startswith(("count(", "max(time() - ")), panel["title"]
+        elif panel["type"] == "table":
+            assert all(t["instant"] and t["format"] == "table" for t in panel["targets"])
+            assert panel["options"]["sortBy"][0]["desc"]
+    table = find(FLEET, "Accounts and regions")
+    urls = [
+        link["url"]
+        for o in table["fieldConfig"]["overrides"]
+        for p in o["properties"]
+        if p["id"] == "links"
+        for link in p["value"]
+    ]
+    for page in ("ses-account-dashboard", "ses-reputation-metrics"):
+        assert any(
+            url.startswith(f"/d/{page}/")
+            and "var-account_id=${__data.fields.account_id}" in url
+            and "var-region=${__data.fields.region}" in url
+            for url in urls
+        ), page
+    for title in ("Top sets by bounce rate", "Top sets by bounces"):
+        assert find(FLEET, title)["targets"][0]["expr"].startswith("topk(10, ")
+
+
+@needs_promtool
+def test_fleet_worst_first_puts_aws_enforcement_first_and_uses_each_exporters_thresholds(
+    tmp_path: Path,
+) -> None:
+    """Two releases in one job (exporters a and b, differing by namespace) with different
+    review thresholds: each rate is divided by the threshold of the exporter exposing it
+    (a join on the job alone finds duplicate series), and the sort key ranks Paused, then
+    Under review, then the worse rate ÷ threshold."""
+    a = '{job="ses-exporter", instance="a", namespace="one"}'
+    b = '{job="ses-exporter", instance="b", namespace="two"}'
+    series = {}
+    for exporter, review in ((a, 0.25), (b, 0.5)):
+        for status, value in (("under_review", review), ("at_risk", 2 * review)):
+            labels = f'{{rate="bounce", status="{status}", {exporter[1:]}'
+            series[f"ses_exporter_reputation_threshold_ratio{labels}"] = f"{value}+0x600"
+    targets = {  # account: (exporter, enforcement, bounce rate)
+        "111111111111": (a, "HEALTHY", 0.375),  # 1.5 x a's review threshold
+        "222222222222": (b, "HEALTHY", 0.375),  # 0.75 x b's
+        "333333333333": (a, "PROBATION", 0.125),
+        "444444444444": (b, "SHUTDOWN", None),
+    }
+    for account, (exporter, enforcement, rate) in targets.items():
+        labels = f'account_id="{account}", region="us-east-1", {exporter[1:-1]}'
+        series[f'ses_exporter_collector_success{{collector="account", {labels}}}'] = "1+0x600"
+        series[f"aws_ses_account_sending_enabled{{{labels}}}"] = "1+0x600"
+        for status in ("HEALTHY", "PROBATION", "SHUTDOWN"):
+            value = "1+0x600" if status == enforcement else "0+0x600"
+            series[f'aws_ses_account_enforcement_status{{status="{status}", {labels}}}'] = value
+        if rate is not None:
+            series[f"aws_ses_reputation_bounce_ratio{{{labels}}}"] = f"{rate}+0x600"
+    series['ses_exporter_account_info{account_id="111111111111", account_name="shop", ' + a[1:]] = (
+        "1+0x600"
+    )
+    table = find(FLEET, "Accounts and regions")
+    [key] = [t for t in table["targets"] if t["refId"] == "A"]
+    query = interpolate(key["expr"], VARIABLES | {"account_id": ALL, "region": ALL})
+
+    def row(account: str, value: float, name: str = "") -> dict[str, Any]:
+        labels = f'account_id="{account}", region="us-east-1"'
+        if name:
+            labels += f', account_name="{name}"'
+        return {"labels": f"{{{labels}}}", "value": value}
+
+    promql_results(
+        tmp_path,
+        series,
+        {
+            query: [
+                row("111111111111", 101.5, "shop"),
+                row("222222222222", 100.75),
+                row("333333333333", 300.5),
+                row("444444444444", 400),
+            ]
+        },
+    )
+
+
+@needs_promtool
+@pytest.mark.parametrize(
+    ("dashboard", "title"), [(ACCOUNT, "Bounce rate"), (REPUTATION, "Historic bounce rate")]
+)
+def test_a_chart_without_a_rate_is_empty_so_its_no_data_text_shows(
+    tmp_path: Path, dashboard: dict[str, Any], title: str
+) -> None:
+    """Threshold lines alone would make a chart without any rate look flat and healthy."""
+    series = {
+        'ses_exporter_reputation_threshold_ratio{rate="bounce", status="under_review", '
+        'job="ses-exporter", instance="a"}': "0.05+0x600",
+        'ses_exporter_reputation_threshold_ratio{rate="bounce", status="at_risk", '
+        'job="ses-exporter", instance="a"}': "0.1+0x600",
+        f'ses_exporter_collector_success{{collector="cloudwatch", {T[1:]}': "0+0x600",
+    }
+    chart = next(
+        p
+        for p, _ in panels_with_rows(dashboard)
+        if p["title"] == title and p["type"] == "timeseries"
+    )
+    exprs = {expr: [] for _, expr in panel_queries({"panels": [chart]}, VARIABLES)}
+    promql_results(tmp_path, series, exprs)
+
+
+@needs_promtool
+@pytest.mark.parametrize(
+    ("success", "expected"),
+    [("1+0x600", -1), ("0+0x600", None), (None, None)],
+    ids=["polled", "failing", "off"],
+)
+def test_no_bounces_only_where_the_cloudwatch_collector_looked(
+    tmp_path: Path, success: str | None, expected: int | None
+) -> None:
+    series = {f'ses_exporter_collector_success{{collector="account", {T[1:]}': "1+0x600"}
+    if success is not None:
+        series[f'ses_exporter_collector_success{{collector="cloudwatch", {T[1:]}'] = success
+    query = one_query(REPUTATION, "Bounce rate", "Region")
+    samples = [] if expected is None else [{"labels": TARGET_LABELS, "value": expected}]
+    promql_results(tmp_path, series, {query: samples})
+
+
+@needs_promtool
+def test_reputation_account_status_is_under_review_without_any_rate(tmp_path: Path) -> None:
+    """PROBATION and no reputation datapoint: Under review (3), not a derived Healthy."""
+    series = {f'ses_exporter_collector_success{{collector="cloudwatch", {T[1:]}': "1+0x600"}
+    for status in ("HEALTHY", "PROBATION", "SHUTDOWN"):
+        value = "1+0x600" if status == "PROBATION" else "0+0x600"
+        series[f'aws_ses_account_enforcement_status{{status="{status}", {T[1:]}'] = value
+    query = one_query(REPUTATION, "Account status", "Region")
+    labels = '{account_id="111111111111", region="us-east-1", console="console.aws.amazon.com"}'
+    promql_results(tmp_path, series, {query: [{"labels": labels, "value": 3}]})
+
+
+def test_no_query_counts_replicas_twice_or_a_fixed_hour() -> None:
+    """`sum` only over what `max` already made one per target (failing collectors); counts
+    over `$__interval` or `$__range`, never a fixed `[1h]`."""
+    for _, panel, _ in PANELS:
+        for target in panel.get("targets", []):
+            expr = target["expr"]
+            assert "sum by" not in expr or "(1 - max by" in expr, (panel["title"], expr)
+            for window in re.findall(r"\[([^\]]+)\]", expr):
+                assert window in {"$__interval", "$__range", "$__range:$__interval"}, expr

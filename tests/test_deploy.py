@@ -87,12 +87,14 @@ def test_grafana_provisioning_finds_the_dashboards_and_the_datasource() -> None:
     dashboards = volumes[path]
     assert sorted(p.name for p in dashboards.glob("*.json")) == [
         "ses-account-dashboard.json",
+        "ses-fleet-overview.json",
         "ses-reputation-metrics.json",
     ]
     for dashboard in dashboards.glob("*.json"):
         assert "${DS_" not in dashboard.read_text()
         assert json.loads(dashboard.read_text())["uid"] in {
             "ses-account-dashboard",
+            "ses-fleet-overview",
             "ses-reputation-metrics",
         }
     sources = yaml.safe_load((provisioning / "datasources" / "prometheus.yml").read_text())

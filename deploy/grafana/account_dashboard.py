@@ -9,20 +9,23 @@ from panels import (
     ENABLED,
     ENFORCEMENT,
     GREEN,
-    NO_BOUNCES,
-    NO_COMPLAINTS,
+    GREY,
+    HOURLY,
+    NO_RATE_SERIES,
     ORANGE,
     RED,
     TARGET,
     UNLIMITED,
     Json,
     chart,
+    exporter_panels,
     history_since,
-    hourly,
     latest,
     link,
+    per_step,
     query,
     row,
+    ses_console_links,
     stat,
     status_code,
     status_stat,
@@ -32,6 +35,7 @@ from panels import (
     threshold_lines,
     threshold_overrides,
     thresholds,
+    with_console,
     words,
 )
 
@@ -53,15 +57,47 @@ TLS_REQUIRED = (
 )
 
 
+# Details.ReviewDetails.Status of GetAccount: the request for production access.
+REVIEW = [  # (code, matcher, word, colour); "" = no request was ever reviewed
+    (1, 'production_access_review_status="GRANTED"', "Granted", GREEN),
+    (2, 'production_access_review_status=""', "No request", GREY),
+    (3, 'production_access_review_status="PENDING"', "Pending", ORANGE),
+    (4, 'production_access_review_status="DENIED"', "Denied", RED),
+    (5, 'production_access_review_status="FAILED"', "Failed", RED),
+    (6, 'production_access_review_status!~"GRANTED|PENDING|DENIED|FAILED|"', "Other", GREY),
+]
+NOT_IN_V1 = (
+    "Not reported: GetAccount is denied and the exporter reads the v1 API (GetSendQuota, "
+    "GetAccountSendingEnabled), which has no {what}; or no data from the exporter"
+)
+# The console's panes, in its order; each is a row repeated per region (a header link can
+# name one region).
+PANES = ("Sending limits", "Account health", "Daily email usage", "SMTP settings")
+PANES += ("Sending statistics",)
+
+
+def pane(title: str) -> Json:
+    return row(f"{title} · $region", repeat="region")
+
+
 def account_panels() -> list[Json]:
     sends, rejects = "aws_ses_sends_total", "aws_ses_rejects_total"
     quota_used = "aws_ses_sending_quota_used_ratio"
     quota_colors = thresholds((0.8, ORANGE), (0.95, RED))
     smtp = f"max by ({', '.join(SMTP_COLUMNS)}) (aws_ses_smtp_endpoint_info{{{TARGET}}})"
+    header, data_links = ses_console_links("account", "SES console: Account dashboard")
+    enforcement = with_console(
+        status_code("aws_ses_account_enforcement_status", TARGET, BY_TARGET, ENFORCEMENT)
+    )
+    review = status_code("aws_ses_account_info", TARGET, BY_TARGET, REVIEW)
+    sending_statistics = (
+        "per hour (with a range too long for hourly points, per step: the chart's interval, "
+        "never less than an hour, so every event is counted once)"
+    )
     return [
-        text("TLS required", TLS_REQUIRED, (8, 4), TLS_DESCRIPTION),
-        history_since((16, 4)),
-        row("Region: $region", repeat="region"),
+        *exporter_panels(),
+        history_since((24, 3)),
+        pane("Sending limits"),
         stat(
             "Daily sending quota",
             latest("aws_ses_daily_sending_quota"),
@@ -78,29 +114,47 @@ def account_panels() -> list[Json]:
             "Emails the account may send per second (GetAccount SendQuota.MaxSendRate).",
             unit="suffix: emails/s",
         ),
+        pane("Account health"),
         status_stat(
             "Account status",
-            status_code("aws_ses_account_enforcement_status", TARGET, BY_TARGET, ENFORCEMENT),
+            enforcement,
             words(ENFORCEMENT),
-            (8, 4),
-            "GetAccount EnforcementStatus in the console's words: HEALTHY = Healthy, "
-            "PROBATION = Under review, SHUTDOWN = Paused.",
-        ),
+            (6, 4),
+            "AWS's enforcement status (GetAccount EnforcementStatus) in the console's words: "
+            "HEALTHY = Healthy, PROBATION = Under review, SHUTDOWN = Paused. The link opens "
+            "the SES console of the series' region, in its partition.",
+            noValue=NOT_IN_V1.format(what="enforcement status"),
+            links=data_links,
+        )
+        | {"links": header},
         status_stat(
             "Sending",
             latest("aws_ses_account_sending_enabled"),
             ENABLED,
-            (8, 4),
+            (6, 4),
             "Whether the account may send email (GetAccount SendingEnabled).",
         ),
         status_stat(
             "Production access",
             latest("aws_ses_account_production_access_enabled"),
             [(1, "Production", GREEN), (0, "Sandbox", BLUE)],
-            (8, 4),
+            (6, 4),
             "Sandbox accounts may only send to verified identities "
             "(GetAccount ProductionAccessEnabled).",
+            noValue=NOT_IN_V1.format(what="production access"),
         ),
+        status_stat(
+            "Production access review",
+            review,
+            words(REVIEW),
+            (6, 4),
+            "The latest review of the request for production access (GetAccount "
+            "Details.ReviewDetails.Status, the production_access_review_status label of "
+            "aws_ses_account_info): Pending while AWS reviews it, Denied if refused. Not an "
+            "enforcement review: that is the Account status.",
+            noValue=NOT_IN_V1.format(what="account details"),
+        ),
+        pane("Daily email usage"),
         stat(
             "Emails sent",
             latest("aws_ses_sent_last_24h"),
@@ -140,10 +194,11 @@ def account_panels() -> list[Json]:
             soft_max=1,
             thresholds=quota_colors,
         ),
+        pane("SMTP settings"),
         table(
             "SMTP settings",
             [table_query(smtp)],
-            (24, 4),
+            (16, 4),
             "The region's SMTP endpoint and ports (SMTP credentials are managed in the console).",
             unit="string",
             transformations=[
@@ -157,48 +212,53 @@ def account_panels() -> list[Json]:
                 }
             ],
         ),
+        text("TLS required", TLS_REQUIRED, (8, 4), TLS_DESCRIPTION),
+        pane("Sending statistics"),
         chart(
             "Sends",
-            [query(hourly(sends))],
+            [query(per_step(sends))],
             (12, 8),
-            "Emails SES accepted in each hour (CloudWatch AWS/SES Send, Sum).",
+            f"Emails SES accepted, {sending_statistics} (CloudWatch AWS/SES Send, Sum).",
             unit="locale",
             cloudwatch="sends",
-            interval="1h",
+            interval=HOURLY,
             decimals=0,
         ),
         chart(
-            "Rejects",
-            [query(f"{hourly(rejects)} / ({hourly(sends)} > 0)")],
+            "Reject rate",
+            [query(f"{per_step(rejects)} / ({per_step(sends)} > 0)")],
             (12, 8),
-            "Rejected emails (virus) / sends in each hour (CloudWatch AWS/SES Reject and Send).",
+            f"Rejected emails (virus) / sends, {sending_statistics} (CloudWatch AWS/SES "
+            "Reject and Send); steps without sends have no point.",
             unit="percentunit",
             cloudwatch="rejects",
-            interval="1h",
+            interval=HOURLY,
         ),
         chart(
-            "Bounces",
+            "Bounce rate",
             [query(latest("aws_ses_reputation_bounce_ratio")), *threshold_lines("bounce")],
             (12, 8),
-            "Bounce rate as AWS computes it for reputation (CloudWatch Reputation.BounceRate); "
-            "dashed: the review and at-risk thresholds of the exporter's configuration.",
+            "Bounce rate as AWS computes it for reputation (CloudWatch Reputation.BounceRate), "
+            "a rate, not a count; dashed: the review and at-risk thresholds of the exporter "
+            "exposing it, drawn only while there is a rate.",
             unit="percentunit",
             cloudwatch="bounce_ratio",
-            interval="1h",
-            noValue=NO_BOUNCES,
+            interval=HOURLY,
+            noValue=NO_RATE_SERIES.format(kind="bounce"),
             overrides=threshold_overrides(),
         ),
         chart(
-            "Complaints",
+            "Complaint rate",
             [query(latest("aws_ses_reputation_complaint_ratio")), *threshold_lines("complaint")],
             (12, 8),
             "Complaint rate as AWS computes it for reputation "
-            "(CloudWatch Reputation.ComplaintRate); dashed: the review and at-risk thresholds "
-            "of the exporter's configuration.",
+            "(CloudWatch Reputation.ComplaintRate), a rate, not a count; dashed: the review "
+            "and at-risk thresholds of the exporter exposing it, drawn only while there is a "
+            "rate.",
             unit="percentunit",
             cloudwatch="complaint_ratio",
-            interval="1h",
-            noValue=NO_COMPLAINTS,
+            interval=HOURLY,
+            noValue=NO_RATE_SERIES.format(kind="complaint"),
             overrides=threshold_overrides(),
         ),
     ]
@@ -214,7 +274,8 @@ def account_dashboard() -> Json:
     return dashboard(
         "ses-account-dashboard",
         "SES / Account dashboard",
-        "What the Amazon SES console shows on its Account dashboard, from ses-exporter.",
+        "What the Amazon SES console shows on its Account dashboard, from ses-exporter: its "
+        "panes in its order, one row per pane and region.",
         account_panels(),
         links=ranges,
     )

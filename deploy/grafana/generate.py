@@ -1,4 +1,4 @@
-"""Generate the two Grafana dashboards of ses-exporter: dashboards are code.
+"""Generate the Grafana dashboards of ses-exporter: dashboards are code.
 
     python3 deploy/grafana/generate.py          # rewrite dashboards/*.json
     python3 deploy/grafana/generate.py --check  # exit 1 if the committed JSON is stale
@@ -15,7 +15,8 @@ name one region, so charts sit in rows repeated per region (or per configuration
 every series also carries a data link built from its own `region` label.
 
 The code sits next to this script: panels.py (queries and panels), layout.py (the dashboard
-around them), account_dashboard.py and reputation_dashboard.py (one dashboard each).
+around them), account_dashboard.py, reputation_dashboard.py and fleet_dashboard.py (one
+dashboard each).
 """
 
 from __future__ import annotations
@@ -33,12 +34,14 @@ if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 from account_dashboard import account_dashboard  # noqa: E402
+from fleet_dashboard import fleet_dashboard  # noqa: E402
 from panels import Json  # noqa: E402
 from reputation_dashboard import reputation_dashboard  # noqa: E402
 
 DASHBOARDS = {
     "ses-account-dashboard.json": account_dashboard,
     "ses-reputation-metrics.json": reputation_dashboard,
+    "ses-fleet-overview.json": fleet_dashboard,
 }
 
 

@@ -1,8 +1,13 @@
 """Building blocks of the dashboards: PromQL queries and Grafana panels (stats, charts, tables).
 
-Every query goes through the `datasource` variable and selects `account_id=~"$account_id",
-region=~"$region"` (TARGET); `max by` keeps one series per target (or configuration set)
-whatever instance, job and static labels Prometheus added. Charts link to the same AWS/SES
+Every query goes through the `datasource` variable and selects `job=~"$job",
+cluster=~"$cluster"` (SCRAPE) and `account_id=~"$account_id", region=~"$region"` (TARGET).
+`max by` keeps one series per target (or configuration set) whatever instance, job and
+static labels Prometheus added: two replicas polling one target during a rollout, or an
+exporter and a shard, expose the same counts, and `max` counts them once where `sum` would
+count them twice. Counts per step use `increase(...[$__interval])` with a panel minimum
+interval of 1 h, so a point is one hour on the console's ranges and one step (never less
+than the step, so nothing is left out) on longer ones. Charts link to the same AWS/SES
 metric in the CloudWatch console ("View in CloudWatch").
 """
 
@@ -13,7 +18,12 @@ from typing import Any
 Json = dict[str, Any]
 
 DATASOURCE: Json = {"type": "prometheus", "uid": "${datasource}"}
-TARGET = 'account_id=~"$account_id", region=~"$region"'
+# The scrape: the Prometheus job(s) of the exporter and, under a global view over clusters,
+# the cluster label (absent labels match `.*`, so one cluster needs nothing).
+SCRAPE = 'job=~"$job", cluster=~"$cluster"'
+TARGET = f'{SCRAPE}, account_id=~"$account_id", region=~"$region"'
+# One exporter process: what joins a series to the thresholds of the exporter exposing it.
+BY_EXPORTER = "job, instance, cluster"
 SET_TARGET = f'{TARGET}, configuration_set=~"$configuration_set"'
 BY_TARGET = "account_id, region"
 BY_SET = "account_id, region, configuration_set"
@@ -45,17 +55,26 @@ def latest(family: str, match: str = TARGET, by: str = BY_TARGET) -> str:
     return f"max by ({by}) ({family}{{{match}}})"
 
 
-def hourly(family: str) -> str:
-    return f"sum by ({BY_TARGET}) (increase({family}{{{TARGET}}}[1h]))"
+def per_step(family: str, match: str = TARGET, by: str = BY_TARGET) -> str:
+    """Events per step ($__interval, at least the panel's 1 h): `max by` over replicas."""
+    return f"max by ({by}) (increase({family}{{{match}}}[$__interval]))"
+
+
+def over_range(family: str, match: str = TARGET, by: str = BY_TARGET) -> str:
+    """Events over the dashboard's time range (an instant query at its end)."""
+    return f"max by ({by}) (increase({family}{{{match}}}[$__range]))"
+
+
+HOURLY = "1h"  # the panels' minimum interval: the console's hourly points
 
 
 GREEN, ORANGE, RED, BLUE, GREY = "green", "orange", "red", "blue", "text"
 AMBER = "yellow"
-ENFORCEMENT = [  # (code, matcher, console word, colour)
+ENFORCEMENT = [  # (code, matcher, console word, colour); a higher code is worse
     (1, 'status="HEALTHY"', "Healthy", GREEN),
-    (2, 'status="PROBATION"', "Under review", ORANGE),
-    (3, 'status="SHUTDOWN"', "Paused", RED),
-    (4, 'status!~"HEALTHY|PROBATION|SHUTDOWN"', "Other (see the SES console)", GREY),
+    (2, 'status!~"HEALTHY|PROBATION|SHUTDOWN"', "Other (see the SES console)", GREY),
+    (3, 'status="PROBATION"', "Under review", ORANGE),
+    (4, 'status="SHUTDOWN"', "Paused", RED),
 ]
 ENABLED = [(1, "Enabled", GREEN), (0, "Disabled", RED)]
 REPUTATION = [
@@ -86,16 +105,37 @@ def with_console(expr: str) -> str:
     return expr
 
 
+def threshold(kind: str, status: str) -> str:
+    """The configured threshold per exporter process (its reputation_thresholds)."""
+    match = f'rate="{kind}", status="{status}", {SCRAPE}'
+    series = f"ses_exporter_reputation_threshold_ratio{{{match}}}"
+    return f"max by ({BY_EXPORTER}) ({series})"
+
+
 def threshold_lines(kind: str, per_set: bool = False) -> list[Json]:
     """The configured review and at-risk thresholds as dashed series (the exporter's
-    ses_exporter_reputation_threshold_ratio), so the lines follow its configuration."""
+    ses_exporter_reputation_threshold_ratio), so the lines follow its configuration.
+
+    Only the thresholds of the exporters that expose a rate of the selection, and only
+    while they do: a chart without a rate series stays empty, so its no-data text shows
+    (lines alone would make it look like a healthy, flat chart)."""
+    prefix, match = ("aws_ses_configuration_set_", SET_TARGET) if per_set else ("aws_ses_", TARGET)
+    rates = f"{prefix}reputation_{kind}_ratio{{{match}}}"
     out = []
     for ref, (status, word) in zip(
         "YZ", (("under_review", "Under review"), ("at_risk", "At risk")), strict=True
     ):
-        expr = f'max(ses_exporter_reputation_threshold_ratio{{rate="{kind}", status="{status}"}})'
+        expr = f"max({threshold(kind, status)} and on ({BY_EXPORTER}) {rates})"
         out.append(query(expr, f"{word} threshold", ref=ref))
     return out
+
+
+def versus_threshold(kind: str, match: str = TARGET, by: str = BY_TARGET) -> str:
+    """A rate / the review threshold of the exporter that exposes it: 1 = under review."""
+    prefix = "aws_ses_configuration_set_" if "configuration_set" in by else "aws_ses_"
+    rates = f"{prefix}reputation_{kind}_ratio{{{match}}}"
+    review = threshold(kind, "under_review")
+    return f"max by ({by}) ({rates} / on ({BY_EXPORTER}) group_left () {review})"
 
 
 def threshold_overrides() -> list[Json]:
@@ -121,10 +161,29 @@ NO_COMPLAINTS = "No complaints reported by AWS"
 # Shown only where the cloudwatch collector's last poll succeeded (healthy_if_polled).
 NO_REPUTATION = "Healthy: AWS reports no bounces or complaints"
 NO_EXPORTER_DATA = "No data from the exporter"
+NO_CLOUDWATCH_DATA = "No data from the exporter's cloudwatch collector (off, failing or down)"
+# A chart cannot tell why it has no series: its text names both causes.
+NO_RATE_SERIES = (
+    "No {kind} rate: AWS published none in the time range, or the exporter's cloudwatch "
+    "collector is off or failing (see Exporter)"
+)
+# Where AWS publishes no rate but the cloudwatch collector's last poll succeeded, the rate
+# stats show this code, mapped to "No bounces/complaints reported by AWS".
+NONE_PUBLISHED = -1
 CLOUDWATCH_OK = (
     f"max by ({BY_TARGET}) "
     f'(ses_exporter_collector_success{{collector="cloudwatch", {TARGET}}}) == 1'
 )
+
+
+def rate_or_none_published(kind: str) -> str:
+    """The newest rate per target, or NONE_PUBLISHED where the cloudwatch collector
+    looked and AWS had none: a failing or disabled collector is no value, not "no bounces"."""
+    return f"{latest(f'aws_ses_reputation_{kind}_ratio')} or ({NONE_PUBLISHED} * ({CLOUDWATCH_OK}))"
+
+
+def none_published(text: str) -> list[Json]:
+    return [{"options": {str(NONE_PUBLISHED): {"index": 0, "text": text}}, "type": "value"}]
 
 
 def healthy_if_polled(status: str, per_set: bool = False) -> str:
@@ -310,8 +369,9 @@ def chart(
     The header link names the row's region in the partition of the `console` variable;
     each series' link takes its own region and partition (label_replace adds `console`).
     """
+    # The SES series (not the threshold lines) get the console host of their partition.
     targets = [
-        t | {"expr": with_console(t["expr"])} if "aws_ses_" in t["expr"] else t for t in targets
+        t | {"expr": with_console(t["expr"])} if t["legendFormat"] == LEGEND else t for t in targets
     ]
     here = cloudwatch_url(
         cloudwatch, "${region}", start, "${configuration_set}" if per_set else None
@@ -355,7 +415,7 @@ def table(
     custom = {"align": "auto", "cellOptions": {"type": "auto"}, "inspect": False}
     fc = field_config(kw.pop("unit"), custom=custom)
     fc["overrides"] = kw.pop("overrides", [])
-    options = {"cellHeight": "sm", "frameIndex": 0, "showHeader": True}
+    options = {"cellHeight": "sm", "frameIndex": 0, "showHeader": True} | kw.pop("options", {})
     fields = {"fieldConfig": fc, "options": options, "targets": targets, **kw}
     return panel("table", title, size, description, **fields)
 
@@ -364,9 +424,186 @@ def text(title: str, content: str, size: tuple[int, int], description: str) -> J
     return panel("text", title, size, description, options={"content": content, "mode": "markdown"})
 
 
-def row(title: str, repeat: str | None = None) -> Json:
-    out: Json = {"type": "row", "title": title, "collapsed": False, "gridPos": {"h": 1, "w": 24}}
+def row(title: str, repeat: str | None = None, *, collapsed: bool = False) -> Json:
+    """A row; layout() moves the panels after a collapsed row into it."""
+    out: Json = {"type": "row", "title": title, "collapsed": collapsed}
+    out["gridPos"] = {"h": 1, "w": 24}
     out["panels"] = []
     if repeat:
         out["repeat"] = repeat
     return out
+
+
+# A rate / its review threshold: amber from 80 % of it, orange at it, red at twice it.
+VERSUS_COLOURS = thresholds((0.8, AMBER), (1, ORANGE), (2, RED))
+
+
+def column(
+    name: str,
+    *,
+    unit: str | None = None,
+    words: list[tuple[int, str, str]] | None = None,
+    colours: Json | None = None,
+    links: list[Json] | None = None,
+    decimals: int | None = None,
+    width: int | None = None,
+) -> Json:
+    """A table column's override: unit, words for codes, coloured text, links."""
+    props: list[Json] = []
+    if unit:
+        props.append({"id": "unit", "value": unit})
+    if decimals is not None:
+        props.append({"id": "decimals", "value": decimals})
+    if words:
+        props.append({"id": "mappings", "value": value_mappings(words)})
+    if colours:
+        props.append({"id": "thresholds", "value": colours})
+    if words or colours:
+        props.append({"id": "custom.cellOptions", "value": {"type": "color-text"}})
+    if links:
+        props.append({"id": "links", "value": links})
+    if width:
+        props.append({"id": "custom.width", "value": width})
+    return {"matcher": {"id": "byName", "options": name}, "properties": props}
+
+
+def merged_table(
+    title: str,
+    columns: dict[str, str],
+    queries: list[Json],
+    size: tuple[int, int],
+    description: str,
+    *,
+    sort_by: str,
+    overrides: list[Json],
+) -> Json:
+    """Instant queries merged into one row per label set (account, region, ...), columns
+    renamed and ordered by `columns` ({field: title}; a query's value field is `Value #<ref>`),
+    sorted by one column, highest first: the worst row on top."""
+    return table(
+        title,
+        queries,
+        size,
+        description,
+        unit="none",
+        overrides=overrides,
+        options={"sortBy": [{"displayName": sort_by, "desc": True}]},
+        transformations=[
+            {"id": "merge", "options": {}},
+            {
+                "id": "organize",
+                "options": {
+                    "excludeByName": {"Time": True},
+                    "indexByName": {name: i for i, name in enumerate(columns)},
+                    "renameByName": columns,
+                },
+            },
+        ],
+    )
+
+
+# ---------------------------------------------------------------- the exporter's freshness
+
+AGE_COLOURS = thresholds((900, ORANGE), (3600, RED))
+SUCCESS = [(1, "Succeeded", GREEN), (0, "Failed", RED)]
+COLLECTOR_BY = f"{BY_TARGET}, collector"
+
+
+def exporter_panels(match: str = TARGET) -> list[Json]:
+    """Is the exporter up, are its collectors succeeding, how old is the data: a few
+    worst-of numbers and one table, never a tile per target."""
+    up = f"up{{{SCRAPE}}}"
+    success = f"max by ({COLLECTOR_BY}) (ses_exporter_collector_success{{{match}}})"
+    last_success = f"ses_exporter_collector_last_success_timestamp_seconds{{{match}}}"
+    last = f"max by ({COLLECTOR_BY}) ({last_success})"
+    red_from_1 = thresholds((1, RED))
+    columns = {
+        "account_id": "Account",
+        "region": "Region",
+        "collector": "Collector",
+        "Value #A": "Last poll",
+        "Value #B": "Data age",
+    }
+    return [
+        row("Exporter"),
+        stat(
+            "Exporter instances up",
+            f"count({up} == 1) or vector(0)",
+            (6, 3),
+            "Scrape targets of the selected job(s) whose last scrape by Prometheus succeeded "
+            "(`up`). With the default 'All', the jobs that expose ses-exporter's metrics.",
+            unit="locale",
+            decimals=0,
+            thresholds=thresholds((1, GREEN), base=RED),
+        ),
+        stat(
+            "Exporter instances down",
+            f"count({up} == 0) or vector(0)",
+            (6, 3),
+            "Scrape targets of the selected job(s) Prometheus could not scrape (`up` = 0): "
+            "their targets' series go stale and disappear from every other panel.",
+            unit="locale",
+            decimals=0,
+            thresholds=red_from_1,
+        ),
+        stat(
+            "Collectors failing",
+            f"count({success} == 0) or vector(0)",
+            (6, 3),
+            "Collectors (per account and region) whose last poll failed in every exporter "
+            "that polls them (`ses_exporter_collector_success`, max over replicas). Their "
+            "series stay until max_staleness after the last success, then go absent.",
+            unit="locale",
+            decimals=0,
+            thresholds=red_from_1,
+        ),
+        stat(
+            "Oldest data",
+            f"max(time() - {last})",
+            (6, 3),
+            "Age of the oldest data shown: now minus the last successful poll, of the "
+            "collector and target that polled longest ago (the newest over replicas). "
+            "Orange from 15 minutes, red from an hour (the cloudwatch collector's interval "
+            "is 5 minutes by default).",
+            unit="s",
+            decimals=0,
+            thresholds=AGE_COLOURS,
+            noValue=NO_EXPORTER_DATA,
+        ),
+        merged_table(
+            "Collectors",
+            columns,
+            [table_query(success, "A"), table_query(f"time() - {last}", "B")],
+            (24, 5),
+            "Every collector of every selected account and region: its last poll and the age "
+            "of its data (`ses_exporter_collector_success`, "
+            "`ses_exporter_collector_last_success_timestamp_seconds`), oldest first.",
+            sort_by="Data age",
+            overrides=[
+                column("Last poll", words=SUCCESS),
+                column("Data age", unit="s", colours=AGE_COLOURS, decimals=0),
+            ],
+        ),
+    ]
+
+
+# ---------------------------------------------------------------- the SES console
+
+# The SES console's pages (its routes), in the partition of the series' region.
+SES_CONSOLE = "https://{region}.{host}/ses/home?region={region}#/{page}"
+
+
+def ses_console_links(page: str, title: str) -> tuple[list[Json], list[Json]]:
+    """(header link of the row's region, data link of each series' own region): the host
+    follows the region's partition (the `console` variable, a series' `console` label)."""
+    header = link(
+        title,
+        SES_CONSOLE.format(region="${region}", host="${console}", page=page),
+        f"The SES console's {title.lower()} page for ${{region}}",
+    )
+    series_url = SES_CONSOLE.format(
+        region="${__field.labels.region}", host="${__field.labels.console}", page=page
+    )
+    data = {"targetBlank": True, "title": f"{title} (${{__field.labels.region}})"}
+    data["url"] = series_url
+    return [header], [data]

@@ -10,11 +10,14 @@ from panels import (
     BY_SET,
     BY_TARGET,
     ENABLED,
+    ENFORCEMENT,
     GREEN,
     GREY,
     NO_BOUNCES,
+    NO_CLOUDWATCH_DATA,
     NO_COMPLAINTS,
     NO_EXPORTER_DATA,
+    NO_RATE_SERIES,
     NO_REPUTATION,
     ORANGE,
     RED,
@@ -22,22 +25,30 @@ from panels import (
     SET_FAMILY,
     SET_TARGET,
     TARGET,
+    VERSUS_COLOURS,
     Json,
     chart,
+    column,
+    exporter_panels,
     healthy_if_polled,
     history_since,
     latest,
+    merged_table,
+    none_published,
+    over_range,
     query,
+    rate_or_none_published,
     row,
+    ses_console_links,
     stat,
     status_code,
     status_stat,
-    table,
     table_query,
     threshold_lines,
     threshold_overrides,
     thresholds,
-    value_mappings,
+    versus_threshold,
+    with_console,
     words,
 )
 
@@ -101,83 +112,95 @@ def rate_panes(kind: str, *, per_set: bool) -> list[Json]:
         ),
         chart(
             f"Historic {kind} rate",
-            [query(ratio), *threshold_lines(kind)],
+            [query(ratio), *threshold_lines(kind, per_set)],
             (18, 8),
             f"CloudWatch Reputation.{name}Rate. The dashed lines are the under review and at "
-            "risk thresholds of the exporter's configuration "
-            "(ses_exporter_reputation_threshold_ratio).",
+            "risk thresholds of the configuration of the exporter exposing the rate "
+            "(ses_exporter_reputation_threshold_ratio), drawn only while there is a rate.",
             unit="percentunit",
             cloudwatch=f"{kind}_ratio",
             start="-P14D",
             per_set=per_set,
             soft_max=round(pair.at_risk * 1.2, 6),
             decimals=2,
-            noValue=NO_BOUNCES if kind == "bounce" else NO_COMPLAINTS,
+            noValue=NO_RATE_SERIES.format(kind=kind),
             overrides=threshold_overrides(),
         ),
     ]
 
 
 def configuration_sets_table() -> Json:
+    """Every set of the selected accounts and regions, the worst rate first."""
     columns = {
         "account_id": "Account",
         "region": "Region",
         "configuration_set": "Configuration set",
-        "Value #A": "Reputation metrics",
-        "Value #B": "Sending",
+        "Value #F": "Worst rate ÷ review threshold",
         "Value #C": "Reputation status",
+        "Value #D": "Bounce rate",
+        "Value #E": "Complaint rate",
+        "Value #G": "Sends in the time range",
+        "Value #B": "Sending",
+        "Value #A": "Reputation metrics",
     }
-    cells = {
-        "Reputation metrics": [(1, "Enabled", GREEN), (0, "Disabled", GREY)],
-        "Sending": ENABLED,
-        "Reputation status": words(REPUTATION),
-    }
-    overrides = [
-        {
-            "matcher": {"id": "byName", "options": column},
-            "properties": [
-                {"id": "mappings", "value": value_mappings(mapped)},
-                {"id": "custom.cellOptions", "value": {"type": "color-text"}},
-            ],
-        }
-        for column, mapped in cells.items()
-    ]
     overall = status_code(
         "aws_ses_configuration_set_reputation_status",
         f'rate="overall", {TARGET}',
         BY_SET,
         REPUTATION,
     )
-    return table(
+    worst = (
+        f"max by ({BY_SET}) ("
+        f'label_replace({versus_threshold("bounce", TARGET, BY_SET)}, "rate", "bounce", "", "")'
+        f' or label_replace({versus_threshold("complaint", TARGET, BY_SET)}, "rate", '
+        '"complaint", "", ""))'
+    )
+    reputation = f"{SET_FAMILY}reputation_"
+    set_link = {
+        "title": "This set's panes",
+        "url": "/d/ses-reputation-metrics/ses-reputation-metrics?${__url_time_range}"
+        "&${datasource:queryparam}&${job:queryparam}&${cluster:queryparam}"
+        "&var-account_id=${__data.fields.account_id}&var-region=${__data.fields.region}"
+        "&var-configuration_set=${__data.fields.configuration_set}",
+    }
+    return merged_table(
         "Configuration sets",
+        columns,
         [
             table_query(latest(f"{SET_FAMILY}reputation_metrics_enabled", by=BY_SET), "A"),
             table_query(latest(f"{SET_FAMILY}sending_enabled", by=BY_SET), "B"),
             table_query(overall, "C"),
+            table_query(latest(f"{reputation}bounce_ratio", by=BY_SET), "D"),
+            table_query(latest(f"{reputation}complaint_ratio", by=BY_SET), "E"),
+            table_query(worst, "F"),
+            table_query(over_range(f"{SET_FAMILY}sends_total", by=BY_SET), "G"),
         ],
-        (24, 7),
-        "Every configuration set of the selected accounts and regions. Reputation metrics "
-        "exist only for sets with reputation metrics enabled; the others are listed as "
-        "Disabled and have no reputation status.",
-        unit="none",
-        overrides=overrides,
-        transformations=[
-            {"id": "merge", "options": {}},
-            {
-                "id": "organize",
-                "options": {
-                    "excludeByName": {"Time": True},
-                    "indexByName": {name: i for i, name in enumerate(columns)},
-                    "renameByName": columns,
-                },
-            },
+        (24, 9),
+        "Every configuration set of the selected accounts and regions (not only the sets "
+        "selected above), the worst first: sorted by the worse of its bounce and complaint "
+        "rates divided by the review threshold of the exporter exposing them (1 = under "
+        "review; AWS's rates, the exporter's reputation_thresholds). Click a column to sort "
+        "by it, e.g. by sends. Sends: CloudWatch Send over the time range. Reputation "
+        "metrics exist only for sets with reputation metrics enabled; the others are listed "
+        "as Disabled and have no rates. The set's name links to its panes.",
+        sort_by="Worst rate ÷ review threshold",
+        overrides=[
+            column("Configuration set", links=[set_link]),
+            column("Worst rate ÷ review threshold", unit="percentunit", colours=VERSUS_COLOURS),
+            column("Reputation status", words=words(REPUTATION)),
+            column("Bounce rate", unit="percentunit", decimals=2),
+            column("Complaint rate", unit="percentunit", decimals=3),
+            column("Sends in the time range", unit="locale", decimals=0),
+            column("Sending", words=ENABLED),
+            column("Reputation metrics", words=[(1, "Enabled", GREEN), (0, "Disabled", GREY)]),
         ],
     )
 
 
 def reputation_panels() -> list[Json]:
-    overall = healthy_if_polled(
-        status_code("aws_ses_reputation_status", f'rate="overall", {TARGET}', BY_TARGET, REPUTATION)
+    header, data_links = ses_console_links("reputation", "SES console: Reputation metrics")
+    enforcement = with_console(
+        status_code("aws_ses_account_enforcement_status", TARGET, BY_TARGET, ENFORCEMENT)
     )
     set_overall = healthy_if_polled(
         status_code(
@@ -191,42 +214,53 @@ def reputation_panels() -> list[Json]:
     bounce_colors = rate_colors(RATES.bounce)
     complaint_colors = rate_colors(RATES.complaint)
     return [
+        *exporter_panels(),
         row("Region: $region", repeat="region"),
         status_stat(
             "Account status",
-            overall,
-            words(REPUTATION),
+            enforcement,
+            words(ENFORCEMENT),
             (6, 5),
-            "The worse of the bounce and complaint rate statuses (ses-exporter's "
-            'aws_ses_reputation_status{rate="overall"}). AWS publishes no reputation metric '
-            f"before the first bounce or complaint: then '{NO_REPUTATION}' where the "
-            "exporter's last cloudwatch poll succeeded, else (exporter down, cloudwatch "
-            f"collector off or failing) '{NO_EXPORTER_DATA}'.",
-            noValue=NO_EXPORTER_DATA,
-        ),
+            "What AWS says: the account's enforcement status (GetAccount EnforcementStatus, "
+            "aws_ses_account_enforcement_status) in the console's words: HEALTHY = Healthy, "
+            "PROBATION = Under review, SHUTDOWN = Paused. Not derived from the rates: an "
+            "account can be under review with no rate published, or healthy above a "
+            "threshold. The rate statuses below are derived, as the console derives them. The "
+            "link opens the SES console's reputation page in the series' partition.",
+            noValue="Not reported: GetAccount is denied (the v1 API has no enforcement "
+            "status) or no data from the exporter",
+            links=data_links,
+        )
+        | {"links": header},
         stat(
             "Bounce rate",
-            latest("aws_ses_reputation_bounce_ratio"),
+            rate_or_none_published("bounce"),
             (5, 5),
-            "Newest CloudWatch Reputation.BounceRate datapoint. "
+            "Newest CloudWatch Reputation.BounceRate datapoint; "
+            f"'{NO_BOUNCES}' where the cloudwatch collector's last poll succeeded and AWS "
+            f"published none, '{NO_CLOUDWATCH_DATA}' otherwise. "
             + DEFAULT_COLOURS.format(review=RATES.bounce.under_review, risk=RATES.bounce.at_risk),
             unit="percentunit",
             thresholds=bounce_colors,
             decimals=2,
-            noValue=NO_BOUNCES,
+            mappings=none_published(NO_BOUNCES),
+            noValue=NO_CLOUDWATCH_DATA,
         ),
         stat(
             "Complaint rate",
-            latest("aws_ses_reputation_complaint_ratio"),
+            rate_or_none_published("complaint"),
             (5, 5),
-            "Newest CloudWatch Reputation.ComplaintRate datapoint. "
+            "Newest CloudWatch Reputation.ComplaintRate datapoint; "
+            f"'{NO_COMPLAINTS}' where the cloudwatch collector's last poll succeeded and AWS "
+            f"published none, '{NO_CLOUDWATCH_DATA}' otherwise. "
             + DEFAULT_COLOURS.format(
                 review=RATES.complaint.under_review, risk=RATES.complaint.at_risk
             ),
             unit="percentunit",
             thresholds=complaint_colors,
             decimals=3,
-            noValue=NO_COMPLAINTS,
+            mappings=none_published(NO_COMPLAINTS),
+            noValue=NO_CLOUDWATCH_DATA,
         ),
         stat(
             "Messages sent (last 24 h)",
@@ -238,7 +272,7 @@ def reputation_panels() -> list[Json]:
         ),
         stat(
             "Sent in the time range",
-            f"sum by ({BY_TARGET}) (increase(aws_ses_sends_total{{{TARGET}}}[$__range]))",
+            over_range("aws_ses_sends_total"),
             (4, 5),
             SENT_IN_RANGE,
             unit="locale",
@@ -249,7 +283,7 @@ def reputation_panels() -> list[Json]:
         *rate_panes("complaint", per_set=False),
         row("Configuration sets"),
         configuration_sets_table(),
-        row("Configuration set: $configuration_set", repeat="configuration_set"),
+        row("Configuration set: $configuration_set", repeat="configuration_set", collapsed=True),
         status_stat(
             "Configuration set status",
             set_overall,
@@ -271,12 +305,11 @@ def reputation_dashboard() -> Json:
         "configuration_set",
         "Configuration set",
         f"query_result(max by (configuration_set) ({SET_FAMILY}reputation_metrics_enabled"
-        '{account_id=~"$account_id", region=~"$region"} == 1))',
+        f"{{{TARGET}}} == 1))",
         regex='/configuration_set="([^"]+)"/',
-        description="Configuration sets with reputation metrics enabled; one at a time, as in "
-        "the console.",
-        multi=False,
-        includeAll=False,
+        allValue=".*",
+        description="Configuration sets with reputation metrics enabled: each selected set "
+        "gets its own (collapsed) row; the Configuration sets table lists them all.",
     )
     return dashboard(
         "ses-reputation-metrics",
