@@ -609,7 +609,10 @@ def test_dashboards_are_config_maps_for_the_grafana_sidecar() -> None:
     objects = render("grafanaDashboards.enabled=true")
     maps = [o for o in objects if "grafana_dashboard" in o["metadata"]["labels"]]
     files = {p.name: p.read_text() for p in DASHBOARDS.glob("*.json")}
-    assert len(files) == 2
+    # Every dashboard of deploy/grafana is shipped (files/dashboards links to each).
+    generated = ROOT / "deploy" / "grafana" / "dashboards"
+    assert files.keys() == {p.name for p in generated.glob("*.json")}
+    assert len(files) == 3
     found = {}
     for config_map in maps:
         assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
