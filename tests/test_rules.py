@@ -394,7 +394,7 @@ def test_another_job_and_grafana(tmp_path: Path) -> None:
             assert 'job="mail-exporter", namespace="mail"' in selector, selector
         assert rule["annotations"]["dashboard"].startswith("https://grafana.example.com/d/")
         assert rule["annotations"]["runbook_url"].startswith("https://wiki.example.com/ses#")
-        assert "pod" not in rule["expr"]
+        assert "without (instance, pod)" not in rule["expr"]  # replica_labels: [instance]
     assert alerts["SesDailyQuotaHigh"]["for"] == "1h"
     # The threshold in the annotations is read from the alert's own deployment.
     approaching = alerts["SesBounceRateApproachingReview"]["annotations"]["description"]
@@ -531,65 +531,14 @@ def test_inhibit_rules_match_existing_alerts_and_labels() -> None:
 
 # ---- per-deployment settings, run by promtool -------------------------------------------
 
-DEPLOYMENT_SETTINGS = """\
-extra_labels: {team: mail}
-severity: {SesBounceRateUnderReview: critical}
-disabled_alerts: [SesCloudWatchTotalSpendHigh]
-data_stale_after: 4h
-configuration_set_paused_window: 2h
-configuration_sets_paused_on_purpose: [archive-.*]
-"""
-
-# What the settings change, shown by promtool on series like those of the bundled cases.
-DEPLOYMENT_CASES = """\
-rule_files: [mine.rules.yml]
-evaluation_interval: 1m
-tests:
-  - interval: 1m
-    input_series:
-      # Last successful poll at 0: stale after 4 hours, not 1.
-      - series: 'ses_exporter_collector_last_success_timestamp_seconds{account_id="111122223333", region="eu-west-1", collector="cloudwatch", job="ses-exporter", instance="a:10049"}'
-        values: '0+0x300'
-      # Both sets paused at 10m; archive-2024 is paused on purpose.
-      - series: 'aws_ses_configuration_set_sending_enabled{account_id="111122223333", region="eu-west-1", configuration_set="marketing", job="ses-exporter", instance="a:10049"}'
-        values: '1+0x9 0+0x300'
-      - series: 'aws_ses_configuration_set_sending_enabled{account_id="111122223333", region="eu-west-1", configuration_set="archive-2024", job="ses-exporter", instance="a:10049"}'
-        values: '1+0x9 0+0x300'
-      - series: 'aws_ses_reputation_bounce_ratio{account_id="111122223333", region="eu-west-1", job="ses-exporter", instance="a:10049"}'
-        values: '0.06+0x300'
-      - series: 'aws_ses_reputation_status{account_id="111122223333", region="eu-west-1", rate="bounce", status="under_review", job="ses-exporter", instance="a:10049"}'
-        values: '1+0x300'
-    promql_expr_test:
-      - expr: count(ALERTS{alertname="SesExporterDataStale"}) or vector(0)
-        eval_time: 240m
-        exp_samples: [{labels: "{}", value: 0}]
-      - expr: ALERTS{alertname="SesExporterDataStale", alertstate="firing"}
-        eval_time: 241m
-        exp_samples:
-          - labels: 'ALERTS{alertname="SesExporterDataStale", alertstate="firing", severity="warning", team="mail", account_id="111122223333", region="eu-west-1", collector="cloudwatch", job="ses-exporter"}'
-            value: 1
-      - expr: ALERTS{alertname="SesConfigurationSetSendingPaused", alertstate="firing"}
-        eval_time: 60m
-        exp_samples:
-          - labels: 'ALERTS{alertname="SesConfigurationSetSendingPaused", alertstate="firing", severity="warning", team="mail", account_id="111122223333", region="eu-west-1", configuration_set="marketing", job="ses-exporter"}'
-            value: 1
-      - expr: count(ALERTS{alertname="SesConfigurationSetSendingPaused"}) or vector(0)
-        eval_time: 140m
-        exp_samples: [{labels: "{}", value: 0}]
-      - expr: ALERTS{alertname="SesBounceRateUnderReview", alertstate="firing"}
-        eval_time: 60m
-        exp_samples:
-          - labels: 'ALERTS{alertname="SesBounceRateUnderReview", alertstate="firing", severity="critical", team="mail", rate="bounce", account_id="111122223333", region="eu-west-1", job="ses-exporter"}'
-            value: 1
-"""
+DEPLOYMENT = Path(__file__).parent / "data" / "rules"
 
 
 @needs_promtool
 def test_deployment_settings_reach_the_alerts(tmp_path: Path) -> None:
     """Extra labels, a severity override, a disabled alert, the stale threshold and the
     paused-set window and allow-list, checked by promtool on the generated file."""
-    config = tmp_path / "mine.yml"
-    config.write_text(DEPLOYMENT_SETTINGS)
+    config = DEPLOYMENT / "deployment.rules-config.yml"
     out = tmp_path / "mine.rules.yml"
     assert GENERATOR.main(["--config", str(config), "--output", str(out)]) == 0
     run("promtool", "check", "rules", out)
@@ -604,5 +553,5 @@ def test_deployment_settings_reach_the_alerts(tmp_path: Path) -> None:
     assert "> 14400" in alerts["SesExporterDataStale"]["expr"]
     assert 'configuration_set!~"archive-.*"' in alerts["SesConfigurationSetSendingPaused"]["expr"]
     cases = tmp_path / "cases.yml"
-    cases.write_text(DEPLOYMENT_CASES)
+    shutil.copy(DEPLOYMENT / "deployment.test.yml", cases)
     assert "SUCCESS" in run("promtool", "test", "rules", cases)

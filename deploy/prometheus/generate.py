@@ -554,7 +554,7 @@ def exporter_alerts(q: Q) -> list[Alert]:
             "SesExporterShardCoverageBroken",
             "warning",
             "(\n  sum without ({r}) ({t})\n    -\n  max without ({r}) ({a})\n  != 0\n"
-            "or\n  count_values without ({r}) (\"shard_index\", {i}) > 1\n)\n"
+            'or\n  count_values without ({r}) ("shard_index", {i}) > 1\n)\n'
             "  and ignoring (shard_index)\nmax without ({r}) ({n}) > 1\n".format(
                 r=", ".join(q.s.replica_labels),
                 t=q.sel("ses_exporter_targets"),
@@ -626,9 +626,7 @@ def health_alerts(q: Q) -> list[Alert]:
             "SesAccountEnforcementStatusUnknown",
             "warning",
             q.one(
-                q.sel(
-                    "aws_ses_account_enforcement_status", 'status!~"HEALTHY|PROBATION|SHUTDOWN"'
-                )
+                q.sel("aws_ses_account_enforcement_status", 'status!~"HEALTHY|PROBATION|SHUTDOWN"')
             )
             + " == 1\n",
             f"SES account {WHERE} has the unknown enforcement status {{{{ $labels.status }}}}",
