@@ -4,10 +4,12 @@
     python3 deploy/prometheus/generate.py --check   # exit 1 if the committed file is stale
     python3 deploy/prometheus/generate.py --config mine.yml --output my.rules.yml
 
-The settings (rules-config.yml next to this script, every key optional): the job
-selector, the Grafana and runbook base URLs, the labels that tell replicas apart, the
-`for` of every alert, keep_firing_for of the critical alerts, and two levels. A bad
-setting is reported with its key path and exit status 2, like the exporter's config.
+The settings (rules-config.yml next to this script, every key optional, each documented
+there): the job selector, the Grafana and runbook base URLs, the labels that tell replicas
+apart and those that identify one scrape target, thresholds (stale data, discovery, the
+paused-set window, send rate, reputation trend, budgets), extra labels, per-alert
+severities, disabled alerts and the `for` of every alert. A bad setting is reported with
+its key path and exit status 2, like the exporter's config.
 
 What the rules rely on, and why (docs/runbooks.md has one section per alert):
 
@@ -15,11 +17,24 @@ What the rules rely on, and why (docs/runbooks.md has one section per alert):
   pod)`), so two replicas polling the same account raise one alert; the two about the
   exporter's own process (down, config reload) stay per instance.
 * The reputation thresholds come from the exporter (`ses_exporter_reputation_threshold_ratio`,
-  its `reputation_thresholds` config), joined on `job`: no copy of them lives here.
+  its `reputation_thresholds` config): no copy of them lives here. They carry no target
+  labels, only those of the scrape, so a series is joined with the thresholds of the
+  process that exposed it: `on (join_labels)` (cluster, namespace, job, instance, pod:
+  one scrape target; a label absent on both sides matches as empty), *inside* the
+  `max without` of the replicas. Joined after the max on `job` alone, two releases in one
+  job (or a global ruler's clusters) put two threshold series in one match group and
+  Prometheus refuses the whole expression ("found duplicate series").
+* What is left of the join labels without the replica labels (cluster, namespace, job)
+  names a deployment: shard coverage, total spend and the annotations' threshold look-up
+  are per deployment.
+* Severity is the paging policy of docs/runbooks.md: critical (it pages) only where AWS
+  acts or is about to act on an account; a configuration set never pages.
 * Critical alerts have `keep_firing_for`: when their data goes stale (a collector keeps
   failing, the exporter is gone) they keep firing until SesExporterDataStale or
   SesExporterDown has taken over, instead of resolving as if the problem were fixed.
   Prometheus supports it from 2.42 (checked with Debian's promtool 2.42 in the tests).
+* Every alert is a plain rule with `labels.severity` and a stable name, so the Helm chart
+  can drop, relabel or re-grade alerts in the parsed file.
 """
 
 from __future__ import annotations
