@@ -153,26 +153,83 @@ def routes_test(receiver: str, *labels: str) -> None:
     )
 
 
+RECEIVER = {"critical": "page", "warning": "ticket", "info": "null"}
+# The paging policy (docs/runbooks.md): AWS paused the account or put it under review,
+# the account-wide rate is at risk, 95 % of the daily quota is used. Nothing else pages.
+PAGING = {
+    "SesSendingPaused",
+    "SesAccountUnderReview",
+    "SesBounceRateAtRisk",
+    "SesComplaintRateAtRisk",
+    "SesDailyQuotaCritical",
+}
+
+
 @needs_amtool
 @pytest.mark.parametrize(
-    ("severity", "receiver"), [("critical", "webhook"), ("warning", "webhook"), ("info", "null")]
+    ("labels", "receiver"),
+    [
+        (["alertname=SesSendingPaused", "severity=critical"], "page"),
+        (["alertname=SesAccountUnderReview", "severity=critical", "status=PROBATION"], "page"),
+        (["alertname=SesBounceRateAtRisk", "severity=critical", "rate=bounce"], "page"),
+        (["alertname=SesDailyQuotaCritical", "severity=critical"], "page"),
+        (["alertname=SesBounceRateUnderReview", "severity=warning", "rate=bounce"], "ticket"),
+        (
+            [
+                "alertname=SesConfigurationSetBounceRateAtRisk",
+                "severity=warning",
+                "rate=bounce",
+                "configuration_set=marketing",
+            ],
+            "ticket",
+        ),
+        (["alertname=SesDailyQuotaHigh", "severity=warning"], "ticket"),
+        (["alertname=SesExporterDown", "severity=warning", "job=ses-exporter"], "ticket"),
+        (
+            [
+                "alertname=SesConfigurationSetBounceRateApproachingReview",
+                "severity=info",
+                "configuration_set=marketing",
+            ],
+            "null",
+        ),
+        (["alertname=SomethingElse"], "ticket"),  # no severity: still reaches someone
+    ],
 )
-def test_alertmanager_routes_by_severity(severity: str, receiver: str) -> None:
-    routes_test(receiver, "alertname=SesDailyQuotaHigh", f"severity={severity}")
+def test_alertmanager_pages_only_on_critical(labels: list[str], receiver: str) -> None:
+    routes_test(receiver, *labels, "account_id=111122223333", "region=eu-west-1")
 
 
 @needs_amtool
 @pytest.mark.parametrize("rule", rules("alert"), ids=lambda rule: rule["alert"])
 def test_every_alert_reaches_the_receiver_of_its_severity(rule: dict[str, Any]) -> None:
-    """The example routing, for each alert with its own labels: info stays in the UI."""
+    """The example routing, for each alert with its own labels: critical pages, warning
+    opens a ticket, info stays in the UI."""
     labels = {"alertname": rule["alert"], **rule["labels"]}
-    receiver = "null" if labels["severity"] == "info" else "webhook"
     routes_test(
-        receiver,
+        RECEIVER[labels["severity"]],
         *(f"{key}={value}" for key, value in labels.items()),
         "account_id=111122223333",
         "region=eu-west-1",
     )
+
+
+def test_only_the_paging_policys_alerts_are_critical() -> None:
+    """Per-set alerts never page (AWS acts on accounts); the derived review level is a
+    ticket, AWS's own review (enforcement status) pages."""
+    critical = {r["alert"] for r in rules("alert") if r["labels"]["severity"] == "critical"}
+    assert critical == PAGING
+    policy = RUNBOOKS.read_text().split("## Paging policy\n", 1)[1].split("\n## ", 1)[0]
+    for name in PAGING:
+        assert name in policy, name
+
+
+def test_alertmanager_groups_by_account_and_region() -> None:
+    route = load(ALERTMANAGER_CONFIG)["route"]
+    assert route["group_by"] == ["account_id", "region"]
+    assert all("group_by" not in child for child in route["routes"])
+    receivers = {r["name"] for r in load(ALERTMANAGER_CONFIG)["receivers"]}
+    assert receivers == set(RECEIVER.values())
 
 
 # ---- the rules ----------------------------------------------------------------------
@@ -207,6 +264,14 @@ def runbook_anchors() -> set[str]:
     return {re.sub(r"[^a-z0-9 _-]", "", h.strip().lower()).replace(" ", "-") for h in headings}
 
 
+RUNBOOK_PARTS = (
+    "**What it means**",
+    "**What AWS does next**",
+    "**What to do**",
+    "**How to check it has recovered**",
+)
+
+
 def test_every_alert_has_a_runbook_section_and_every_section_an_alert() -> None:
     text = RUNBOOKS.read_text()
     sections = set(re.findall(r"^## (Ses\w+)$", text, re.MULTILINE))
@@ -215,8 +280,23 @@ def test_every_alert_has_a_runbook_section_and_every_section_an_alert() -> None:
     for name in alert_names():
         assert name.lower() in anchors
         body = text.split(f"## {name}\n", 1)[1].split("\n## ", 1)[0]
-        for part in ("**What it means**", "**What AWS does next**", "**What to do**"):
+        for part in RUNBOOK_PARTS:
             assert part in body, f"{name}: no {part}"
+
+
+def test_runbooks_give_the_commands_that_find_and_undo_a_pause() -> None:
+    """Who paused what (CloudTrail, the SES v2 event names) and the commands that undo it."""
+    text = RUNBOOKS.read_text()
+    for command in (
+        "aws cloudtrail lookup-events",
+        "EventName,AttributeValue=PutAccountSendingAttributes",
+        "EventName,AttributeValue=PutConfigurationSetSendingOptions",
+        "aws sesv2 put-account-sending-attributes --sending-enabled",
+        "aws sesv2 put-configuration-set-sending-options",
+        "aws sesv2 put-account-suppression-attributes",
+        "aws sesv2 get-account",
+    ):
+        assert command in text, command
 
 
 def test_critical_alerts_keep_firing_when_their_data_goes_stale() -> None:
@@ -236,7 +316,20 @@ def test_thresholds_come_from_the_exporter() -> None:
     assert len(approaching) == 4
     for rule in approaching:
         assert "ses_exporter_reputation_threshold_ratio{" in rule["expr"]
-        assert "on (job) group_left ()" in rule["expr"]
+        # Joined per scrape target, then deduplicated: never `on (job)` after the max,
+        # which meets two releases' thresholds in one match group.
+        assert rule["expr"].startswith("max without (instance, pod) (\n")
+        assert "on (cluster, namespace, job, instance, pod) group_left ()" in rule["expr"]
+
+
+def test_every_join_matches_on_one_scrape_target() -> None:
+    """Every group_left/group_right join names the join labels, inside a max without the
+    replica labels; one-to-one arithmetic meets two deduplicated sides."""
+    for rule in rules("alert") + rules("record"):
+        expr = rule["expr"]
+        for join in re.findall(r"(on \([^)]*\)|ignoring \([^)]*\)) group_(?:left|right)", expr):
+            assert join == "on (cluster, namespace, job, instance, pod)", (rule, join)
+        assert "on (job)" not in expr
 
 
 def test_firing_cases_expect_no_instance_label_except_per_instance_alerts() -> None:
@@ -301,8 +394,11 @@ def test_another_job_and_grafana(tmp_path: Path) -> None:
             assert 'job="mail-exporter", namespace="mail"' in selector, selector
         assert rule["annotations"]["dashboard"].startswith("https://grafana.example.com/d/")
         assert rule["annotations"]["runbook_url"].startswith("https://wiki.example.com/ses#")
-        assert "pod" not in rule["expr"]
+        assert "without (instance, pod)" not in rule["expr"]  # replica_labels: [instance]
     assert alerts["SesDailyQuotaHigh"]["for"] == "1h"
+    # The threshold in the annotations is read from the alert's own deployment.
+    approaching = alerts["SesBounceRateApproachingReview"]["annotations"]["description"]
+    assert 'cluster="%s", namespace="%s", job="%s"' in approaching
 
 
 def test_bad_settings_name_the_key_and_exit_2(
@@ -313,6 +409,13 @@ def test_bad_settings_name_the_key_and_exit_2(
         "grafana_url: grafana.local\n"
         "keep_firing_for: soon\n"
         "replica_labels: [instance, 'not a label']\n"
+        "data_stale_after: 0s\n"
+        "configuration_sets_paused_on_purpose: ['(unclosed']\n"
+        "send_rate_warning_ratio: 80\n"
+        "cloudwatch_total_monthly_budget_usd: -1\n"
+        "extra_labels: {severity: page, team: 7, 'bad label': x}\n"
+        "severity: {SesExporterDown: urgent, SesNoSuchAlert: info}\n"
+        "disabled_alerts: [SesNoSuchAlert]\n"
         "for: {SesNoSuchAlert: 5m, SesDailyQuotaHigh: 5 minutes}\n"
         "colour: blue\n"
     )
@@ -324,11 +427,32 @@ def test_bad_settings_name_the_key_and_exit_2(
         "grafana_url: 'grafana.local' is not an absolute http(s) URL",
         "keep_firing_for: 'soon' is not a Prometheus duration",
         "replica_labels: expected a list of label names",
+        "data_stale_after: must be longer than 0",
+        "configuration_sets_paused_on_purpose[0]: '(unclosed' is not a regular expression",
+        "send_rate_warning_ratio: expected a ratio above 0 and at most 1",
+        "cloudwatch_total_monthly_budget_usd: expected a positive number",
+        "extra_labels.severity: set by the rules themselves",
+        "extra_labels.team: expected a string value",
+        "extra_labels.bad label: not a label name",
+        "severity.SesExporterDown: 'urgent' is not one of critical, warning, info",
+        "severity.SesNoSuchAlert: no such alert",
+        "disabled_alerts[0]: 'SesNoSuchAlert': no such alert",
         "for.SesNoSuchAlert: no such alert",
         "for.SesDailyQuotaHigh: '5 minutes' is not a Prometheus duration",
         "colour: unknown key",
     ):
         assert expected in errors, errors
+
+
+def test_join_labels_must_include_the_replica_labels(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "bad.yml"
+    config.write_text("join_labels: [namespace, job, instance]\n")
+    assert GENERATOR.main(["--config", str(config), "--output", str(tmp_path / "o.yml")]) == 2
+    assert "join_labels: must include every replica label (missing: pod)" in (
+        capsys.readouterr().err
+    )
 
 
 def test_rules_use_only_documented_metrics() -> None:
@@ -403,3 +527,31 @@ def test_inhibit_rules_match_existing_alerts_and_labels() -> None:
             assert matched, f"{matcher} matches no alert"
             if "rate" in inhibit["equal"]:
                 assert all("rate" in static_labels[name] for name in matched), matched
+
+
+# ---- per-deployment settings, run by promtool -------------------------------------------
+
+DEPLOYMENT = Path(__file__).parent / "data" / "rules"
+
+
+@needs_promtool
+def test_deployment_settings_reach_the_alerts(tmp_path: Path) -> None:
+    """Extra labels, a severity override, a disabled alert, the stale threshold and the
+    paused-set window and allow-list, checked by promtool on the generated file."""
+    config = DEPLOYMENT / "deployment.rules-config.yml"
+    out = tmp_path / "mine.rules.yml"
+    assert GENERATOR.main(["--config", str(config), "--output", str(out)]) == 0
+    run("promtool", "check", "rules", out)
+    data = yaml.safe_load(out.read_text())
+    alerts = {r["alert"]: r for g in data["groups"] for r in g["rules"] if "alert" in r}
+    assert "SesCloudWatchTotalSpendHigh" not in alerts
+    assert len(alerts) == len(alert_names()) - 1
+    assert all(rule["labels"]["team"] == "mail" for rule in alerts.values())
+    under_review = alerts["SesBounceRateUnderReview"]
+    assert under_review["labels"]["severity"] == "critical"
+    assert under_review["keep_firing_for"] == "1h"  # as every critical alert
+    assert "> 14400" in alerts["SesExporterDataStale"]["expr"]
+    assert 'configuration_set!~"archive-.*"' in alerts["SesConfigurationSetSendingPaused"]["expr"]
+    cases = tmp_path / "cases.yml"
+    shutil.copy(DEPLOYMENT / "deployment.test.yml", cases)
+    assert "SUCCESS" in run("promtool", "test", "rules", cases)

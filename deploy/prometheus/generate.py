@@ -4,10 +4,12 @@
     python3 deploy/prometheus/generate.py --check   # exit 1 if the committed file is stale
     python3 deploy/prometheus/generate.py --config mine.yml --output my.rules.yml
 
-The settings (rules-config.yml next to this script, every key optional): the job
-selector, the Grafana and runbook base URLs, the labels that tell replicas apart, the
-`for` of every alert, keep_firing_for of the critical alerts, and two levels. A bad
-setting is reported with its key path and exit status 2, like the exporter's config.
+The settings (rules-config.yml next to this script, every key optional, each documented
+there): the job selector, the Grafana and runbook base URLs, the labels that tell replicas
+apart and those that identify one scrape target, thresholds (stale data, discovery, the
+paused-set window, send rate, reputation trend, budgets), extra labels, per-alert
+severities, disabled alerts and the `for` of every alert. A bad setting is reported with
+its key path and exit status 2, like the exporter's config.
 
 What the rules rely on, and why (docs/runbooks.md has one section per alert):
 
@@ -15,11 +17,24 @@ What the rules rely on, and why (docs/runbooks.md has one section per alert):
   pod)`), so two replicas polling the same account raise one alert; the two about the
   exporter's own process (down, config reload) stay per instance.
 * The reputation thresholds come from the exporter (`ses_exporter_reputation_threshold_ratio`,
-  its `reputation_thresholds` config), joined on `job`: no copy of them lives here.
+  its `reputation_thresholds` config): no copy of them lives here. They carry no target
+  labels, only those of the scrape, so a series is joined with the thresholds of the
+  process that exposed it: `on (join_labels)` (cluster, namespace, job, instance, pod:
+  one scrape target; a label absent on both sides matches as empty), *inside* the
+  `max without` of the replicas. Joined after the max on `job` alone, two releases in one
+  job (or a global ruler's clusters) put two threshold series in one match group and
+  Prometheus refuses the whole expression ("found duplicate series").
+* What is left of the join labels without the replica labels (cluster, namespace, job)
+  names a deployment: shard coverage, total spend and the annotations' threshold look-up
+  are per deployment.
+* Severity is the paging policy of docs/runbooks.md: critical (it pages) only where AWS
+  acts or is about to act on an account; a configuration set never pages.
 * Critical alerts have `keep_firing_for`: when their data goes stale (a collector keeps
   failing, the exporter is gone) they keep firing until SesExporterDataStale or
   SesExporterDown has taken over, instead of resolving as if the problem were fixed.
   Prometheus supports it from 2.42 (checked with Debian's promtool 2.42 in the tests).
+* Every alert is a plain rule with `labels.severity` and a stable name, so the Helm chart
+  can drop, relabel or re-grade alerts in the parsed file.
 """
 
 from __future__ import annotations
@@ -47,6 +62,10 @@ _DURATION = re.compile(r"0|([0-9]+(ms|s|m|h|d))+")
 
 # ---------------------------------------------------------------- settings
 
+SEVERITIES = ("critical", "warning", "info")
+# Labels the rules set themselves; extra_labels may not replace them.
+RESERVED_LABELS = {"alertname", "severity", "rate"}
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -54,9 +73,21 @@ class Settings:
     grafana_url: str = "http://localhost:3000"
     runbook_url: str = "https://github.com/ses-exporter/ses-exporter/blob/main/docs/runbooks.md"
     replica_labels: tuple[str, ...] = ("instance", "pod")
+    join_labels: tuple[str, ...] = ("cluster", "namespace", "job", "instance", "pod")
     keep_firing_for: str = "1h"
+    data_stale_after: str = "1h"
+    organization_discovery_stale_after: str = "2h"
+    configuration_set_paused_window: str = "1d"
+    configuration_sets_paused_on_purpose: tuple[str, ...] = ()
     reject_min_count: int = 10
+    send_rate_warning_ratio: float = 0.8
+    reputation_trend_window: str = "6h"
+    reputation_trend_horizon: str = "1d"
     cloudwatch_monthly_budget_usd: float = 50.0
+    cloudwatch_total_monthly_budget_usd: float = 500.0
+    extra_labels: Mapping[str, str] = field(default_factory=dict)
+    severity: Mapping[str, str] = field(default_factory=dict)
+    disabled_alerts: tuple[str, ...] = ()
     for_: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -72,6 +103,20 @@ def _duration(path: str, value: Any, errors: list[str]) -> str:
     return str(value)
 
 
+def _positive_duration(path: str, value: Any, errors: list[str]) -> str:
+    before = len(errors)
+    duration = _duration(path, value, errors)
+    if len(errors) == before and seconds(duration) <= 0:
+        errors.append(f"{path}: must be longer than 0")
+    return duration
+
+
+def seconds(duration: str) -> float:
+    """A Prometheus duration (already checked) in seconds."""
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+    return sum(int(n) * units[u] for n, u in re.findall(r"([0-9]+)(ms|s|m|h|d)", duration))
+
+
 def _text(key: str, value: Any, errors: list[str]) -> Any:
     if not isinstance(value, str) or not value.strip():
         errors.append(f"{key}: expected a non-empty string")
@@ -82,9 +127,12 @@ def _text(key: str, value: Any, errors: list[str]) -> Any:
     return None
 
 
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+
+
 def _labels(key: str, value: Any, errors: list[str]) -> Any:
     if isinstance(value, list) and all(
-        isinstance(v, str) and re.fullmatch(r"[a-zA-Z_][a-zA-Z0-9_]*", v) for v in value
+        isinstance(v, str) and _LABEL_NAME.fullmatch(v) for v in value
     ):
         return tuple(value)
     errors.append(f"{key}: expected a list of label names")
@@ -105,15 +153,75 @@ def _money(key: str, value: Any, errors: list[str]) -> Any:
     return None
 
 
-def _fors(key: str, value: Any, errors: list[str]) -> Any:
+def _share(key: str, value: Any, errors: list[str]) -> Any:
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 < value <= 1:
+        return float(value)
+    errors.append(f"{key}: expected a ratio above 0 and at most 1 (0.8 is 80 %)")
+    return None
+
+
+def _regexes(key: str, value: Any, errors: list[str]) -> Any:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        errors.append(f"{key}: expected a list of configuration set names or regular expressions")
+        return None
+    for i, pattern in enumerate(value):
+        try:
+            re.compile(pattern)
+        except re.error as err:
+            errors.append(f"{key}[{i}]: {pattern!r} is not a regular expression ({err})")
+    return tuple(value)
+
+
+def _alert_map(key: str, value: Any, errors: list[str]) -> dict[str, Any] | None:
+    """A mapping keyed by alert names; unknown names are errors."""
     if not isinstance(value, dict):
-        errors.append(f"{key}: expected a mapping of alert names to durations")
+        errors.append(f"{key}: expected a mapping of alert names to values")
         return None
     names = alert_names()
     for name in value:
         if name not in names:
             errors.append(f"{key}.{name}: no such alert")
+    return value
+
+
+def _fors(key: str, value: Any, errors: list[str]) -> Any:
+    value = _alert_map(key, value, errors)
+    if value is None:
+        return None
     return {name: _duration(f"{key}.{name}", d, errors) for name, d in value.items()}
+
+
+def _severities(key: str, value: Any, errors: list[str]) -> Any:
+    value = _alert_map(key, value, errors)
+    for name, severity in (value or {}).items():
+        if severity not in SEVERITIES:
+            errors.append(f"{key}.{name}: {severity!r} is not one of {', '.join(SEVERITIES)}")
+    return value
+
+
+def _disabled(key: str, value: Any, errors: list[str]) -> Any:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        errors.append(f"{key}: expected a list of alert names")
+        return None
+    names = alert_names()
+    for i, name in enumerate(value):
+        if name not in names:
+            errors.append(f"{key}[{i}]: {name!r}: no such alert")
+    return tuple(value)
+
+
+def _extra_labels(key: str, value: Any, errors: list[str]) -> Any:
+    if not isinstance(value, dict):
+        errors.append(f"{key}: expected a mapping of label names to values")
+        return None
+    for name, label_value in value.items():
+        if not isinstance(name, str) or not _LABEL_NAME.fullmatch(name) or name.startswith("__"):
+            errors.append(f"{key}.{name}: not a label name")
+        elif name in RESERVED_LABELS:
+            errors.append(f"{key}.{name}: set by the rules themselves")
+        if not isinstance(label_value, str):
+            errors.append(f"{key}.{name}: expected a string value (quote numbers)")
+    return value
 
 
 _CHECKS: dict[str, Callable[[str, Any, list[str]], Any]] = {
@@ -121,9 +229,21 @@ _CHECKS: dict[str, Callable[[str, Any, list[str]], Any]] = {
     "grafana_url": _text,
     "runbook_url": _text,
     "replica_labels": _labels,
+    "join_labels": _labels,
     "keep_firing_for": _duration,
+    "data_stale_after": _positive_duration,
+    "organization_discovery_stale_after": _positive_duration,
+    "configuration_set_paused_window": _positive_duration,
+    "configuration_sets_paused_on_purpose": _regexes,
     "reject_min_count": _count,
+    "send_rate_warning_ratio": _share,
+    "reputation_trend_window": _positive_duration,
+    "reputation_trend_horizon": _positive_duration,
     "cloudwatch_monthly_budget_usd": _money,
+    "cloudwatch_total_monthly_budget_usd": _money,
+    "extra_labels": _extra_labels,
+    "severity": _severities,
+    "disabled_alerts": _disabled,
     "for": _fors,
 }
 
@@ -142,9 +262,17 @@ def load_settings(data: Any) -> Settings:
             errors.append(f"{key}: unknown key (known: {', '.join(_CHECKS)})")
             continue
         values["for_" if key == "for" else key] = check(key, value, errors)
+    if not errors:
+        settings = replace(Settings(), **values)
+        missing = [name for name in settings.replica_labels if name not in settings.join_labels]
+        if missing:
+            # A join without them would meet two replicas' thresholds in one match group.
+            errors.append(
+                f"join_labels: must include every replica label (missing: {', '.join(missing)})"
+            )
     if errors:
         raise SettingsError(errors)
-    return replace(Settings(), **values)
+    return settings
 
 
 # ---------------------------------------------------------------- PromQL pieces
@@ -163,6 +291,18 @@ class Q:
         """One series per target, whichever replicas report it."""
         return f"max without ({', '.join(self.s.replica_labels)}) ({expr})"
 
+    @property
+    def on_target(self) -> str:
+        """Vector matching on the labels of one scrape target: a series meets the
+        threshold series of the exporter process that exposed it, never another's."""
+        return f"on ({', '.join(self.s.join_labels)})"
+
+    @property
+    def deployment(self) -> tuple[str, ...]:
+        """The join labels that stay after the replicas are aggregated away: they tell one
+        deployment (release, cluster) of the exporter from another."""
+        return tuple(n for n in self.s.join_labels if n not in self.s.replica_labels)
+
     def dashboard(self, uid: str, per_set: bool = False) -> str:
         # No spaces inside {{}}: a URL with none stays on one line in the YAML.
         query = "var-account_id={{$labels.account_id}}&var-region={{$labels.region}}"
@@ -173,6 +313,18 @@ class Q:
     def runbook(self, alert: str) -> str:
         return f"{self.s.runbook_url}#{alert.lower()}"
 
+    def threshold_text(self, rate: str, status: str) -> str:
+        """The configured threshold, read from the deployment that reported the alert's
+        series (a label the alert lacks matches series without it)."""
+        matchers = [f'{name}="%s"' for name in self.deployment]
+        matchers += [f'rate="{rate}"', f'status="{status}"']
+        args = "".join(f" $labels.{name}" for name in self.deployment)
+        query = f"`ses_exporter_reputation_threshold_ratio{{{', '.join(matchers)}}}`"
+        return (
+            f"{{{{ with printf {query}{args} | query }}}}"
+            "{{ . | first | value | humanizePercentage }}{{ else }}unknown{{ end }}"
+        )
+
 
 WHERE = "{{ $labels.account_id }} in {{ $labels.region }}"
 SET = "configuration set {{ $labels.configuration_set }}"
@@ -180,15 +332,9 @@ SET_WHERE = "(account {{ $labels.account_id }}, {{ $labels.region }})"
 VALUE_PCT = "{{ $value | humanizePercentage }}"
 
 
-def threshold_text(rate: str, status: str) -> str:
-    """The configured threshold, read from the exporter that reported the alert's series."""
-    query = (
-        f'`ses_exporter_reputation_threshold_ratio{{job="%s", rate="{rate}", status="{status}"}}`'
-    )
-    return (
-        f"{{{{ with printf {query} $labels.job | query }}}}"
-        "{{ . | first | value | humanizePercentage }}{{ else }}unknown{{ end }}"
-    )
+def promql_string(value: str) -> str:
+    """A PromQL double-quoted string literal (Go's escaping)."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def text(*parts: str) -> str:
@@ -297,7 +443,7 @@ def exporter_alerts(q: Q) -> list[Alert]:
             "warning",
             "time() - "
             + q.one(q.sel("ses_exporter_collector_last_success_timestamp_seconds"))
-            + " > 3600\n",
+            + f" > {seconds(q.s.data_stale_after):g}\n",
             text(
                 "ses-exporter data of {{ $labels.collector }} for",
                 WHERE,
@@ -312,8 +458,9 @@ def exporter_alerts(q: Q) -> list[Alert]:
             ),
             q.dashboard(ACCOUNT_DASHBOARD),
             "Age of the last successful poll, whatever the last poll did: also catches a hung\n"
-            "poll. 1 hour is past the default max_staleness of every collector; critical\n"
-            "alerts keep firing (keep_firing_for) until this one has taken over.",
+            f"poll. data_stale_after ({q.s.data_stale_after}): past the max_staleness of every\n"
+            "collector (3 intervals; raise it with the intervals); critical alerts keep firing\n"
+            "(keep_firing_for) until this one has taken over.",
         ),
         Alert(
             "SesExporterConfigReloadFailed",
@@ -368,12 +515,98 @@ def exporter_alerts(q: Q) -> list[Alert]:
             "Summed over replicas, not deduplicated: two replicas polling the same account\n"
             "both pay. The price is that of us-east-1; it is the same in most regions.",
         ),
+        Alert(
+            "SesCloudWatchTotalSpendHigh",
+            "warning",
+            f"sum by ({', '.join(q.deployment)}) (rate({requested}[1h])) * {monthly}\n"
+            f"  > {q.s.cloudwatch_total_monthly_budget_usd:g}\n",
+            text(
+                "ses-exporter's CloudWatch requests for all its accounts cost about",
+                '${{ $value | printf "%.0f" }} a month',
+            ),
+            text(
+                "At the rate of the last hour, the GetMetricData requests of ses-exporter (job",
+                "{{ $labels.job }}{{ with $labels.namespace }}, namespace {{ . }}{{ end }}) for",
+                'all the accounts and regions it polls cost about ${{ $value | printf "%.2f" }}',
+                "over 30 days ($0.01 per 1,000 metrics requested), more than the budget of",
+                f"${q.s.cloudwatch_total_monthly_budget_usd:g} for the whole organization.",
+                "Lengthen collectors.cloudwatch.interval or narrow configuration_sets.",
+            ),
+            home,
+            "The bill of every account one deployment polls (the Organization's payer sees it\n"
+            "summed): per deployment, the join labels without the replica labels.",
+        ),
+        Alert(
+            "SesExporterOrganizationDiscoveryFailing",
+            "warning",
+            q.one(
+                "\n  time() - "
+                + q.sel("ses_exporter_organization_discovery_last_success_timestamp_seconds")
+                + f" > {seconds(q.s.organization_discovery_stale_after):g}\n"
+                "or\n  "
+                + q.sel("ses_exporter_organization_discovery_success")
+                + " == 0\n    unless\n  "
+                + q.sel("ses_exporter_organization_discovery_last_success_timestamp_seconds")
+                + "\n"
+            )
+            + "\n",
+            "ses-exporter cannot list the accounts of organization {{ $labels.organization }}",
+            text(
+                "AWS Organizations discovery of {{ $labels.organization }}",
+                "{{ if eq $value 0.0 }}has never succeeded{{ else }}last succeeded",
+                "{{ $value | humanizeDuration }} ago{{ end }} (job {{ $labels.job }}). Accounts",
+                "added since are not polled and no alert can fire for them; the accounts of the",
+                "last good discovery are still polled.",
+            ),
+            home,
+            "Per replica first (each replica lists the organization itself; with sharding a\n"
+            "failing one misses the new accounts it would own), then the most stale replica:\n"
+            "the age of its last successful discovery, or 0 if it never had one. The default\n"
+            f"{q.s.organization_discovery_stale_after} (organization_discovery_stale_after) and "
+            "`for` let one failed\nrefresh (every hour by default) pass.",
+        ),
+        Alert(
+            "SesExporterShardCoverageBroken",
+            "warning",
+            "(\n  sum without ({r}) ({t})\n    -\n  max without ({r}) ({a})\n  != 0\n"
+            'or\n  count_values without ({r}) ("shard_index", {i}) > 1\n)\n'
+            "  and ignoring (shard_index)\nmax without ({r}) ({n}) > 1\n".format(
+                r=", ".join(q.s.replica_labels),
+                t=q.sel("ses_exporter_targets"),
+                a=q.sel("ses_exporter_targets_all_shards"),
+                i=q.sel("ses_exporter_shard_index"),
+                n=q.sel("ses_exporter_shards"),
+            ),
+            text(
+                "ses-exporter's shards do not poll every target exactly once",
+                "(job {{ $labels.job }}{{ with $labels.namespace }}, namespace {{ . }}{{ end }})",
+            ),
+            text(
+                "{{ with $labels.shard_index }}{{ $value }} replicas run as shard {{ . }} of the",
+                "same deployment{{ else }}The targets the replicas poll together minus the",
+                "targets of all shards is {{ $value }} (negative: targets no replica polls;",
+                "positive: targets polled twice){{ end }}, for {{ $for }}. Every replica needs",
+                "the same configuration and --shard.count and its own --shard.index.",
+            ),
+            home,
+            "Per deployment (what stays after the replica labels go): the sum of the replicas'\n"
+            "ses_exporter_targets must equal ses_exporter_targets_all_shards, and no shard index\n"
+            "may run twice. Only for sharded deployments (--shard.count > 1): unsharded\n"
+            "replicas are an HA pair that polls everything twice on purpose. A rolling update\n"
+            "breaks the split for a few minutes, which the `for` lets pass.",
+        ),
     ]
 
 
 def health_alerts(q: Q) -> list[Alert]:
     shutdown = q.one(q.sel("aws_ses_account_enforcement_status", 'status="SHUTDOWN"'))
     disabled = q.one(q.sel("aws_ses_account_sending_enabled"))
+    on_purpose = q.s.configuration_sets_paused_on_purpose
+    set_enabled = q.sel(
+        "aws_ses_configuration_set_sending_enabled",
+        *([f"configuration_set!~{promql_string('|'.join(on_purpose))}"] if on_purpose else []),
+    )
+    window = q.s.configuration_set_paused_window
     return [
         Alert(
             "SesAccountUnderReview",
@@ -405,27 +638,55 @@ def health_alerts(q: Q) -> list[Alert]:
             "sending disabled.",
         ),
         Alert(
+            "SesAccountEnforcementStatusUnknown",
+            "warning",
+            q.one(
+                q.sel("aws_ses_account_enforcement_status", 'status!~"HEALTHY|PROBATION|SHUTDOWN"')
+            )
+            + " == 1\n",
+            f"SES account {WHERE} has the unknown enforcement status {{{{ $labels.status }}}}",
+            text(
+                f"AWS reports the enforcement status {{{{ $labels.status }}}} for account {WHERE},",
+                "none of HEALTHY, PROBATION (under review) and SHUTDOWN (paused) that the alerts",
+                "know: SesAccountUnderReview and SesSendingPaused cannot tell what it means.",
+                "Read the account's status in the SES console.",
+            ),
+            q.dashboard(ACCOUNT_DASHBOARD),
+            "The exporter exposes any status AWS returns as its own series; a new one (or a\n"
+            "typo in a simulated one) must not go unnoticed.",
+        ),
+        Alert(
             "SesConfigurationSetSendingPaused",
             "warning",
-            q.one(q.sel("aws_ses_configuration_set_sending_enabled")) + " == 0\n",
+            f"{q.one(set_enabled)} == 0\n  and\n"
+            f"{q.one(f'max_over_time({set_enabled}[{window}])')} == 1\n",
             text(
                 "SES configuration set {{ $labels.configuration_set }} is paused in",
                 "{{ $labels.account_id }}/{{ $labels.region }}",
             ),
             text(
                 f"Sending is disabled for {SET} of account {WHERE} (SendingEnabled is false):",
-                "SES rejects every email sent with it. Silence this if the set was paused on",
-                "purpose.",
+                f"SES rejects every email sent with it. It was enabled within the last {window};",
+                f"this alert stops {window} after the pause (a set paused that long is taken as",
+                "paused on purpose). Sets paused on purpose for good belong in",
+                "configuration_sets_paused_on_purpose.",
             ),
             q.dashboard(REPUTATION_DASHBOARD, per_set=True),
+            f"Only while the set was enabled within configuration_set_paused_window ({window}):\n"
+            "a set disabled on purpose stops alerting by itself instead of needing a permanent\n"
+            "silence; a set already paused when Prometheus first saw it never alerts. Sets\n"
+            "matching configuration_sets_paused_on_purpose never alert.",
         ),
     ]
 
 
-LEVELS = {  # level -> (severity account-wide, per set, statuses that count)
+# level -> (severity account-wide, per set, statuses that count). Only the account-wide
+# at-risk level pages: AWS acts on accounts, never on one configuration set, and reviews
+# an account on its own (SesAccountUnderReview pages then).
+LEVELS = {
     "ApproachingReview": ("warning", "info", ""),
-    "UnderReview": ("critical", "warning", "under_review|at_risk"),
-    "AtRisk": ("critical", "critical", "at_risk"),
+    "UnderReview": ("warning", "warning", "under_review|at_risk"),
+    "AtRisk": ("critical", "warning", "at_risk"),
 }
 ADVICE = {
     ("bounce", False): "Find the configuration set that bounces and clean its recipient lists.",
@@ -446,12 +707,14 @@ def reputation_alert(q: Q, rate: str, level: str, per_set: bool) -> Alert:
     short = f"{SET}" if per_set else WHERE
     name = f"Ses{'ConfigurationSet' if per_set else ''}{rate.capitalize()}Rate{level}"
     if level == "ApproachingReview":
-        threshold = q.one(
-            q.sel(
-                "ses_exporter_reputation_threshold_ratio", f'rate="{rate}"', 'status="under_review"'
-            )
+        raw = q.sel(f"{prefix}reputation_{rate}_ratio")
+        threshold = q.sel(
+            "ses_exporter_reputation_threshold_ratio", f'rate="{rate}"', 'status="under_review"'
         )
-        expr = f"{ratio}\n  >= on (job) group_left ()\n({threshold} * 4 / 5)\n"
+        # Joined per scrape target before the replicas are aggregated away: each series
+        # meets its own exporter's threshold, one to one, however many replicas and releases.
+        expr = q.one(f"\n  {raw}\n    >= {q.on_target} group_left ()\n  ({threshold} * 4 / 5)\n")
+        expr += "\n"
         where = "at least 80% of the review threshold"
         status = "under_review"
     else:
@@ -491,11 +754,40 @@ def reputation_alert(q: Q, rate: str, level: str, per_set: bool) -> Alert:
         ),
         text(
             f"The {rate} rate of {who} is {VALUE_PCT}, {where}",
-            f"({threshold_text(rate, status)}, the exporter's reputation_thresholds).",
+            f"({q.threshold_text(rate, status)}, the exporter's reputation_thresholds).",
             consequence,
             ADVICE[(rate, per_set)],
         ),
         q.dashboard(REPUTATION_DASHBOARD, per_set=per_set),
+        extra_labels={"rate": rate},
+    )
+
+
+def rising_alert(q: Q, rate: str) -> Alert:
+    ratio = q.sel(f"aws_ses_reputation_{rate}_ratio")
+    between = q.sel("aws_ses_reputation_status", f'rate="{rate}"', 'status="under_review"')
+    at_risk = q.sel("ses_exporter_reputation_threshold_ratio", f'rate="{rate}"', 'status="at_risk"')
+    window, horizon = q.s.reputation_trend_window, q.s.reputation_trend_horizon
+    forecast = q.one(
+        f"\n  predict_linear({ratio}[{window}], {seconds(horizon):g})\n"
+        f"    >= {q.on_target} group_left ()\n  {at_risk}\n"
+    )
+    return Alert(
+        f"Ses{rate.capitalize()}RateRisingTowardsAtRisk",
+        "warning",
+        f"{q.one(ratio)}\n  and ignoring (rate, status)\n{q.one(f'{between} == 1')}\n"
+        f"  and\n{forecast}\n",
+        f"SES {rate} rate of {WHERE} is {VALUE_PCT} and heading for the at-risk threshold",
+        text(
+            f"The {rate} rate of account {WHERE} is {VALUE_PCT}, past the review threshold,",
+            f"and at the pace of the last {window} it reaches the at-risk threshold",
+            f"({q.threshold_text(rate, 'at_risk')}) within {humanize(horizon)}. AWS may pause",
+            f"sending from the account there. {ADVICE[(rate, False)]}",
+        ),
+        q.dashboard(REPUTATION_DASHBOARD),
+        "Between the review and at-risk thresholds (status under_review) and a linear\n"
+        f"forecast over reputation_trend_window ({window}) at or past the at-risk threshold\n"
+        f"within reputation_trend_horizon ({horizon}): the rate is heading up, not settling.",
         extra_labels={"rate": rate},
     )
 
@@ -506,13 +798,15 @@ def reputation_alerts(q: Q) -> list[Alert]:
         for per_set in (False, True)
         for rate in ("bounce", "complaint")
         for level in LEVELS
-    ]
+    ] + [rising_alert(q, rate) for rate in ("bounce", "complaint")]
 
 
 def quota_alerts(q: Q) -> list[Alert]:
     used = q.one(q.sel("aws_ses_sending_quota_used_ratio"))
     growing = q.one(f"deriv({q.sel('aws_ses_sent_last_24h')}[15m])")
     rejects = q.one(f"increase({q.sel('aws_ses_rejects_total')}[1h])")
+    sending = q.one(f"rate({q.sel('aws_ses_sends_total')}[15m])")
+    max_rate = q.one(q.sel("aws_ses_max_send_rate"))
     return [
         Alert(
             "SesDailyQuotaHigh",
@@ -560,6 +854,21 @@ def quota_alerts(q: Q) -> list[Alert]:
             "long `for` (one-off bursts end before it).",
         ),
         Alert(
+            "SesSendRateNearMax",
+            "warning",
+            f"{sending}\n  /\n({max_rate} > 0)\n  >= {q.s.send_rate_warning_ratio:g}\n",
+            f"SES account {WHERE} sends at {VALUE_PCT} of its maximum send rate",
+            text(
+                f"Over the last 15 minutes account {WHERE} sent on average {VALUE_PCT} of its",
+                "maximum send rate (emails per second). Above it SES throttles sends",
+                '("Maximum sending rate exceeded"); bursts reach it before the average does.',
+                "Spread the sending out or ask AWS for a higher rate.",
+            ),
+            q.dashboard(ACCOUNT_DASHBOARD),
+            "CloudWatch Send per second over 15 minutes (the counter moves once per cloudwatch\n"
+            "poll) against SendQuota.MaxSendRate; absent for an unlimited rate.",
+        ),
+        Alert(
             "SesRejectRateSpike",
             "warning",
             f"ses:reject_ratio:rate1h >= 0.01\n  and\n{rejects} >= {q.s.reject_min_count}\n",
@@ -590,8 +899,12 @@ DEFAULT_FOR = {  # alert -> `for`; rules-config.yml lists the same
     "SesExporterConfigReloadFailed": "5m",
     "SesExporterThrottled": "30m",
     "SesCloudWatchSpendHigh": "1h",
+    "SesCloudWatchTotalSpendHigh": "1h",
+    "SesExporterOrganizationDiscoveryFailing": "15m",
+    "SesExporterShardCoverageBroken": "15m",
     "SesAccountUnderReview": "5m",
     "SesSendingPaused": "5m",
+    "SesAccountEnforcementStatusUnknown": "15m",
     "SesConfigurationSetSendingPaused": "5m",
     "SesBounceRateApproachingReview": "30m",
     "SesBounceRateUnderReview": "15m",
@@ -605,9 +918,12 @@ DEFAULT_FOR = {  # alert -> `for`; rules-config.yml lists the same
     "SesConfigurationSetComplaintRateApproachingReview": "30m",
     "SesConfigurationSetComplaintRateUnderReview": "15m",
     "SesConfigurationSetComplaintRateAtRisk": "5m",
+    "SesBounceRateRisingTowardsAtRisk": "30m",
+    "SesComplaintRateRisingTowardsAtRisk": "30m",
     "SesDailyQuotaHigh": "15m",
     "SesDailyQuotaCritical": "5m",
     "SesDailyQuotaExhaustionPredicted": "1h",
+    "SesSendRateNearMax": "15m",
     "SesRejectRateSpike": "15m",
 }
 
@@ -622,9 +938,10 @@ def alert_rule(q: Q, alert: Alert) -> Rule:
     duration = q.s.for_.get(alert.name, DEFAULT_FOR.get(alert.name, "0s"))
     if duration not in {"0", "0s"}:
         rule["for"] = duration
-    if alert.severity == "critical":
+    severity = q.s.severity.get(alert.name, alert.severity)
+    if severity == "critical":
         rule["keep_firing_for"] = q.s.keep_firing_for
-    rule["labels"] = {"severity": alert.severity, **alert.extra_labels}
+    rule["labels"] = {"severity": severity, **alert.extra_labels, **q.s.extra_labels}
     rule["annotations"] = {
         "summary": alert.summary,
         "description": alert.description.replace("{{ $for }}", humanize(duration)),
@@ -669,15 +986,23 @@ HEADER = """\
 # Check:  promtool check rules deploy/prometheus/ses-exporter.rules.yml
 # Test:   promtool test rules deploy/prometheus/ses-exporter.rules.test.yml
 #
-# Severity:
-#   critical  SES rejects mail now, or AWS is about to make it (review, pause, quota).
-#   warning   act within hours: a threshold is near, or the exporter cannot see SES.
-#   info      worth a look: one configuration set is drifting towards a threshold.
+# Severity (the paging policy of docs/runbooks.md; deploy/prometheus/alertmanager.yml
+# pages on critical and opens a ticket on warning):
+#   critical  page: SES rejects the account's mail now or AWS is acting on the account
+#             (paused, under review), the account-wide rate is at risk, quota >= 95 %.
+#   warning   ticket: act within hours; a threshold is near or crossed by one configuration
+#             set, or the exporter cannot see SES.
+#   info      no notification: one configuration set is drifting towards a threshold.
 #
 # Levels are cumulative ("...UnderReview" still fires past the at-risk threshold), so an
 # alert never resolves because things got worse; deploy/prometheus/alertmanager.yml
 # inhibits the lower level while the higher one fires. Every alert has a `runbook_url`
 # (docs/runbooks.md) and an absolute `dashboard` link.
+#
+# Replicas and releases: SES alerts aggregate the replica labels away (max without), and
+# joins with the exporter's threshold series match on the labels of one scrape target
+# (join_labels) before that, so two replicas, two releases in one job or a global ruler
+# over clusters give one alert per target and deployment, never a duplicate-series error.
 """
 
 
@@ -705,6 +1030,8 @@ def render(settings: Settings) -> str:
     for title, build in ALERT_GROUPS:
         out.append(f"\n      # ---- {title} " + "-" * max(4, 76 - len(title)) + "\n")
         for alert in build(q):
+            if alert.name in q.s.disabled_alerts:
+                continue
             out.append("\n")
             if alert.comment:
                 out.append(_comment(alert.comment, 6))
