@@ -488,11 +488,19 @@ def test_alert_labels_severities_for_and_disabled_alerts() -> None:
             if "alert" in r:
                 r["labels"] = {**labels, **r["labels"]}
                 r["labels"]["severity"] = severity.get(r["alert"], r["labels"]["severity"])
+                # Made critical: keeps firing while stale, as the bundled critical alerts
+                # do; made less than critical: no longer.
+                if severity.get(r["alert"]) == "critical":
+                    r["keep_firing_for"] = "1h"
+                elif r["alert"] in severity:
+                    r.pop("keep_firing_for", None)
                 r["for"] = pending.get(r["alert"], r.get("for"))
                 if r["for"] is None:
                     del r["for"]
     assert spec == bundled
     assert {r["alert"]: r["labels"]["severity"] for r in alerts(spec)}.items() >= severity.items()
+    kept = {r["alert"] for r in alerts(spec) if "keep_firing_for" in r}
+    assert kept == {r["alert"] for r in alerts(spec) if r["labels"]["severity"] == "critical"}
     assert all(r["labels"].items() >= labels.items() for r in alerts(spec))
     assert not [r for r in all_rules(spec) if "record" in r and "labels" in r]
     jsonschema.Draft7Validator(crd_schema("PrometheusRule")).validate(rule)

@@ -34,6 +34,7 @@ GRAFANA = "http://localhost:3000"
 DASHBOARDS = (
     f"{GRAFANA}/d/ses-account-dashboard/ses-account-dashboard",
     f"{GRAFANA}/d/ses-reputation-metrics/ses-reputation-metrics",
+    f"{GRAFANA}/d/ses-fleet-overview/ses-fleet-overview",
 )
 RUNBOOK_BASE = "https://github.com/ses-exporter/ses-exporter/blob/main/docs/runbooks.md#"
 # Alerts about one exporter process keep its instance; every other alert aggregates it away.
@@ -256,6 +257,9 @@ def test_alert_has_severity_summary_description_and_dashboard(rule: dict[str, An
     assert all(annotations[key].strip() for key in ("summary", "description"))
     assert annotations["dashboard"].startswith(DASHBOARDS), annotations["dashboard"]
     assert annotations["runbook_url"] == RUNBOOK_BASE + rule["alert"].lower()
+    # The per-target dashboards have no "All" account: they are opened on the alert's.
+    if not annotations["dashboard"].startswith(DASHBOARDS[2]):
+        assert "var-account_id={{$labels.account_id}}" in annotations["dashboard"]
 
 
 def runbook_anchors() -> set[str]:

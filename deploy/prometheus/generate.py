@@ -54,6 +54,9 @@ CONFIG = HERE / "rules-config.yml"
 OUTPUT = HERE / "ses-exporter.rules.yml"
 GROUPS = ("ses-exporter.recording", "ses-exporter.alerts")
 ACCOUNT_DASHBOARD = "ses-account-dashboard"
+# Alerts about the exporter or a whole deployment link here: the per-target dashboards
+# open on one account, so a link without var-account_id would show an arbitrary one.
+FLEET_DASHBOARD = "ses-fleet-overview"
 REPUTATION_DASHBOARD = "ses-reputation-metrics"
 USD_PER_1000_METRICS = 0.01  # CloudWatch GetMetricData, standard resolution
 QUOTA_PREDICTION_FLOOR = 0.5  # no forecast below half the quota used (see the rule)
@@ -402,7 +405,7 @@ def exporter_alerts(q: Q) -> list[Alert]:
     requested = q.sel("ses_exporter_cloudwatch_metrics_requested_total")
     per_account = ", ".join([*q.s.replica_labels, "region"])
     monthly = f"30 * 86400 * {USD_PER_1000_METRICS} / 1000"
-    home = f"{q.s.grafana_url}/d/{ACCOUNT_DASHBOARD}/{ACCOUNT_DASHBOARD}"
+    home = f"{q.s.grafana_url}/d/{FLEET_DASHBOARD}/{FLEET_DASHBOARD}"
     return [
         Alert(
             "SesExporterDown",
