@@ -63,7 +63,7 @@ VARIABLES = {"account_id": "123456789012", "region": REGION, "datasource": "prom
 VARIABLES["configuration_set"] = ".*"
 
 
-SENDING_STATISTICS = ["Sends", "Reject rate", "Bounce rate", "Complaint rate"]
+SENDING_STATISTICS = ["Sends", "Rejects", "Bounces", "Complaints"]
 
 
 def sending_statistics_queries() -> list[tuple[str, str]]:

@@ -281,7 +281,9 @@ def test_units(param: tuple[str, dict[str, Any], dict[str, Any]]) -> None:
 
 
 def test_sending_statistics_are_hourly() -> None:
-    titles = ["Bounce rate", "Complaint rate", "Reject rate", "Sends"]
+    # The console's titles: Rejects, Bounces and Complaints are rates there too (unit %,
+    # descriptions and legends say so).
+    titles = ["Bounces", "Complaints", "Rejects", "Sends"]
     stats = {
         p["title"]: p
         for p, row in panels_with_rows(ACCOUNT)
@@ -301,7 +303,12 @@ def test_sending_statistics_are_hourly() -> None:
         ("console.amazonaws-us-gov.com", "us-gov-.*"),
     ):
         assert f'"console", "{host}", "region", "{regex}")' in sends
-    rejects = stats["Reject rate"]["targets"][0]["expr"]
+    for title in ("Bounces", "Complaints", "Rejects"):
+        panel = stats[title]
+        assert panel["fieldConfig"]["defaults"]["unit"] == "percentunit"
+        assert panel["description"].startswith("A rate, as in the console")
+        assert panel["targets"][0]["legendFormat"].startswith(f"{title[:-1]} rate ")
+    rejects = stats["Rejects"]["targets"][0]["expr"]
     assert "increase(aws_ses_rejects_total{" in rejects
     assert " / (" in rejects and "> 0)" in rejects  # no division by zero in idle hours
 
@@ -392,8 +399,8 @@ def test_unlimited_quota_is_shown_as_unlimited() -> None:
 @pytest.mark.parametrize(
     ("dashboard", "title"),
     [
-        (ACCOUNT, "Bounce rate"),
-        (ACCOUNT, "Complaint rate"),
+        (ACCOUNT, "Bounces"),
+        (ACCOUNT, "Complaints"),
         (REPUTATION, "Historic bounce rate"),
         (REPUTATION, "Historic complaint rate"),
     ],
@@ -905,7 +912,7 @@ def test_fleet_worst_first_puts_aws_enforcement_first_and_uses_each_exporters_th
 
 @needs_promtool
 @pytest.mark.parametrize(
-    ("dashboard", "title"), [(ACCOUNT, "Bounce rate"), (REPUTATION, "Historic bounce rate")]
+    ("dashboard", "title"), [(ACCOUNT, "Bounces"), (REPUTATION, "Historic bounce rate")]
 )
 def test_a_chart_without_a_rate_is_empty_so_its_no_data_text_shows(
     tmp_path: Path, dashboard: dict[str, Any], title: str

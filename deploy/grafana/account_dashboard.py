@@ -11,6 +11,7 @@ from panels import (
     GREEN,
     GREY,
     HOURLY,
+    LEGEND,
     NO_RATE_SERIES,
     ORANGE,
     RED,
@@ -225,22 +226,26 @@ def account_panels() -> list[Json]:
             decimals=0,
         ),
         chart(
-            "Reject rate",
-            [query(f"{per_step(rejects)} / ({per_step(sends)} > 0)")],
+            "Rejects",
+            [query(f"{per_step(rejects)} / ({per_step(sends)} > 0)", f"Reject rate {LEGEND}")],
             (12, 8),
-            f"Rejected emails (virus) / sends, {sending_statistics} (CloudWatch AWS/SES "
-            "Reject and Send); steps without sends have no point.",
+            "A rate, as in the console: rejected emails (virus) / sends, "
+            f"{sending_statistics} (CloudWatch AWS/SES Reject and Send); steps without sends "
+            "have no point.",
             unit="percentunit",
             cloudwatch="rejects",
             interval=HOURLY,
         ),
         chart(
-            "Bounce rate",
-            [query(latest("aws_ses_reputation_bounce_ratio")), *threshold_lines("bounce")],
+            "Bounces",
+            [
+                query(latest("aws_ses_reputation_bounce_ratio"), f"Bounce rate {LEGEND}"),
+                *threshold_lines("bounce"),
+            ],
             (12, 8),
-            "Bounce rate as AWS computes it for reputation (CloudWatch Reputation.BounceRate), "
-            "a rate, not a count; dashed: the review and at-risk thresholds of the exporter "
-            "exposing it, drawn only while there is a rate.",
+            "A rate, as in the console (not a count): the bounce rate as AWS computes it for "
+            "reputation (CloudWatch Reputation.BounceRate); dashed: the review and at-risk "
+            "thresholds of the exporter exposing it, drawn only while there is a rate.",
             unit="percentunit",
             cloudwatch="bounce_ratio",
             interval=HOURLY,
@@ -248,11 +253,14 @@ def account_panels() -> list[Json]:
             overrides=threshold_overrides(),
         ),
         chart(
-            "Complaint rate",
-            [query(latest("aws_ses_reputation_complaint_ratio")), *threshold_lines("complaint")],
+            "Complaints",
+            [
+                query(latest("aws_ses_reputation_complaint_ratio"), f"Complaint rate {LEGEND}"),
+                *threshold_lines("complaint"),
+            ],
             (12, 8),
-            "Complaint rate as AWS computes it for reputation "
-            "(CloudWatch Reputation.ComplaintRate), a rate, not a count; dashed: the review "
+            "A rate, as in the console (not a count): the complaint rate as AWS computes it "
+            "for reputation (CloudWatch Reputation.ComplaintRate); dashed: the review "
             "and at-risk thresholds of the exporter exposing it, drawn only while there is a "
             "rate.",
             unit="percentunit",

@@ -371,7 +371,8 @@ def chart(
     """
     # The SES series (not the threshold lines) get the console host of their partition.
     targets = [
-        t | {"expr": with_console(t["expr"])} if t["legendFormat"] == LEGEND else t for t in targets
+        t | {"expr": with_console(t["expr"])} if t["legendFormat"].endswith(LEGEND) else t
+        for t in targets
     ]
     here = cloudwatch_url(
         cloudwatch, "${region}", start, "${configuration_set}" if per_set else None
