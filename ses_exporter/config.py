@@ -10,38 +10,39 @@ Durations are stored as float seconds.
 
 from __future__ import annotations
 
-import functools
 import os
-import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Annotated, Any, Self
+from typing import TYPE_CHECKING, Annotated, Any, Self
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
-    ConfigDict,
     Field,
     SecretStr,
     Strict,
-    StrictBool,
     ValidationError,
+    create_model,
     field_validator,
     model_validator,
 )
 
-from ses_exporter.aws import RETENTION, retention
+from ses_exporter.collectors import REGISTRY
 from ses_exporter.config_types import (
     FROM_FILE,
+    CollectorConfig,
+    ConfigModel,
+    ConfigurationSetFilter,
     Duration,
     EndpointUrl,
     LabelName,
     ParentId,
     Pattern,
-    Ratio,
     Region,
+    ReputationThresholds,
     RoleArn,
     RoleName,
+    ThresholdPair,
     format_duration,
+    matches_any,
     non_empty,
     parse_duration,
 )
@@ -54,11 +55,10 @@ from ses_exporter.yaml_loader import (
     read_text_file,
 )
 
-__all__ = [  # format_duration and parse_duration are re-exported from config_types
+__all__ = [  # the models and functions of config_types are re-exported
     "COLLECTOR_NAMES",
     "AccountConfig",
     "AccountFilter",
-    "CloudWatchCollectorConfig",
     "CollectorConfig",
     "CollectorsConfig",
     "Config",
@@ -84,100 +84,10 @@ class ConfigError(Exception):
         super().__init__("\n".join(self.errors))
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class CollectorConfig(_Model):
-    enabled: StrictBool = True
-    interval: Duration
-    max_staleness: Duration | None = None
-
-    @property
-    def effective_max_staleness(self) -> float:
-        """How long the last good values stay exposed after failed polls (see ``store``)."""
-        return self.max_staleness if self.max_staleness is not None else 3 * self.interval
-
-    @model_validator(mode="after")
-    def _check_relations(self) -> Self:
-        problems = self._problems()
-        if problems:
-            raise problems_error(problems)
-        return self
-
-    def _problems(self) -> list[Problem]:
-        if self.max_staleness is not None and self.max_staleness < self.interval:
-            message = f"must be at least the interval ({format_duration(self.interval)}), got "
-            return [(("max_staleness",), message + format_duration(self.max_staleness))]
-        return []
-
-
-class CloudWatchCollectorConfig(CollectorConfig):
-    period: Duration = 300.0
-    lookback: Duration = 10_800.0
-    # SES publishes Reputation.* irregularly, hours apart for low-volume senders: the newest
-    # datapoint is looked for over a longer window than the event counts, so it does not
-    # vanish (and alerts on it resolve) between two datapoints.
-    reputation_lookback: Duration = 86_400.0
-
-    @field_validator("period")
-    @classmethod
-    def _whole_minutes(cls, period: float) -> float:
-        # AWS/SES metrics have one-minute resolution; GetMetricData wants multiples of 60.
-        if period % 60:
-            raise ValueError(f"must be a multiple of 60s, got {format_duration(period)}")
-        return period
-
-    def _problems(self) -> list[Problem]:
-        problems = super()._problems()
-        least = self.interval + self.period
-        if self.lookback < least:
-            # lookback is the lateness margin: each poll reads from the end of the last
-            # window, less lookback. Less than a period would miss the growth of the
-            # period being read; CloudWatch publishes late, and a datapoint is read only if
-            # it arrives within lookback - period of its period's end.
-            message = (
-                f"must be at least interval + period ({format_duration(least)}): CloudWatch "
-                "publishes datapoints minutes late, and one that arrives more than "
-                "lookback - period after its period ends is never read; got "
-            )
-            problems.append((("lookback",), message + format_duration(self.lookback)))
-        if self.reputation_lookback < self.period:
-            message = f"must be at least the period ({format_duration(self.period)}), got "
-            problems.append(
-                (("reputation_lookback",), message + format_duration(self.reputation_lookback))
-            )
-        for key in ("lookback", "reputation_lookback"):
-            seconds: float = getattr(self, key)
-            kept = retention(int(self.period))
-            if seconds > kept:
-                problems.append(((key,), self._beyond_retention(seconds, kept)))
-        return problems
-
-    def _beyond_retention(self, seconds: float, kept: int) -> str:
-        period = format_duration(self.period)
-        coarser = [step for step, _ in RETENTION if step > self.period]
-        hint = (
-            f"; a period that is a multiple of {format_duration(coarser[0])} reads further back"
-            if coarser
-            else ""
-        )
-        return (
-            f"must be at most {format_duration(kept)} with period {period}: CloudWatch answers "
-            f"at that period for {format_duration(kept)} only and returns no datapoints for "
-            f"older times{hint}; got {format_duration(seconds)}"
-        )
-
-
-class CollectorsConfig(_Model):
-    """One field per collector. The fields are the list of collector names (``COLLECTOR_NAMES``,
-    in this order) that the registry (``collectors.REGISTRY``), the ``--collector.NAME`` flags
-    and the README's collector table follow; tests/test_collector_names.py checks they agree."""
-
-    account: CollectorConfig = CollectorConfig(interval=60.0)
-    send_statistics: CollectorConfig = CollectorConfig(interval=300.0)
-    cloudwatch: CloudWatchCollectorConfig = CloudWatchCollectorConfig(interval=300.0)
-    configuration_sets: CollectorConfig = CollectorConfig(interval=900.0)
+class _CollectorsBase(ConfigModel):
+    """``collectors``: one section per registered collector (``collectors.REGISTRY``), each
+    of the collector's own model with its own default interval. The fields are made from
+    the registry below, so adding a collector touches no line here."""
 
     @model_validator(mode="before")
     @classmethod
@@ -193,6 +103,7 @@ class CollectorsConfig(_Model):
         return filled
 
     def get(self, name: str) -> CollectorConfig:
+        """The section of collector ``name`` (of its own model: see its module)."""
         if name not in COLLECTOR_NAMES:
             raise KeyError(f"unknown collector {name!r}")
         collector: CollectorConfig = getattr(self, name)
@@ -214,38 +125,32 @@ class CollectorsConfig(_Model):
         )
 
 
-# Taken from the model rather than written out again: the fields must be spelled out for
-# the type checker (config.collectors.cloudwatch.period), so they are the one list.
-COLLECTOR_NAMES: tuple[str, ...] = tuple(CollectorsConfig.model_fields)
+# The registry's order is the collectors' order everywhere: flags, README table, scrape.
+if TYPE_CHECKING:
+    CollectorsConfig = _CollectorsBase
+else:
+    CollectorsConfig = create_model(
+        "CollectorsConfig",
+        __base__=_CollectorsBase,
+        __module__=__name__,
+        **{
+            name: (cls.config_model, cls.config_model(interval=cls.default_interval))
+            for name, cls in REGISTRY.items()
+        },
+    )
+COLLECTOR_NAMES: tuple[str, ...] = tuple(REGISTRY)
 
 
-@functools.lru_cache(maxsize=256)
-def _compile(patterns: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
-    return tuple(re.compile(pattern) for pattern in patterns)
-
-
-class ConfigurationSetFilter(_Model):
-    include: tuple[Pattern, ...] = (".*",)
-    exclude: tuple[Pattern, ...] = ()
-
-    def matches(self, name: str) -> bool:
-        """True if some include pattern and no exclude pattern matches the whole name."""
-        return any(p.fullmatch(name) for p in _compile(self.include)) and not any(
-            p.fullmatch(name) for p in _compile(self.exclude)
-        )
-
-
-class AccountFilter(_Model):
+class AccountFilter(ConfigModel):
     """Which discovered accounts to poll: full-match patterns on the account id or name."""
 
     include: tuple[Pattern, ...] = (".*",)
     exclude: tuple[Pattern, ...] = ()
 
     def matches(self, account_id: str, name: str) -> bool:
-        def hit(patterns: tuple[str, ...]) -> bool:
-            return any(p.fullmatch(account_id) or p.fullmatch(name) for p in _compile(patterns))
-
-        return hit(self.include) and not hit(self.exclude)
+        return matches_any(self.include, account_id, name) and not matches_any(
+            self.exclude, account_id, name
+        )
 
 
 # SES throttles at about 1 request/s per account and region; this is the pace we keep.
@@ -265,14 +170,14 @@ def _external_id_needs_role(role_arn: str | None, external_id: SecretStr | None)
         raise problems_error([(("external_id",), "only allowed together with role_arn")])
 
 
-class AccountConfig(_Model):
+class AccountConfig(ConfigModel):
     name: str | None = Field(default=None, min_length=1)
     regions: Regions
     role_arn: RoleArn | None = None
     external_id: SecretStr | None = None
     profile: str | None = Field(default=None, min_length=1)
     endpoint_url: EndpointUrl | None = None
-    labels: dict[LabelName, str] = {}
+    labels: dict[LabelName, str] = Field(default_factory=dict)
     configuration_sets: ConfigurationSetFilter = ConfigurationSetFilter()
     ses_requests_per_second: RequestsPerSecond = 1.0
 
@@ -285,7 +190,7 @@ class AccountConfig(_Model):
         return self
 
 
-class OrganizationConfig(_Model):
+class OrganizationConfig(ConfigModel):
     """Accounts discovered from AWS Organizations. ``role_arn``/``profile``/``external_id``/
     ``endpoint_url`` reach the management (or delegated administrator) account; every
     discovered account is polled by assuming ``member_role_name`` in it from the exporter's
@@ -302,7 +207,7 @@ class OrganizationConfig(_Model):
     accounts: AccountFilter = AccountFilter()
     organizational_units: tuple[ParentId, ...] = ()
     refresh_interval: Duration = 3600.0
-    labels: dict[LabelName, str] = {}
+    labels: dict[LabelName, str] = Field(default_factory=dict)
     configuration_sets: ConfigurationSetFilter = ConfigurationSetFilter()
     ses_requests_per_second: RequestsPerSecond = 1.0
 
@@ -354,47 +259,7 @@ def _unique(items: tuple[str, ...], what: str, key: str) -> tuple[str, ...]:
     return items
 
 
-class ThresholdPair(_Model):
-    """Ratios (0-1) at which AWS puts an account under review, and at risk of being paused."""
-
-    under_review: Ratio
-    at_risk: Ratio
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Self:
-        if self.at_risk <= self.under_review:
-            message = f"must be greater than under_review ({self.under_review:g})"
-            raise problems_error([(("at_risk",), message)])
-        return self
-
-
-class ReputationThresholds(_Model):
-    bounce: ThresholdPair = ThresholdPair(under_review=0.05, at_risk=0.10)
-    complaint: ThresholdPair = ThresholdPair(under_review=0.001, at_risk=0.005)
-
-    def ratios(self) -> dict[tuple[str, str], float]:
-        """(rate, status) -> ratio, e.g. ("bounce", "under_review") -> 0.05."""
-        return {
-            (rate, status): getattr(getattr(self, rate), status)
-            for rate in ("bounce", "complaint")
-            for status in ("under_review", "at_risk")
-        }
-
-    @model_validator(mode="before")
-    @classmethod
-    def _default_ratios(cls, data: Any) -> Any:
-        # `bounce: {at_risk: 0.08}` keeps the default under_review.
-        if not isinstance(data, dict):
-            return data
-        filled = dict(data)
-        for name, value in data.items():
-            field = cls.model_fields.get(name) if isinstance(name, str) else None
-            if field is not None and isinstance(value, dict):
-                filled[name] = {**field.default.model_dump(), **value}
-        return filled
-
-
-class Config(_Model):
+class Config(ConfigModel):
     accounts: tuple[AccountConfig, ...] = ()
     organizations: tuple[OrganizationConfig, ...] = ()
     collectors: CollectorsConfig = CollectorsConfig()

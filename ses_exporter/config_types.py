@@ -2,21 +2,36 @@
 
 Every ``check_*`` function returns its argument or raises ``ValueError`` with a message written
 for the person editing the YAML file; ``yaml_loader.explain_errors`` puts the key path in front
-of it. The models themselves live in ``config.py``.
+of it. Also the models that collectors share with the configuration (a collector's base
+section, the configuration-set filter, the reputation thresholds): ``collectors/`` builds
+on them without importing ``config``, which assembles the whole file from them.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BeforeValidator, Field, Strict, ValidationInfo
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    StrictBool,
+    ValidationInfo,
+    model_validator,
+)
 
 from .aws import POLLED_SERVICES, known_regions, service_regions
-from .yaml_loader import describe
+from .yaml_loader import Problem, describe, problems_error
+
+__all__ = ["Problem", "problems_error"]  # re-exported for collectors (they skip yaml_loader)
 
 # Validation context used for configuration files: there, durations must carry a unit.
 FROM_FILE: Mapping[str, bool] = {"from_file": True}
@@ -190,3 +205,98 @@ EndpointUrl = Annotated[str, AfterValidator(check_endpoint_url)]
 LabelName = Annotated[str, AfterValidator(check_label_name)]
 RoleName = Annotated[str, AfterValidator(check_role_name)]
 ParentId = Annotated[str, AfterValidator(check_parent_id)]
+
+
+# ---------------------------------------------------------------- models shared with collectors
+
+
+class ConfigModel(BaseModel):
+    """Every section of the file: unknown keys are errors, values never change."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CollectorConfig(ConfigModel):
+    """The section ``collectors.NAME`` every collector has; a collector with settings of its
+    own subclasses it (see ``collectors.base.Collector.config_model``)."""
+
+    enabled: StrictBool = True
+    interval: Duration
+    max_staleness: Duration | None = None
+
+    @property
+    def effective_max_staleness(self) -> float:
+        """How long the last good values stay exposed after failed polls (see ``store``)."""
+        return self.max_staleness if self.max_staleness is not None else 3 * self.interval
+
+    @model_validator(mode="after")
+    def _check_relations(self) -> Self:
+        problems = self._problems()
+        if problems:
+            raise problems_error(problems)
+        return self
+
+    def _problems(self) -> list[Problem]:
+        if self.max_staleness is not None and self.max_staleness < self.interval:
+            message = f"must be at least the interval ({format_duration(self.interval)}), got "
+            return [(("max_staleness",), message + format_duration(self.max_staleness))]
+        return []
+
+
+@functools.lru_cache(maxsize=256)
+def _compile(patterns: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
+    return tuple(re.compile(pattern) for pattern in patterns)
+
+
+def matches_any(patterns: tuple[str, ...], *names: str) -> bool:
+    """True if some pattern matches one of ``names`` whole."""
+    return any(p.fullmatch(name) for p in _compile(patterns) for name in names)
+
+
+class ConfigurationSetFilter(ConfigModel):
+    include: tuple[Pattern, ...] = (".*",)
+    exclude: tuple[Pattern, ...] = ()
+
+    def matches(self, name: str) -> bool:
+        """True if some include pattern and no exclude pattern matches the whole name."""
+        return matches_any(self.include, name) and not matches_any(self.exclude, name)
+
+
+class ThresholdPair(ConfigModel):
+    """Ratios (0-1) at which AWS puts an account under review, and at risk of being paused."""
+
+    under_review: Ratio
+    at_risk: Ratio
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.at_risk <= self.under_review:
+            message = f"must be greater than under_review ({self.under_review:g})"
+            raise problems_error([(("at_risk",), message)])
+        return self
+
+
+class ReputationThresholds(ConfigModel):
+    bounce: ThresholdPair = ThresholdPair(under_review=0.05, at_risk=0.10)
+    complaint: ThresholdPair = ThresholdPair(under_review=0.001, at_risk=0.005)
+
+    def ratios(self) -> dict[tuple[str, str], float]:
+        """(rate, status) -> ratio, e.g. ("bounce", "under_review") -> 0.05."""
+        return {
+            (rate, status): getattr(getattr(self, rate), status)
+            for rate in ("bounce", "complaint")
+            for status in ("under_review", "at_risk")
+        }
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_ratios(cls, data: Any) -> Any:
+        # `bounce: {at_risk: 0.08}` keeps the default under_review.
+        if not isinstance(data, dict):
+            return data
+        filled = dict(data)
+        for name, value in data.items():
+            field = cls.model_fields.get(name) if isinstance(name, str) else None
+            if field is not None and isinstance(value, dict):
+                filled[name] = {**field.default.model_dump(), **value}
+        return filled

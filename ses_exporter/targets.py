@@ -18,16 +18,7 @@ from dataclasses import dataclass, field
 from pydantic import SecretStr
 
 from .aws import AccountSession, ClientFactory, Pacer, TargetClients, caller_account_id
-from .collectors import (
-    REGISTRY,
-    AccountCollector,
-    CloudWatchCollector,
-    CloudWatchSettings,
-    Collector,
-    ConfigurationSetsCollector,
-    ConfigurationSetsSettings,
-    SendStatisticsCollector,
-)
+from .collectors import REGISTRY, Collector, TargetContext
 from .config import AccountConfig, Config
 from .organizations import MemberAccount
 
@@ -292,34 +283,19 @@ def _configure(target: Target, config: Config, names: Iterable[str]) -> None:
 
 def _collector(name: str, target: Target, config: Config) -> Collector:
     """The target's collector ``name``, given its clients and its own settings only."""
-    existing = target.collectors.get(name)
     account = target.account.config
-    match name:
-        case AccountCollector.name:
-            return existing or AccountCollector(target.clients)
-        case SendStatisticsCollector.name:
-            return existing or SendStatisticsCollector(target.clients)
-        case CloudWatchCollector.name:
-            cloudwatch = CloudWatchSettings(
-                config.collectors.cloudwatch,
-                account.configuration_sets,
-                config.reputation_thresholds,
-            )
-            if isinstance(existing, CloudWatchCollector):
-                existing.configure(cloudwatch)
-                return existing
-            return CloudWatchCollector(target.clients, cloudwatch, target.count_cloudwatch_metrics)
-        case ConfigurationSetsCollector.name:
-            sets = ConfigurationSetsSettings(
-                account.configuration_sets,
-                config.collectors.configuration_sets.interval,
-                account.ses_requests_per_second,
-            )
-            if isinstance(existing, ConfigurationSetsCollector):
-                existing.configure(sets)
-                return existing
-            return ConfigurationSetsCollector(target.clients, sets)
-    raise KeyError(f"unknown collector {name!r}")
+    context = TargetContext(
+        target.clients,
+        account.configuration_sets,
+        account.ses_requests_per_second,
+        config.reputation_thresholds,
+        target.count_cloudwatch_metrics,
+    )
+    cls = REGISTRY[name]
+    existing = target.collectors.get(name)
+    return cls.build(
+        context, config.collectors.get(name), existing if isinstance(existing, cls) else None
+    )
 
 
 def enabled_collectors(config: Config) -> list[str]:

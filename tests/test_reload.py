@@ -212,7 +212,8 @@ def test_a_poll_finishing_after_its_target_was_removed_is_dropped() -> None:
 
 def test_a_reload_gives_kept_collectors_their_own_new_settings() -> None:
     from ses_exporter.aws import ClientFactory, RequestCounter
-    from ses_exporter.collectors import CloudWatchCollector, ConfigurationSetsCollector
+    from ses_exporter.collectors.cloudwatch import CloudWatchCollector
+    from ses_exporter.collectors.configuration_sets import ConfigurationSetsCollector
     from ses_exporter.config import parse_config
     from ses_exporter.targets import build_targets
 

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import BinaryIO, TextIO
 
 from ..aws import ClientFactory, ClientHook, RequestCounter, describe_error
+from ..collectors import cloudwatch as cloudwatch_collector
 from ..collectors.cloudwatch_source import Window
 from ..config import Config
 from ..config_types import check_label_name, parse_duration
@@ -167,7 +168,8 @@ def backfill(
         if clash:
             raise UsageError(f"--label {clash[0]}: every series of {_name(target)} has it already")
     report.targets = len(targets)
-    cloudwatch = config.collectors.cloudwatch
+    cloudwatch = config.collectors.get(cloudwatch_collector.NAME)
+    assert isinstance(cloudwatch, cloudwatch_collector.CloudWatchCollectorConfig)
     settings = SeriesSettings(window, config.reputation_thresholds, cloudwatch.reputation_lookback)
     progress = _Progress(report, stderr, len(targets))
     with tempfile.TemporaryDirectory(prefix="ses-backfill-", dir=spill_dir) as spill:

@@ -30,7 +30,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from ..aws import retention
-from ..collectors.cloudwatch import RATE_OF, STAT_OF, CloudWatchCollector, wanted_metrics
+from ..collectors.cloudwatch import NAME as CLOUDWATCH
+from ..collectors.cloudwatch import RATE_OF, STAT_OF, wanted_metrics
 from ..collectors.cloudwatch_source import (
     MetricData,
     Window,
@@ -38,8 +39,8 @@ from ..collectors.cloudwatch_source import (
     fetch_metric_data,
     plan_queries,
 )
+from ..collectors.send_statistics import NAME as SEND_STATISTICS
 from ..collectors.send_statistics import (
-    SendStatisticsCollector,
     SendStatisticsSnapshot,
     fetch_send_statistics,
 )
@@ -141,11 +142,11 @@ def fetch_history(
     """
     target.account.account_id(target.clients)
     data = None
-    if CloudWatchCollector.name in target.collectors:
+    if CLOUDWATCH in target.collectors:
         rates = reputation_window(window, reputation_lookback, clock())
         data = fetch_cloudwatch(target, window, count_metrics, rates)
     send = None
-    if SendStatisticsCollector.name in target.collectors:
+    if SEND_STATISTICS in target.collectors:
         send = fetch_send_statistics(target.clients.ses)
     return TargetHistory(tuple(target.labels().items()), data, send)
 

@@ -1,36 +1,22 @@
 """The collectors, by the name used in config and in ``--collector.NAME`` flags.
 
-``REGISTRY`` follows ``config.COLLECTOR_NAMES`` (the fields of ``CollectorsConfig``), in
-that order: a name without a collector class fails at import. Each collector is built
-with its target's clients and its own settings only; ``targets`` decides which section of
-the configuration goes to which collector.
+Each module imported below registers its collector (``base.register``): its class owns its
+name, config model, default interval and how it is built for a target. ``REGISTRY`` keeps
+the order of these imports, which is the order of the configuration's ``collectors``
+section, the flags and the README's collector table. Adding a collector is one new module
+and its line here (plus its tests and README rows); nothing outside this package names it.
 """
 
 from __future__ import annotations
 
-from ..config import COLLECTOR_NAMES
-from .account import AccountCollector
-from .base import Collector
-from .cloudwatch import CloudWatchCollector, CloudWatchSettings
-from .configuration_sets import ConfigurationSetsCollector, ConfigurationSetsSettings
-from .send_statistics import SendStatisticsCollector
+# The order of registration is the collectors' order.
+# isort: off
+from . import account  # noqa: F401
+from . import send_statistics  # noqa: F401
+from . import cloudwatch  # noqa: F401
+from . import configuration_sets  # noqa: F401
 
-_CLASSES: tuple[type[Collector], ...] = (
-    AccountCollector,
-    SendStatisticsCollector,
-    CloudWatchCollector,
-    ConfigurationSetsCollector,
-)
-_BY_NAME = {collector.name: collector for collector in _CLASSES}
-REGISTRY: dict[str, type[Collector]] = {name: _BY_NAME[name] for name in COLLECTOR_NAMES}
+# isort: on
+from .base import REGISTRY, Collector, TargetContext
 
-__all__ = [
-    "REGISTRY",
-    "AccountCollector",
-    "CloudWatchCollector",
-    "CloudWatchSettings",
-    "Collector",
-    "ConfigurationSetsCollector",
-    "ConfigurationSetsSettings",
-    "SendStatisticsCollector",
-]
+__all__ = ["REGISTRY", "Collector", "TargetContext"]

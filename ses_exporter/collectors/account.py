@@ -27,7 +27,7 @@ from prometheus_client.metrics_core import Metric
 
 from ..aws import ClientError, TargetClients, dns_suffix, error_code
 from ..families import FamilyBuilder
-from .base import Collector
+from .base import Collector, register
 
 if TYPE_CHECKING:
     from mypy_boto3_ses import SESClient
@@ -236,10 +236,13 @@ def account_families(snap: AccountSnapshot, region: str, labels: Mapping[str, st
     return b.families()
 
 
+@register
 class AccountCollector(Collector):
     """Needs no settings: the target's clients (and their region) say everything."""
 
     name = "account"
+    title = "the Account dashboard"
+    default_interval = 60.0
 
     def __init__(self, clients: TargetClients):
         super().__init__(clients)

@@ -33,21 +33,25 @@ import math
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 from prometheus_client.metrics_core import Metric
+from pydantic import field_validator
 
-from ..aws import TargetClients, describe_error, error_outcome, retention
-from ..config import (
-    CloudWatchCollectorConfig,
+from ..aws import RETENTION, TargetClients, describe_error, error_outcome, retention
+from ..config_types import (
+    CollectorConfig,
     ConfigurationSetFilter,
+    Duration,
+    Problem,
     ReputationThresholds,
     ThresholdPair,
+    format_duration,
 )
 from ..counters import WindowCounters
 from ..families import FamilyBuilder
 from ..logsetup import redact
-from .base import Collector
+from .base import Collector, TargetContext, register
 from .cloudwatch_source import (
     MINUTE,
     Discovery,
@@ -339,6 +343,68 @@ def _reputation(
             b.gauge(names.status, doc, float(status == current), labels)
 
 
+NAME = "cloudwatch"  # collectors.cloudwatch, --collector.cloudwatch
+
+
+class CloudWatchCollectorConfig(CollectorConfig):
+    """``collectors.cloudwatch``: the GetMetricData period and the two look-backs."""
+
+    period: Duration = 300.0
+    lookback: Duration = 10_800.0
+    # SES publishes Reputation.* irregularly, hours apart for low-volume senders: the newest
+    # datapoint is looked for over a longer window than the event counts, so it does not
+    # vanish (and alerts on it resolve) between two datapoints.
+    reputation_lookback: Duration = 86_400.0
+
+    @field_validator("period")
+    @classmethod
+    def _whole_minutes(cls, period: float) -> float:
+        # AWS/SES metrics have one-minute resolution; GetMetricData wants multiples of 60.
+        if period % 60:
+            raise ValueError(f"must be a multiple of 60s, got {format_duration(period)}")
+        return period
+
+    def _problems(self) -> list[Problem]:
+        problems = super()._problems()
+        least = self.interval + self.period
+        if self.lookback < least:
+            # lookback is the lateness margin: each poll reads from the end of the last
+            # window, less lookback. Less than a period would miss the growth of the
+            # period being read; CloudWatch publishes late, and a datapoint is read only if
+            # it arrives within lookback - period of its period's end.
+            message = (
+                f"must be at least interval + period ({format_duration(least)}): CloudWatch "
+                "publishes datapoints minutes late, and one that arrives more than "
+                "lookback - period after its period ends is never read; got "
+            )
+            problems.append((("lookback",), message + format_duration(self.lookback)))
+        if self.reputation_lookback < self.period:
+            message = f"must be at least the period ({format_duration(self.period)}), got "
+            problems.append(
+                (("reputation_lookback",), message + format_duration(self.reputation_lookback))
+            )
+        for key in ("lookback", "reputation_lookback"):
+            seconds: float = getattr(self, key)
+            kept = retention(int(self.period))
+            if seconds > kept:
+                problems.append(((key,), self._beyond_retention(seconds, kept)))
+        return problems
+
+    def _beyond_retention(self, seconds: float, kept: int) -> str:
+        period = format_duration(self.period)
+        coarser = [step for step, _ in RETENTION if step > self.period]
+        hint = (
+            f"; a period that is a multiple of {format_duration(coarser[0])} reads further back"
+            if coarser
+            else ""
+        )
+        return (
+            f"must be at most {format_duration(kept)} with period {period}: CloudWatch answers "
+            f"at that period for {format_duration(kept)} only and returns no datapoints for "
+            f"older times{hint}; got {format_duration(seconds)}"
+        )
+
+
 @dataclass(frozen=True)
 class CloudWatchSettings:
     """What the cloudwatch collector is configured with; replaced whole on a reload."""
@@ -348,6 +414,7 @@ class CloudWatchSettings:
     thresholds: ReputationThresholds  # reputation_thresholds, for the status families
 
 
+@register
 class CloudWatchCollector(Collector):
     """Discovery cache and counter state live here, for the life of the target.
 
@@ -356,7 +423,10 @@ class CloudWatchCollector(Collector):
     reads them. A failed first discovery, or any failed GetMetricData, fails the poll.
     """
 
-    name = "cloudwatch"
+    name = NAME
+    title = "events and reputation (namespace AWS/SES)"
+    default_interval = 300.0
+    config_model = CloudWatchCollectorConfig
 
     def __init__(
         self,
@@ -378,6 +448,17 @@ class CloudWatchCollector(Collector):
         self._counted: Window | None = None  # the last window read into the counters
         self._unattributed = 0.0  # ses_exporter_cloudwatch_unattributed_events_total
         self._refined: dict[ReputationKey, Refined] = {}
+
+    @classmethod
+    def build(cls, target: TargetContext, section: CollectorConfig, existing: Self | None) -> Self:
+        assert isinstance(section, CloudWatchCollectorConfig)
+        settings = CloudWatchSettings(
+            section, target.configuration_sets, target.reputation_thresholds
+        )
+        if existing is None:
+            return cls(target.clients, settings, target.count_cloudwatch_metrics)
+        existing.configure(settings)
+        return existing
 
     def configure(self, settings: CloudWatchSettings) -> None:
         """New settings after a reload; discovery cache and counters are kept."""

@@ -40,7 +40,7 @@ import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from prometheus_client.metrics_core import Metric
 
@@ -52,9 +52,9 @@ from ..aws import (
     error_code,
     next_token_pages,
 )
-from ..config import ConfigurationSetFilter
+from ..config_types import CollectorConfig, ConfigurationSetFilter
 from ..families import FamilyBuilder
-from .base import Collector
+from .base import Collector, TargetContext, register
 
 if TYPE_CHECKING:
     from mypy_boto3_sesv2 import SESV2Client
@@ -184,8 +184,11 @@ class ConfigurationSetsSettings:
     requests_per_second: float  # the account's ses_requests_per_second (the SES pace)
 
 
+@register
 class ConfigurationSetsCollector(Collector):
     name = "configuration_sets"
+    title = "the configuration sets (ListConfigurationSets, GetConfigurationSet)"
+    default_interval = 900.0
 
     def __init__(self, clients: TargetClients, settings: ConfigurationSetsSettings):
         super().__init__(clients)
@@ -199,6 +202,21 @@ class ConfigurationSetsCollector(Collector):
     def pending(self) -> int:
         """Listed sets (passing the filter) never fetched successfully yet, as of the last poll."""
         return self._pending
+
+    @classmethod
+    def build(
+        cls,
+        target: TargetContext,
+        section: CollectorConfig,
+        existing: Self | None,
+    ) -> Self:
+        settings = ConfigurationSetsSettings(
+            target.configuration_sets, section.interval, target.ses_requests_per_second
+        )
+        if existing is None:
+            return cls(target.clients, settings)
+        existing.configure(settings)
+        return existing
 
     def configure(self, settings: ConfigurationSetsSettings) -> None:
         """New settings after a reload; what is known about the sets is kept."""

@@ -34,7 +34,7 @@ from prometheus_client.metrics_core import Metric
 from ..aws import TargetClients
 from ..counters import WindowCounters
 from ..families import FamilyBuilder
-from .base import Collector
+from .base import Collector, register
 
 if TYPE_CHECKING:
     from mypy_boto3_ses import SESClient
@@ -148,10 +148,16 @@ def send_statistics_families(
     return b.families()
 
 
+NAME = "send_statistics"  # collectors.send_statistics, --collector.send_statistics
+
+
+@register
 class SendStatisticsCollector(Collector):
     """Needs no settings; keeps the counters built from the buckets."""
 
-    name = "send_statistics"
+    name = NAME
+    title = "the Sending statistics pane (GetSendStatistics)"
+    default_interval = 300.0
 
     def __init__(self, clients: TargetClients, clock: Callable[[], float] = time.time):
         super().__init__(clients)
