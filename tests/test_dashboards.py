@@ -578,7 +578,7 @@ def test_status_is_healthy_without_a_rate_only_where_cloudwatch_was_polled(
             series[f"aws_ses_reputation_status{labels}"] = value
     if not series:
         series[f"ses_exporter_collector_success{T}"] = "1+0x600"
-    query = one_query(REPUTATION, "Bounce rate status", "Region")
+    query = one_query(REPUTATION, "Bounce rate status", "Account-level")
     samples = [] if expected is None else [{"labels": TARGET_LABELS, "value": expected}]
     promql_results(tmp_path, series, {query: samples})
 
@@ -946,7 +946,7 @@ def test_no_bounces_only_where_the_cloudwatch_collector_looked(
     series = {f'ses_exporter_collector_success{{collector="account", {T[1:]}': "1+0x600"}
     if success is not None:
         series[f'ses_exporter_collector_success{{collector="cloudwatch", {T[1:]}'] = success
-    query = one_query(REPUTATION, "Bounce rate", "Region")
+    query = one_query(REPUTATION, "Bounce rate", "Summary")
     samples = [] if expected is None else [{"labels": TARGET_LABELS, "value": expected}]
     promql_results(tmp_path, series, {query: samples})
 
@@ -958,7 +958,7 @@ def test_reputation_account_status_is_under_review_without_any_rate(tmp_path: Pa
     for status in ("HEALTHY", "PROBATION", "SHUTDOWN"):
         value = "1+0x600" if status == "PROBATION" else "0+0x600"
         series[f'aws_ses_account_enforcement_status{{status="{status}", {T[1:]}'] = value
-    query = one_query(REPUTATION, "Account status", "Region")
+    query = one_query(REPUTATION, "Account status", "Summary")
     labels = '{account_id="111111111111", region="us-east-1", console="console.aws.amazon.com"}'
     promql_results(tmp_path, series, {query: [{"labels": labels, "value": 3}]})
 
@@ -972,3 +972,14 @@ def test_no_query_counts_replicas_twice_or_a_fixed_hour() -> None:
             assert "sum by" not in expr or "(1 - max by" in expr, (panel["title"], expr)
             for window in re.findall(r"\[([^\]]+)\]", expr):
                 assert window in {"$__interval", "$__range", "$__range:$__interval"}, expr
+
+
+def test_the_reputation_page_has_the_consoles_panes_in_its_order() -> None:
+    rows = [p["title"] for p in REPUTATION["panels"] if p["type"] == "row"]
+    assert rows[1:] == [
+        "Summary · $region",
+        "Account-level · $region",
+        "Configuration sets",
+        "Configuration set · $configuration_set",
+    ]
+    assert rows[0] == "Exporter"

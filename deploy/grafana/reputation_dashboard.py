@@ -215,7 +215,9 @@ def reputation_panels() -> list[Json]:
     complaint_colors = rate_colors(RATES.complaint)
     return [
         *exporter_panels(),
-        row("Region: $region", repeat="region"),
+        # The console's panes, in its order: Summary, the Account-level tab, the
+        # Configuration set tab (here a table of every set, then the selected sets).
+        row("Summary · $region", repeat="region"),
         status_stat(
             "Account status",
             enforcement,
@@ -279,11 +281,12 @@ def reputation_panels() -> list[Json]:
             decimals=0,
         ),
         history_since((24, 3)),
+        row("Account-level · $region", repeat="region"),
         *rate_panes("bounce", per_set=False),
         *rate_panes("complaint", per_set=False),
         row("Configuration sets"),
         configuration_sets_table(),
-        row("Configuration set: $configuration_set", repeat="configuration_set", collapsed=True),
+        row("Configuration set · $configuration_set", repeat="configuration_set", collapsed=True),
         status_stat(
             "Configuration set status",
             set_overall,
