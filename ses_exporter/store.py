@@ -96,7 +96,7 @@ class PollStatus:
         without ``_total``): kept as they are, or parsed back from ``rendered`` when that
         gives them exactly (``exposition.parse``), which holds a fraction of the memory."""
         if self.families or not self.rendered.parsable:
-            return [f for f in self.families if only is None or f.name in only]
+            return self.families if only is None else [f for f in self.families if f.name in only]
         return parse(self.rendered, only)
 
     def values(self) -> tuple[float | None, ...]:
