@@ -15,6 +15,7 @@ from html import unescape
 from html.parser import HTMLParser
 from typing import Any
 
+import bcrypt
 import pytest
 from botocore.stub import Stubber
 from prometheus_client.metrics_core import Metric
@@ -32,7 +33,7 @@ from ses_exporter.pages import Pages, Source
 from ses_exporter.pages.links import cloudwatch_url, console_host, ses_console_url
 from ses_exporter.pages.model import PAGE_SIZE, Hourly, hourly_points
 from ses_exporter.store import ResultStore
-from ses_exporter.web import WebServer
+from ses_exporter.web import WebServer, parse_web_config
 from ses_exporter.web.app import CONTENT_SECURITY_POLICY
 
 NOW = 1_780_000_000.0  # 2026-05-28T20:26:40Z
@@ -654,10 +655,12 @@ def served(fleet: Fleet) -> Iterator[int]:
     server.shutdown()
 
 
-def fetch(port: int, path: str, method: str = "GET") -> tuple[int, http.client.HTTPMessage, bytes]:
+def fetch(
+    port: int, path: str, method: str = "GET", headers: dict[str, str] | None = None
+) -> tuple[int, http.client.HTTPMessage, bytes]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
-        conn.request(method, path)
+        conn.request(method, path, headers=headers or {})
         response = conn.getresponse()
         return response.status, response.headers, response.read()
     finally:
@@ -736,3 +739,24 @@ def test_samples_read_from_rendered_lines_equal_the_parsed_families() -> None:
     assert list(status.samples({"aws_ses_max_send_rate"})) == [
         ("aws_ses_max_send_rate", target, 14.0)
     ]
+
+
+def test_pages_need_the_same_basic_auth_and_rate_limit_as_metrics(fleet: Fleet) -> None:
+    hashed = bcrypt.hashpw(b"p", bcrypt.gensalt(4)).decode()
+    config = parse_web_config(
+        f"basic_auth_users: {{u: '{hashed}'}}\nrate_limit: {{interval: 1h, burst: 6}}\n"
+    )
+    server = WebServer(PagesApp(fleet), "127.0.0.1:0", web_config=config)
+    server.start()
+    paths = ("/", "/targets/111111111111/us-east-1", "/static/pages.css", "/status")
+    try:
+        for path in paths:
+            status, _, body = fetch(server.port, path)
+            assert (status, body) == (401, b"Unauthorized\n"), path
+        for path in paths[:2]:
+            status, _, body = fetch(server.port, path, headers={"Authorization": "Basic dTpw"})
+            assert status == 200 and b"111111111111" in body
+        # Six requests in the burst, then the limit holds for the pages as for /metrics.
+        assert fetch(server.port, "/", headers={"Authorization": "Basic dTpw"})[0] == 429
+    finally:
+        server.shutdown()

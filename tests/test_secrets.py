@@ -167,7 +167,7 @@ def exercise(daemon: DaemonProcess, proxy: FaultProxy, s: Secrets) -> dict[str, 
     proxy.fault("GetConfigurationSet", Fault.CUT_SHORT)
     seen = proxy.seen("GetAccount")
     until(lambda: proxy.seen("GetAccount") >= seen + 4, 15)
-    for path in ("/metrics", "/", "/-/ready", "/-/healthy", "/nope", "/-/reload"):
+    for path in ("/metrics", "/", "/status", "/-/ready", "/-/healthy", "/nope", "/-/reload"):
         fetch(path)
     # 4. A reload with a broken config that holds the external ID, then the good one.
     good = daemon.config_file.read_text()
@@ -234,7 +234,7 @@ def test_the_run_met_every_secret_and_logged_the_errors(run: Run) -> None:
     ):
         assert expected in run.output, expected
     assert "Traceback" in run.output  # botocore's own warning, with exc_info
-    assert any("&lt;redacted&gt;" in page for page in run.served.values())  # landing page
+    assert any("&lt;redacted&gt;" in page for page in run.served.values())  # /status
 
 
 def test_no_secret_in_logs_metrics_or_pages(run: Run) -> None:
