@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from html import unescape
+from html import escape, unescape
 
 import pytest
 
@@ -20,12 +20,17 @@ pytestmark = pytest.mark.process
 
 ACCOUNT = "123456789012"  # moto's
 REGIONS = "[us-east-1, eu-west-1, us-west-2, ap-northeast-1]"
-CONFIG = demo_config().replace("regions: [us-east-1, eu-west-1]", f"regions: {REGIONS}")
+NAME = '<script>alert("demo")</script>'  # the account's name: it must stay text
+CONFIG = (
+    demo_config()
+    .replace("regions: [us-east-1, eu-west-1]", f"regions: {REGIONS}")
+    .replace("  - name: demo\n", f"  - name: '{NAME}'\n")
+)
 
 
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
-    assert REGIONS in CONFIG
+    assert REGIONS in CONFIG and NAME in CONFIG
     d = start(tmp_path_factory.mktemp("pages"), config_text=CONFIG)
     try:
         d.wait_ready(timeout=90)
@@ -60,6 +65,8 @@ def test_fleet_shows_each_health_in_the_consoles_words(daemon: Daemon) -> None:
         (ACCOUNT, "us-east-1"),  # healthy, more of its quota used than eu-west-1
         (ACCOUNT, "eu-west-1"),
     ]
+    assert "<script>" not in body
+    assert cell(body, ACCOUNT, "us-east-1", "account") == NAME + ACCOUNT
     assert cell(body, ACCOUNT, "ap-northeast-1", "health") == "Paused"
     assert cell(body, ACCOUNT, "ap-northeast-1", "sending") == "Disabled"
     assert cell(body, ACCOUNT, "us-west-2", "health") == "Under review"
@@ -97,6 +104,7 @@ def test_target_view_shows_the_panes_with_the_simulated_values(daemon: Daemon) -
     assert field("health") == "Healthy"
     assert field("production") == "Production"
     assert field("smtp-endpoint") == "email-smtp.us-east-1.amazonaws.com"
+    assert "<script>" not in body and f"<h1>{escape(NAME)} ({ACCOUNT})" in body
     sent = int(field("sent-24h").replace(",", ""))
     assert 30_000 < sent < 50_000
     # Two weeks of simulated history: a point in (nearly) every hour of the sends chart.

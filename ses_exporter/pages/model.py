@@ -44,7 +44,7 @@ UNKNOWN_REPUTATION = ("Unknown", 1)
 
 # Hourly counts of one target: (first hour in unix seconds, series -> one count per hour).
 Hourly = tuple[float, Mapping[str, Sequence[int]]]
-# A family's samples without the target's labels' order: [(labels, value)].
+# Sample name -> [(labels, value)], the labels as the store has them (target labels too).
 Samples = dict[str, list[tuple[dict[str, str], float]]]
 
 FLEET_FAMILIES = frozenset(
