@@ -12,8 +12,9 @@ only STS can tell is still resolved by every replica when organizations are conf
 as one process would, whichever replica owns the twin.
 
 ``Exporter`` is what the web server serves (it implements ``web.WebApp``): it renders
-``/metrics`` from the store (``scrape.Scrape``), answers readiness, and applies a new
-configuration that ``reload.Reloader`` has validated.
+``/metrics`` from the store (``scrape.Scrape``) and the pages (``pages.Pages``) from the
+store and its targets' collectors, answers readiness, and applies a new configuration
+that ``reload.Reloader`` has validated.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from . import __version__
 from .aws import ClientFactory, ClientHook, RequestCounter, describe_error
 from .config import Config
 from .discovery import DiscoveryStatus, OrganizationDiscovery
+from .pages import Hourly, Pages, Source
 from .poller import Poller
 from .scrape import Scrape
 from .shard import Shard
@@ -81,6 +83,7 @@ class Exporter:
         GCCollector(registry=runtime)
         self.scrape = Scrape(self.store, self, clock, runtime)
         self.registry = self.scrape.registry  # what /metrics prints (the private registry)
+        self.pages = Pages()
 
     def _apply_overrides(self, config: Config) -> Config:
         if not self.collector_overrides:
@@ -113,6 +116,29 @@ class Exporter:
         """Every organization discovered once (or tried) and every target polled once."""
         discovered = all(d.status().attempts > 0 for d in list(self.discoveries.values()))
         return discovered and self.store.all_attempted()
+
+    def page(self, path: str, query: str) -> tuple[int, str, bytes] | None:
+        """The pages, from the store and what the collectors keep: no AWS call."""
+        targets = list(self.targets)
+        names = {t.account.label: t.account.display_name for t in targets}
+        by_target = {(t.account.label, t.region): t for t in targets}
+
+        def hourly(account_id: str, region: str) -> Hourly | None:
+            target = by_target.get((account_id, region))
+            if target is None:
+                return None
+            kept = (c.hourly() for c in list(target.collectors.values()))
+            return next((h for h in kept if h is not None), None)
+
+        source = Source(
+            self.store.statuses(),
+            names,
+            self.config.reputation_thresholds,
+            hourly,
+            self.clock(),
+            self.version,
+        )
+        return self.pages.respond(path, query, source)
 
     # --- reload.Reloader ------------------------------------------------------------
 

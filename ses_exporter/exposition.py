@@ -42,7 +42,7 @@ import math
 import operator
 import re
 import zlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -144,8 +144,9 @@ def render(families: Sequence[Metric]) -> Rendered:
         return Rendered((), plain=False)
 
 
-def parse(rendered: Rendered) -> list[Metric]:
-    """The families of a ``parsable`` result, read back from its text format.
+def parse(rendered: Rendered, only: Collection[str] | None = None) -> list[Metric]:
+    """The families of a ``parsable`` result (those named in ``only``, if given), read back
+    from its text format.
 
     The store keeps a poll's families only as rendered text when that loses nothing
     (``Rendered.parsable``): at 1,000 configuration sets the ``Metric`` objects took
@@ -153,7 +154,8 @@ def parse(rendered: Rendered) -> list[Metric]:
     serve (``choose`` answers None) need them. prometheus_client's parser gives back
     names, HELP, types, labels and values exactly (``floatToGoString`` keeps every digit).
     """
-    text = b"".join(part for f in rendered.fragments for part in (f.header[TEXT], f.samples[TEXT]))
+    fragments = [f for f in rendered.fragments if only is None or f.name in only]
+    text = b"".join(part for f in fragments for part in (f.header[TEXT], f.samples[TEXT]))
     return list(text_string_to_metric_families(text.decode()))
 
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -91,12 +91,13 @@ class PollStatus:
     # started by then; -inf before any success. Set by __post_init__ from the fields above.
     fresh_until: float = field(init=False, repr=False, compare=False)
 
-    def metric_families(self) -> Sequence[Metric]:
-        """The last good families: kept as they are, or parsed back from ``rendered`` when
-        that gives them exactly (``exposition.parse``), which holds a fraction of the memory."""
+    def metric_families(self, only: Collection[str] | None = None) -> Sequence[Metric]:
+        """The last good families (those named in ``only``, if given; a counter by its name
+        without ``_total``): kept as they are, or parsed back from ``rendered`` when that
+        gives them exactly (``exposition.parse``), which holds a fraction of the memory."""
         if self.families or not self.rendered.parsable:
-            return self.families
-        return parse(self.rendered)
+            return [f for f in self.families if only is None or f.name in only]
+        return parse(self.rendered, only)
 
     def values(self) -> tuple[float | None, ...]:
         """The values of COLLECTOR_SERIES, None where a series is absent."""

@@ -2,7 +2,7 @@
 
 ``MAY_IMPORT`` is the one table of rules: which module groups each group may import at
 run time. A group is a top-level module of ``ses_exporter`` or one of its packages
-(``collectors``, ``web``, ``demo``); a group may always import its own modules and the
+(``collectors``, ``web``, ``pages``, ``demo``); a group may always import its own modules and the
 package root (``__version__``). Imports under ``if TYPE_CHECKING:`` are for the type
 checker only and are not counted; imports inside functions are (they run, only later).
 The table in docs/architecture.md must say the same.
@@ -28,9 +28,10 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
         "cli": "config logsetup shard web daemon reload demo backfill",
         "backfill": "aws collectors config config_types discovery families logsetup shard targets",
         "reload": "config daemon web",
-        "daemon": "aws config discovery poller scrape shard store targets",
+        "daemon": "aws config discovery pages poller scrape shard store targets",
         "scrape": "aws discovery exposition families store",
         "web": "config config_types yaml_loader store",
+        "pages": "config_types store",
         "poller": "aws config logsetup store targets",
         "discovery": "aws config logsetup organizations targets",
         "targets": "aws collectors config organizations",

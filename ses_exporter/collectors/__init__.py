@@ -17,6 +17,6 @@ from . import cloudwatch  # noqa: F401
 from . import configuration_sets  # noqa: F401
 
 # isort: on
-from .base import REGISTRY, Collector, TargetContext
+from .base import REGISTRY, Collector, Hourly, TargetContext
 
-__all__ = ["REGISTRY", "Collector", "TargetContext"]
+__all__ = ["REGISTRY", "Collector", "Hourly", "TargetContext"]

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Self, TypeVar
+from typing import ClassVar, NamedTuple, Self, TypeVar
 
 from prometheus_client.metrics_core import Metric
 
@@ -39,6 +39,15 @@ class TargetContext:
     # Adds to ses_exporter_cloudwatch_metrics_requested_total of the target (kept by the
     # target, so it survives a collector being switched off and on).
     count_cloudwatch_metrics: Callable[[int], None]
+
+
+class Hourly(NamedTuple):
+    """Counts per hour that AWS keeps itself and that no metric holds (the 14 days of
+    GetSendStatistics), for the exporter's pages. Read from other threads while polls
+    run: a collector replaces it whole and never changes one it handed out."""
+
+    start: float  # unix seconds of the first hour
+    counts: Mapping[str, Sequence[int]]  # series -> one count per hour from ``start``
 
 
 class Collector(ABC):
@@ -61,6 +70,11 @@ class Collector(ABC):
     @abstractmethod
     def poll(self, labels: Mapping[str, str]) -> list[Metric]:
         """Call AWS and return the families for this target; ``labels`` go on every series."""
+
+    def hourly(self) -> Hourly | None:
+        """What the last successful poll read of AWS's per-hour history, for the pages;
+        None for collectors that keep none (all but send_statistics)."""
+        return None
 
 
 REGISTRY: dict[str, type[Collector]] = {}  # name -> class, in the order of registration

@@ -1,8 +1,11 @@
-"""What each path answers: /metrics, the landing page, /-/healthy, /-/ready and /-/reload.
+"""What each path answers: /metrics, the pages, /status, /-/healthy, /-/ready and /-/reload.
 
 Every endpoint reads what the daemon (a ``WebApp``) already holds, so a scrape stays fast
-whatever AWS does. Before routing, a request passes the rate limit and basic auth of the web
-configuration in force (an ``Access``, swapped whole by ``App.reload_config``).
+whatever AWS does. The pages (``/``, ``/targets/...``, ``/static/...``) are the daemon's
+to render (``WebApp.page``); this module routes them and gives every HTML page a strict
+Content-Security-Policy: no script at all, styles and images from the exporter only.
+Before routing, a request passes the rate limit and basic auth of the web configuration
+in force (an ``Access``, swapped whole by ``App.reload_config``).
 """
 
 from __future__ import annotations
@@ -23,7 +26,17 @@ from .server import Request, Response, log, text
 
 _SERVED_METHODS = ("GET", "HEAD", "POST")
 _READ_ONLY = ("GET", "HEAD")
-_ENDPOINTS = ("/", "/-/healthy", "/-/ready", "/-/reload")
+_ENDPOINTS = ("/", "/status", "/-/healthy", "/-/ready", "/-/reload")
+_PAGE_PREFIXES = ("/targets/", "/static/")  # and "/": the paths WebApp.page answers
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'none'; style-src 'self'; img-src 'self'; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+PAGE_HEADERS = (
+    ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+    ("Referrer-Policy", "no-referrer"),
+    ("Cache-Control", "no-store"),
+)
 
 
 class WebApp(Protocol):
@@ -41,6 +54,11 @@ class WebApp(Protocol):
         ...
 
     def is_ready(self) -> bool: ...
+
+    def page(self, path: str, query: str) -> tuple[int, str, bytes] | None:
+        """(HTTP status, content type, body) of one of the pages (``/``, ``/targets/...``,
+        ``/static/...``; ``query``: the raw query string), or None if ``path`` is none."""
+        ...
 
 
 Reload = Callable[[], tuple[bool, str]]  # (ok, message), as /-/reload answers them
@@ -80,7 +98,7 @@ class App:
     ) -> None:
         if not telemetry_path.startswith("/") or re.search(r"[\s?#]", telemetry_path):
             raise ValueError(f"telemetry path {telemetry_path!r} must be a path like '/metrics'")
-        if telemetry_path in _ENDPOINTS:
+        if telemetry_path in _ENDPOINTS or telemetry_path.startswith(_PAGE_PREFIXES):
             raise ValueError(f"telemetry path {telemetry_path!r} is used by another endpoint")
         self.app = app
         self.telemetry_path = telemetry_path
@@ -105,17 +123,19 @@ class App:
         access = self._access
         if access.limiter is not None and not access.limiter.allow():
             return text(HTTPStatus.TOO_MANY_REQUESTS, "Too Many Requests\n")
-        path = request.target.split("?", 1)[0]  # exact match only: no normalisation
+        path, _, query = request.target.partition("?")  # exact match only: no normalisation
         if not self._authorized(access, request, path):
             return text(HTTPStatus.UNAUTHORIZED, "Unauthorized\n", ("WWW-Authenticate", "Basic"))
         routes: dict[str, tuple[tuple[str, ...], Callable[[], Response]]] = {
             self.telemetry_path: (_READ_ONLY, lambda: self._metrics(request)),
-            "/": (_READ_ONLY, self._landing),
+            "/status": (_READ_ONLY, self._status),
             "/-/healthy": (_READ_ONLY, lambda: text(HTTPStatus.OK, "Healthy\n")),
             "/-/ready": (_READ_ONLY, self._ready),
             "/-/reload": (("POST",), self._reload_endpoint),
         }
         allowed, endpoint = routes.get(path, (_SERVED_METHODS, None))
+        if endpoint is None and (path == "/" or path.startswith(_PAGE_PREFIXES)):
+            allowed, endpoint = _READ_ONLY, lambda: self._page(path, query)
         if endpoint is None and request.command in _SERVED_METHODS:
             return text(HTTPStatus.NOT_FOUND, "404 page not found\n")
         if endpoint is None or request.command not in allowed:
@@ -145,11 +165,18 @@ class App:
             headers += (("Content-Encoding", "gzip"),)
         return Response(HTTPStatus.OK, body, content_type, headers)
 
-    def _landing(self) -> Response:
+    def _status(self) -> Response:
         page = render_landing_page(
             self.app.version, self.telemetry_path, self.app.store.statuses(), time.time()
         )
-        return Response(HTTPStatus.OK, page.encode(), "text/html; charset=utf-8")
+        return Response(HTTPStatus.OK, page.encode(), "text/html; charset=utf-8", PAGE_HEADERS)
+
+    def _page(self, path: str, query: str) -> Response:
+        answer = self.app.page(path, query)
+        if answer is None:
+            return text(HTTPStatus.NOT_FOUND, "404 page not found\n")
+        status, content_type, body = answer
+        return Response(status, body, content_type, PAGE_HEADERS)
 
     def _ready(self) -> Response:
         if self.app.is_ready():
@@ -182,10 +209,16 @@ def accepts_gzip(accept_encoding: str | None) -> bool:
 def render_landing_page(
     version: str, telemetry_path: str, statuses: Iterable[PollStatus], now: float
 ) -> str:
-    """The ``/`` page: version, links, and a table of targets x collectors, one row per
-    ``PollStatus``. Every value is escaped: errors can quote whatever AWS sent back."""
+    """The ``/status`` page (diagnostics): version, links, and a table of targets x
+    collectors, one row per ``PollStatus``. Every value is escaped: errors can quote
+    whatever AWS sent back."""
     esc = html.escape
-    links = [(telemetry_path, "Metrics"), ("/-/healthy", "Health"), ("/-/ready", "Readiness")]
+    links = [
+        ("/", "Every account and region"),
+        (telemetry_path, "Metrics"),
+        ("/-/healthy", "Health"),
+        ("/-/ready", "Readiness"),
+    ]
     # Relative links keep working behind a reverse proxy that adds a path prefix.
     items = "".join(f'<li><a href=".{esc(p)}">{esc(t)}</a> ({esc(p)})</li>' for p, t in links)
     cells = []
@@ -208,9 +241,8 @@ def render_landing_page(
     )
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>SES Exporter</title>'
-        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-        "th,td{border:1px solid #ccc;padding:.2em .6em;text-align:left}"
-        ".failed td:nth-child(4){color:#c00}.ok td:nth-child(4){color:#070}</style></head>\n"
-        f"<body><h1>SES Exporter</h1><p>Version: {esc(version)}</p><ul>{items}</ul>\n"
-        f"<h2>Targets</h2>{table}\n</body></html>\n"
+        '<link rel="stylesheet" href="./static/pages.css"></head>\n'
+        f"<body><main><h1>SES Exporter: diagnostics</h1><p>Version: {esc(version)}</p>"
+        f"<ul>{items}</ul>\n"
+        f"<h2>Targets</h2>{table}\n</main></body></html>\n"
     )
