@@ -16,6 +16,7 @@ conditions, never for time, and a loaded 2-core machine is slow, not wrong.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -149,8 +150,9 @@ def browser(playwright_driver: Playwright) -> Iterator[Browser]:
         chromium.close()
 
 
-@pytest.fixture
-def page(browser: Browser) -> Iterator[GuardedPage]:
+@contextlib.contextmanager
+def guarded_page(browser: Browser) -> Iterator[GuardedPage]:
+    """A page in a fresh context (no cookies, no cache) that only reaches 127.0.0.1."""
     context = browser.new_context(
         viewport=VIEWPORT,  # type: ignore[arg-type]
         color_scheme="light",
@@ -158,16 +160,22 @@ def page(browser: Browser) -> Iterator[GuardedPage]:
         locale="en-GB",
         timezone_id="UTC",
     )
-    context.set_default_timeout(ACTION_TIMEOUT_MS)
-    context.set_default_navigation_timeout(NAVIGATION_TIMEOUT_MS)
-    context.add_init_script(_REPORT_CSP_VIOLATIONS)
-    guarded = GuardedPage(context.new_page())
-    context.route("**/*", guarded.route)
     try:
+        context.set_default_timeout(ACTION_TIMEOUT_MS)
+        context.set_default_navigation_timeout(NAVIGATION_TIMEOUT_MS)
+        context.add_init_script(_REPORT_CSP_VIOLATIONS)
+        guarded = GuardedPage(context.new_page())
+        context.route("**/*", guarded.route)
         yield guarded
-        guarded.assert_clean()
     finally:
         context.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[GuardedPage]:
+    with guarded_page(browser) as guarded:
+        yield guarded
+        guarded.assert_clean()
 
 
 def wait_until(what: str, check: Callable[[], T | None], timeout: float = 90.0) -> T:
