@@ -143,10 +143,12 @@ def test_demo_serves_account_metrics_for_two_regions_and_they_move(daemon: Daemo
 def test_endpoints(daemon: Daemon) -> None:
     assert daemon.get("/-/healthy")[:2] == (200, "Healthy\n")
     assert daemon.get("/-/ready")[:2] == (200, "Ready\n")
-    status, page, _ = daemon.get("/")
+    status, page, _ = daemon.get("/status")
     assert status == 200
     assert "SES Exporter" in page and "/metrics" in page
     assert "us-east-1" in page and "eu-west-1" in page and "account" in page
+    status, page, _ = daemon.get("/")
+    assert status == 200 and '<table id="fleet">' in page
     assert daemon.get("/nope")[0] == 404
     assert daemon.get("/-/reload")[0] == 405
 

@@ -50,6 +50,12 @@ class FakeApp:
     def is_ready(self) -> bool:
         return self.ready
 
+    def page(self, path: str, query: str) -> tuple[int, str, bytes] | None:
+        """The pages themselves are tested in test_pages.py; here only their routing."""
+        if path == "/":
+            return 200, "text/html; charset=utf-8", f"<p>fleet {query}</p>".encode()
+        return None
+
     def reload(self) -> tuple[bool, str]:
         self.reloads += 1
         if isinstance(self.reload_result, Exception):
@@ -202,7 +208,7 @@ def test_custom_telemetry_path() -> None:
     try:
         assert fetch(server.port, "GET", "/probe/metrics")[2] == METRICS
         assert fetch(server.port, "GET", "/metrics")[0] == 404
-        assert b'href="./probe/metrics"' in fetch(server.port, "GET", "/")[2]
+        assert b'href="./probe/metrics"' in fetch(server.port, "GET", "/status")[2]
     finally:
         server.shutdown()
 
@@ -285,13 +291,13 @@ def test_landing_page_lists_targets_and_escapes_values(port: int, app: FakeApp) 
     store.record_success(keys[0], "123456789012", [], 0.1, time.time() - 5)
     error = '<script>alert("x")</script> & AccessDenied'
     store.record_failure(keys[1], "123456789012", error, 0.1, time.time())
-    status, headers, body = fetch(port, "GET", "/")
+    status, headers, body = fetch(port, "GET", "/status")
     assert status == 200
     assert headers["Content-Type"] == "text/html; charset=utf-8"
     page = body.decode()
     assert "<title>SES Exporter</title>" in page
     assert "1.2.3-test" in page
-    for href in ("./metrics", "./-/healthy", "./-/ready"):
+    for href in ("./", "./metrics", "./-/healthy", "./-/ready"):
         assert f'href="{href}"' in page
     assert "<script>" not in page
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; AccessDenied" in page
@@ -303,7 +309,7 @@ def test_landing_page_lists_targets_and_escapes_values(port: int, app: FakeApp) 
 
 
 def test_landing_page_head(port: int) -> None:
-    status, headers, body = fetch(port, "HEAD", "/")
+    status, headers, body = fetch(port, "HEAD", "/status")
     assert (status, body) == (200, b"")
     assert int(headers["Content-Length"]) > 100
 

@@ -8,6 +8,11 @@ One account (moto's 123456789012) in two regions:
 * ``eu-west-1`` is still in the sandbox (200 a day, 1 per second), with its production
   access request pending.
 
+Two more regions are simulated when a configuration lists them (``--demo
+--config.file=...``), for trying the pages and for tests: ``us-west-2`` is under review
+(EnforcementStatus PROBATION) and ``ap-northeast-1`` is paused (SHUTDOWN, sending
+disabled, no traffic). Any other region gets a healthy default profile.
+
 Each region has three configuration sets: ``transactional``, ``marketing`` (whose
 bounce rate climbs past the 5 % review threshold within two minutes) and
 ``newsletters`` (reputation metrics disabled).
@@ -87,11 +92,20 @@ class RegionProfile:
     mail_type: str
     sends_per_tick: tuple[int, int]  # recipients per tick, min..max
     start_offset: float  # emails already sent in the last 24 h before the demo started
+    enforcement: str = "HEALTHY"  # GetAccount's EnforcementStatus
+    sending_enabled: bool = True
 
 
 PROFILES: dict[str, RegionProfile] = {
     "us-east-1": RegionProfile(50_000, 14, True, "GRANTED", "TRANSACTIONAL", (40, 50), 41_000),
     "eu-west-1": RegionProfile(200, 1, False, "PENDING", "MARKETING", (0, 2), 37),
+    # Not in DEMO_CONFIG: for a configuration that lists them (the pages' browser tests).
+    "us-west-2": RegionProfile(
+        10_000, 5, True, "GRANTED", "TRANSACTIONAL", (5, 20), 2_000, "PROBATION"
+    ),
+    "ap-northeast-1": RegionProfile(
+        10_000, 5, True, "GRANTED", "TRANSACTIONAL", (0, 0), 0, "SHUTDOWN", False
+    ),
 }
 DEFAULT_PROFILE = RegionProfile(10_000, 5, True, "GRANTED", "TRANSACTIONAL", (5, 20), 2_000)
 
@@ -161,7 +175,8 @@ class DemoWorld:
             install_responder(client, "GetAccount", lambda _: self.get_account(region))
             install_responder(client, "GetConfigurationSet", self.get_configuration_set)
         elif service == "ses":
-            install_responder(client, "GetAccountSendingEnabled", lambda _: {"Enabled": True})
+            enabled = PROFILES.get(region, DEFAULT_PROFILE).sending_enabled
+            install_responder(client, "GetAccountSendingEnabled", lambda _: {"Enabled": enabled})
             install_responder(client, "GetSendStatistics", lambda _: self.send_statistics(region))
         elif service == "cloudwatch" and region in self._stores:
             store = self._stores[region]
@@ -179,14 +194,14 @@ class DemoWorld:
         profile = PROFILES.get(region, DEFAULT_PROFILE)
         return {
             "DedicatedIpAutoWarmupEnabled": profile.production,
-            "EnforcementStatus": "HEALTHY",
+            "EnforcementStatus": profile.enforcement,
             "ProductionAccessEnabled": profile.production,
             "SendQuota": {
                 "Max24HourSend": profile.quota,
                 "MaxSendRate": profile.rate,
                 "SentLast24Hours": self.sent_last_24_hours(region),
             },
-            "SendingEnabled": True,
+            "SendingEnabled": profile.sending_enabled,
             "SuppressionAttributes": {"SuppressedReasons": ["BOUNCE", "COMPLAINT"]},
             "Details": {
                 "MailType": profile.mail_type,

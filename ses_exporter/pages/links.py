@@ -7,6 +7,7 @@ The same hosts and CloudWatch graph format as the Grafana dashboards' links: Chi
 
 from __future__ import annotations
 
+import re
 from urllib.parse import quote
 
 
@@ -43,5 +44,5 @@ def cloudwatch_url(
 
 def _jsurl(value: str) -> str:
     """A string as the CloudWatch console's URL state writes it: URL-encoded with ``*``
-    in place of ``%`` (so ``/`` is ``*2f``)."""
-    return quote(value, safe="-_.").replace("%", "*")
+    in place of ``%``, in lower case (so ``/`` is ``*2f``)."""
+    return re.sub("%([0-9A-F]{2})", lambda m: "*" + m.group(1).lower(), quote(value, safe="-_."))

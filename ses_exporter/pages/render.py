@@ -203,12 +203,9 @@ def fleet_page(fleet: FleetPage, source: Source) -> str:
         '<th scope="col">Collector errors</th></tr></thead>'
     )
     rows = "".join(_fleet_row(row, source.now) for row in fleet.rows)
-    if fleet.rows:
-        table = f'<table id="fleet">{head}<tbody>{rows}</tbody></table>'
-    elif fleet.total:
-        table = f'<table id="fleet">{head}<tbody></tbody></table><p>No target matches.</p>'
-    else:
-        table = f'<table id="fleet">{head}<tbody></tbody></table><p>No targets configured.</p>'
+    table = f'<div class="scroll"><table id="fleet">{head}<tbody>{rows}</tbody></table></div>'
+    if not fleet.rows:
+        table += "<p>No target matches.</p>" if fleet.total else "<p>No targets configured.</p>"
     body = (
         "<h1>Every account and region</h1>"
         '<p class="note">What the exporter read at its last polls, worst first; '

@@ -39,7 +39,13 @@ th, td { text-align: left; padding: .35em .6em; border-bottom: 1px solid var(--l
   vertical-align: top; }
 th { background: var(--head); font-weight: 600; white-space: nowrap; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
-td.account { max-width: 22em; overflow-wrap: anywhere; }
+.scroll { overflow-x: auto; }
+table#fleet { font-size: .93em; }
+table#fleet td { white-space: nowrap; }
+table#fleet td.account { white-space: normal; min-width: 10em; max-width: 22em;
+  overflow-wrap: anywhere; }
+table#fleet td.errors { white-space: normal; min-width: 12em; }
+.id { overflow-wrap: normal; white-space: nowrap; }
 td.errors { max-width: 28em; overflow-wrap: anywhere; color: var(--bad); }
 .muted, .id { color: var(--muted); }
 .id { font-size: .9em; display: block; }
