@@ -23,6 +23,7 @@ import shutil
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -230,3 +231,33 @@ def wait_for_first_polls(
         return wanted <= done
 
     wait_until("the first successful poll of every collector", polled, timeout=120)
+
+
+_HOUR_TEXT = re.compile(r"(\d{4}-\d{2}-\d{2})[ T](\d{2}):00")
+
+
+def chart_points(page: GuardedPage, series: str) -> dict[int, float]:
+    """{hour (unix seconds): value} of the circles of one series' Sending statistics chart."""
+    points = page.page.eval_on_selector_all(
+        f'svg.chart[data-series="{series}"] circle[data-t]',
+        "cs => cs.map(c => [c.dataset.t, c.dataset.v])",
+    )
+    return {int(t): float(v) for t, v in points}
+
+
+def chart_table(page: GuardedPage, series: str) -> dict[int, float]:
+    """{hour: value} of one chart's table alternative: rows of (hour in UTC as
+    "YYYY-MM-DD HH:00", value)."""
+    rows = page.page.eval_on_selector_all(
+        f'table.chart-data[data-series="{series}"] tr',
+        "rows => rows.filter(r => r.querySelector('td'))"
+        ".map(r => [r.cells[0].textContent, r.cells[r.cells.length - 1].textContent])",
+    )
+    table = {}
+    for hour_text, value in rows:
+        found = _HOUR_TEXT.search(hour_text)
+        assert found is not None, f"no hour in {hour_text!r}"
+        day, hour = found.groups()
+        when = datetime.strptime(f"{day} {hour}", "%Y-%m-%d %H").replace(tzinfo=UTC)
+        table[int(when.timestamp())] = number(value)
+    return table

@@ -32,7 +32,13 @@ import pytest
 pytest.register_assert_rewrite("tests.browser")  # also a plugin: rewrite it before import
 
 from tests.accounts_world import AccountsWorld, Standing, role_arn  # noqa: E402
-from tests.browser import GuardedPage, number, wait_for_first_polls  # noqa: E402
+from tests.browser import (  # noqa: E402
+    GuardedPage,
+    chart_points,
+    chart_table,
+    number,
+    wait_for_first_polls,
+)
 from tests.faultproxy import DaemonProcess  # noqa: E402
 
 pytest_plugins = ["tests.browser"]  # one browser for the session, a fresh page per test
@@ -269,25 +275,6 @@ def test_a_target_view_shows_the_consoles_panes_with_the_simulated_values(
     page.assert_clean()
 
 
-def chart_points(page: GuardedPage, series: str) -> dict[int, float]:
-    """{hour (unix seconds): value} of the circles of one series' chart."""
-    points = page.page.eval_on_selector_all(
-        f'svg.chart[data-series="{series}"] circle[data-t]',
-        "cs => cs.map(c => [c.dataset.t, c.dataset.v])",
-    )
-    return {int(t): float(v) for t, v in points}
-
-
-def table_values(page: GuardedPage, series: str) -> list[float]:
-    """The values (last cell of each body row) of one series' table alternative."""
-    cells = page.page.eval_on_selector_all(
-        f'table.chart-data[data-series="{series}"] tr',
-        "rows => rows.filter(r => r.querySelector('td'))"
-        ".map(r => r.cells[r.cells.length - 1].textContent)",
-    )
-    return [number(text) for text in cells]
-
-
 def hourly(points: list[dict[str, Any]], key: str) -> dict[int, float]:
     """GetSendStatistics' 15-minute buckets summed per hour (zeros left out)."""
     hours: dict[int, float] = {}
@@ -312,7 +299,7 @@ def test_the_14_day_chart_has_a_point_where_the_simulation_sent_mail(
         expected = hourly(answered, key)
         points = chart_points(page, series)
         assert {t: v for t, v in points.items() if v} == expected, series
-        assert sorted(v for v in table_values(page, series) if v) == sorted(expected.values())
+        assert {t: v for t, v in chart_table(page, series).items() if v} == expected, series
     assert sum(chart_points(page, "sends").values()) == sent
     assert sum(chart_points(page, "rejects").values()) == rejected
     page.assert_clean()
