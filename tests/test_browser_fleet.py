@@ -42,7 +42,8 @@ from tests.browser import (  # noqa: E402
 from tests.faultproxy import DaemonProcess  # noqa: E402
 
 pytest_plugins = ["tests.browser"]  # one browser for the session, a fresh page per test
-pytestmark = pytest.mark.process
+# One daemon per module: its start and first polls count in the first test's time.
+pytestmark = [pytest.mark.process, pytest.mark.timeout(300)]
 
 HEALTHY, PROBATION, SHUTDOWN = "111111111111", "222222222222", "333333333333"
 ACCOUNTS = {
