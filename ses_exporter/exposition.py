@@ -159,6 +159,32 @@ def parse(rendered: Rendered, only: Collection[str] | None = None) -> list[Metri
     return list(text_string_to_metric_families(text.decode()))
 
 
+_SAMPLE = re.compile(r"([a-zA-Z_][a-zA-Z0-9_]*)(?:\{(.*)\})? (\S+)")
+_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+_UNESCAPE = {"\\\\": "\\", "\\n": "\n", '\\"': '"'}
+
+
+def sample_values(
+    rendered: Rendered, only: Collection[str]
+) -> Iterator[tuple[str, dict[str, str], float]]:
+    """(sample name, labels, value) of the families named in ``only`` of a ``parsable``
+    result, read from the sample lines ``render`` cut (legacy names, no timestamp): what
+    ``parse`` gives, for a few families, without building ``Metric`` objects."""
+    for fragment in rendered.fragments:
+        if fragment.name not in only:
+            continue
+        for line in fragment.samples[TEXT].decode().splitlines():
+            found = _SAMPLE.fullmatch(line)
+            if found is None:
+                continue
+            name, labels, value = found.groups()
+            pairs = {
+                k: re.sub(r"\\.", lambda m: _UNESCAPE.get(m.group(0), m.group(0)), v)
+                for k, v in _LABEL.findall(labels or "")
+            }
+            yield name, pairs, float(value)
+
+
 def label_value(value: str) -> str:
     """A label value escaped as both formats print it (backslash, newline, quote)."""
     return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")

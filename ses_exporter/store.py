@@ -30,13 +30,13 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from prometheus_client.metrics_core import Metric
 
-from .exposition import EMPTY, Rendered, label_text, parse, render, sample_line
+from .exposition import EMPTY, Rendered, label_text, parse, render, sample_line, sample_values
 
 # (account key, region, collector): stable across polls and config reloads.
 StatusKey = tuple[str, str, str]
@@ -96,8 +96,19 @@ class PollStatus:
         without ``_total``): kept as they are, or parsed back from ``rendered`` when that
         gives them exactly (``exposition.parse``), which holds a fraction of the memory."""
         if self.families or not self.rendered.parsable:
-            return [f for f in self.families if only is None or f.name in only]
+            return self.families if only is None else [f for f in self.families if f.name in only]
         return parse(self.rendered, only)
+
+    def samples(self, only: Collection[str]) -> Iterator[tuple[str, dict[str, str], float]]:
+        """(sample name, labels, value) of the last good families named in ``only``: read
+        from the rendered lines where the families are not kept (no ``Metric`` built)."""
+        if self.families or not self.rendered.parsable:
+            for family in self.families:
+                if family.name in only:
+                    for sample in family.samples:
+                        yield sample.name, sample.labels, sample.value
+            return
+        yield from sample_values(self.rendered, only)
 
     def values(self) -> tuple[float | None, ...]:
         """The values of COLLECTOR_SERIES, None where a series is absent."""

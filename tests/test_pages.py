@@ -711,3 +711,28 @@ def test_pages_answer_head_and_refuse_post(served: int) -> None:
 def test_telemetry_path_cannot_take_a_pages_path(path: str) -> None:
     with pytest.raises(ValueError, match="used by another endpoint"):
         WebServer(PagesApp(Fleet()), "127.0.0.1:0", telemetry_path=path)
+
+
+def test_samples_read_from_rendered_lines_equal_the_parsed_families() -> None:
+    """The fleet view reads sample lines itself (``PollStatus.samples``): it must give what
+    prometheus_client's parser gives, escapes included."""
+    odd = 'a\\b\n"c"} 1 {x="y"}'
+    target = {"account_id": "123456789012", "region": "us-east-1", "team": odd}
+    snapshots = [
+        ConfigurationSetSnapshot(odd, True, False, 1.5),
+        ConfigurationSetSnapshot("s", False, True, None),
+    ]
+    families = configuration_set_families(2, snapshots, target)
+    families += account_families(account(), "us-east-1", target)
+    store, key = ResultStore(), ("k", "us-east-1", "configuration_sets")
+    store.register(key, "123456789012", 900.0)
+    store.record_success(key, "123456789012", families, NOW - 1, NOW)
+    (status,) = store.statuses()
+    assert status.families == ()  # kept rendered only: samples() reads the lines
+    names = {f.name for f in families}
+    parsed = [(s.name, s.labels, s.value) for f in status.metric_families() for s in f.samples]
+    assert list(status.samples(names)) == parsed
+    assert len(parsed) > 10
+    assert list(status.samples({"aws_ses_max_send_rate"})) == [
+        ("aws_ses_max_send_rate", target, 14.0)
+    ]

@@ -110,9 +110,8 @@ def samples_of(statuses: Iterable[PollStatus], now: float, only: Collection[str]
 
 
 def _add_samples(out: Samples, status: PollStatus, only: Collection[str]) -> None:
-    for family in status.metric_families(only):
-        for sample in family.samples:
-            out.setdefault(sample.name, []).append((sample.labels, sample.value))
+    for name, labels, value in status.samples(only):
+        out.setdefault(name, []).append((labels, value))
 
 
 def _value(samples: Samples, name: str) -> float | None:
@@ -260,11 +259,36 @@ class FleetPage:
     regions: tuple[str, ...]  # every region of the fleet, for the filter
 
 
+@dataclass(frozen=True)
+class _Kept:
+    """A target's row and what it was made of: the store replaces a ``PollStatus`` whole
+    whenever anything in it changes, so identity tells whether the row is still true."""
+
+    statuses: tuple[PollStatus, ...]
+    fresh: tuple[bool, ...]
+    name: str
+    thresholds: ReputationThresholds
+    row: FleetRow
+
+    def still(
+        self, statuses: tuple[PollStatus, ...], fresh: tuple[bool, ...], source: Source, name: str
+    ) -> bool:
+        return (
+            len(statuses) == len(self.statuses)
+            and all(a is b for a, b in zip(statuses, self.statuses, strict=True))
+            and fresh == self.fresh
+            and name == self.name
+            and source.thresholds is self.thresholds
+        )
+
+
 @dataclass
 class FleetModel:
-    """Builds fleet pages, keeping each poll result's values until the store replaces it."""
+    """Builds fleet pages, keeping each target's row until the store replaces one of its
+    poll statuses (and each poll result's values until the store replaces the result)."""
 
-    _cache: dict[tuple[str, str, str], tuple[object, Samples]] = field(default_factory=dict)
+    _rows: dict[tuple[str, str], _Kept] = field(default_factory=dict)
+    _results: dict[tuple[str, str, str], tuple[object, Samples]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def rows(self, source: Source) -> list[FleetRow]:
@@ -272,27 +296,50 @@ class FleetModel:
         for status in source.statuses:
             by_target.setdefault((status.account_id, status.region), []).append(status)
         rows = []
-        cache: dict[tuple[str, str, str], tuple[object, Samples]] = {}
+        kept_rows: dict[tuple[str, str], _Kept] = {}
+        kept_results: dict[tuple[str, str, str], tuple[object, Samples]] = {}
         with self._lock:
-            old = self._cache
-            for (account_id, region), statuses in by_target.items():
-                samples: Samples = {}
-                for status in statuses:
-                    if not status.is_fresh(source.now):
-                        continue
-                    key = (account_id, region, status.collector)
-                    # A new poll result is a new object: identity says whether it changed.
-                    content = status.families or status.rendered
-                    known = old.get(key)
-                    if known is None or known[0] is not content:
-                        part: Samples = {}
-                        _add_samples(part, status, FLEET_FAMILIES)
-                        known = (content, part)
-                    cache[key] = known
-                    samples.update(known[1])
-                rows.append(_row(account_id, region, statuses, samples, source))
-            self._cache = cache  # results gone from the store are forgotten
+            for target, found in by_target.items():
+                statuses = tuple(found)
+                fresh = tuple(s.is_fresh(source.now) for s in statuses)
+                name = source.names.get(target[0], target[0])
+                kept = self._rows.get(target)
+                if kept is None or not kept.still(statuses, fresh, source, name):
+                    samples = self._samples(statuses, fresh, kept_results)
+                    row = _row(target[0], target[1], statuses, samples, source)
+                    kept = _Kept(statuses, fresh, name, source.thresholds, row)
+                else:
+                    for status in statuses:
+                        key = (*target, status.collector)
+                        if key in self._results:
+                            kept_results[key] = self._results[key]
+                kept_rows[target] = kept
+                rows.append(kept.row)
+            # Targets and results gone from the store are forgotten.
+            self._rows, self._results = kept_rows, kept_results
         return rows
+
+    def _samples(
+        self,
+        statuses: tuple[PollStatus, ...],
+        fresh: tuple[bool, ...],
+        kept: dict[tuple[str, str, str], tuple[object, Samples]],
+    ) -> Samples:
+        samples: Samples = {}
+        for status, is_fresh in zip(statuses, fresh, strict=True):
+            if not is_fresh:
+                continue
+            key = (status.account_id, status.region, status.collector)
+            # A new poll result is a new object: identity says whether it changed.
+            content = status.families or status.rendered
+            known = self._results.get(key)
+            if known is None or known[0] is not content:
+                part: Samples = {}
+                _add_samples(part, status, FLEET_FAMILIES)
+                known = (content, part)
+            kept[key] = known
+            samples.update(known[1])
+        return samples
 
     def page(self, source: Source, filters: Filters) -> FleetPage:
         rows = self.rows(source)
