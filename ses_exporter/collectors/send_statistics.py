@@ -11,6 +11,9 @@ counts a bucket twice. An account that has sent nothing in two weeks exposes no 
 until its first bucket appears; then the series show 0 for one poll and count from the
 next (``increase()`` ignores a series' first sample).
 
+The last answer is also kept summed per hour (``hourly_sums``, ``Collector.hourly``) for
+the target view's Sending statistics charts: no metric holds the two weeks AWS returns.
+
 Sample exposition::
 
     # HELP aws_ses_send_statistics_delivery_attempts_total Delivery attempts (...)

@@ -1,4 +1,4 @@
-"""HTTP front end: /metrics, the landing page, /-/healthy, /-/ready and /-/reload.
+"""HTTP front end: /metrics, the pages, /status, /-/healthy, /-/ready and /-/reload.
 
 Standard library only (``http.server``, ``ssl``). The server never calls AWS: every endpoint
 reads what the daemon (a ``WebApp``) already holds, so a scrape stays fast whatever AWS does.
@@ -6,7 +6,8 @@ reads what the daemon (a ``WebApp``) already holds, so a scrape stays fast whate
 ``WebServer`` is the one entry point; the modules behind it:
 
 - ``server``: the listening socket, connections, their limits and TLS (no routes);
-- ``app``: what each path answers, the landing page, basic auth and rate limit per request;
+- ``app``: what each path answers, the ``/status`` page, the pages' Content-Security-Policy,
+  basic auth and rate limit per request (the pages themselves are the daemon's);
 - ``auth``: basic auth against bcrypt hashes, the rate limiter;
 - ``config``: the web configuration file (``--web.config.file``) and ``WebConfig``;
 - ``tls``: ``tls_server_config`` as an ``ssl.SSLContext``, certificates, client SANs.
