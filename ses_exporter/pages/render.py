@@ -319,7 +319,12 @@ def target_page(view: TargetView, source: Source) -> str:
     )
     smtp = view.smtp
     smtp_fields = _fields(
-        ("smtp-endpoint", "SMTP endpoint", e(smtp["endpoint"]) if "endpoint" in smtp else NONE),
+        (
+            "smtp-endpoint",
+            "SMTP endpoint",
+            # A line may break after a dot of the host name, never inside a label.
+            e(smtp["endpoint"]).replace(".", ".<wbr>") if "endpoint" in smtp else NONE,
+        ),
         ("starttls-ports", "STARTTLS ports", _ports(smtp.get("starttls_ports"))),
         ("tls-wrapper-ports", "TLS wrapper ports", _ports(smtp.get("tls_wrapper_ports"))),
         ("tls", "Transport Layer Security (TLS)", "Required"),

@@ -28,7 +28,7 @@ body { margin: 0; background: var(--bg); color: var(--fg);
 header.top { display: flex; gap: 1.5em; align-items: baseline; padding: .6em 1.5em;
   border-bottom: 1px solid var(--line); background: var(--head); }
 header.top strong { font-size: 1.1em; }
-main { padding: 1em 1.5em 3em; max-width: 110em; }
+main { padding: 1em 1.5em 3em; }
 a { color: var(--link); }
 h1 { font-size: 1.5em; margin: .3em 0 .6em; overflow-wrap: anywhere; }
 h2 { font-size: 1.15em; margin: 0 0 .6em; }
@@ -40,7 +40,11 @@ th, td { text-align: left; padding: .35em .6em; border-bottom: 1px solid var(--l
 th { background: var(--head); font-weight: 600; white-space: nowrap; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 .scroll { overflow-x: auto; }
-table#fleet { font-size: .93em; }
+table#fleet { font-size: .9em; }
+table#fleet th { white-space: normal; }
+table#fleet th .id { white-space: normal; font-weight: 400; }
+table#fleet th, table#fleet td { padding: .35em .45em; }
+table#fleet td[data-col$="-rate"] .status { display: block; }
 table#fleet td { white-space: nowrap; }
 table#fleet td.account { white-space: normal; min-width: 10em; max-width: 22em;
   overflow-wrap: anywhere; }
@@ -59,7 +63,7 @@ tr.ok td:nth-child(4) { color: var(--ok); }
 tr.failed td:nth-child(4) { color: var(--bad); }
 tr.target.paused td[data-col="health"] { background: var(--bad-bg); }
 tr.target.review td[data-col="health"] { background: var(--warn-bg); }
-svg.bar { width: 6em; height: .7em; vertical-align: middle; margin-right: .4em; }
+svg.bar { width: 4.5em; height: .7em; vertical-align: middle; margin-right: .4em; }
 svg.bar .track { fill: var(--line); }
 svg.bar .fill { fill: var(--bar); }
 svg.bar .fill.high { fill: var(--bad); }
@@ -71,8 +75,8 @@ button { cursor: pointer; }
 nav.pages { margin: 1em 0; display: flex; gap: 1em; }
 dl.fields { display: grid; grid-template-columns: max-content 1fr; gap: .3em 1.5em; margin: 0; }
 dl.fields dt { color: var(--muted); }
-dl.fields dd { margin: 0; overflow-wrap: anywhere; }
-.panes { display: grid; grid-template-columns: repeat(auto-fit, minmax(22em, 1fr));
+dl.fields dd { margin: 0; overflow-wrap: break-word; min-width: 0; }
+.panes { display: grid; grid-template-columns: repeat(auto-fit, minmax(24em, 1fr));
   gap: 0 1.2em; }
 nav.ranges a { margin-right: .8em; }
 nav.ranges a[aria-current="page"] { font-weight: 700; text-decoration: none; color: var(--fg); }
