@@ -18,18 +18,15 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 import sys
-import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from tests.faultproxy import MotoServer, fake_aws_env
+from tests.faultproxy import MotoServer
 
 BUCKET_SECONDS = 900  # GetSendStatistics answers in 15-minute buckets
 SENDER = "sender@example.com"
@@ -56,23 +53,7 @@ class AccountsWorld(MotoServer):
 
     def __init__(self, accounts: dict[str, Standing]) -> None:
         self.accounts = accounts
-        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the child
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.accounts_world", json.dumps(_as_json(accounts))],
-            cwd=Path(__file__).resolve().parent.parent,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-            env=fake_aws_env(),
-        )
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline().decode().split()
-        if line[:1] != ["ready"]:
-            self.stop()
-            self._stderr.seek(0)
-            tail = self._stderr.read().decode(errors="replace")[-2000:]
-            raise RuntimeError(f"accounts world did not start:\n{tail}")
-        self.url = f"http://127.0.0.1:{line[1]}"
+        super().__init__(json.dumps(_as_json(accounts)), module="tests.accounts_world")
 
     def client_as(self, account_id: str, service: str, region: str) -> Any:
         """A boto3 client of this server signed with ``account_id``'s role credentials."""

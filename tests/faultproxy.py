@@ -621,11 +621,12 @@ class _Child:
 class MotoServer(_Child):
     """moto's ThreadedMotoServer in a child process on a free port of 127.0.0.1."""
 
-    def __init__(self) -> None:
+    def __init__(self, *args: str, module: str = "tests.faultproxy") -> None:
+        """``module`` (run with ``args``) prints "ready PORT" once it listens."""
         # werkzeug logs every request to stderr: a file, read only if the start fails.
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the child
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.faultproxy"],
+            [sys.executable, "-m", module, *args],
             cwd=Path(__file__).resolve().parent.parent,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -638,7 +639,7 @@ class MotoServer(_Child):
             self.stop()
             self._stderr.seek(0)
             tail = self._stderr.read().decode(errors="replace")[-2000:]
-            raise RuntimeError(f"moto server did not start:\n{tail}")
+            raise RuntimeError(f"{module} did not start:\n{tail}")
         self.url = f"http://127.0.0.1:{line[1]}"
 
     def client(self, service: str, region: str) -> Any:

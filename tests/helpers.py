@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
+from datetime import UTC, datetime
+from html import unescape
+from typing import Any
 
 from prometheus_client.metrics_core import Metric
 
@@ -38,3 +42,23 @@ def values(families: Iterable[Metric]) -> Values:
             extra = tuple(sorted((k, v) for k, v in s.labels.items() if k not in TARGET_LABELS))
             out[(s.name, extra)] = s.value
     return out
+
+
+def send_point(
+    when: float, attempts: int, bounces: int = 0, complaints: int = 0, rejects: int = 0
+) -> dict[str, Any]:
+    """One GetSendStatistics data point (a 15-minute bucket starting at ``when``)."""
+    return {
+        "Timestamp": datetime.fromtimestamp(when, UTC),
+        "DeliveryAttempts": attempts,
+        "Bounces": bounces,
+        "Complaints": complaints,
+        "Rejects": rejects,
+    }
+
+
+def page_field(page: str, name: str) -> str:
+    """The text of a page's ``<dd data-field="name">`` (tags dropped, entities decoded)."""
+    found = re.search(rf'<dd data-field="{name}">(.*?)</dd>', page)
+    assert found, name
+    return unescape(re.sub(r"<[^>]+>", "", found.group(1)))

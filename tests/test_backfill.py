@@ -57,6 +57,7 @@ from ses_exporter.demo.responders import (
 from ses_exporter.scrape import Scrape
 from tests.conftest import free_port
 from tests.fakes import FakeAccountApi
+from tests.helpers import send_point
 from tests.orgworld import build_organization
 from tests.test_e2e import launch_prometheus
 
@@ -185,19 +186,6 @@ def test_time_flags_read_rfc_3339_and_unix_seconds() -> None:
 
 
 # --- exact values against moto ----------------------------------------------------------
-
-
-def send_point(
-    when: float, attempts: int, bounces: int = 0, complaints: int = 0, rejects: int = 0
-) -> dict[str, Any]:
-    """One GetSendStatistics data point (a 15-minute bucket starting at ``when``)."""
-    return {
-        "Timestamp": datetime.fromtimestamp(when, UTC),
-        "DeliveryAttempts": attempts,
-        "Bounces": bounces,
-        "Complaints": complaints,
-        "Rejects": rejects,
-    }
 
 
 def everywhere(points: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:

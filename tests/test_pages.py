@@ -10,7 +10,7 @@ from __future__ import annotations
 import http.client
 import re
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from html import unescape
 from html.parser import HTMLParser
 from typing import Any
@@ -35,6 +35,7 @@ from ses_exporter.pages.model import PAGE_SIZE, Hourly, hourly_points
 from ses_exporter.store import ResultStore
 from ses_exporter.web import WebServer, parse_web_config
 from ses_exporter.web.app import CONTENT_SECURITY_POLICY
+from tests.helpers import page_field, send_point
 
 NOW = 1_780_000_000.0  # 2026-05-28T20:26:40Z
 THRESHOLDS = ReputationThresholds()  # bounce 5 % / 10 %, complaint 0.1 % / 0.5 %
@@ -136,7 +137,7 @@ def get(pages: Pages, source: Source, target: str) -> tuple[int, str]:
 class Html(HTMLParser):
     """Tags and text of a page; ``check`` also fails on unbalanced tags."""
 
-    VOID = frozenset({"meta", "link", "input", "br", "rect", "circle", "line", "polyline"})
+    VOID = frozenset({"meta", "link", "input", "br", "wbr", "rect", "circle", "line", "polyline"})
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -414,9 +415,7 @@ def test_target_view_has_the_consoles_panes_in_order(fleet: Fleet) -> None:
     assert re.search(r"<h1>prod \(777777777777\) &#8212; us-east-1</h1>", page)
 
     def field(name: str) -> str:
-        found = re.search(rf'<dd data-field="{name}">(.*?)</dd>', page)
-        assert found, name
-        return unescape(re.sub(r"<[^>]+>", "", found.group(1)))
+        return page_field(page, name)
 
     assert field("daily-sending-quota") == "20,000"
     assert field("max-send-rate") == "14 emails per second"
@@ -520,13 +519,8 @@ T0 = datetime(2026, 5, 28, 10, 8, tzinfo=UTC)  # buckets at the account's own of
 def point(
     bucket: int, attempts: int, bounces: int = 0, complaints: int = 0, rejects: int = 0
 ) -> dict[str, Any]:
-    return {
-        "Timestamp": T0 + timedelta(minutes=15 * bucket),
-        "DeliveryAttempts": attempts,
-        "Bounces": bounces,
-        "Complaints": complaints,
-        "Rejects": rejects,
-    }
+    """One SendDataPoint, ``bucket`` 15-minute buckets after T0."""
+    return send_point(T0.timestamp() + 900 * bucket, attempts, bounces, complaints, rejects)
 
 
 def send_statistics_hourly(points: Sequence[dict[str, Any]]) -> Hourly | None:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from html import escape, unescape
+from html import escape
 
 import pytest
 
+from tests.helpers import page_field
 from tests.test_pages import Html, cell, fleet_rows
 from tests.test_process import Daemon, demo_config, start
 
@@ -95,9 +96,7 @@ def test_target_view_shows_the_panes_with_the_simulated_values(daemon: Daemon) -
     ]
 
     def field(name: str) -> str:
-        found = re.search(rf'<dd data-field="{name}">(.*?)</dd>', body)
-        assert found, name
-        return unescape(re.sub(r"<[^>]+>", "", found.group(1)))
+        return page_field(body, name)
 
     assert field("daily-sending-quota") == "50,000"
     assert field("max-send-rate") == "14 emails per second"

@@ -19,6 +19,7 @@ from ses_exporter.collectors.send_statistics import (
     fetch_send_statistics,
     send_statistics_families,
 )
+from tests.helpers import send_point
 
 REGION = "eu-west-1"
 LABELS = {"account_id": "123456789012", "region": REGION}
@@ -31,13 +32,7 @@ def point(
     bucket: int, attempts: int, bounces: int = 0, complaints: int = 0, rejects: int = 0
 ) -> dict[str, Any]:
     """One SendDataPoint, ``bucket`` 15-minute buckets after T0."""
-    return {
-        "Timestamp": T0 + timedelta(minutes=15 * bucket),
-        "DeliveryAttempts": attempts,
-        "Bounces": bounces,
-        "Complaints": complaints,
-        "Rejects": rejects,
-    }
+    return send_point(T0.timestamp() + 900 * bucket, attempts, bounces, complaints, rejects)
 
 
 def values(families: list[Metric]) -> dict[str, float]:
