@@ -17,7 +17,6 @@ Usage: ``python -m tests.accounts_world ACCOUNTS`` (``ACCOUNTS`` is JSON, accoun
 from __future__ import annotations
 
 import json
-import signal
 import sys
 import time
 from collections import defaultdict
@@ -26,7 +25,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from tests.faultproxy import MotoServer
+from tests.faultproxy import MotoServer, serve_moto
 
 BUCKET_SECONDS = 900  # GetSendStatistics answers in 15-minute buckets
 SENDER = "sender@example.com"
@@ -132,13 +131,10 @@ def _counting(send: Callable[..., Any]) -> Callable[..., Any]:
 
 def _serve(accounts: dict[str, dict[str, Any]]) -> None:
     from moto.core.responses import ActionResult
-    from moto.server import ThreadedMotoServer
     from moto.ses.models import SESBackend, ses_backends
     from moto.ses.responses import EmailResponse
     from moto.sesv2 import urls as sesv2_urls
     from moto.sesv2.responses import SESV2Response
-
-    from tests import cloudwatch_like
 
     def get_account(self: SESV2Response) -> str:
         standing = accounts[self.current_account]
@@ -186,15 +182,7 @@ def _serve(accounts: dict[str, dict[str, Any]]) -> None:
     EmailResponse.get_send_statistics = get_send_statistics  # type: ignore[method-assign]
     for name in ("send_email", "send_raw_email", "send_templated_email"):
         setattr(SESBackend, name, _counting(getattr(SESBackend, name)))
-    cloudwatch_like.install()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    print("ready", server.get_host_and_port()[1], flush=True)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    try:
-        sys.stdin.read()  # until the parent closes our stdin, or terminates us
-    finally:
-        server.stop()
+    serve_moto()
 
 
 if __name__ == "__main__":

@@ -906,12 +906,15 @@ class DaemonProcess(_Child):
         }
 
 
-def _serve_moto() -> None:
+def serve_moto() -> None:
+    """moto's server in this process (a ``MotoServer`` child), GetMetricData as CloudWatch
+    answers it, until the parent closes stdin or terminates it; the caller may patch moto
+    first (``tests.accounts_world``)."""
     from moto.server import ThreadedMotoServer
 
     from tests import cloudwatch_like
 
-    cloudwatch_like.install()  # GetMetricData as CloudWatch answers it
+    cloudwatch_like.install()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     print("ready", server.get_host_and_port()[1], flush=True)
@@ -923,4 +926,4 @@ def _serve_moto() -> None:
 
 
 if __name__ == "__main__":
-    _serve_moto()
+    serve_moto()
