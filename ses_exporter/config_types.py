@@ -268,6 +268,13 @@ class ThresholdPair(ConfigModel):
     under_review: Ratio
     at_risk: Ratio
 
+    def status(self, ratio: float) -> str:
+        """healthy, under_review or at_risk: the status a rate has against this pair (the
+        one rule for the status families and the pages)."""
+        if ratio >= self.at_risk:
+            return "at_risk"
+        return "under_review" if ratio >= self.under_review else "healthy"
+
     @model_validator(mode="after")
     def _ordered(self) -> Self:
         if self.at_risk <= self.under_review:

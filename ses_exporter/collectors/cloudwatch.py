@@ -255,9 +255,7 @@ def _account_wide(name: str) -> bool:
 
 
 def status_of(ratio: float, pair: ThresholdPair) -> str:
-    if ratio >= pair.at_risk:
-        return "at_risk"
-    return "under_review" if ratio >= pair.under_review else "healthy"
+    return pair.status(ratio)
 
 
 def _where(configuration_set: str | None) -> tuple[dict[str, str], str]:

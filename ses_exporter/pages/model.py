@@ -90,9 +90,7 @@ def status_of(ratio: float | None, pair: ThresholdPair) -> str | None:
     """healthy / under_review / at_risk against the configured thresholds; None if no rate."""
     if ratio is None or math.isnan(ratio):
         return None
-    if ratio >= pair.at_risk:
-        return "at_risk"
-    return "under_review" if ratio >= pair.under_review else "healthy"
+    return pair.status(ratio)
 
 
 def worse(*statuses: str | None) -> str | None:
