@@ -1,7 +1,7 @@
 """One list of collectors: the registry, which each collector module joins on import
 (``collectors.base.register``). The configuration's ``collectors`` section, the
---collector.NAME flags and the README's collector table and headings follow it, and
-nothing outside ``collectors/`` names a collector."""
+--collector.NAME flags, the README's collector table and the collector headings of
+docs/metrics.md follow it, and nothing outside ``collectors/`` names a collector."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from ses_exporter.config import COLLECTOR_NAMES, CollectorsConfig, format_durati
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
+METRICS_DOC = ROOT / "docs" / "metrics.md"
 EXPECTED = ("account", "send_statistics", "cloudwatch", "configuration_sets")
 
 
@@ -59,7 +60,7 @@ def test_every_name_has_its_flags_and_no_other_collector_flag_exists() -> None:
 
 
 def test_the_readme_collector_table_lists_the_names_intervals_in_order() -> None:
-    section = README.read_text(encoding="utf-8").split("\n### Collectors\n", 1)[1]
+    section = README.read_text(encoding="utf-8").split("\n## Collectors\n", 1)[1]
     table = section.strip().split("\n\n", 1)[0]  # the first block after the heading
     rows = re.findall(r"^\| `([a-z_]+)` \|[^|]*\| ([0-9]+) s \|", table, flags=re.MULTILINE)
     assert [name for name, _ in rows] == list(COLLECTOR_NAMES)
@@ -67,9 +68,9 @@ def test_the_readme_collector_table_lists_the_names_intervals_in_order() -> None
         assert float(seconds) == REGISTRY[name].default_interval, name
 
 
-def test_the_readme_has_a_metrics_heading_per_collector_with_its_title() -> None:
-    readme = README.read_text(encoding="utf-8")
-    headings = re.findall(r"^### `([a-z_]+)` — (.+)$", readme, flags=re.MULTILINE)
+def test_the_metrics_doc_has_a_heading_per_collector_with_its_title() -> None:
+    page = METRICS_DOC.read_text(encoding="utf-8")
+    headings = re.findall(r"^## `([a-z_]+)` — (.+)$", page, flags=re.MULTILINE)
     assert headings == [(name, cls.title) for name, cls in REGISTRY.items()]
 
 

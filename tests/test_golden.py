@@ -50,7 +50,7 @@ def full_scrape(fake_api: FakeAccountApi) -> bytes:
 
 def polled_exporter(fake_api: FakeAccountApi) -> Exporter:
     """An exporter after two polls of every collector of three targets, with every family
-    of README's metric tables, in values that could come from one real account:
+    of the metric tables in docs/metrics.md, in values that could come from one real account:
 
     * us-east-1: production access (review GRANTED), healthy, two configuration sets
       (marketing's bounce rate is past the review threshold), CloudWatch data for every

@@ -1,7 +1,7 @@
-"""README's metric tables, the golden scrape and the code's families are one set of
-(name, type, labels), and every metric name is written out in the code.
+"""The metric tables of docs/metrics.md, the golden scrape and the code's families are one
+set of (name, type, labels), and every metric name is written out in the code.
 
-* README: the rows of the tables under "## Metrics" (SES families carry ``account_id``,
+* docs: the rows of the tables in docs/metrics.md (SES families carry ``account_id``,
   ``region`` and the account's static labels besides the labels listed).
 * golden: tests/data/golden/full_scrape.prom, every family with at least one sample.
 * code: the builders fed with snapshots in which AWS reported everything, and the
@@ -43,11 +43,10 @@ STATIC = frozenset({"env", "team"})  # the golden config's static labels
 Family = tuple[str, frozenset[str]]  # (type, label names)
 
 
-def readme_families() -> dict[str, Family]:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = text.split("\n## Metrics\n", 1)[1].split("\n## ", 1)[0]
+def documented_families() -> dict[str, Family]:
+    text = (ROOT / "docs" / "metrics.md").read_text(encoding="utf-8")
     found: dict[str, Family] = {}
-    for line in section.splitlines():
+    for line in text.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) < 3 or not re.fullmatch(r"`[a-z0-9_]+`", cells[0]):
             continue
@@ -114,14 +113,14 @@ def code_families(exporter_text: str) -> dict[str, Family]:
 FIELDS = ("delivery_attempts", "bounces", "complaints", "rejects")
 
 
-def test_readme_tables_and_the_golden_scrape_list_the_same_families() -> None:
-    readme = readme_families()
+def test_the_docs_tables_and_the_golden_scrape_list_the_same_families() -> None:
+    documented = documented_families()
     golden = scraped(GOLDEN.read_text(encoding="utf-8"))
-    missing = set(readme) - set(golden)
-    assert missing == set(), f"in README, not in the golden scrape: {sorted(missing)}"
-    assert set(golden) - set(readme) == set(), "in the golden scrape, not in README"
+    missing = set(documented) - set(golden)
+    assert missing == set(), f"in docs/metrics.md, not in the golden scrape: {sorted(missing)}"
+    assert set(golden) - set(documented) == set(), "in the golden scrape, not in docs/metrics.md"
     for name in golden:
-        assert golden[name] == readme[name], name
+        assert golden[name] == documented[name], name
     assert len(golden) >= 61
 
 
@@ -152,7 +151,7 @@ def literal_strings() -> set[str]:
 def test_every_metric_name_is_written_out_in_the_code() -> None:
     """grep for a metric name lands on its definition: no name assembled from fragments."""
     strings = literal_strings()
-    assert [name for name in readme_families() if name not in strings] == []
+    assert [name for name in documented_families() if name not in strings] == []
 
 
 def test_no_metric_name_is_assembled_from_fragments() -> None:
@@ -176,14 +175,14 @@ def test_no_metric_name_is_assembled_from_fragments() -> None:
     assert assembled == []
 
 
-def test_the_parser_of_readme_tables_reads_labels_and_types() -> None:
-    readme = readme_families()
-    assert readme["aws_ses_reputation_status"] == (
+def test_the_parser_of_the_docs_tables_reads_labels_and_types() -> None:
+    documented = documented_families()
+    assert documented["aws_ses_reputation_status"] == (
         "gauge",
         frozenset({"account_id", "region", "rate", "status"}),
     )
-    assert readme["ses_exporter_aws_requests_total"] == (
+    assert documented["ses_exporter_aws_requests_total"] == (
         "counter",
         frozenset({"service", "operation", "outcome"}),
     )
-    assert readme["aws_ses_account_info"][0] == "gauge"
+    assert documented["aws_ses_account_info"][0] == "gauge"

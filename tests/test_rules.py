@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).parent.parent
-README = ROOT / "README.md"
+METRICS_DOC = ROOT / "docs" / "metrics.md"
 DEPLOY = ROOT / "deploy" / "prometheus"
 RULES = DEPLOY / "ses-exporter.rules.yml"
 RULE_TESTS = DEPLOY / "ses-exporter.rules.test.yml"
@@ -88,10 +88,10 @@ def alert_names() -> set[str]:
 
 
 def documented_metrics() -> set[str]:
-    """Metric names in the README's tables, plus the per-configuration-set twins of the
-    cloudwatch families (README: "the same families with the prefix
+    """Metric names in the tables of docs/metrics.md, plus the per-configuration-set twins
+    of the cloudwatch families (docs/metrics.md: "the same families with the prefix
     aws_ses_configuration_set_ instead of aws_ses_")."""
-    names = set(re.findall(r"^\| `([a-z0-9_]+)` \|", README.read_text(), re.MULTILINE))
+    names = set(re.findall(r"^\| `([a-z0-9_]+)` \|", METRICS_DOC.read_text(), re.MULTILINE))
     twins = {"aws_ses_configuration_set_" + name.removeprefix("aws_ses_") for name in names}
     return names | twins
 
@@ -462,7 +462,7 @@ def test_join_labels_must_include_the_replica_labels(
 def test_rules_use_only_documented_metrics() -> None:
     """A misspelt metric name (say aws_ses_sent_last_24_hours) would make an
     alert silently never fire; names in expressions, annotations and test series must be
-    the ones the README documents."""
+    the ones docs/metrics.md documents."""
     documented = documented_metrics()
     assert "aws_ses_sent_last_24h" in documented
     used = set(METRIC_NAME.findall(RULES.read_text()))
