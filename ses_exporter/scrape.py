@@ -42,7 +42,7 @@ from .exposition import GzipPrefix, Labels, SampleLines, choose, join, render
 from .families import merge_families, threshold_family
 from .store import COLLECTOR_LABELS, COLLECTOR_SERIES, PollStatus, ResultStore
 
-# The joined SES part is compressed once per content version; see README, Performance.
+# The joined SES part is compressed once per content version; see docs/performance.md.
 # Level 1: at 1,500 targets the content changes between most scrapes (some poll always
 # just finished), and the whole 15 MB is compressed in 24 ms at level 1 against 67 ms at
 # level 6, for a body 28 % larger (818 against 640 KiB): CPU the polls need more.

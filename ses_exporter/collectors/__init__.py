@@ -4,7 +4,8 @@ Each module imported below registers its collector (``base.register``): its clas
 name, config model, default interval and how it is built for a target. ``REGISTRY`` keeps
 the order of these imports, which is the order of the configuration's ``collectors``
 section, the flags and the README's collector table. Adding a collector is one new module
-and its line here (plus its tests and README rows); nothing outside this package names it.
+and its line here (plus its tests, its row in the README's collector table and its section
+in docs/metrics.md); nothing outside this package names it.
 """
 
 from __future__ import annotations

@@ -52,7 +52,7 @@ class Hourly(NamedTuple):
 
 class Collector(ABC):
     name: ClassVar[str]  # as in config (collectors.NAME) and flags (--collector.NAME)
-    title: ClassVar[str]  # what it reads, as its heading in the README's Metrics section
+    title: ClassVar[str]  # what it reads, as its heading in docs/metrics.md
     default_interval: ClassVar[float]  # seconds, when collectors.NAME.interval is not set
     config_model: ClassVar[type[CollectorConfig]] = CollectorConfig  # collectors.NAME
 
