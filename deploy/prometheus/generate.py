@@ -341,7 +341,13 @@ def promql_string(value: str) -> str:
 
 
 def text(*parts: str) -> str:
+    """Prose: the parts joined by spaces (the YAML writer folds it)."""
     return " ".join(parts)
+
+
+def lines(*parts: str) -> str:
+    """A comment above a rule: one part per line."""
+    return "\n".join(parts)
 
 
 # ---------------------------------------------------------------- the rules
@@ -418,9 +424,10 @@ def exporter_alerts(promql: PromQL) -> list[Alert]:
                 "No SES alert can fire for the targets it polls until it is back.",
             ),
             dashboard=home,
-            comment="Per instance: with sharding, each replica polls its own targets. absent() "
-            "also\n"
-            "fires when Prometheus has no such target at all (service discovery, relabelling).",
+            comment=lines(
+                "Per instance: with sharding, each replica polls its own targets. absent() also",
+                "fires when Prometheus has no such target at all (service discovery, relabelling).",
+            ),
         ),
         Alert(
             name="SesExporterCollectorFailing",
@@ -438,10 +445,11 @@ def exporter_alerts(promql: PromQL) -> list[Alert]:
                 "they are older than max_staleness (3 x the collector's interval by default).",
             ),
             dashboard=promql.dashboard(ACCOUNT_DASHBOARD),
-            comment="At least two polls of the slowest default collector (configuration_sets, "
-            "every 15\n"
-            "minutes) by default, so one throttled poll does not alert. max over replicas: a\n"
-            "replica that still succeeds keeps the data flowing.",
+            comment=lines(
+                "At least two polls of the slowest default collector (configuration_sets, every 15",
+                "minutes) by default, so one throttled poll does not alert. max over replicas: a",
+                "replica that still succeeds keeps the data flowing.",
+            ),
         ),
         Alert(
             name="SesExporterDataStale",
@@ -464,12 +472,13 @@ def exporter_alerts(promql: PromQL) -> list[Alert]:
                 "poll is hung: restart the exporter.",
             ),
             dashboard=promql.dashboard(ACCOUNT_DASHBOARD),
-            comment="Age of the last successful poll, whatever the last poll did: also catches a "
-            "hung\n"
-            f"poll. data_stale_after ({promql.settings.data_stale_after}): past the max_staleness "
-            "of every\n"
-            "collector (3 intervals; raise it with the intervals); critical alerts keep firing\n"
-            "(keep_firing_for) until this one has taken over.",
+            comment=lines(
+                "Age of the last successful poll, whatever the last poll did: also catches a hung",
+                f"poll. data_stale_after ({promql.settings.data_stale_after}): past the "
+                "max_staleness of every",
+                "collector (3 intervals; raise it with the intervals); critical alerts keep firing",
+                "(keep_firing_for) until this one has taken over.",
+            ),
         ),
         Alert(
             name="SesExporterConfigReloadFailed",
@@ -500,9 +509,11 @@ def exporter_alerts(promql: PromQL) -> list[Alert]:
                 "interval or narrow configuration_sets.",
             ),
             dashboard=home,
-            comment="ses_exporter_aws_requests_total counts calls after botocore's retries: the "
-            "share of\n"
-            "calls that still ended in a throttling error, per service and operation.",
+            comment=lines(
+                "ses_exporter_aws_requests_total counts calls after botocore's retries: the share "
+                "of",
+                "calls that still ended in a throttling error, per service and operation.",
+            ),
         ),
         Alert(
             name="SesCloudWatchSpendHigh",
@@ -523,9 +534,10 @@ def exporter_alerts(promql: PromQL) -> list[Alert]:
                 "(each set adds its own metrics).",
             ),
             dashboard=promql.dashboard(ACCOUNT_DASHBOARD).split("&var-region")[0],
-            comment="Summed over replicas, not deduplicated: two replicas polling the same "
-            "account\n"
-            "both pay. The price is that of us-east-1; it is the same in most regions.",
+            comment=lines(
+                "Summed over replicas, not deduplicated: two replicas polling the same account",
+                "both pay. The price is that of us-east-1; it is the same in most regions.",
+            ),
         ),
         Alert(
             name="SesCloudWatchTotalSpendHigh",
@@ -546,9 +558,10 @@ def exporter_alerts(promql: PromQL) -> list[Alert]:
                 "Lengthen collectors.cloudwatch.interval or narrow configuration_sets.",
             ),
             dashboard=home,
-            comment="The bill of every account one deployment polls (the Organization's payer sees "
-            "it\n"
-            "summed): per deployment, the join labels without the replica labels.",
+            comment=lines(
+                "The bill of every account one deployment polls (the Organization's payer sees it",
+                "summed): per deployment, the join labels without the replica labels.",
+            ),
         ),
         Alert(
             name="SesExporterOrganizationDiscoveryFailing",
@@ -578,13 +591,14 @@ def exporter_alerts(promql: PromQL) -> list[Alert]:
                 "last good discovery are still polled.",
             ),
             dashboard=home,
-            comment="Per replica first (each replica lists the organization itself; with sharding "
-            "a\n"
-            "failing one misses the new accounts it would own), then the most stale replica:\n"
-            "the age of its last successful discovery, or 0 if it never had one. The default\n"
-            f"{promql.settings.organization_discovery_stale_after} "
-            "(organization_discovery_stale_after) and "
-            "`for` let one failed\nrefresh (every hour by default) pass.",
+            comment=lines(
+                "Per replica first (each replica lists the organization itself; with sharding a",
+                "failing one misses the new accounts it would own), then the most stale replica:",
+                "the age of its last successful discovery, or 0 if it never had one. The default",
+                f"{promql.settings.organization_discovery_stale_after} "
+                "(organization_discovery_stale_after) and `for` let one failed",
+                "refresh (every hour by default) pass.",
+            ),
         ),
         Alert(
             name="SesExporterShardCoverageBroken",
@@ -611,12 +625,14 @@ def exporter_alerts(promql: PromQL) -> list[Alert]:
                 "the same configuration and --shard.count and its own --shard.index.",
             ),
             dashboard=home,
-            comment="Per deployment (what stays after the replica labels go): the sum of the "
-            "replicas'\n"
-            "ses_exporter_targets must equal ses_exporter_targets_all_shards, and no shard index\n"
-            "may run twice. Only for sharded deployments (--shard.count > 1): unsharded\n"
-            "replicas are an HA pair that polls everything twice on purpose. A rolling update\n"
-            "breaks the split for a few minutes, which the `for` lets pass.",
+            comment=lines(
+                "Per deployment (what stays after the replica labels go): the sum of the replicas'",
+                "ses_exporter_targets must equal ses_exporter_targets_all_shards, and no shard "
+                "index",
+                "may run twice. Only for sharded deployments (--shard.count > 1): unsharded",
+                "replicas are an HA pair that polls everything twice on purpose. A rolling update",
+                "breaks the split for a few minutes, which the `for` lets pass.",
+            ),
         ),
     ]
 
@@ -661,10 +677,11 @@ def health_alerts(promql: PromQL) -> list[Alert]:
                 "to send there.",
             ),
             dashboard=promql.dashboard(ACCOUNT_DASHBOARD),
-            comment="Enforcement SHUTDOWN (AWS paused the account) or SendingEnabled false (paused "
-            "by\n"
-            "someone, and the only signal on the v1 API fallback): 1 for SHUTDOWN, 0 for\n"
-            "sending disabled.",
+            comment=lines(
+                "Enforcement SHUTDOWN (AWS paused the account) or SendingEnabled false (paused by",
+                "someone, and the only signal on the v1 API fallback): 1 for SHUTDOWN, 0 for",
+                "sending disabled.",
+            ),
         ),
         Alert(
             name="SesAccountEnforcementStatusUnknown",
@@ -684,9 +701,10 @@ def health_alerts(promql: PromQL) -> list[Alert]:
                 "Read the account's status in the SES console.",
             ),
             dashboard=promql.dashboard(ACCOUNT_DASHBOARD),
-            comment="The exporter exposes any status AWS returns as its own series; a new one (or "
-            "a\n"
-            "typo in a simulated one) must not go unnoticed.",
+            comment=lines(
+                "The exporter exposes any status AWS returns as its own series; a new one (or a",
+                "typo in a simulated one) must not go unnoticed.",
+            ),
         ),
         Alert(
             name="SesConfigurationSetSendingPaused",
@@ -705,11 +723,13 @@ def health_alerts(promql: PromQL) -> list[Alert]:
                 "configuration_sets_paused_on_purpose.",
             ),
             dashboard=promql.dashboard(REPUTATION_DASHBOARD, per_set=True),
-            comment="Only while the set was enabled within configuration_set_paused_window "
-            f"({window}):\n"
-            "a set disabled on purpose stops alerting by itself instead of needing a permanent\n"
-            "silence; a set already paused when Prometheus first saw it never alerts. Sets\n"
-            "matching configuration_sets_paused_on_purpose never alert.",
+            comment=lines(
+                "Only while the set was enabled within configuration_set_paused_window "
+                f"({window}):",
+                "a set disabled on purpose stops alerting by itself instead of needing a permanent",
+                "silence; a set already paused when Prometheus first saw it never alerts. Sets",
+                "matching configuration_sets_paused_on_purpose never alert.",
+            ),
         ),
     ]
 
@@ -829,9 +849,11 @@ def rising_alert(promql: PromQL, rate: str) -> Alert:
             f"sending from the account there. {ADVICE[(rate, False)]}",
         ),
         dashboard=promql.dashboard(REPUTATION_DASHBOARD),
-        comment="Between the review and at-risk thresholds (status under_review) and a linear\n"
-        f"forecast over reputation_trend_window ({window}) at or past the at-risk threshold\n"
-        f"within reputation_trend_horizon ({horizon}): the rate is heading up, not settling.",
+        comment=lines(
+            "Between the review and at-risk thresholds (status under_review) and a linear",
+            f"forecast over reputation_trend_window ({window}) at or past the at-risk threshold",
+            f"within reputation_trend_horizon ({horizon}): the rate is heading up, not settling.",
+        ),
         extra_labels={"rate": rate},
     )
 
@@ -863,8 +885,10 @@ def quota_alerts(promql: PromQL) -> list[Alert]:
                 "mail or ask AWS for a higher quota.",
             ),
             dashboard=promql.dashboard(ACCOUNT_DASHBOARD),
-            comment="aws_ses_sending_quota_used_ratio is 0 for an unlimited quota: never fires for "
-            "one.",
+            comment=lines(
+                "aws_ses_sending_quota_used_ratio is 0 for an unlimited quota: never fires for "
+                "one.",
+            ),
         ),
         Alert(
             name="SesDailyQuotaCritical",
@@ -894,11 +918,12 @@ def quota_alerts(promql: PromQL) -> list[Alert]:
                 "quota.",
             ),
             dashboard=promql.dashboard(ACCOUNT_DASHBOARD),
-            comment="Modelled on node-mixin's NodeFilesystemSpaceFillingUp: a forecast alone is "
-            "noisy,\n"
-            "so it also needs half the quota used already, sending still in progress (the\n"
-            "window grew over the last 15 minutes: a campaign that has ended stops it), and a\n"
-            "long `for` (one-off bursts end before it).",
+            comment=lines(
+                "Modelled on node-mixin's NodeFilesystemSpaceFillingUp: a forecast alone is noisy,",
+                "so it also needs half the quota used already, sending still in progress (the",
+                "window grew over the last 15 minutes: a campaign that has ended stops it), and a",
+                "long `for` (one-off bursts end before it).",
+            ),
         ),
         Alert(
             name="SesSendRateNearMax",
@@ -913,9 +938,10 @@ def quota_alerts(promql: PromQL) -> list[Alert]:
                 "Spread the sending out or ask AWS for a higher rate.",
             ),
             dashboard=promql.dashboard(ACCOUNT_DASHBOARD),
-            comment="CloudWatch Send per second over 15 minutes (the counter moves once per "
-            "cloudwatch\n"
-            "poll) against SendQuota.MaxSendRate; absent for an unlimited rate.",
+            comment=lines(
+                "CloudWatch Send per second over 15 minutes (the counter moves once per cloudwatch",
+                "poll) against SendQuota.MaxSendRate; absent for an unlimited rate.",
+            ),
         ),
         Alert(
             name="SesRejectRateSpike",
@@ -929,10 +955,11 @@ def quota_alerts(promql: PromQL) -> list[Alert]:
                 "find the application sending infected attachments, it may be compromised.",
             ),
             dashboard=promql.dashboard(ACCOUNT_DASHBOARD),
-            comment="SES rejects only emails that contain a virus, so a healthy sender sees "
-            "almost\n"
-            "none: an absolute level is the spike detector, with a minimum count so that one\n"
-            "infected email among a handful does not page.",
+            comment=lines(
+                "SES rejects only emails that contain a virus, so a healthy sender sees almost",
+                "none: an absolute level is the spike detector, with a minimum count so that one",
+                "infected email among a handful does not page.",
+            ),
         ),
     ]
 
