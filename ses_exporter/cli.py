@@ -204,12 +204,12 @@ def backfill_main(argv: Sequence[str]) -> int:
     setup_logging(args.log_level, args.log_format)
     try:
         options = parse_options(
-            args.days,
-            args.step,
-            args.output,
-            args.label,
-            args.keep_going,
-            args.tsdb,
+            days=args.days,
+            step=args.step,
+            output=args.output,
+            labels=args.label,
+            keep_going=args.keep_going,
+            tsdb=args.tsdb,
             end=args.end,
             start=args.start,
             shard_count=args.shard_count,

@@ -173,14 +173,12 @@ def test_time_flags_read_rfc_3339_and_unix_seconds() -> None:
     assert parse_time("--end", "2026-11-30T12:00:00Z") == 1_796_040_000
     assert parse_time("--end", "2026-11-30T13:00:00+01:00") == 1_796_040_000
     assert parse_time("--end", "1796040000") == parse_time("--end", "1796040000.0")
-    options = parse_options(
-        13, "60s", "-", [], False, None, end="2026-11-30T12:00:00Z", now=1_796_040_100
-    )
+    options = parse_options(days=13, step="60s", end="2026-11-30T12:00:00Z", now=1_796_040_100)
     assert (options.end, options.start, options.days) == (1_796_040_000, None, 13)
     with pytest.raises(UsageError, match=r"--days 14: .* at most --days 13"):
-        parse_options(14, "60s", "-", [], False, None, end="1796040000", now=1_796_040_100)
+        parse_options(days=14, step="60s", end="1796040000", now=1_796_040_100)
     # without --days: as far back as AWS keeps, whatever the end
-    options = parse_options(None, "60s", "-", [], False, None, end="1796040000", now=1_796_040_100)
+    options = parse_options(step="60s", end="1796040000", now=1_796_040_100)
     window = history_window(1_796_040_100, options.days, 60, end=options.end)
     assert window.start == 1_796_040_060 - 14 * DAY and window.end == 1_796_039_940
 
@@ -596,7 +594,7 @@ def test_a_label_every_series_has_already_is_refused(aws: None, fake_api: FakeAc
         "accounts:\n  - name: t\n    regions: [us-east-1]\n    labels: {env: prod}\n"
     )
     with pytest.raises(UsageError, match="--label env: every series of t/us-east-1 has it"):
-        backfill(cfg, parse_options(1, "5m", "-", ["env=x"], False, None), io.BytesIO())
+        backfill(cfg, parse_options(days=1, step="5m", labels=["env=x"]), io.BytesIO())
 
 
 def test_tsdb_without_promtool_is_a_clear_error(

@@ -149,7 +149,7 @@ def test_a_run_that_looks_sharded_without_saying_which_replica_exits_2(
 
 def test_the_shard_flags_are_read_as_the_daemon_reads_them() -> None:
     def shard(**flags: Any) -> Shard:
-        return parse_options(1, "5m", "-", [], False, None, **flags).shard
+        return parse_options(days=1, step="5m", **flags).shard
 
     assert shard(environ={}) == Shard()
     assert shard(shard_count=3, shard_index=2, environ={POD_INDEX_ENV: "0"}) == Shard(2, 3)

@@ -693,23 +693,43 @@ def test_custom_resources_match_their_published_crd_schemas(kind: str) -> None:
         validator.validate(broken)
 
 
-def test_values_schema_rejects_what_cannot_work() -> None:
-    for bad in (
-        "shards=0",
-        "image.pullPolicy=Sometimes",
-        "extraArgs[0]=no-dashes",
-        "nope=1",
-        "prometheusRule.grafanaUrl=grafana.example.com",  # no scheme: not a link
-        "prometheusRule.runbookUrl=https://x.example/runbooks.md#top",  # anchors are appended
-        "prometheusRule.severity.SesExporterDown=page",  # not a severity the routes know
-        "prometheusRule.for.SesExporterDown=5",  # no unit
-        "prometheusRule.disabled[0]=Ses Exporter Down",  # not an alert name
-        "prometheusRule.alertLabels.__name__=x",  # reserved
-        "prometheusRule.alertLabels.team-name=x",  # not a label name
-    ):
-        done = template(*FULL, bad)
-        assert done.returncode != 0, bad
-        assert "don't meet the specifications of the schema" in done.stderr, bad
+# Each value the schema refuses, and where helm's schema error points: the value's path
+# and what is wrong with it.
+BAD_VALUES = [
+    ("shards=0", "at '/shards': minimum: got 0, want 1"),
+    ("image.pullPolicy=Sometimes", "at '/image/pullPolicy': value must be one of"),
+    ("extraArgs[0]=no-dashes", "at '/extraArgs/0': 'no-dashes' does not match pattern '^--'"),
+    ("nope=1", "additional properties 'nope' not allowed"),
+    # no scheme: not a link
+    ("prometheusRule.grafanaUrl=grafana.example.com", "at '/prometheusRule/grafanaUrl'"),
+    # anchors are appended
+    (
+        "prometheusRule.runbookUrl=https://x.example/runbooks.md#top",
+        "at '/prometheusRule/runbookUrl'",
+    ),
+    # not a severity the routes know
+    (
+        "prometheusRule.severity.SesExporterDown=page",
+        "at '/prometheusRule/severity/SesExporterDown': value must be one of",
+    ),
+    # no unit
+    ("prometheusRule.for.SesExporterDown=5", "at '/prometheusRule/for/SesExporterDown'"),
+    # not an alert name
+    ("prometheusRule.disabled[0]=Ses Exporter Down", "at '/prometheusRule/disabled/0'"),
+    ("prometheusRule.alertLabels.__name__=x", "invalid propertyName '__name__'"),  # reserved
+    ("prometheusRule.alertLabels.team-name=x", "invalid propertyName 'team-name'"),
+]
+
+
+@pytest.mark.parametrize(("bad", "error"), BAD_VALUES)
+def test_values_schema_rejects_what_cannot_work(bad: str, error: str) -> None:
+    done = template(*FULL, bad)
+    assert done.returncode != 0, bad
+    assert "don't meet the specifications of the schema" in done.stderr, bad
+    assert error in done.stderr, done.stderr
+
+
+def test_values_schema_rejects_a_selector_that_is_not_label_matchers() -> None:
     for selector in ('{job="x"}', "job=x", 'job="x" namespace="y"'):  # braces, quotes, comma
         values = yaml.safe_dump({"prometheusRule": {"selector": selector}})
         done = template(*FULL, values=values)

@@ -1,5 +1,10 @@
 """Slow, idle, greedy and malformed clients: a scrape still answers, and nothing breaks.
 
+No assertion here is on how fast something happens (a loaded machine would fail it):
+"a scrape is not delayed" is shown by a scrape answered while the hostile connections
+are still held open, and every wait has a generous deadline. How fast scrapes are lives
+in benchmarks/latency.py.
+
 SES_EXPORTER_LONG_TESTS=1 runs the load test for the full 30 s (5 s otherwise).
 """
 
@@ -58,20 +63,31 @@ def start(servers: list[WebServer], config: WebConfig | None = None, **options: 
     return server
 
 
-def timed_scrape(port: int, context: ssl.SSLContext | None = None) -> float:
-    started = time.monotonic()
+# Patience for anything the server should do soon: only a hang or a bug takes this long.
+PATIENCE = 30.0
+
+
+def scrape(port: int, context: ssl.SSLContext | None = None) -> None:
+    """One scrape on a new connection, answered 200 with the whole body."""
     if context is None:
-        conn: http.client.HTTPConnection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        conn: http.client.HTTPConnection = http.client.HTTPConnection(
+            "127.0.0.1", port, timeout=PATIENCE
+        )
     else:
-        conn = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=5)
+        conn = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=PATIENCE)
     try:
-        conn.request("GET", "/metrics", headers={"Accept-Encoding": "gzip"})
+        conn.request("GET", "/metrics")
         response = conn.getresponse()
         assert response.status == 200
-        response.read()
+        assert response.read() == BIG_METRICS
     finally:
         conn.close()
-    return time.monotonic() - started
+
+
+def answered_or_closed(sockets: list[socket.socket]) -> int:
+    """How many of ``sockets`` the server has written to or closed, without waiting."""
+    readable, _, _ = select.select(sockets, [], [], 0)
+    return len(readable)
 
 
 def open_sockets(port: int, count: int) -> list[socket.socket]:
@@ -136,22 +152,23 @@ def test_200_slow_and_idle_connections_do_not_delay_a_scrape(
             f"tls_server_config: {{cert_file: {pki.server_cert}, key_file: {pki.server_key}}}"
         )
         context = client_context(pki)
-    server = start(servers, config, connection_timeout=2.0, header_timeout=2.0)
+    server = start(servers, config, connection_timeout=5.0, header_timeout=5.0)
     idle = open_sockets(server.port, 100)
     slow = open_sockets(server.port, 100)
     # Over TLS the slow ones trickle a ClientHello (starts with 0x16), else a request head.
     data = b"\x16\x03\x01\x02\x00" + b"\x01" * 100 if tls else SLOW_REQUEST
     with Trickler(slow, data):
-        durations = []
-        deadline = time.monotonic() + 1.5
-        while time.monotonic() < deadline:
-            durations.append(timed_scrape(server.port, context))
-            time.sleep(0.05)
-        assert max(durations) < 1.0, durations
+        # Not delayed: scrapes are answered while all 200 are still held open (a server
+        # that served them first would answer only once it had cut them off).
+        scraped = 0
+        for _ in range(5):
+            scrape(server.port, context)
+            if answered_or_closed(slow + idle) == 0:
+                scraped += 1
+        assert scraped > 0, "no scrape was answered before the slow and idle were cut off"
         # The server cuts off the trickling ones at the head deadline, and the idle ones.
-        waited = wait_until_closed(slow + idle, timeout=4.0)
-    assert waited < 4.0
-    assert timed_scrape(server.port, context) < 1.0
+        wait_until_closed(slow + idle, timeout=PATIENCE)
+    scrape(server.port, context)
     for sock in idle + slow:
         sock.close()
 
@@ -162,24 +179,26 @@ def test_idle_keep_alive_connection_times_out(servers: list[WebServer]) -> None:
     conn.request("GET", "/-/healthy")
     assert conn.getresponse().read() == b"Healthy\n"
     assert conn.sock is not None
-    assert wait_until_closed([conn.sock], timeout=3.0) >= 0.3
+    assert wait_until_closed([conn.sock], timeout=PATIENCE) >= 0.3
     conn.close()
 
 
 def test_connections_beyond_the_limit_are_closed_at_once(servers: list[WebServer]) -> None:
-    server = start(servers, max_connections=20, connection_timeout=10.0)
+    # An idle timeout far beyond the wait below: whatever closes the extra connections,
+    # it is not the timeout.
+    server = start(servers, max_connections=20, connection_timeout=10 * PATIENCE)
     held = open_sockets(server.port, 20)
     for sock in held:  # each has its thread once it has answered
         sock.sendall(b"GET /-/healthy HTTP/1.1\r\n\r\n")
         assert sock.recv(4096).startswith(b"HTTP/1.1 200")
     extra = open_sockets(server.port, 3)
-    assert wait_until_closed(extra, timeout=2.0) < 1.0
+    wait_until_closed(extra, timeout=PATIENCE)
     for sock in held:
         sock.close()
-    deadline = time.monotonic() + 3
+    deadline = time.monotonic() + PATIENCE
     while True:  # the slots come back as the handler threads see the clients leave
         try:
-            assert timed_scrape(server.port) < 1.0
+            scrape(server.port)
             break
         except (AssertionError, OSError):
             assert time.monotonic() < deadline
@@ -210,14 +229,17 @@ def test_a_huge_body_arrives_whole_and_a_client_that_stops_reading_is_dropped(
     stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     stalled.connect(("127.0.0.1", server.port))
     stalled.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-    time.sleep(2.0)  # four idle timeouts without reading a byte
+    time.sleep(5.0)  # ten idle timeouts without reading a byte (a loaded machine is slower)
     received = 0
     stalled.settimeout(5)
     while chunk := stalled.recv(1 << 20):
         received += len(chunk)
     assert 0 < received < len(HUGE_METRICS)  # cut off: the server gave up, then closed
     stalled.close()
-    assert timed_scrape(server.port) < 5.0
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=PATIENCE)
+    conn.request("GET", "/metrics")
+    assert conn.getresponse().read() == HUGE_METRICS
+    conn.close()
 
 
 def rss_bytes() -> int:
@@ -234,7 +256,7 @@ def test_50_concurrent_scrapers(servers: list[WebServer]) -> None:
     counts = [0] * 50
 
     def scraper(index: int) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=PATIENCE)
         while not stop.is_set():
             try:
                 gzip = index % 2 == 0
@@ -247,11 +269,11 @@ def test_50_concurrent_scrapers(servers: list[WebServer]) -> None:
                 counts[index] += 1
                 if counts[index] % 20 == 0:  # some scrapers reconnect, as after a restart
                     conn.close()
-                    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+                    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=PATIENCE)
             except Exception as exc:
                 errors.append(repr(exc))
                 conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+                conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=PATIENCE)
         conn.close()
 
     threads = [threading.Thread(target=scraper, args=(i,), daemon=True) for i in range(50)]
@@ -259,18 +281,19 @@ def test_50_concurrent_scrapers(servers: list[WebServer]) -> None:
         thread.start()
     time.sleep(min(2.0, LOAD_SECONDS / 3))  # warm up: buffers, thread stacks, caches
     gc.collect()
-    rss_before, warm_count = rss_bytes(), sum(counts)
+    rss_before, warm_counts = rss_bytes(), list(counts)
     time.sleep(LOAD_SECONDS)
     gc.collect()
     rss_after = rss_bytes()
     stop.set()
     for thread in threads:
         thread.join(timeout=10)
-    scrapes = sum(counts) - warm_count
     assert errors == []
-    assert scrapes > 50 * LOAD_SECONDS  # at least one a second each; Prometheus does far less
+    # Nobody starved: every scraper was answered while memory was measured. (How many
+    # scrapes a second is a benchmark's question, not the suite's.)
+    served = [after - before for before, after in zip(warm_counts, counts, strict=True)]
+    assert min(served) > 0, served
     assert rss_after - rss_before < 30 * 1024 * 1024, (rss_before, rss_after)
-    assert min(counts) > 0  # nobody starved
 
 
 def test_handler_threads_end_with_their_connections(servers: list[WebServer]) -> None:
@@ -283,7 +306,7 @@ def test_handler_threads_end_with_their_connections(servers: list[WebServer]) ->
     assert threading.active_count() >= before + 30
     for sock in sockets:
         sock.close()
-    deadline = time.monotonic() + 3
+    deadline = time.monotonic() + PATIENCE
     while threading.active_count() > before + 1:  # + the accept loop
         assert time.monotonic() < deadline, threading.active_count()
         time.sleep(0.05)
@@ -390,7 +413,7 @@ def test_hostile_request_gets_a_clean_answer(
             if not status_line.startswith(b"HTTP/1.1 200"):
                 assert b"Content-Type: text/plain; charset=utf-8\r\n" in head + b"\r\n"
             assert b"Traceback" not in body and b"<html" not in body.lower()
-        assert timed_scrape(server.port) < 1.0  # and the server is fine
+        scrape(server.port)  # and the server is fine
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
     out, err = capfd.readouterr()
     assert "Traceback" not in out + err

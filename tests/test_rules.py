@@ -368,8 +368,12 @@ def test_committed_config_lists_the_defaults() -> None:
 def test_generated_rules_parse_back_to_what_was_generated() -> None:
     """The YAML writer (folded prose, literal expressions) loses nothing."""
     settings = GENERATOR.Settings()
-    q = GENERATOR.Q(settings)
-    built = [GENERATOR.alert_rule(q, a) for _, make in GENERATOR.ALERT_GROUPS for a in make(q)]
+    promql = GENERATOR.PromQL(settings)
+    built = [
+        GENERATOR.alert_rule(promql, alert)
+        for _, make in GENERATOR.ALERT_GROUPS
+        for alert in make(promql)
+    ]
     assert rules("alert") == built
 
 

@@ -184,6 +184,19 @@ def tls_fetch(
         conn.close()
 
 
+def served_certificate(port: int, context: ssl.SSLContext) -> bytes | None:
+    """The certificate the server at ``port`` presents in a TLS handshake, DER-encoded."""
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=30) as raw,
+        context.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+    ):
+        return tls.getpeercert(binary_form=True)
+
+
+def der(certificate: Path) -> bytes:
+    return ssl.PEM_cert_to_DER_cert(certificate.read_text())
+
+
 def write_config(directory: Path, text: str, name: str = "web.yml") -> Path:
     path = directory / name
     path.write_text(text)
@@ -279,7 +292,9 @@ rate_limit: {{interval: 100ms, burst: 5}}
     assert HASH not in repr(config)
 
 
-def test_inline_certificate_and_key(pki: Pki, tmp_path: Path) -> None:
+def test_inline_certificate_and_key(pki: Pki, tmp_path: Path, served: list[WebServer]) -> None:
+    """The certificate given inline in the file is the one the server presents."""
+
     def indent(path: Path) -> str:
         return "\n".join("    " + line for line in path.read_text().splitlines())
 
@@ -287,8 +302,10 @@ def test_inline_certificate_and_key(pki: Pki, tmp_path: Path) -> None:
         f"tls_server_config:\n  cert: |\n{indent(pki.server_cert)}\n"
         f"  key: |\n{indent(pki.server_key)}\n"
     )
-    config = load_web_config(write_config(tmp_path, text))
-    assert config.ssl_context is not None
+    server = serve(served, load_web_config(write_config(tmp_path, text)))
+    context = client_context(pki)
+    assert served_certificate(server.port, context) == der(pki.server_cert)
+    assert tls_fetch(server.port, context)[0] == 200
 
 
 # Each case: the file (with {cert}, {key}, {ca} for paths), the errors in order ("…" stands
@@ -709,13 +726,7 @@ def test_reload_swaps_users_certificates_and_tls(pki: Pki, served: list[WebServe
     assert conn.getresponse().status == 401
     conn.close()
     assert tls_fetch(server.port, context, headers=basic("prometheus", "rotated"))[0] == 200
-    with (
-        socket.create_connection(("127.0.0.1", server.port)) as raw,
-        context.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
-    ):
-        served_cert = tls.getpeercert(binary_form=True)
-    expected = ssl.PEM_cert_to_DER_cert(pki.other_server_cert.read_text())
-    assert served_cert == expected
+    assert served_certificate(server.port, context) == der(pki.other_server_cert)
 
 
 def test_shutdown_closes_idle_tls_connections(pki: Pki) -> None:

@@ -282,39 +282,39 @@ def load_settings(data: Any) -> Settings:
 
 
 @dataclass(frozen=True)
-class Q:
+class PromQL:
     """PromQL and annotation helpers bound to the settings."""
 
-    s: Settings
+    settings: Settings
 
-    def sel(self, metric: str, *matchers: str) -> str:
-        return f"{metric}{{{', '.join([self.s.job_selector, *matchers])}}}"
+    def selector(self, metric: str, *matchers: str) -> str:
+        return f"{metric}{{{', '.join([self.settings.job_selector, *matchers])}}}"
 
-    def one(self, expr: str) -> str:
+    def per_target(self, expr: str) -> str:
         """One series per target, whichever replicas report it."""
-        return f"max without ({', '.join(self.s.replica_labels)}) ({expr})"
+        return f"max without ({', '.join(self.settings.replica_labels)}) ({expr})"
 
     @property
     def on_target(self) -> str:
         """Vector matching on the labels of one scrape target: a series meets the
         threshold series of the exporter process that exposed it, never another's."""
-        return f"on ({', '.join(self.s.join_labels)})"
+        return f"on ({', '.join(self.settings.join_labels)})"
 
     @property
     def deployment(self) -> tuple[str, ...]:
         """The join labels that stay after the replicas are aggregated away: they tell one
         deployment (release, cluster) of the exporter from another."""
-        return tuple(n for n in self.s.join_labels if n not in self.s.replica_labels)
+        return tuple(n for n in self.settings.join_labels if n not in self.settings.replica_labels)
 
     def dashboard(self, uid: str, per_set: bool = False) -> str:
         # No spaces inside {{}}: a URL with none stays on one line in the YAML.
         query = "var-account_id={{$labels.account_id}}&var-region={{$labels.region}}"
         if per_set:
             query += "&var-configuration_set={{$labels.configuration_set}}"
-        return f"{self.s.grafana_url}/d/{uid}/{uid}?{query}"
+        return f"{self.settings.grafana_url}/d/{uid}/{uid}?{query}"
 
     def runbook(self, alert: str) -> str:
-        return f"{self.s.runbook_url}#{alert.lower()}"
+        return f"{self.settings.runbook_url}#{alert.lower()}"
 
     def threshold_text(self, rate: str, status: str) -> str:
         """The configured threshold, read from the deployment that reported the alert's
@@ -341,7 +341,13 @@ def promql_string(value: str) -> str:
 
 
 def text(*parts: str) -> str:
+    """Prose: the parts joined by spaces (the YAML writer folds it)."""
     return " ".join(parts)
+
+
+def lines(*parts: str) -> str:
+    """A comment above a rule: one part per line."""
+    return "\n".join(parts)
 
 
 # ---------------------------------------------------------------- the rules
@@ -350,11 +356,11 @@ Rule = dict[str, Any]
 Comment = str
 
 
-def recording_rules(q: Q) -> list[tuple[Comment, Rule]]:
-    rejects = q.one(f"increase({q.sel('aws_ses_rejects_total')}[1h])")
-    sends = q.one(f"increase({q.sel('aws_ses_sends_total')}[1h])")
-    remaining = q.one(q.sel("aws_ses_remaining_sends"))
-    slope = q.one(f"deriv({q.sel('aws_ses_sent_last_24h')}[1h])")
+def recording_rules(promql: PromQL) -> list[tuple[Comment, Rule]]:
+    rejects = promql.per_target(f"increase({promql.selector('aws_ses_rejects_total')}[1h])")
+    sends = promql.per_target(f"increase({promql.selector('aws_ses_sends_total')}[1h])")
+    remaining = promql.per_target(promql.selector("aws_ses_remaining_sends"))
+    slope = promql.per_target(f"deriv({promql.selector('aws_ses_sent_last_24h')}[1h])")
     return [
         (
             "Share of the emails SES accepted in the last hour that it then rejected (CloudWatch\n"
@@ -381,7 +387,7 @@ def recording_rules(q: Q) -> list[tuple[Comment, Rule]]:
     ]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Alert:
     name: str
     severity: str
@@ -393,292 +399,337 @@ class Alert:
     extra_labels: Mapping[str, str] = field(default_factory=dict)
 
 
-def exporter_alerts(q: Q) -> list[Alert]:
-    up = q.sel("up")
-    throttled = q.sel(
+def exporter_alerts(promql: PromQL) -> list[Alert]:
+    up = promql.selector("up")
+    throttled = promql.selector(
         "ses_exporter_aws_requests_total",
         'outcome=~"Throttling|ThrottlingException|TooManyRequestsException'
         '|RequestLimitExceeded|LimitExceededException"',
     )
-    requests = q.sel("ses_exporter_aws_requests_total")
-    keep = ", ".join([*q.s.replica_labels, "outcome"])
-    requested = q.sel("ses_exporter_cloudwatch_metrics_requested_total")
-    per_account = ", ".join([*q.s.replica_labels, "region"])
+    requests = promql.selector("ses_exporter_aws_requests_total")
+    keep = ", ".join([*promql.settings.replica_labels, "outcome"])
+    requested = promql.selector("ses_exporter_cloudwatch_metrics_requested_total")
+    per_account = ", ".join([*promql.settings.replica_labels, "region"])
     monthly = f"30 * 86400 * {USD_PER_1000_METRICS} / 1000"
-    home = f"{q.s.grafana_url}/d/{FLEET_DASHBOARD}/{FLEET_DASHBOARD}"
+    home = f"{promql.settings.grafana_url}/d/{FLEET_DASHBOARD}/{FLEET_DASHBOARD}"
     return [
         Alert(
-            "SesExporterDown",
-            "warning",
-            f"{up} == 0\n  or\nabsent({up})\n",
-            "ses-exporter is down or not scraped",
-            text(
+            name="SesExporterDown",
+            severity="warning",
+            expr=f"{up} == 0\n  or\nabsent({up})\n",
+            summary="ses-exporter is down or not scraped",
+            description=text(
                 "Prometheus has not scraped ses-exporter{{ with $labels.instance }} at",
                 "{{ . }}{{ end }} (job {{ $labels.job }}) for {{ $for }}, or has no such target.",
                 "No SES alert can fire for the targets it polls until it is back.",
             ),
-            home,
-            "Per instance: with sharding, each replica polls its own targets. absent() also\n"
-            "fires when Prometheus has no such target at all (service discovery, relabelling).",
+            dashboard=home,
+            comment=lines(
+                "Per instance: with sharding, each replica polls its own targets. absent() also",
+                "fires when Prometheus has no such target at all (service discovery, relabelling).",
+            ),
         ),
         Alert(
-            "SesExporterCollectorFailing",
-            "warning",
-            f"{q.one(q.sel('ses_exporter_collector_success'))} == 0\n",
-            text(
+            name="SesExporterCollectorFailing",
+            severity="warning",
+            expr=f"{promql.per_target(promql.selector('ses_exporter_collector_success'))} == 0\n",
+            summary=text(
                 "ses-exporter collector {{ $labels.collector }} is failing for",
                 WHERE,
             ),
-            text(
+            description=text(
                 "Every poll of the {{ $labels.collector }} collector for account",
                 "{{ $labels.account_id }} in {{ $labels.region }} has failed for {{ $for }}.",
                 "The exporter's log and ses_exporter_aws_requests_total by outcome show why",
                 "(throttling, AccessDenied, timeouts). The last good values stay exposed until",
                 "they are older than max_staleness (3 x the collector's interval by default).",
             ),
-            q.dashboard(ACCOUNT_DASHBOARD),
-            "At least two polls of the slowest default collector (configuration_sets, every 15\n"
-            "minutes) by default, so one throttled poll does not alert. max over replicas: a\n"
-            "replica that still succeeds keeps the data flowing.",
+            dashboard=promql.dashboard(ACCOUNT_DASHBOARD),
+            comment=lines(
+                "At least two polls of the slowest default collector (configuration_sets, every 15",
+                "minutes) by default, so one throttled poll does not alert. max over replicas: a",
+                "replica that still succeeds keeps the data flowing.",
+            ),
         ),
         Alert(
-            "SesExporterDataStale",
-            "warning",
-            "time() - "
-            + q.one(q.sel("ses_exporter_collector_last_success_timestamp_seconds"))
-            + f" > {seconds(q.s.data_stale_after):g}\n",
-            text(
+            name="SesExporterDataStale",
+            severity="warning",
+            expr="time() - "
+            + promql.per_target(
+                promql.selector("ses_exporter_collector_last_success_timestamp_seconds")
+            )
+            + f" > {seconds(promql.settings.data_stale_after):g}\n",
+            summary=text(
                 "ses-exporter data of {{ $labels.collector }} for",
                 WHERE,
                 "is {{ $value | humanizeDuration }} old",
             ),
-            text(
+            description=text(
                 "The {{ $labels.collector }} collector for account {{ $labels.account_id }} in",
                 "{{ $labels.region }} has not completed a successful poll for",
                 "{{ $value | humanizeDuration }}. Its series have been dropped, so the alerts",
                 "that need them cannot fire. If ses_exporter_collector_success still shows 1, a",
                 "poll is hung: restart the exporter.",
             ),
-            q.dashboard(ACCOUNT_DASHBOARD),
-            "Age of the last successful poll, whatever the last poll did: also catches a hung\n"
-            f"poll. data_stale_after ({q.s.data_stale_after}): past the max_staleness of every\n"
-            "collector (3 intervals; raise it with the intervals); critical alerts keep firing\n"
-            "(keep_firing_for) until this one has taken over.",
+            dashboard=promql.dashboard(ACCOUNT_DASHBOARD),
+            comment=lines(
+                "Age of the last successful poll, whatever the last poll did: also catches a hung",
+                f"poll. data_stale_after ({promql.settings.data_stale_after}): past the "
+                "max_staleness of every",
+                "collector (3 intervals; raise it with the intervals); critical alerts keep firing",
+                "(keep_firing_for) until this one has taken over.",
+            ),
         ),
         Alert(
-            "SesExporterConfigReloadFailed",
-            "warning",
-            f"{q.sel('ses_exporter_config_last_reload_successful')} == 0\n",
-            "ses-exporter failed to reload its configuration",
-            text(
+            name="SesExporterConfigReloadFailed",
+            severity="warning",
+            expr=f"{promql.selector('ses_exporter_config_last_reload_successful')} == 0\n",
+            summary="ses-exporter failed to reload its configuration",
+            description=text(
                 "The last configuration reload of ses-exporter at {{ $labels.instance }} failed;",
                 "it keeps running with the previous configuration. `ses-exporter --config.check",
                 "--config.file=...` lists the errors.",
             ),
-            home,
+            dashboard=home,
         ),
         Alert(
-            "SesExporterThrottled",
-            "warning",
-            f"sum without ({keep}) (rate({throttled}[15m]))\n  /\n"
+            name="SesExporterThrottled",
+            severity="warning",
+            expr=f"sum without ({keep}) (rate({throttled}[15m]))\n  /\n"
             f"sum without ({keep}) (rate({requests}[15m]))\n  >= 0.1\n",
-            text(
+            summary=text(
                 "AWS throttles {{ $value | humanizePercentage }} of ses-exporter's",
                 "{{ $labels.service }} {{ $labels.operation }} requests",
             ),
-            text(
+            description=text(
                 "For {{ $for }}, {{ $value | humanizePercentage }} of the exporter's",
                 "{{ $labels.service }} {{ $labels.operation }} calls failed with a throttling",
                 "error after botocore's retries, so those polls failed. Its calls share the",
                 "account's API rate limit with your applications: lengthen the collector's",
                 "interval or narrow configuration_sets.",
             ),
-            home,
-            "ses_exporter_aws_requests_total counts calls after botocore's retries: the share of\n"
-            "calls that still ended in a throttling error, per service and operation.",
+            dashboard=home,
+            comment=lines(
+                "ses_exporter_aws_requests_total counts calls after botocore's retries: the share "
+                "of",
+                "calls that still ended in a throttling error, per service and operation.",
+            ),
         ),
         Alert(
-            "SesCloudWatchSpendHigh",
-            "warning",
-            f"sum without ({per_account}) (rate({requested}[1h])) * {monthly}\n"
-            f"  > {q.s.cloudwatch_monthly_budget_usd:g}\n",
-            text(
+            name="SesCloudWatchSpendHigh",
+            severity="warning",
+            expr=f"sum without ({per_account}) (rate({requested}[1h])) * {monthly}\n"
+            f"  > {promql.settings.cloudwatch_monthly_budget_usd:g}\n",
+            summary=text(
                 "ses-exporter's CloudWatch requests for {{ $labels.account_id }} cost about",
                 '${{ $value | printf "%.0f" }} a month',
             ),
-            text(
+            description=text(
                 "At the rate of the last hour, the GetMetricData requests of ses-exporter for",
                 "account {{ $labels.account_id }} (all regions) cost about",
                 '${{ $value | printf "%.2f" }} over 30 days ($0.01 per 1,000 metrics',
-                f"requested), more than the budget of ${q.s.cloudwatch_monthly_budget_usd:g}.",
+                "requested), more than the budget of "
+                f"${promql.settings.cloudwatch_monthly_budget_usd:g}.",
                 "Lengthen collectors.cloudwatch.interval or narrow configuration_sets",
                 "(each set adds its own metrics).",
             ),
-            q.dashboard(ACCOUNT_DASHBOARD).split("&var-region")[0],
-            "Summed over replicas, not deduplicated: two replicas polling the same account\n"
-            "both pay. The price is that of us-east-1; it is the same in most regions.",
+            dashboard=promql.dashboard(ACCOUNT_DASHBOARD).split("&var-region")[0],
+            comment=lines(
+                "Summed over replicas, not deduplicated: two replicas polling the same account",
+                "both pay. The price is that of us-east-1; it is the same in most regions.",
+            ),
         ),
         Alert(
-            "SesCloudWatchTotalSpendHigh",
-            "warning",
-            f"sum by ({', '.join(q.deployment)}) (rate({requested}[1h])) * {monthly}\n"
-            f"  > {q.s.cloudwatch_total_monthly_budget_usd:g}\n",
-            text(
+            name="SesCloudWatchTotalSpendHigh",
+            severity="warning",
+            expr=f"sum by ({', '.join(promql.deployment)}) (rate({requested}[1h])) * {monthly}\n"
+            f"  > {promql.settings.cloudwatch_total_monthly_budget_usd:g}\n",
+            summary=text(
                 "ses-exporter's CloudWatch requests for all its accounts cost about",
                 '${{ $value | printf "%.0f" }} a month',
             ),
-            text(
+            description=text(
                 "At the rate of the last hour, the GetMetricData requests of ses-exporter (job",
                 "{{ $labels.job }}{{ with $labels.namespace }}, namespace {{ . }}{{ end }}) for",
                 'all the accounts and regions it polls cost about ${{ $value | printf "%.2f" }}',
                 "over 30 days ($0.01 per 1,000 metrics requested), more than the budget of",
-                f"${q.s.cloudwatch_total_monthly_budget_usd:g} for the whole organization.",
+                f"${promql.settings.cloudwatch_total_monthly_budget_usd:g} for the whole "
+                "organization.",
                 "Lengthen collectors.cloudwatch.interval or narrow configuration_sets.",
             ),
-            home,
-            "The bill of every account one deployment polls (the Organization's payer sees it\n"
-            "summed): per deployment, the join labels without the replica labels.",
+            dashboard=home,
+            comment=lines(
+                "The bill of every account one deployment polls (the Organization's payer sees it",
+                "summed): per deployment, the join labels without the replica labels.",
+            ),
         ),
         Alert(
-            "SesExporterOrganizationDiscoveryFailing",
-            "warning",
-            q.one(
+            name="SesExporterOrganizationDiscoveryFailing",
+            severity="warning",
+            expr=promql.per_target(
                 "\n  time() - "
-                + q.sel("ses_exporter_organization_discovery_last_success_timestamp_seconds")
-                + f" > {seconds(q.s.organization_discovery_stale_after):g}\n"
+                + promql.selector(
+                    "ses_exporter_organization_discovery_last_success_timestamp_seconds"
+                )
+                + f" > {seconds(promql.settings.organization_discovery_stale_after):g}\n"
                 "or\n  "
-                + q.sel("ses_exporter_organization_discovery_success")
+                + promql.selector("ses_exporter_organization_discovery_success")
                 + " == 0\n    unless\n  "
-                + q.sel("ses_exporter_organization_discovery_last_success_timestamp_seconds")
+                + promql.selector(
+                    "ses_exporter_organization_discovery_last_success_timestamp_seconds"
+                )
                 + "\n"
             )
             + "\n",
-            "ses-exporter cannot list the accounts of organization {{ $labels.organization }}",
-            text(
+            summary="ses-exporter cannot list the accounts of organization "
+            "{{ $labels.organization }}",
+            description=text(
                 "AWS Organizations discovery of {{ $labels.organization }}",
                 "{{ if eq $value 0.0 }}has never succeeded{{ else }}last succeeded",
                 "{{ $value | humanizeDuration }} ago{{ end }} (job {{ $labels.job }}). Accounts",
                 "added since are not polled and no alert can fire for them; the accounts of the",
                 "last good discovery are still polled.",
             ),
-            home,
-            "Per replica first (each replica lists the organization itself; with sharding a\n"
-            "failing one misses the new accounts it would own), then the most stale replica:\n"
-            "the age of its last successful discovery, or 0 if it never had one. The default\n"
-            f"{q.s.organization_discovery_stale_after} (organization_discovery_stale_after) and "
-            "`for` let one failed\nrefresh (every hour by default) pass.",
+            dashboard=home,
+            comment=lines(
+                "Per replica first (each replica lists the organization itself; with sharding a",
+                "failing one misses the new accounts it would own), then the most stale replica:",
+                "the age of its last successful discovery, or 0 if it never had one. The default",
+                f"{promql.settings.organization_discovery_stale_after} "
+                "(organization_discovery_stale_after) and `for` let one failed",
+                "refresh (every hour by default) pass.",
+            ),
         ),
         Alert(
-            "SesExporterShardCoverageBroken",
-            "warning",
-            "(\n  sum without ({r}) ({t})\n    -\n  max without ({r}) ({a})\n  != 0\n"
-            'or\n  count_values without ({r}) ("shard_index", {i}) > 1\n)\n'
-            "  and ignoring (shard_index)\nmax without ({r}) ({n}) > 1\n".format(
-                r=", ".join(q.s.replica_labels),
-                t=q.sel("ses_exporter_targets"),
-                a=q.sel("ses_exporter_targets_all_shards"),
-                i=q.sel("ses_exporter_shard_index"),
-                n=q.sel("ses_exporter_shards"),
+            name="SesExporterShardCoverageBroken",
+            severity="warning",
+            expr="(\n  sum without ({replicas}) ({targets})\n    -\n"
+            "  max without ({replicas}) ({all_shards})\n  != 0\n"
+            'or\n  count_values without ({replicas}) ("shard_index", {shard_index}) > 1\n)\n'
+            "  and ignoring (shard_index)\nmax without ({replicas}) ({shards}) > 1\n".format(
+                replicas=", ".join(promql.settings.replica_labels),
+                targets=promql.selector("ses_exporter_targets"),
+                all_shards=promql.selector("ses_exporter_targets_all_shards"),
+                shard_index=promql.selector("ses_exporter_shard_index"),
+                shards=promql.selector("ses_exporter_shards"),
             ),
-            text(
+            summary=text(
                 "ses-exporter's shards do not poll every target exactly once",
                 "(job {{ $labels.job }}{{ with $labels.namespace }}, namespace {{ . }}{{ end }})",
             ),
-            text(
+            description=text(
                 "{{ with $labels.shard_index }}{{ $value }} replicas run as shard {{ . }} of the",
                 "same deployment{{ else }}The targets the replicas poll together minus the",
                 "targets of all shards is {{ $value }} (negative: targets no replica polls;",
                 "positive: targets polled twice){{ end }}, for {{ $for }}. Every replica needs",
                 "the same configuration and --shard.count and its own --shard.index.",
             ),
-            home,
-            "Per deployment (what stays after the replica labels go): the sum of the replicas'\n"
-            "ses_exporter_targets must equal ses_exporter_targets_all_shards, and no shard index\n"
-            "may run twice. Only for sharded deployments (--shard.count > 1): unsharded\n"
-            "replicas are an HA pair that polls everything twice on purpose. A rolling update\n"
-            "breaks the split for a few minutes, which the `for` lets pass.",
+            dashboard=home,
+            comment=lines(
+                "Per deployment (what stays after the replica labels go): the sum of the replicas'",
+                "ses_exporter_targets must equal ses_exporter_targets_all_shards, and no shard "
+                "index",
+                "may run twice. Only for sharded deployments (--shard.count > 1): unsharded",
+                "replicas are an HA pair that polls everything twice on purpose. A rolling update",
+                "breaks the split for a few minutes, which the `for` lets pass.",
+            ),
         ),
     ]
 
 
-def health_alerts(q: Q) -> list[Alert]:
-    shutdown = q.one(q.sel("aws_ses_account_enforcement_status", 'status="SHUTDOWN"'))
-    disabled = q.one(q.sel("aws_ses_account_sending_enabled"))
-    on_purpose = q.s.configuration_sets_paused_on_purpose
-    set_enabled = q.sel(
+def health_alerts(promql: PromQL) -> list[Alert]:
+    shutdown = promql.per_target(
+        promql.selector("aws_ses_account_enforcement_status", 'status="SHUTDOWN"')
+    )
+    disabled = promql.per_target(promql.selector("aws_ses_account_sending_enabled"))
+    on_purpose = promql.settings.configuration_sets_paused_on_purpose
+    set_enabled = promql.selector(
         "aws_ses_configuration_set_sending_enabled",
         *([f"configuration_set!~{promql_string('|'.join(on_purpose))}"] if on_purpose else []),
     )
-    window = q.s.configuration_set_paused_window
+    window = promql.settings.configuration_set_paused_window
     return [
         Alert(
-            "SesAccountUnderReview",
-            "critical",
-            q.one(q.sel("aws_ses_account_enforcement_status", 'status="PROBATION"')) + " == 1\n",
-            f"SES account {WHERE} is under review",
-            text(
+            name="SesAccountUnderReview",
+            severity="critical",
+            expr=promql.per_target(
+                promql.selector("aws_ses_account_enforcement_status", 'status="PROBATION"')
+            )
+            + " == 1\n",
+            summary=f"SES account {WHERE} is under review",
+            description=text(
                 f"AWS has put SES of account {WHERE} under review (enforcement status",
                 'PROBATION, "Under review" in the console), usually for a high bounce or',
                 "complaint rate. Fix the cause before the review period ends, or AWS pauses",
                 "sending.",
             ),
-            q.dashboard(ACCOUNT_DASHBOARD),
+            dashboard=promql.dashboard(ACCOUNT_DASHBOARD),
         ),
         Alert(
-            "SesSendingPaused",
-            "critical",
-            f"max without (status) ({shutdown}) == 1\n  or\n{disabled} == 0\n",
-            f"SES sending is paused for {WHERE}",
-            text(
+            name="SesSendingPaused",
+            severity="critical",
+            expr=f"max without (status) ({shutdown}) == 1\n  or\n{disabled} == 0\n",
+            summary=f"SES sending is paused for {WHERE}",
+            description=text(
                 "{{ if eq $value 1.0 }}AWS has paused sending (enforcement status SHUTDOWN,",
                 '"Paused" in the console){{ else }}Sending is disabled (SendingEnabled is',
                 f"false){{{{ end }}}} for account {WHERE}: SES rejects every email it is asked",
                 "to send there.",
             ),
-            q.dashboard(ACCOUNT_DASHBOARD),
-            "Enforcement SHUTDOWN (AWS paused the account) or SendingEnabled false (paused by\n"
-            "someone, and the only signal on the v1 API fallback): 1 for SHUTDOWN, 0 for\n"
-            "sending disabled.",
+            dashboard=promql.dashboard(ACCOUNT_DASHBOARD),
+            comment=lines(
+                "Enforcement SHUTDOWN (AWS paused the account) or SendingEnabled false (paused by",
+                "someone, and the only signal on the v1 API fallback): 1 for SHUTDOWN, 0 for",
+                "sending disabled.",
+            ),
         ),
         Alert(
-            "SesAccountEnforcementStatusUnknown",
-            "warning",
-            q.one(
-                q.sel("aws_ses_account_enforcement_status", 'status!~"HEALTHY|PROBATION|SHUTDOWN"')
+            name="SesAccountEnforcementStatusUnknown",
+            severity="warning",
+            expr=promql.per_target(
+                promql.selector(
+                    "aws_ses_account_enforcement_status", 'status!~"HEALTHY|PROBATION|SHUTDOWN"'
+                )
             )
             + " == 1\n",
-            f"SES account {WHERE} has the unknown enforcement status {{{{ $labels.status }}}}",
-            text(
+            summary=f"SES account {WHERE} has the unknown enforcement status "
+            f"{{{{ $labels.status }}}}",
+            description=text(
                 f"AWS reports the enforcement status {{{{ $labels.status }}}} for account {WHERE},",
                 "none of HEALTHY, PROBATION (under review) and SHUTDOWN (paused) that the alerts",
                 "know: SesAccountUnderReview and SesSendingPaused cannot tell what it means.",
                 "Read the account's status in the SES console.",
             ),
-            q.dashboard(ACCOUNT_DASHBOARD),
-            "The exporter exposes any status AWS returns as its own series; a new one (or a\n"
-            "typo in a simulated one) must not go unnoticed.",
+            dashboard=promql.dashboard(ACCOUNT_DASHBOARD),
+            comment=lines(
+                "The exporter exposes any status AWS returns as its own series; a new one (or a",
+                "typo in a simulated one) must not go unnoticed.",
+            ),
         ),
         Alert(
-            "SesConfigurationSetSendingPaused",
-            "warning",
-            f"{q.one(set_enabled)} == 0\n  and\n"
-            f"{q.one(f'max_over_time({set_enabled}[{window}])')} == 1\n",
-            text(
+            name="SesConfigurationSetSendingPaused",
+            severity="warning",
+            expr=f"{promql.per_target(set_enabled)} == 0\n  and\n"
+            f"{promql.per_target(f'max_over_time({set_enabled}[{window}])')} == 1\n",
+            summary=text(
                 "SES configuration set {{ $labels.configuration_set }} is paused in",
                 "{{ $labels.account_id }}/{{ $labels.region }}",
             ),
-            text(
+            description=text(
                 f"Sending is disabled for {SET} of account {WHERE} (SendingEnabled is false):",
                 f"SES rejects every email sent with it. It was enabled within the last {window};",
                 f"this alert stops {window} after the pause (a set paused that long is taken as",
                 "paused on purpose). Sets paused on purpose for good belong in",
                 "configuration_sets_paused_on_purpose.",
             ),
-            q.dashboard(REPUTATION_DASHBOARD, per_set=True),
-            f"Only while the set was enabled within configuration_set_paused_window ({window}):\n"
-            "a set disabled on purpose stops alerting by itself instead of needing a permanent\n"
-            "silence; a set already paused when Prometheus first saw it never alerts. Sets\n"
-            "matching configuration_sets_paused_on_purpose never alert.",
+            dashboard=promql.dashboard(REPUTATION_DASHBOARD, per_set=True),
+            comment=lines(
+                "Only while the set was enabled within configuration_set_paused_window "
+                f"({window}):",
+                "a set disabled on purpose stops alerting by itself instead of needing a permanent",
+                "silence; a set already paused when Prometheus first saw it never alerts. Sets",
+                "matching configuration_sets_paused_on_purpose never alert.",
+            ),
         ),
     ]
 
@@ -702,21 +753,23 @@ ADVICE = {
 }
 
 
-def reputation_alert(q: Q, rate: str, level: str, per_set: bool) -> Alert:
+def reputation_alert(promql: PromQL, rate: str, level: str, per_set: bool) -> Alert:
     prefix = "aws_ses_configuration_set_" if per_set else "aws_ses_"
-    ratio = q.one(q.sel(f"{prefix}reputation_{rate}_ratio"))
+    ratio = promql.per_target(promql.selector(f"{prefix}reputation_{rate}_ratio"))
     account_severity, set_severity, statuses = LEVELS[level]
     who = f"{SET} {SET_WHERE}" if per_set else f"account {WHERE}"
     short = f"{SET}" if per_set else WHERE
     name = f"Ses{'ConfigurationSet' if per_set else ''}{rate.capitalize()}Rate{level}"
     if level == "ApproachingReview":
-        raw = q.sel(f"{prefix}reputation_{rate}_ratio")
-        threshold = q.sel(
+        raw = promql.selector(f"{prefix}reputation_{rate}_ratio")
+        threshold = promql.selector(
             "ses_exporter_reputation_threshold_ratio", f'rate="{rate}"', 'status="under_review"'
         )
         # Joined per scrape target before the replicas are aggregated away: each series
         # meets its own exporter's threshold, one to one, however many replicas and releases.
-        expr = q.one(f"\n  {raw}\n    >= {q.on_target} group_left ()\n  ({threshold} * 4 / 5)\n")
+        expr = promql.per_target(
+            f"\n  {raw}\n    >= {promql.on_target} group_left ()\n  ({threshold} * 4 / 5)\n"
+        )
         expr += "\n"
         where = "at least 80% of the review threshold"
         status = "under_review"
@@ -724,7 +777,7 @@ def reputation_alert(q: Q, rate: str, level: str, per_set: bool) -> Alert:
         matchers = (f'rate="{rate}"', f'status=~"{statuses}"')
         if "|" not in statuses:
             matchers = (f'rate="{rate}"', f'status="{statuses}"')
-        flag = q.one(q.sel(f"{prefix}reputation_status", *matchers) + " == 1")
+        flag = promql.per_target(promql.selector(f"{prefix}reputation_status", *matchers) + " == 1")
         expr = f"{ratio}\n  and ignoring (rate, status)\n{flag}\n"
         status = "under_review" if level == "UnderReview" else "at_risk"
         where = (
@@ -748,148 +801,170 @@ def reputation_alert(q: Q, rate: str, level: str, per_set: bool) -> Alert:
         ),
     }[level]
     return Alert(
-        name,
-        set_severity if per_set else account_severity,
-        expr,
-        f"SES {rate} rate of {short} is {VALUE_PCT}"
+        name=name,
+        severity=set_severity if per_set else account_severity,
+        expr=expr,
+        summary=f"SES {rate} rate of {short} is {VALUE_PCT}"
         + (
             (": at risk" if per_set else ": sending at risk") if level == "AtRisk" else f", {where}"
         ),
-        text(
+        description=text(
             f"The {rate} rate of {who} is {VALUE_PCT}, {where}",
-            f"({q.threshold_text(rate, status)}, the exporter's reputation_thresholds).",
+            f"({promql.threshold_text(rate, status)}, the exporter's reputation_thresholds).",
             consequence,
             ADVICE[(rate, per_set)],
         ),
-        q.dashboard(REPUTATION_DASHBOARD, per_set=per_set),
+        dashboard=promql.dashboard(REPUTATION_DASHBOARD, per_set=per_set),
         extra_labels={"rate": rate},
     )
 
 
-def rising_alert(q: Q, rate: str) -> Alert:
-    ratio = q.sel(f"aws_ses_reputation_{rate}_ratio")
-    between = q.sel("aws_ses_reputation_status", f'rate="{rate}"', 'status="under_review"')
-    at_risk = q.sel("ses_exporter_reputation_threshold_ratio", f'rate="{rate}"', 'status="at_risk"')
-    window, horizon = q.s.reputation_trend_window, q.s.reputation_trend_horizon
-    forecast = q.one(
+def rising_alert(promql: PromQL, rate: str) -> Alert:
+    ratio = promql.selector(f"aws_ses_reputation_{rate}_ratio")
+    between = promql.selector(
+        "aws_ses_reputation_status", f'rate="{rate}"', 'status="under_review"'
+    )
+    at_risk = promql.selector(
+        "ses_exporter_reputation_threshold_ratio", f'rate="{rate}"', 'status="at_risk"'
+    )
+    window, horizon = (
+        promql.settings.reputation_trend_window,
+        promql.settings.reputation_trend_horizon,
+    )
+    forecast = promql.per_target(
         f"\n  predict_linear({ratio}[{window}], {seconds(horizon):g})\n"
-        f"    >= {q.on_target} group_left ()\n  {at_risk}\n"
+        f"    >= {promql.on_target} group_left ()\n  {at_risk}\n"
     )
     return Alert(
-        f"Ses{rate.capitalize()}RateRisingTowardsAtRisk",
-        "warning",
-        f"{q.one(ratio)}\n  and ignoring (rate, status)\n{q.one(f'{between} == 1')}\n"
+        name=f"Ses{rate.capitalize()}RateRisingTowardsAtRisk",
+        severity="warning",
+        expr=f"{promql.per_target(ratio)}\n  and ignoring (rate, status)\n"
+        f"{promql.per_target(f'{between} == 1')}\n"
         f"  and\n{forecast}\n",
-        f"SES {rate} rate of {WHERE} is {VALUE_PCT} and heading for the at-risk threshold",
-        text(
+        summary=f"SES {rate} rate of {WHERE} is {VALUE_PCT} and heading for the at-risk threshold",
+        description=text(
             f"The {rate} rate of account {WHERE} is {VALUE_PCT}, past the review threshold,",
             f"and at the pace of the last {window} it reaches the at-risk threshold",
-            f"({q.threshold_text(rate, 'at_risk')}) within {humanize(horizon)}. AWS may pause",
+            f"({promql.threshold_text(rate, 'at_risk')}) within {humanize(horizon)}. AWS may pause",
             f"sending from the account there. {ADVICE[(rate, False)]}",
         ),
-        q.dashboard(REPUTATION_DASHBOARD),
-        "Between the review and at-risk thresholds (status under_review) and a linear\n"
-        f"forecast over reputation_trend_window ({window}) at or past the at-risk threshold\n"
-        f"within reputation_trend_horizon ({horizon}): the rate is heading up, not settling.",
+        dashboard=promql.dashboard(REPUTATION_DASHBOARD),
+        comment=lines(
+            "Between the review and at-risk thresholds (status under_review) and a linear",
+            f"forecast over reputation_trend_window ({window}) at or past the at-risk threshold",
+            f"within reputation_trend_horizon ({horizon}): the rate is heading up, not settling.",
+        ),
         extra_labels={"rate": rate},
     )
 
 
-def reputation_alerts(q: Q) -> list[Alert]:
+def reputation_alerts(promql: PromQL) -> list[Alert]:
     return [
-        reputation_alert(q, rate, level, per_set)
+        reputation_alert(promql, rate, level, per_set)
         for per_set in (False, True)
         for rate in ("bounce", "complaint")
         for level in LEVELS
-    ] + [rising_alert(q, rate) for rate in ("bounce", "complaint")]
+    ] + [rising_alert(promql, rate) for rate in ("bounce", "complaint")]
 
 
-def quota_alerts(q: Q) -> list[Alert]:
-    used = q.one(q.sel("aws_ses_sending_quota_used_ratio"))
-    growing = q.one(f"deriv({q.sel('aws_ses_sent_last_24h')}[15m])")
-    rejects = q.one(f"increase({q.sel('aws_ses_rejects_total')}[1h])")
-    sending = q.one(f"rate({q.sel('aws_ses_sends_total')}[15m])")
-    max_rate = q.one(q.sel("aws_ses_max_send_rate"))
+def quota_alerts(promql: PromQL) -> list[Alert]:
+    used = promql.per_target(promql.selector("aws_ses_sending_quota_used_ratio"))
+    growing = promql.per_target(f"deriv({promql.selector('aws_ses_sent_last_24h')}[15m])")
+    rejects = promql.per_target(f"increase({promql.selector('aws_ses_rejects_total')}[1h])")
+    sending = promql.per_target(f"rate({promql.selector('aws_ses_sends_total')}[15m])")
+    max_rate = promql.per_target(promql.selector("aws_ses_max_send_rate"))
     return [
         Alert(
-            "SesDailyQuotaHigh",
-            "warning",
-            f"{used} >= 0.80\n",
-            f"SES account {WHERE} has used {VALUE_PCT} of its daily sending quota",
-            text(
+            name="SesDailyQuotaHigh",
+            severity="warning",
+            expr=f"{used} >= 0.80\n",
+            summary=f"SES account {WHERE} has used {VALUE_PCT} of its daily sending quota",
+            description=text(
                 f"{VALUE_PCT} of the 24-hour sending quota of account {WHERE} is used. At 100%",
                 "SES rejects sends until older emails leave the 24-hour window. Hold back bulk",
                 "mail or ask AWS for a higher quota.",
             ),
-            q.dashboard(ACCOUNT_DASHBOARD),
-            "aws_ses_sending_quota_used_ratio is 0 for an unlimited quota: never fires for one.",
+            dashboard=promql.dashboard(ACCOUNT_DASHBOARD),
+            comment=lines(
+                "aws_ses_sending_quota_used_ratio is 0 for an unlimited quota: never fires for "
+                "one.",
+            ),
         ),
         Alert(
-            "SesDailyQuotaCritical",
-            "critical",
-            f"{used} >= 0.95\n",
-            f"SES account {WHERE} has used {VALUE_PCT} of its daily sending quota: sends fail soon",
-            text(
+            name="SesDailyQuotaCritical",
+            severity="critical",
+            expr=f"{used} >= 0.95\n",
+            summary=f"SES account {WHERE} has used {VALUE_PCT} of its daily sending quota: sends "
+            "fail soon",
+            description=text(
                 f"{VALUE_PCT} of the 24-hour sending quota of account {WHERE} is used; SES",
                 "starts rejecting sends at 100%. Stop bulk mail now so transactional mail still",
                 "goes out.",
             ),
-            q.dashboard(ACCOUNT_DASHBOARD),
+            dashboard=promql.dashboard(ACCOUNT_DASHBOARD),
         ),
         Alert(
-            "SesDailyQuotaExhaustionPredicted",
-            "warning",
-            "ses:sending_quota_exhaustion_seconds:deriv1h < 4 * 3600\n"
+            name="SesDailyQuotaExhaustionPredicted",
+            severity="warning",
+            expr="ses:sending_quota_exhaustion_seconds:deriv1h < 4 * 3600\n"
             f"  and\n{used} >= {QUOTA_PREDICTION_FLOOR}\n  and\n{growing} > 0\n",
-            f"SES account {WHERE} runs out of daily sending quota in "
+            summary=f"SES account {WHERE} runs out of daily sending quota in "
             "{{ $value | humanizeDuration }}",
-            text(
+            description=text(
                 "At the pace of the last hour (new sends minus those leaving the 24-hour",
                 f"window), the remaining sending quota of account {WHERE} lasts",
                 "{{ $value | humanizeDuration }}, less than 4 hours, and the account is still",
                 "sending. Then SES rejects sends. Spread bulk mail out or ask AWS for a higher",
                 "quota.",
             ),
-            q.dashboard(ACCOUNT_DASHBOARD),
-            "Modelled on node-mixin's NodeFilesystemSpaceFillingUp: a forecast alone is noisy,\n"
-            "so it also needs half the quota used already, sending still in progress (the\n"
-            "window grew over the last 15 minutes: a campaign that has ended stops it), and a\n"
-            "long `for` (one-off bursts end before it).",
+            dashboard=promql.dashboard(ACCOUNT_DASHBOARD),
+            comment=lines(
+                "Modelled on node-mixin's NodeFilesystemSpaceFillingUp: a forecast alone is noisy,",
+                "so it also needs half the quota used already, sending still in progress (the",
+                "window grew over the last 15 minutes: a campaign that has ended stops it), and a",
+                "long `for` (one-off bursts end before it).",
+            ),
         ),
         Alert(
-            "SesSendRateNearMax",
-            "warning",
-            f"{sending}\n  /\n({max_rate} > 0)\n  >= {q.s.send_rate_warning_ratio:g}\n",
-            f"SES account {WHERE} sends at {VALUE_PCT} of its maximum send rate",
-            text(
+            name="SesSendRateNearMax",
+            severity="warning",
+            expr=f"{sending}\n  /\n({max_rate} > 0)\n"
+            f"  >= {promql.settings.send_rate_warning_ratio:g}\n",
+            summary=f"SES account {WHERE} sends at {VALUE_PCT} of its maximum send rate",
+            description=text(
                 f"Over the last 15 minutes account {WHERE} sent on average {VALUE_PCT} of its",
                 "maximum send rate (emails per second). Above it SES throttles sends",
                 '("Maximum sending rate exceeded"); bursts reach it before the average does.',
                 "Spread the sending out or ask AWS for a higher rate.",
             ),
-            q.dashboard(ACCOUNT_DASHBOARD),
-            "CloudWatch Send per second over 15 minutes (the counter moves once per cloudwatch\n"
-            "poll) against SendQuota.MaxSendRate; absent for an unlimited rate.",
+            dashboard=promql.dashboard(ACCOUNT_DASHBOARD),
+            comment=lines(
+                "CloudWatch Send per second over 15 minutes (the counter moves once per cloudwatch",
+                "poll) against SendQuota.MaxSendRate; absent for an unlimited rate.",
+            ),
         ),
         Alert(
-            "SesRejectRateSpike",
-            "warning",
-            f"ses:reject_ratio:rate1h >= 0.01\n  and\n{rejects} >= {q.s.reject_min_count}\n",
-            f"SES rejects {VALUE_PCT} of the emails of {WHERE}",
-            text(
+            name="SesRejectRateSpike",
+            severity="warning",
+            expr="ses:reject_ratio:rate1h >= 0.01\n  and\n"
+            f"{rejects} >= {promql.settings.reject_min_count}\n",
+            summary=f"SES rejects {VALUE_PCT} of the emails of {WHERE}",
+            description=text(
                 f"In the last hour SES rejected {VALUE_PCT} of the emails sent by account",
                 f"{WHERE} (CloudWatch Reject / Send). SES rejects emails that contain a virus:",
                 "find the application sending infected attachments, it may be compromised.",
             ),
-            q.dashboard(ACCOUNT_DASHBOARD),
-            "SES rejects only emails that contain a virus, so a healthy sender sees almost\n"
-            "none: an absolute level is the spike detector, with a minimum count so that one\n"
-            "infected email among a handful does not page.",
+            dashboard=promql.dashboard(ACCOUNT_DASHBOARD),
+            comment=lines(
+                "SES rejects only emails that contain a virus, so a healthy sender sees almost",
+                "none: an absolute level is the spike detector, with a minimum count so that one",
+                "infected email among a handful does not page.",
+            ),
         ),
     ]
 
 
-ALERT_GROUPS: list[tuple[str, Callable[[Q], list[Alert]]]] = [
+ALERT_GROUPS: list[tuple[str, Callable[[PromQL], list[Alert]]]] = [
     ("The exporter", exporter_alerts),
     ("Account health", health_alerts),
     ("Reputation (account-wide, then per configuration set)", reputation_alerts),
@@ -932,24 +1007,24 @@ DEFAULT_FOR = {  # alert -> `for`; rules-config.yml lists the same
 
 
 def alert_names() -> list[str]:
-    q = Q(Settings())
-    return [a.name for _, build in ALERT_GROUPS for a in build(q)]
+    promql = PromQL(Settings())
+    return [a.name for _, build in ALERT_GROUPS for a in build(promql)]
 
 
-def alert_rule(q: Q, alert: Alert) -> Rule:
+def alert_rule(promql: PromQL, alert: Alert) -> Rule:
     rule: Rule = {"alert": alert.name, "expr": alert.expr}
-    duration = q.s.for_.get(alert.name, DEFAULT_FOR.get(alert.name, "0s"))
+    duration = promql.settings.for_.get(alert.name, DEFAULT_FOR.get(alert.name, "0s"))
     if duration not in {"0", "0s"}:
         rule["for"] = duration
-    severity = q.s.severity.get(alert.name, alert.severity)
+    severity = promql.settings.severity.get(alert.name, alert.severity)
     if severity == "critical":
-        rule["keep_firing_for"] = q.s.keep_firing_for
-    rule["labels"] = {"severity": severity, **alert.extra_labels, **q.s.extra_labels}
+        rule["keep_firing_for"] = promql.settings.keep_firing_for
+    rule["labels"] = {"severity": severity, **alert.extra_labels, **promql.settings.extra_labels}
     rule["annotations"] = {
         "summary": alert.summary,
         "description": alert.description.replace("{{ $for }}", humanize(duration)),
         "dashboard": alert.dashboard,
-        "runbook_url": q.runbook(alert.name),
+        "runbook_url": promql.runbook(alert.name),
     }
     return rule
 
@@ -1025,20 +1100,20 @@ def _rule_yaml(rule: Rule) -> str:
 
 
 def render(settings: Settings) -> str:
-    q = Q(settings)
+    promql = PromQL(settings)
     out = [HEADER, "\ngroups:\n", f"  - name: {GROUPS[0]}\n    rules:\n"]
-    for comment, rule in recording_rules(q):
+    for comment, rule in recording_rules(promql):
         out += ["\n", _comment(comment, 6), _rule_yaml(rule)]
     out.append(f"\n  - name: {GROUPS[1]}\n    rules:\n")
     for title, build in ALERT_GROUPS:
         out.append(f"\n      # ---- {title} " + "-" * max(4, 76 - len(title)) + "\n")
-        for alert in build(q):
-            if alert.name in q.s.disabled_alerts:
+        for alert in build(promql):
+            if alert.name in promql.settings.disabled_alerts:
                 continue
             out.append("\n")
             if alert.comment:
                 out.append(_comment(alert.comment, 6))
-            out.append(_rule_yaml(alert_rule(q, alert)))
+            out.append(_rule_yaml(alert_rule(promql, alert)))
     return "".join(out)
 
 

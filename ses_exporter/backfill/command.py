@@ -375,13 +375,13 @@ MAX_DAYS = 14  # GetSendStatistics keeps two weeks; CloudWatch 1-minute data 15 
 
 
 def parse_options(
-    days: int | None,
-    step: str,
-    output: str,
-    labels: Iterable[str],
-    keep_going: bool,
-    tsdb: str | None,
     *,
+    days: int | None = None,
+    step: str = "60s",
+    output: str = "-",
+    labels: Iterable[str] = (),
+    keep_going: bool = False,
+    tsdb: str | None = None,
     end: str | None = None,
     start: str | None = None,
     now: float | None = None,
@@ -391,8 +391,9 @@ def parse_options(
     continue_from: str | None = None,
     exporter_restarted: bool = False,
 ) -> BackfillOptions:
-    """The flags, checked (the window against ``now``, default the clock; the shard
-    against ``environ``, default the process's); raises UsageError naming the flag.
+    """The flags, named and defaulted as on the command line, checked (the window against
+    ``now``, default the clock; the shard against ``environ``, default the process's);
+    raises UsageError naming the flag.
     ``days`` None: from ``start``, or as far back as AWS keeps (14 days before now, so
     fewer before an earlier ``end``)."""
     shard = backfill_shard(shard_count, shard_index, os.environ if environ is None else environ)
@@ -421,12 +422,12 @@ def parse_options(
             raise UsageError(f"--label {name}: given twice")
         pairs[name] = value
     options = BackfillOptions(
-        days,
-        int(seconds),
-        output,
-        tuple(pairs.items()),
-        keep_going,
-        tsdb,
+        days=days,
+        step=int(seconds),
+        output=output,
+        labels=tuple(pairs.items()),
+        keep_going=keep_going,
+        tsdb=tsdb,
         end=None if end is None else parse_time("--end", end),
         start=None if start is None else parse_time("--start", start),
         shard=shard,
