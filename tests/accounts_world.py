@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from tests.fakes import GET_ACCOUNT
 from tests.faultproxy import MotoServer, serve_moto
 
 BUCKET_SECONDS = 900  # GetSendStatistics answers in 15-minute buckets
@@ -139,9 +140,10 @@ def _serve(accounts: dict[str, dict[str, Any]]) -> None:
     def get_account(self: SESV2Response) -> str:
         standing = accounts[self.current_account]
         sent = ses_backends[self.current_account][self.region].sent_message_count
+        # The tests' usual GetAccount answer, with this account's standing.
         return json.dumps(
-            {
-                "DedicatedIpAutoWarmupEnabled": False,
+            GET_ACCOUNT
+            | {
                 "EnforcementStatus": standing["enforcement_status"],
                 "ProductionAccessEnabled": standing["production_access"],
                 "SendQuota": {
@@ -150,13 +152,6 @@ def _serve(accounts: dict[str, dict[str, Any]]) -> None:
                     "SentLast24Hours": float(sent),
                 },
                 "SendingEnabled": standing["sending_enabled"],
-                "SuppressionAttributes": {"SuppressedReasons": ["BOUNCE", "COMPLAINT"]},
-                "Details": {
-                    "MailType": "TRANSACTIONAL",
-                    "WebsiteURL": "https://example.com",
-                    "ContactLanguage": "EN",
-                    "ReviewDetails": {"Status": "GRANTED", "CaseId": "case-1"},
-                },
                 "VdmAttributes": {"VdmEnabled": "DISABLED"},
             }
         )
