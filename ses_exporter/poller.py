@@ -23,6 +23,11 @@ Scheduling at scale:
   regular cadence. How late every poll started after its tick is
   ``ses_exporter_collector_scheduling_lag_seconds``.
 
+What the poller knows of one job (its key, interval, latest tick, skipping) is one
+``_Job`` record, and every record is read and written under one lock. The lock is never
+held while calling into APScheduler: its scheduler thread holds its own job-store lock
+while it submits a job, and a submission takes ours.
+
 A poll's result replaces the previous one in the store in one swap.
 """
 
@@ -38,6 +43,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -74,6 +80,17 @@ def phase(key: StatusKey, interval: float) -> float:
     return int.from_bytes(digest, "big") / 2**64 * interval
 
 
+@dataclass
+class _Job:
+    """What the poller knows of one scheduled poll job. Guarded by ``Poller._lock``."""
+
+    key: StatusKey
+    interval: float
+    tick: float | None = None  # scheduled time of its latest submission; None: never
+    skipped_since_submit: bool = False  # a tick skipped since the latest submission
+    overrunning: bool = False  # in its collector's episode of skipped ticks
+
+
 class _TickFirstExecutor(BaseExecutor):  # type: ignore[misc]
     """APScheduler's executor interface over a thread pool whose queue serves the ticks of
     jobs that have run before ahead of first polls.
@@ -82,13 +99,14 @@ class _TickFirstExecutor(BaseExecutor):  # type: ignore[misc]
     are queued at once; in a plain FIFO every regular tick that falls in that window waits
     behind all of them. Here it goes first, so a target's cadence holds while new targets
     are still being polled for the first time. Threads are started only as concurrency
-    needs them, up to ``max_workers``. It also remembers each job's scheduled time, so the
-    poll it starts can tell how late it runs (``_do_submit_job`` is APScheduler's hook).
+    needs them, up to ``max_workers``. Each submission is told to ``on_submit`` (job id and
+    scheduled time, so the poll can tell how late it runs), which answers whether the job
+    was submitted before (``_do_submit_job`` is APScheduler's hook).
     """
 
     _TICK, _FIRST = 0, 1
 
-    def __init__(self, max_workers: int, on_submit: Callable[[str, float], None]):
+    def __init__(self, max_workers: int, on_submit: Callable[[str, float], bool]):
         super().__init__()
         self._max_workers = max_workers
         self._on_submit = on_submit
@@ -96,17 +114,14 @@ class _TickFirstExecutor(BaseExecutor):  # type: ignore[misc]
             queue.PriorityQueue()
         )
         self._order = itertools.count()
-        self._seen: set[str] = set()
         self._threads: list[threading.Thread] = []
         self._idle = 0  # workers waiting for an item
         self._pending = 0  # items queued and not yet taken
         self._pool_lock = threading.Lock()
 
     def _do_submit_job(self, job: Any, run_times: list[datetime]) -> None:
-        self._on_submit(job.id, run_times[-1].timestamp())
+        priority = self._TICK if self._on_submit(job.id, run_times[-1].timestamp()) else self._FIRST
         with self._pool_lock:
-            priority = self._TICK if job.id in self._seen else self._FIRST
-            self._seen.add(job.id)
             self._pending += 1
             if self._pending > self._idle and len(self._threads) < self._max_workers:
                 worker = threading.Thread(target=self._work, name="poller", daemon=True)
@@ -130,10 +145,6 @@ class _TickFirstExecutor(BaseExecutor):  # type: ignore[misc]
                 self._run_job_error(job.id, exc, exc.__traceback__)
             else:
                 self._run_job_success(job.id, events)
-
-    def forget(self, job: str) -> None:
-        with self._pool_lock:
-            self._seen.discard(job)
 
     def shutdown(self, wait: bool = True) -> None:
         with self._pool_lock:
@@ -168,15 +179,12 @@ class Poller:
         self.collectors = collectors
         self.clock = clock
         self.on_account_resolved: Callable[[Target], None] = lambda _: None
-        self._intervals: dict[StatusKey, float] = {}  # the scheduled jobs
-        self._keys: dict[str, StatusKey] = {}
-        self._ticks: dict[str, float] = {}  # job id -> scheduled time of its latest submission
-        # Per collector, the jobs whose ticks are being skipped: logged per collector, once
+        self._lock = threading.Lock()  # guards the three below
+        self._jobs: dict[str, _Job] = {}  # the scheduled polls, by job id
+        # Per collector, how many jobs have ticks being skipped: logged per collector, once
         # when the first job starts skipping and once when the last keeps up again.
-        self._overrunning: dict[str, set[str]] = {}
-        self._skipped_since_submit: set[str] = set()
+        self._overrunning: Counter[str] = Counter()
         self._skipped: Counter[str] = Counter()  # by collector
-        self._lock = threading.Lock()
         self._executor = _TickFirstExecutor(max_workers, self._submitted)
         self._scheduler = BackgroundScheduler(
             executors={"default": self._executor},
@@ -195,32 +203,34 @@ class Poller:
             for target in targets
             for name in target.collectors
         }
-        for key in [k for k in self._intervals if k not in wanted]:
+        with self._lock:
+            gone = [job.key for job in self._jobs.values() if job.key not in wanted]
+        for key in gone:
             self._scheduler.remove_job(job_id(key))
-            del self._intervals[key]
             with self._lock:
-                self._keys.pop(job_id(key), None)
-                self._ticks.pop(job_id(key), None)
-                self._overrunning.get(key[2], set()).discard(job_id(key))
-                self._skipped_since_submit.discard(job_id(key))
-            self._executor.forget(job_id(key))
+                removed = self._jobs.pop(job_id(key))
+                if removed.overrunning:
+                    self._overrunning[key[2]] -= 1
             self.store.remove(key)
         for key, (target, name) in wanted.items():
             config = collectors.get(name)
             self.store.register(key, target.account.label, config.effective_max_staleness)
-            interval = self._intervals.get(key)
-            if interval is None:
+            with self._lock:
+                job = self._jobs.get(job_id(key))
+                changed = job is not None and job.interval != config.interval
+                if job is None:  # recorded before APScheduler can submit it
+                    self._jobs[job_id(key)] = _Job(key, config.interval)
+                else:
+                    job.interval = config.interval
+            if job is None:
                 self._add_job(key, target, name, config.interval)
-            elif interval != config.interval:
+            elif changed:
                 self._scheduler.reschedule_job(job_id(key), trigger=_trigger(key, config.interval))
-            self._intervals[key] = config.interval
 
     def _add_job(self, key: StatusKey, target: Target, name: str, interval: float) -> None:
         first = datetime.now(UTC) + timedelta(
             seconds=random.uniform(0, FIRST_POLL_SPREAD_SECONDS)  # noqa: S311 - not crypto
         )
-        with self._lock:
-            self._keys[job_id(key)] = key
         self._scheduler.add_job(
             self.poll,
             _trigger(key, interval),
@@ -258,44 +268,43 @@ class Poller:
         with self._lock:
             return dict(self._skipped)
 
-    def _submitted(self, job: str, scheduled: float) -> None:
+    def _submitted(self, job: str, scheduled: float) -> bool:
+        """Records a job's submission; answers whether it was submitted before."""
         with self._lock:
-            if job not in self._keys:
-                return  # one of the exporter's own jobs
-            self._ticks[job] = scheduled
+            record = self._jobs.get(job)
+            if record is None:
+                return True  # one of the exporter's own jobs: ahead of first polls
+            before, record.tick = record.tick is not None, scheduled
             # Over when two ticks in a row run: the poll between them fit in its interval.
-            skipped = job in self._skipped_since_submit
-            self._skipped_since_submit.discard(job)
-            collector = self._keys[job][2]
-            jobs = self._overrunning.get(collector, set())
-            if job not in jobs or skipped:
-                return
-            jobs.discard(job)
-            if jobs:
-                return
+            skipped, record.skipped_since_submit = record.skipped_since_submit, False
+            if not record.overrunning or skipped:
+                return before
+            record.overrunning = False
+            collector = record.key[2]
+            self._overrunning[collector] -= 1
+            if self._overrunning[collector]:
+                return before
         log.info("polls keep up with their interval again", extra={"collector": collector})
+        return before
 
     def _skipped_tick(self, event: JobExecutionEvent) -> None:
         with self._lock:
-            key = self._keys.get(event.job_id)
-            if key is None or not self.store.attempted(key):
+            job = self._jobs.get(event.job_id)
+            if job is None or not self.store.attempted(job.key):
                 return  # not a poll, or the start-up queue: its first poll has not ended
-            collector = key[2]
+            collector, interval = job.key[2], job.interval
             self._skipped[collector] += 1
-            self._skipped_since_submit.add(event.job_id)
-            jobs = self._overrunning.setdefault(collector, set())
-            first = not jobs
-            jobs.add(event.job_id)
-            if not first:
+            job.skipped_since_submit = True
+            if job.overrunning:
+                return
+            job.overrunning = True
+            self._overrunning[collector] += 1
+            if self._overrunning[collector] > 1:
                 return
         log.warning(
             "polls outlast their interval; ticks are skipped until they keep up "
             "(see ses_exporter_polls_skipped_total)",
-            extra={
-                "collector": collector,
-                "job": event.job_id,
-                "interval_seconds": self._intervals.get(key),
-            },
+            extra={"collector": collector, "job": event.job_id, "interval_seconds": interval},
         )
 
     def poll(self, target: Target, name: str) -> bool:
@@ -303,7 +312,8 @@ class Poller:
         key = status_key(target, name)
         started = self.clock()
         with self._lock:
-            tick = self._ticks.get(job_id(key))
+            job = self._jobs.get(job_id(key))
+            tick = None if job is None else job.tick
         self.store.record_start(key, started, None if tick is None else max(0.0, started - tick))
         resolved = target.account.known_id is not None
         try:

@@ -202,8 +202,15 @@ def test_ticks_of_polled_targets_go_ahead_of_first_polls() -> None:
             _jobstore_alias="x",
         )
 
+    submitted: set[str] = set()
+
+    def submitted_before(job: str, scheduled: float) -> bool:  # as the poller answers
+        before = job in submitted
+        submitted.add(job)
+        return before
+
     scheduler = SimpleNamespace(_create_lock=threading.RLock, _dispatch_event=lambda _: None)
-    executor = _TickFirstExecutor(1, lambda job, scheduled: None)
+    executor = _TickFirstExecutor(1, submitted_before)
     executor.start(scheduler, "default")
     now = [datetime.now(UTC)]
     executor.submit_job(job("regular"), now)  # its first poll
@@ -302,5 +309,45 @@ def test_ticks_skipped_while_the_first_poll_is_queued_are_not_counted(
         poller.poll(target, "account")
         poller._skipped_tick(SimpleNamespace(job_id=job))
         assert poller.skipped() == {"account": 1}
+    finally:
+        exporter.stop()
+
+
+def test_one_record_per_job_tells_first_polls_episodes_and_removal(
+    aws: None, fake_api: FakeAccountApi, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The poller's record of a job answers the executor (first poll or regular tick),
+    holds the skipping episode (warned once, over when two ticks in a row run) and goes
+    with the job: a target removed and added again is polled first as a new one."""
+    from types import SimpleNamespace
+
+    exporter = Exporter(config_for("eu-west-1", extra=ONE_SECOND), client_hooks=[fake_api.hook])
+    poller = exporter.poller
+    target = exporter.targets[0]
+    job = "/".join((target.account.key, target.region, "account"))
+    caplog.set_level(logging.INFO)
+
+    def messages(text: str) -> int:
+        return sum(text in record.getMessage() for record in caplog.records)
+
+    try:
+        poller.sync(exporter.targets, exporter.config.collectors)
+        assert poller._submitted(job, 1.0) is False  # its first poll
+        assert poller._submitted(job, 2.0) is True
+        assert poller._submitted("organizations-discovery", 2.0) is True  # not a poll
+        poller.poll(target, "account")
+        for _ in range(2):  # two skipped ticks: one episode, one warning
+            poller._skipped_tick(SimpleNamespace(job_id=job))
+        assert poller.skipped() == {"account": 2}
+        assert messages("outlast") == 1
+        poller._submitted(job, 3.0)  # the tick after a skip: still in the episode
+        assert messages("keep up with their interval again") == 0
+        poller._submitted(job, 4.0)  # two in a row: over
+        assert messages("keep up with their interval again") == 1
+
+        poller.sync([], exporter.config.collectors)
+        assert poller._submitted(job, 5.0) is True  # unknown now: not a first poll
+        poller.sync(exporter.targets, exporter.config.collectors)
+        assert poller._submitted(job, 6.0) is False  # added again: a first poll again
     finally:
         exporter.stop()
