@@ -1,18 +1,24 @@
 """Poll results rendered once, when the store keeps them, and joined at every scrape.
 
 ``render`` turns one poll result's families into ``Fragment``\\ s, one per family, each
-holding its header lines and its sample lines in both formats a scrape may ask for: the
-Prometheus text format (``prometheus_client.generate_latest``) and OpenMetrics
-(``prometheus_client.openmetrics.exposition.generate_latest``). The bytes are cut out of
-what prometheus_client itself prints for that family alone, so label escaping, number
-formatting, a counter's ``_total`` name in the text format and the ``_created`` samples
-that the text format moves into a gauge of their own are the library's, not a copy of it.
-When both formats print the same sample lines, one bytes object serves both, and
-prometheus_client prints only the OpenMetrics header (printing a family twice would
-double what a poll spends rendering). They do for a sample without timestamp or
-exemplar, in a family without the suffix samples the text format moves, which is every
-family our builders make: both printers write the name, the labels sorted with their
-values escaped alike, and ``floatToGoString(value)``. The tests hold both printers to it.
+holding its header lines in both formats a scrape may ask for, the Prometheus text format
+(``prometheus_client.generate_latest``) and OpenMetrics
+(``prometheus_client.openmetrics.exposition.generate_latest``), and its sample lines,
+which both formats print alike. The bytes are cut out of what prometheus_client itself
+prints for that family alone, so label escaping, number formatting and a counter's
+``_total`` name in the text format's header are the library's, not a copy of it.
+
+The fast path serves only what the collectors make (``families.FamilyBuilder``): gauges
+and counters with legacy names (``[a-zA-Z_][a-zA-Z0-9_]*``) and legacy label names, no
+unit, and samples without timestamp, exemplar or ``_created``. For those both printers
+write the same sample lines (the name, the labels sorted with their values escaped
+alike, ``floatToGoString(value)``), so the text format's lines serve both and the
+OpenMetrics printer runs on the header only; the tests hold both printers to it. Any
+other result (another type, a unit, a timestamp, a ``:`` in a name, a family twice) is
+not ``plain``: the store keeps its ``Metric`` objects and the scrape prints it with
+prometheus_client, as it prints everything for the ``dots`` escaping (``choose`` answers
+``None``). A family prometheus_client cannot print fails the scrape there, as before,
+not the poll here.
 
 ``join`` writes a scrape from the fresh results, family by family in the order of first
 appearance: the header of the first result that has the family, then the samples of
@@ -25,19 +31,13 @@ every result. That is byte for byte what ``generate_latest`` prints for
     aws_ses_max_send_rate{account_id="222222222222",region="us-east-1"} 1.0   <- result 2
 
 Headers are the same for every target, so each distinct header is kept once
-(``_intern``): per result, a fragment costs its sample lines and a few pointers.
-
-The cut holds for the escapings that leave legacy names (``[a-zA-Z_][a-zA-Z0-9_]*``)
-as they are (``underscores``, ``allow-utf-8``, ``values``). A result with other names
-(``:`` included: OpenMetrics prints it per escaping), with native histograms, or that
-prometheus_client cannot print is not ``plain``; ``choose`` answers ``None`` for the
-``dots`` escaping; in both cases the caller renders with prometheus_client as before (and
-a family it cannot print fails the scrape there, as before, not the poll here).
+(``_intern``): per result, a fragment costs its sample lines and a few pointers. The cut
+holds for the escapings that leave legacy names as they are (``underscores``,
+``allow-utf-8``, ``values``).
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 import operator
 import re
@@ -73,21 +73,17 @@ _MAX_SHAPES = 4096
 
 @dataclass(frozen=True, slots=True)
 class Fragment:
-    """One family of one poll result, rendered; pairs are (text, OpenMetrics)."""
+    """One family of one poll result, rendered."""
 
     name: str  # Metric.name: what merges the same family of several results
-    documentation: str  # for the text format's _created/_gsum/_gcount headers
-    header: tuple[bytes, bytes]  # HELP, TYPE (and UNIT) lines
-    samples: tuple[bytes, bytes]  # one object twice when both formats agree
-    # Text format only: (suffix, lines) of the _created, _gsum and _gcount samples,
-    # which it prints as a gauge of their own after the family; sorted by suffix.
-    text_extras: tuple[tuple[str, bytes], ...] = ()
+    header: tuple[bytes, bytes]  # HELP and TYPE lines: (text, OpenMetrics)
+    samples: bytes  # the sample lines, the same in both formats
 
     def nbytes(self, seen: set[int]) -> int:
         """Bytes of the rendered text this fragment holds that ``seen`` (ids of bytes
         objects already counted) does not; adds them to ``seen``."""
         found = 0
-        for part in (*self.header, *self.samples, *(lines for _, lines in self.text_extras)):
+        for part in (*self.header, self.samples):
             if id(part) not in seen:
                 seen.add(id(part))
                 found += len(part)
@@ -96,27 +92,26 @@ class Fragment:
 
 @dataclass(frozen=True, slots=True)
 class Rendered:
-    """A poll result's families, rendered. ``plain``: ``join`` may serve them."""
+    """A poll result's families, rendered.
+
+    ``plain``: every family is one the fast path serves (see the module docstring), so
+    ``join`` serves them and ``parse`` gives them back exactly; the store then keeps the
+    text alone. Otherwise ``fragments`` is empty and the families go to prometheus_client.
+    """
 
     fragments: tuple[Fragment, ...] = ()
     plain: bool = True
-    # ``parse`` gives back the families exactly: plain gauges and counters without unit,
-    # whose sample lines both formats print alike (no timestamp, exemplar or _created).
-    parsable: bool = False
     # Derived from ``fragments``, for ``join``: the family names in order (one object
-    # for every result of the same shape) and the sample lines per format.
+    # for every result of the same shape) and the sample lines of each family.
     shape: tuple[str, ...] = field(init=False)
-    columns: tuple[tuple[bytes, ...], tuple[bytes, ...]] = field(init=False)
-    text_extras: bool = field(init=False)
+    samples: tuple[bytes, ...] = field(init=False)
 
     def __post_init__(self) -> None:
         shape = tuple(fragment.name for fragment in self.fragments)
         if len(_SHAPES) < _MAX_SHAPES:  # a bound against results that vary without end
             shape = _SHAPES.setdefault(shape, shape)
         object.__setattr__(self, "shape", shape)
-        columns = tuple(tuple(f.samples[fmt] for f in self.fragments) for fmt in (TEXT, 1))
-        object.__setattr__(self, "columns", columns)
-        object.__setattr__(self, "text_extras", any(f.text_extras for f in self.fragments))
+        object.__setattr__(self, "samples", tuple(f.samples for f in self.fragments))
 
     def nbytes(self, seen: set[int] | None = None) -> int:
         """Bytes of rendered text held, each shared object once (see ``Fragment.nbytes``)."""
@@ -125,37 +120,33 @@ class Rendered:
 
 
 EMPTY = Rendered()
+NOT_PLAIN = Rendered(plain=False)
 
 
 def render(families: Sequence[Metric]) -> Rendered:
     """Renders a poll result's families (in the poller's thread, once per poll)."""
     seen_labels: set[str] = set()
-    kinds = [_kind(metric, seen_labels) for metric in families]
-    if _NOT_PLAIN in kinds:
-        return Rendered((), plain=False)
+    names = [metric.name for metric in families]
+    if len(set(names)) != len(names) or not all(_served(m, seen_labels) for m in families):
+        return NOT_PLAIN
     try:
-        fragments = (_fragment(m, k == _SAME) for m, k in zip(families, kinds, strict=True))
-        parsable = all(
-            kind == _SAME and metric.type in _PARSABLE_TYPES and not metric.unit
-            for metric, kind in zip(families, kinds, strict=True)
-        )
-        return Rendered(tuple(fragments), parsable=parsable)
+        return Rendered(tuple(map(_fragment, families)))
     except Exception:  # the scrape falls back to prometheus_client, which reports it
-        return Rendered((), plain=False)
+        return NOT_PLAIN
 
 
 def parse(rendered: Rendered, only: Collection[str] | None = None) -> list[Metric]:
-    """The families of a ``parsable`` result (those named in ``only``, if given), read back
+    """The families of a ``plain`` result (those named in ``only``, if given), read back
     from its text format.
 
-    The store keeps a poll's families only as rendered text when that loses nothing
-    (``Rendered.parsable``): at 1,000 configuration sets the ``Metric`` objects took
-    several times the memory of their text, and only the rare scrapes the join cannot
-    serve (``choose`` answers None) need them. prometheus_client's parser gives back
-    names, HELP, types, labels and values exactly (``floatToGoString`` keeps every digit).
+    The store keeps a plain poll result only as rendered text: at 1,000 configuration
+    sets the ``Metric`` objects took several times the memory of their text, and only the
+    rare scrapes the join cannot serve (``choose`` answers None) need them.
+    prometheus_client's parser gives back names, HELP, types, labels and values exactly
+    (``floatToGoString`` keeps every digit).
     """
     fragments = [f for f in rendered.fragments if only is None or f.name in only]
-    text = b"".join(part for f in fragments for part in (f.header[TEXT], f.samples[TEXT]))
+    text = b"".join(part for f in fragments for part in (f.header[TEXT], f.samples))
     return list(text_string_to_metric_families(text.decode()))
 
 
@@ -167,13 +158,13 @@ _UNESCAPE = {"\\\\": "\\", "\\n": "\n", '\\"': '"'}
 def sample_values(
     rendered: Rendered, only: Collection[str]
 ) -> Iterator[tuple[str, dict[str, str], float]]:
-    """(sample name, labels, value) of the families named in ``only`` of a ``parsable``
+    """(sample name, labels, value) of the families named in ``only`` of a ``plain``
     result, read from the sample lines ``render`` cut (legacy names, no timestamp): what
     ``parse`` gives, for a few families, without building ``Metric`` objects."""
     for fragment in rendered.fragments:
         if fragment.name not in only:
             continue
-        for line in fragment.samples[TEXT].decode().splitlines():
+        for line in fragment.samples.decode().splitlines():
             found = _SAMPLE.fullmatch(line)
             if found is None:
                 continue
@@ -257,10 +248,9 @@ def join(results: Sequence[Rendered], fmt: int, tail: bytes = b"") -> bytes:
     same families in the same order: every account result, most of the others), and
     ``zip`` turns each group's rows of sample lines into one column per family. The
     Python loop runs once per result and once per family of each shape. A family that
-    results of several shapes share gets its samples back in result order.
+    results of several shapes share gets its samples back in result order. (A family is
+    never twice in one plain result: ``render``.)
     """
-    if fmt == TEXT and any(map(operator.attrgetter("text_extras"), results)):
-        return _join_each(results, fmt, tail)
     rows: dict[tuple[str, ...], list[tuple[bytes, ...]]] = {}
     indexes: dict[tuple[str, ...], list[int]] = {}
     firsts: dict[tuple[str, ...], Rendered] = {}  # in order of first appearance
@@ -271,12 +261,10 @@ def join(results: Sequence[Rendered], fmt: int, tail: bytes = b"") -> bytes:
             group = rows[shape] = []
             indexes[shape] = []
             firsts[shape] = result
-        group.append(result.columns[fmt])
+        group.append(result.samples)
         indexes[shape].append(index)
     owners: dict[str, list[tuple[str, ...]]] = {}
     for shape in firsts:
-        if len(set(shape)) != len(shape):  # a family twice in one result: never ours
-            return _join_each(results, fmt, tail)
         for name in shape:
             owners.setdefault(name, []).append(shape)
     columns = {shape: list(zip(*group, strict=True)) for shape, group in rows.items()}
@@ -312,29 +300,6 @@ def _in_result_order(
     return [lines for _, lines in merged]
 
 
-def _join_each(results: Sequence[Rendered], fmt: int, tail: bytes) -> bytes:
-    """``join`` fragment by fragment: for the text format's suffix gauges (``_created``,
-    ``_gsum``, ``_gcount``: never in our builders' families), which it prints after the
-    merged family."""
-    parts: dict[str, list[bytes]] = {}
-    first: dict[str, Fragment] = {}
-    extras: dict[str, dict[str, list[bytes]]] = {}
-    for result in results:
-        for fragment in result.fragments:
-            lines = parts.get(fragment.name)
-            if lines is None:
-                first[fragment.name] = fragment
-                lines = parts[fragment.name] = [fragment.header[fmt]]
-            lines.append(fragment.samples[fmt])
-            if fmt == TEXT and fragment.text_extras:
-                by_suffix = extras.setdefault(fragment.name, {})
-                for suffix, suffix_lines in fragment.text_extras:
-                    by_suffix.setdefault(suffix, []).append(suffix_lines)
-    for name, by_suffix in extras.items():
-        parts[name].extend(_text_extras(first[name], by_suffix))
-    return b"".join([*itertools.chain.from_iterable(parts.values()), tail])
-
-
 def _same(kept: float, value: float) -> bool:
     """Whether ``value`` prints as ``kept`` did: -0.0 equals 0.0 but prints apart, and NaN
     never equals itself (printed again each time)."""
@@ -367,61 +332,44 @@ class _One(Collector):
         yield self.metric
 
 
-_PARSABLE_TYPES = frozenset({"counter", "gauge"})
-_NOT_PLAIN, _PLAIN, _SAME = 0, 1, 2  # _SAME: plain, and the same samples in both formats
-_TEXT_MOVES = ("_created", "_gsum", "_gcount")  # suffix samples the text format moves
+_SERVED_TYPES = frozenset({"counter", "gauge"})
+_SERVED_SAMPLE = {"counter": "{}_total", "gauge": "{}"}  # a counter's only sample: no _created
 
 
-def _kind(metric: Metric, seen_labels: set[str]) -> int:
-    if not _PLAIN_METRIC.match(metric.name):
-        return _NOT_PLAIN
-    same = True
-    moved = {metric.name + suffix for suffix in _TEXT_MOVES}
+def _served(metric: Metric, seen_labels: set[str]) -> bool:
+    """Whether the fast path serves ``metric`` (see the module docstring)."""
+    if metric.type not in _SERVED_TYPES or metric.unit or not _PLAIN_METRIC.match(metric.name):
+        return False
+    sample_name = _SERVED_SAMPLE[metric.type].format(metric.name)
     for sample in metric.samples:
-        if sample.native_histogram is not None or not _PLAIN_METRIC.match(sample.name):
-            return _NOT_PLAIN
+        if (
+            sample.name != sample_name
+            or sample.timestamp is not None
+            or sample.exemplar is not None
+            or sample.native_histogram is not None
+        ):
+            return False
         for label in sample.labels:
             if label not in seen_labels:
                 if not _LEGACY_LABEL.match(label):
-                    return _NOT_PLAIN
+                    return False
                 seen_labels.add(label)
-        if same and (
-            sample.timestamp is not None or sample.exemplar is not None or sample.name in moved
-        ):
-            same = False
-    return _SAME if same else _PLAIN
+    return True
 
 
-def _openmetrics(metric: Metric) -> tuple[bytes, bytes]:
-    """(header, sample lines) of ``metric`` alone in OpenMetrics."""
-    om = openmetrics.generate_latest(_One(metric))  # type: ignore[no-untyped-call]
+def _fragment(metric: Metric) -> Fragment:
+    text_header, samples = _cut_header(exposition.generate_latest(_One(metric)))
+    if samples.startswith(b"#"):  # a second header: never for a served family
+        raise ValueError(f"the text format of {metric.name} is not one family")
+    # OpenMetrics prints the same sample lines: its header only (see the module docstring).
+    bare = Metric(metric.name, metric.documentation, metric.type)
+    om = openmetrics.generate_latest(_One(bare))  # type: ignore[no-untyped-call]
     if not om.endswith(_EOF):
         raise ValueError(f"OpenMetrics of {metric.name} does not end in # EOF")
-    return _cut_header(om[: -len(_EOF)])
-
-
-def _fragment(metric: Metric, same_samples: bool) -> Fragment:
-    text = exposition.generate_latest(_One(metric))
-    if same_samples:  # the header only: see the module docstring
-        bare = Metric(metric.name, metric.documentation, metric.type, metric.unit)
-        om_header, om_samples = _openmetrics(bare)[0], None
-    else:
-        om_header, om_samples = _openmetrics(metric)
-    sections = _sections(text)
-    text_header, text_samples = _cut_header(sections[0])
-    extras = []
-    for section in sections[1:]:  # "# HELP <name><suffix> ...": a suffix's own gauge
-        name = section[len(b"# HELP ") : section.index(b" ", len(b"# HELP "))].decode()
-        extras.append((name[len(metric.name) :], _cut_header(section)[1]))
-    if om_samples is None or om_samples == text_samples:
-        om_samples = text_samples
-    return Fragment(
-        metric.name,
-        metric.documentation,
-        (_intern(text_header), _intern(om_header)),
-        (text_samples, om_samples),
-        tuple(extras),
-    )
+    om_header, om_samples = _cut_header(om[: -len(_EOF)])
+    if om_samples:
+        raise ValueError(f"OpenMetrics printed samples of {metric.name} without any")
+    return Fragment(metric.name, (_intern(text_header), _intern(om_header)), samples)
 
 
 def _intern(header: bytes) -> bytes:
@@ -433,26 +381,9 @@ def _intern(header: bytes) -> bytes:
     return header
 
 
-def _sections(text: bytes) -> list[bytes]:
-    """The text format of one family, cut before every HELP line (the family's own, then
-    one per suffix gauge). Sample lines never start with '#', and HELP escapes newlines."""
-    starts = [m.start() for m in re.finditer(rb"^# HELP ", text, re.MULTILINE)]
-    return [text[a:b] for a, b in zip(starts, [*starts[1:], len(text)], strict=True)]
-
-
 def _cut_header(section: bytes) -> tuple[bytes, bytes]:
     """(the leading '# ' lines, the sample lines after them)."""
     end = 0
     while section.startswith(b"# ", end):
         end = section.index(b"\n", end) + 1
     return section[:end], section[end:]
-
-
-def _text_extras(first: Fragment, by_suffix: dict[str, list[bytes]]) -> Iterator[bytes]:
-    """What generate_latest prints after a merged family for its suffix samples: one
-    gauge per suffix, sorted, named and documented after the family's first result."""
-    documentation = first.documentation.replace("\\", r"\\").replace("\n", r"\n")
-    for suffix in sorted(by_suffix):
-        name = first.name + suffix
-        yield f"# HELP {name} {documentation}\n# TYPE {name} gauge\n".encode()
-        yield from by_suffix[suffix]

@@ -121,7 +121,7 @@ class Scrape:
         """build_info and the self-metrics with a sample per target or account, as
         prometheus_client prints them."""
         info, *headers, billed, names = self._head.fragments
-        parts = [info.header[fmt], info.samples[fmt]]
+        parts = [info.header[fmt], info.samples]
         # One column of lines per family, cut by zip in C: 24,000 lines at 1,500 targets.
         columns = list(zip(*[status.own for status in statuses], strict=True))
         for fragment, lines in zip(headers, columns or [()] * len(headers), strict=True):

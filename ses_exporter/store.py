@@ -95,14 +95,14 @@ class PollStatus:
         """The last good families (those named in ``only``, if given; a counter by its name
         without ``_total``): kept as they are, or parsed back from ``rendered`` when that
         gives them exactly (``exposition.parse``), which holds a fraction of the memory."""
-        if self.families or not self.rendered.parsable:
+        if self.families or not self.rendered.plain:
             return self.families if only is None else [f for f in self.families if f.name in only]
         return parse(self.rendered, only)
 
     def samples(self, only: Collection[str]) -> Iterator[tuple[str, dict[str, str], float]]:
         """(sample name, labels, value) of the last good families named in ``only``: read
         from the rendered lines where the families are not kept (no ``Metric`` built)."""
-        if self.families or not self.rendered.parsable:
+        if self.families or not self.rendered.plain:
             for family in self.families:
                 if family.name in only:
                     for sample in family.samples:
@@ -193,7 +193,7 @@ class ResultStore:
             success=True,
             last_success=now,
             last_error=None,
-            families=() if rendered.parsable else families,
+            families=() if rendered.plain else families,
             rendered=rendered,
         )
 

@@ -2,9 +2,12 @@
 
 The reference is prometheus_client itself: ``choose_encoder`` for the Accept header, run on a
 registry holding ``families.merge_families`` of the same results (what ``/metrics`` printed
-before results were pre-rendered). Both formats, every escaping, label escaping, counters'
-``_total``/``_created`` rules, suffix gauges of the text format, timestamps, exemplars,
-units, a family in several results with different HELP, empty families, ``# EOF``.
+before results were pre-rendered). The join serves what the collectors make (gauges and
+counters: both formats, every escaping, label escaping, odd values, a counter's ``_total``,
+a family in several results with different HELP, empty families, ``# EOF``); every other
+kind of family (``_created``, timestamps, exemplars, units, histograms, summaries, info,
+state sets, ``:`` in names, a family twice in a result) is left to prometheus_client, and
+the scrape prints it as the registry does.
 """
 
 from __future__ import annotations
@@ -77,8 +80,9 @@ def joined(groups: Sequence[Sequence[Metric]], accept: str | None) -> bytes:
     return body + b"# EOF\n" if fmt == OPENMETRICS else body
 
 
-def target(account_id: str, region: str, doc_suffix: str = "") -> list[Metric]:
-    """The kinds of families prometheus_client knows, for one target."""
+def served_target(account_id: str, region: str, doc_suffix: str = "") -> list[Metric]:
+    """What the collectors make (FamilyBuilder), for one target: gauges and counters, odd
+    values and text, and a family without samples."""
     base = {"account_id": account_id, "region": region}
     b = FamilyBuilder(base)
     b.gauge("aws_ses_max_send_rate", "MaxSendRate." + doc_suffix, 14.0)
@@ -89,8 +93,12 @@ def target(account_id: str, region: str, doc_suffix: str = "") -> list[Metric]:
     b.gauge("aws_ses_value", "Odd values.", 12345678901234.0, {"kind": "big"})
     b.gauge("aws_ses_configuration_set_sending_enabled", "Set.", 1, {"configuration_set": HOSTILE})
     b.counter("aws_ses_sends_total", "Sends.", 3.0, {"zz": "last", "aa": "first"})
+    return [*b.families(), GaugeMetricFamily("aws_ses_empty", "No samples.")]
 
-    families = b.families()
+
+def left_target(account_id: str, region: str) -> list[Metric]:
+    """The other kinds of families prometheus_client knows, for one target: never made
+    by the collectors, left to prometheus_client."""
     labels, values = ["account_id", "region"], [account_id, region]
     created = CounterMetricFamily("aws_ses_created", "Counter with _created.", labels=labels)
     created.add_metric(values, 7.0, created=1700000000.5)
@@ -114,18 +122,26 @@ def target(account_id: str, region: str, doc_suffix: str = "") -> list[Metric]:
     stateset.add_metric(values, {"HEALTHY": True, "PROBATION": False})
     unknown = UnknownMetricFamily("aws_ses_unknown", "Unknown.", labels=labels)
     unknown.add_metric(values, 1.0)
-    empty = GaugeMetricFamily("aws_ses_empty", "No samples.")
+    colon = GaugeMetricFamily("aws_ses:x", "OpenMetrics prints ':' per escaping.", value=1.0)
+    odd_label = GaugeMetricFamily("aws_ses_x", "X.", labels=["ses:configuration-set"])
+    odd_label.add_metric(["a"], 1.0)
     extra: list[Metric] = [created, exemplar, stamped, unit, histogram, gauge_histogram]
-    return [*families, *extra, summary, info, stateset, unknown, empty]
+    return [*extra, summary, info, stateset, unknown, colon, odd_label]
 
 
-GROUPS = [
-    target("111111111111", "eu-west-1"),
-    target("222222222222", "us-east-1", doc_suffix=" Second target's HELP, not shown."),
+def target(account_id: str, region: str) -> list[Metric]:
+    """Every kind of family prometheus_client knows, for one target."""
+    return served_target(account_id, region) + left_target(account_id, region)
+
+
+GROUPS = [  # what the join serves
+    served_target("111111111111", "eu-west-1"),
+    served_target("222222222222", "us-east-1", doc_suffix=" Second target's HELP, not shown."),
     [],
-    target("333333333333", "ap-southeast-2")[3:9],  # a subset, in another order below
-    list(reversed(target("444444444444", "us-east-1"))),
+    served_target("333333333333", "ap-southeast-2")[2:5],  # a subset, in another order below
+    list(reversed(served_target("444444444444", "us-east-1"))),
 ]
+MIXED = [target("111111111111", "eu-west-1"), [], list(reversed(target("2" * 12, "us-east-1")))]
 
 
 @pytest.mark.parametrize("accept", list(ACCEPT_HEADERS))
@@ -170,29 +186,29 @@ def test_results_of_several_shapes_interleaved_join_in_result_order(accept: str 
     assert joined(groups[::-1], accept) == reference(groups[::-1], accept)
 
 
-def test_sample_lines_are_shared_by_both_formats_when_they_agree() -> None:
+def test_a_counter_has_a_header_per_format_and_one_set_of_sample_lines() -> None:
     fragments = {f.name: f for f in render(GROUPS[0]).fragments}
-    plain = fragments["aws_ses_max_send_rate"]
-    assert plain.samples[TEXT] is plain.samples[OPENMETRICS]
-    stamped = fragments["aws_ses_stamped"]  # ms in the text format, seconds in OpenMetrics
-    assert stamped.samples[TEXT] != stamped.samples[OPENMETRICS]
     sends = fragments["aws_ses_sends"]
     assert sends.header[TEXT].startswith(b"# HELP aws_ses_sends_total ")
     assert sends.header[OPENMETRICS].startswith(b"# HELP aws_ses_sends ")
-    assert fragments["aws_ses_created"].text_extras[0][0] == "_created"
+    assert sends.samples == (
+        b'aws_ses_sends_total{aa="first",account_id="111111111111",region="eu-west-1",'
+        b'zz="last"} 3.0\n'
+    )
 
 
-def test_escapings_that_rewrite_names_and_non_legacy_names_are_left_to_prometheus_client() -> None:
+def test_only_what_the_collectors_make_is_served_the_rest_left_to_prometheus_client() -> None:
     assert choose("text/plain;version=1.0.0;escaping=dots")[2] is None
     assert choose("application/openmetrics-text;version=1.0.0;escaping=dots")[2] is None
-    odd_label = GaugeMetricFamily("aws_ses_x", "X.", labels=["ses:configuration-set"])
-    odd_label.add_metric(["a"], 1.0)
+    for family in served_target("111111111111", "eu-west-1"):
+        assert render([family]).plain, family.name
     odd_name = GaugeMetricFamily("aws.ses.x", "X.", value=1.0)
-    colon = GaugeMetricFamily("aws_ses:x", "OpenMetrics prints ':' per escaping.", value=1.0)
-    assert not render([odd_label]).plain
-    assert not render([odd_name]).plain
-    assert not render([colon]).plain
-    assert render(GROUPS[0]).plain
+    for family in [*left_target("111111111111", "eu-west-1"), odd_name]:
+        rendered = render([family])
+        assert not rendered.plain and not rendered.fragments, family.name
+        assert not render([*GROUPS[0], family]).plain, family.name  # the whole result
+    twice = GROUPS[0][:1] * 2  # a family twice in one result: merged by the registry
+    assert not render(twice).plain
 
 
 def test_a_family_prometheus_client_cannot_print_is_left_to_the_scrape() -> None:
@@ -204,7 +220,7 @@ def test_a_family_prometheus_client_cannot_print_is_left_to_the_scrape() -> None
 def test_headers_are_kept_once_for_every_target() -> None:
     first, second = render(GROUPS[0]), render(GROUPS[1][:1] + GROUPS[0][1:])
     assert first.fragments[1].header[TEXT] is second.fragments[1].header[TEXT]
-    assert first.fragments[1].samples[TEXT] is not second.fragments[1].samples[TEXT]
+    assert first.fragments[1].samples is not second.fragments[1].samples
     together = first.nbytes(seen := set()) + second.nbytes(seen)
     assert together < first.nbytes() + second.nbytes()
 
@@ -287,18 +303,20 @@ def test_scrape_prints_what_the_registry_prints(accept: str | None) -> None:
 
 
 @pytest.mark.parametrize("accept", list(ACCEPT_HEADERS))
-def test_scrape_falls_back_to_the_registry_for_a_result_with_non_legacy_names(
+def test_scrape_falls_back_to_the_registry_for_results_the_join_does_not_serve(
     accept: str | None,
 ) -> None:
-    scrape, store, _ = scrape_with_results()
-    odd = GaugeMetricFamily("aws_ses_x", "X.", labels=["ses:configuration-set"])
-    odd.add_metric(["a"], 1.0)
-    colon = GaugeMetricFamily("aws_ses:y", "Y.", value=2.0)
-    store.record_success(("b", "x", "cloudwatch"), "222222222222", [odd, colon], 990.0, 1000.0)
     encoder, content_type = choose_encoder(accept or "")
-    expected = encoder(scrape.registry)
-    assert b"aws_ses_x{" in expected or b'{"ses:configuration-set"' in expected
-    assert scrape.render(accept) == (expected, content_type)
+    bodies = []
+    for families in [*MIXED, GROUPS[0][:1] * 2]:
+        scrape, store, _ = scrape_with_results()
+        store.record_success(("b", "x", "cloudwatch"), "222222222222", families, 990.0, 1000.0)
+        expected = encoder(scrape.registry)
+        assert scrape.render(accept) == (expected, content_type)
+        assert gzip.decompress(scrape.render(accept, gzip=True)[0]) == expected
+        bodies.append(expected)
+    assert b"aws_ses_x{" in bodies[0] or b'{"ses:configuration-set"' in bodies[0]
+    assert b"aws_ses_latency_bucket{" in bodies[0]
 
 
 @pytest.mark.parametrize("accept", list(ACCEPT_HEADERS))
@@ -322,41 +340,29 @@ def test_per_target_self_metrics_are_kept_rendered_as_the_registry_prints_them(
     assert gzip.decompress(scrape.render(accept, gzip=True)[0]) == expected
 
 
-def builder_target(account_id: str, region: str) -> list[Metric]:
-    """What the collectors make (FamilyBuilder): gauges and counters, odd values and text."""
-    return target(account_id, region)[:5]
-
-
 EVERY_ACCEPT = [*ACCEPT_HEADERS, "text/plain;version=1.0.0;escaping=dots"]
 
 
-def test_builder_families_are_parsable_and_parse_gives_them_back_exactly() -> None:
-    families = builder_target("111111111111", "eu-west-1")
+def test_builder_families_are_plain_and_parse_gives_them_back_exactly() -> None:
+    families = served_target("111111111111", "eu-west-1")
     assert {m.type for m in families} == {"gauge", "counter"}
     rendered = render(families)
-    assert rendered.parsable
+    assert rendered.plain
     parsed = parse(rendered)
     for accept in EVERY_ACCEPT:
         assert reference([parsed], accept) == reference([families], accept), accept
 
 
-def test_results_a_parse_could_change_are_not_parsable() -> None:
-    for metric in target("111111111111", "eu-west-1")[5:]:
-        if metric.name != "aws_ses_empty":  # no samples: nothing to lose
-            assert not render([metric]).parsable, metric.name
-    assert not render(target("111111111111", "eu-west-1")).parsable
-
-
 @pytest.mark.parametrize("accept", EVERY_ACCEPT)
-def test_store_keeps_parsable_results_only_rendered(accept: str | None) -> None:
+def test_store_keeps_plain_results_only_rendered(accept: str | None) -> None:
     store, key = ResultStore(), ("a", "eu-west-1", "cloudwatch")
     store.register(key, "a", max_staleness=100.0)
-    families = builder_target("111111111111", "eu-west-1")
+    families = served_target("111111111111", "eu-west-1")
     store.record_success(key, "111111111111", families, 990.0, 1000.0)
     (status,) = store.statuses()
     assert status.families == ()  # the Metric objects are not kept
     assert reference([status.metric_families()], accept) == reference([families], accept)
-    kept = GROUPS[0]  # with a histogram, exemplars, ...: kept as they are
+    kept = MIXED[0]  # with a histogram, exemplars, ...: kept as they are
     store.record_success(key, "111111111111", kept, 990.0, 1000.0)
     (status,) = store.statuses()
     assert status.families == tuple(kept) and status.metric_families() == tuple(kept)
