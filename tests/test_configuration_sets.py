@@ -26,8 +26,8 @@ from ses_exporter.collectors.configuration_sets import (
     fetch_configuration_set,
     list_configuration_set_pages,
     list_configuration_sets,
-    refresh_budget,
 )
+from ses_exporter.collectors.refresh import refresh_budget
 from ses_exporter.config import parse_config
 from tests.helpers import Values, values
 
@@ -416,7 +416,7 @@ def test_other_get_errors_keep_old_data_continue_and_warn_once_per_poll(
         assert sending(got) == {"c": 1}
         assert (count(got), collector.pending) == (4, 3)
         [warning] = caplog.records
-        assert warning.__dict__["failed_sets"] == 2
+        assert warning.__dict__["failed"] == 2
         assert warning.__dict__["error"].startswith("a: AccessDeniedException")
         # A failed set goes to the back of the queue: d (never tried) first, then a, b.
         stub.add_response("list_configuration_sets", listing)

@@ -1,26 +1,11 @@
 """The ``configuration_sets`` collector: each configuration set's sending and reputation switches.
 
 Sources: sesv2 ListConfigurationSets (``aws.next_token_pages``: botocore has no paginator
-for it) and sesv2 GetConfigurationSet, one call per set. SES allows about one request per
-second per account and region, so 1,000 sets take about 1,000 s to read. Each poll therefore lists
-every set, then refreshes only a budget of them: half the SES pace over one interval,
-minus the list pages (the other half is left to the other collectors), at least one.
-Sets never tried come first, then those tried longest ago; what is known keeps being
-served. A set that is no longer listed disappears at that poll.
-
-Errors of a single GetConfigurationSet never fail the poll:
-
-* NotFoundException: the set was deleted between list and get; it is dropped.
-* Throttling, 5xx after botocore's retries, timeouts and connection errors: trouble of
-  the whole target, so this poll's refresh stops (more calls would only be throttled
-  more or wait for more timeouts); the sets not tried go first at the next poll.
-* Any other error (e.g. AccessDenied by a per-set IAM resource): the refresh goes on.
-
-A set that failed keeps its last values. Every attempt, failed or not, sends the set to
-the back of the queue, so a set that always fails never blocks the others. One warning
-per poll sums the errors up.
-
-A failing ListConfigurationSets fails the poll (it raises).
+for it) and sesv2 GetConfigurationSet, one call per set, a budget of them per poll: each
+poll lists every set and refreshes the sets due (``refresh.RefreshQueue``: never tried
+first, then those tried longest ago; errors of one set never fail the poll; a set that is
+no longer listed disappears at that poll). A failing ListConfigurationSets fails the poll
+(it raises).
 
 Sample exposition::
 
@@ -36,7 +21,6 @@ Sample exposition::
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -44,26 +28,14 @@ from typing import TYPE_CHECKING, Any, Self
 
 from prometheus_client.metrics_core import Metric
 
-from ..aws import (
-    BotoCoreError,
-    ClientError,
-    TargetClients,
-    describe_error,
-    error_code,
-    next_token_pages,
-)
+from ..aws import TargetClients, next_token_pages
 from ..config_types import CollectorConfig, ConfigurationSetFilter
 from ..families import FamilyBuilder
 from .base import Collector, TargetContext, register
+from .refresh import RefreshQueue, refresh_budget
 
 if TYPE_CHECKING:
     from mypy_boto3_sesv2 import SESV2Client
-
-PACE_SHARE = 0.5  # of the target's SES pace; the rest is left to the other collectors
-THROTTLING_CODES = frozenset(
-    {"Throttling", "ThrottlingException", "TooManyRequestsException", "RequestThrottled"}
-)
-NOT_FOUND = "NotFoundException"
 
 
 @dataclass(frozen=True)
@@ -115,11 +87,6 @@ def fetch_configuration_set(sesv2: SESV2Client, name: str) -> ConfigurationSetSn
     )
 
 
-def refresh_budget(interval: float, requests_per_second: float, list_pages: int) -> int:
-    """GetConfigurationSet calls for one poll: half the pace over one interval, at least 1."""
-    return max(1, math.floor(PACE_SHARE * interval * requests_per_second) - list_pages)
-
-
 CACHED = " Source: SES {}; cached, each set refreshed every few polls."
 # name, help, value (None = AWS has no value: the series is left out).
 SET_GAUGES: tuple[tuple[str, str, Callable[[ConfigurationSetSnapshot], float | None]], ...] = (
@@ -167,14 +134,6 @@ def configuration_set_families(
     return b.families()
 
 
-def _stops_refresh(exc: Exception) -> bool:
-    """True for trouble of the whole target rather than of one set."""
-    if not isinstance(exc, ClientError):
-        return True  # timeouts, connection errors: every further call would wait as long
-    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-    return error_code(exc) in THROTTLING_CODES or status >= 500
-
-
 @dataclass(frozen=True)
 class ConfigurationSetsSettings:
     """What the configuration_sets collector is configured with; replaced whole on a reload."""
@@ -193,9 +152,11 @@ class ConfigurationSetsCollector(Collector):
     def __init__(self, clients: TargetClients, settings: ConfigurationSetsSettings):
         super().__init__(clients)
         self.settings = settings
-        self._snapshots: dict[str, ConfigurationSetSnapshot] = {}
-        self._tried: dict[str, int] = {}  # set -> sequence number of its last attempt
-        self._sequence = itertools.count()
+        self._sets = RefreshQueue(
+            "GetConfigurationSet",
+            lambda name: fetch_configuration_set(self.clients.sesv2, name),
+            self.log,
+        )
         self._pending = 0
 
     @property
@@ -223,62 +184,14 @@ class ConfigurationSetsCollector(Collector):
         self.settings = settings
 
     def poll(self, labels: Mapping[str, str]) -> list[Metric]:
-        sesv2 = self.clients.sesv2
-        pages = list(list_configuration_set_pages(sesv2))
+        pages = list(list_configuration_set_pages(self.clients.sesv2))
         listed = dict.fromkeys(itertools.chain.from_iterable(pages))
         names = [n for n in listed if self.settings.configuration_sets.matches(n)]
-        self._forget_all_but(set(names))
+        self._sets.keep_only(set(names))
         settings = self.settings
         budget = refresh_budget(settings.interval, settings.requests_per_second, len(pages))
-        deleted = self._refresh(sesv2, self._due(names)[:budget], labels)
+        context = {"account": labels.get("account_id"), "region": self.clients.region}
+        deleted = self._sets.refresh(self._sets.due(names)[:budget], context)
         names = [n for n in names if n not in deleted]
-        self._pending = sum(n not in self._snapshots for n in names)
-        return configuration_set_families(len(names), self._snapshots.values(), labels)
-
-    def _forget_all_but(self, names: set[str]) -> None:
-        for store in (self._snapshots, self._tried):
-            for gone in set(store) - names:
-                del store[gone]
-
-    def _due(self, names: list[str]) -> list[str]:
-        """Never tried first (in AWS's order), then the ones tried longest ago."""
-        new = [n for n in names if n not in self._tried]
-        known = sorted((n for n in names if n in self._tried), key=self._tried.__getitem__)
-        return new + known
-
-    def _refresh(self, sesv2: SESV2Client, due: list[str], labels: Mapping[str, str]) -> set[str]:
-        """GetConfigurationSet for each due set; returns the sets found deleted."""
-        deleted: set[str] = set()
-        errors: list[str] = []
-        for position, name in enumerate(due):
-            # Counted as tried before the call, so that a set that always fails (whatever
-            # the error) goes to the back of the queue and never blocks the others.
-            self._tried[name] = next(self._sequence)
-            try:
-                self._snapshots[name] = fetch_configuration_set(sesv2, name)
-            except (ClientError, BotoCoreError) as exc:
-                if error_code(exc) == NOT_FOUND:
-                    deleted.add(name)
-                    self._snapshots.pop(name, None)
-                    self._tried.pop(name, None)
-                    continue
-                errors.append(f"{name}: {describe_error(exc)}")
-                if _stops_refresh(exc):
-                    self._warn(errors, labels, left_for_next_poll=len(due) - position - 1)
-                    return deleted
-        if errors:
-            self._warn(errors, labels, left_for_next_poll=0)
-        return deleted
-
-    def _warn(self, errors: list[str], labels: Mapping[str, str], left_for_next_poll: int) -> None:
-        """One warning per poll; the sets that failed keep their last values."""
-        self.log.warning(
-            "GetConfigurationSet failed; keeping the last values of the sets concerned",
-            extra={
-                "account": labels.get("account_id"),
-                "region": self.clients.region,
-                "failed_sets": len(errors),
-                "left_for_next_poll": left_for_next_poll,
-                "error": errors[0],
-            },
-        )
+        self._pending = self._sets.pending(names)
+        return configuration_set_families(len(names), self._sets.known.values(), labels)
