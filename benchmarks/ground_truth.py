@@ -108,6 +108,8 @@ collectors:
   account: {{enabled: false}}
   send_statistics: {{enabled: false}}
   configuration_sets: {{enabled: false}}
+  identities: {{enabled: false}}
+  dedicated_ips: {{enabled: false}}
   cloudwatch: {{interval: {interval}, period: {period}, lookback: {lookback}}}
 """
 

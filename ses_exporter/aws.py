@@ -22,6 +22,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import botocore.client
@@ -164,6 +165,17 @@ def next_token_pages(
             raise RepeatedNextTokenError(f"{operation} returned NextToken {token!r} twice")
         seen.add(token)
         kwargs["NextToken"] = token
+
+
+def unix_seconds(value: Any) -> float | None:
+    """A timestamp of a botocore answer (a datetime; naive ones are UTC) in unix seconds;
+    None stays None."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        return aware.timestamp()
+    return float(cast(float, value))
 
 
 def error_outcome(exc: BaseException) -> str:

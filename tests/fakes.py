@@ -1,5 +1,7 @@
-"""Answers for the calls moto lacks (sesv2 GetAccount, ses GetAccountSendingEnabled) or
-gets wrong (sesv2 GetConfigurationSet's SendingOptions, ses GetSendStatistics' buckets).
+"""Answers for the calls moto lacks (sesv2 GetAccount, GetDedicatedIps,
+ListSuppressedDestinations, ses GetAccountSendingEnabled) or gets wrong (sesv2
+GetConfigurationSet's SendingOptions, GetEmailIdentity's DKIM and MAIL FROM, ses
+GetSendStatistics' buckets).
 
 ``FakeAccountApi.hook`` is handed to the exporter's client factory like the demo's: it
 installs before-call responders, so every other call still goes to moto. Per region a
@@ -17,7 +19,7 @@ from urllib.parse import unquote
 from botocore.client import BaseClient
 from botocore.exceptions import ReadTimeoutError
 
-from ses_exporter.demo.responders import SimulatedError, install_responder
+from ses_exporter.demo.responders import SimulatedError, install_api_responder, install_responder
 
 GET_ACCOUNT: dict[str, Any] = {
     "DedicatedIpAutoWarmupEnabled": False,
@@ -50,6 +52,15 @@ class FakeAccountApi:
         # before the clients are made; moto would return one running point stamped "now",
         # which no real account ever sees.
         self.send_data_points: dict[str, list[dict[str, Any]]] = {}
+        # GetEmailIdentity answers by identity name, if set (moto 5.2 answers DKIM
+        # NOT_STARTED for every identity and has no MAIL FROM); ListEmailIdentities is moto's.
+        self.identity_details: dict[str, dict[str, Any]] = {}
+        # GetDedicatedIps entries and ListSuppressedDestinations summaries per region (moto
+        # has neither call): none unless set. Pages of ``page_size`` entries unless the call
+        # asks for fewer (PageSize), so that paging is exercised as AWS pages.
+        self.dedicated_ips: dict[str, list[dict[str, Any]]] = {}
+        self.suppressed: dict[str, list[dict[str, Any]]] = {}
+        self.page_size = 2
 
     def set_account(self, region: str, **changes: Any) -> None:
         answer = copy.deepcopy(GET_ACCOUNT)
@@ -69,6 +80,15 @@ class FakeAccountApi:
             install_responder(client, "GetAccount", lambda p: self._answer(region, "GetAccount"))
             if self.configuration_sets:
                 install_responder(client, "GetConfigurationSet", self._configuration_set)
+            if self.identity_details:
+                install_responder(client, "GetEmailIdentity", self._email_identity)
+            for operation, entries, key in (
+                ("GetDedicatedIps", self.dedicated_ips, "DedicatedIps"),
+                ("ListSuppressedDestinations", self.suppressed, "SuppressedDestinationSummaries"),
+            ):
+                install_api_responder(
+                    client, operation, self._pages(region, operation, entries, key)
+                )
         elif service == "ses":
             if self.send_data_points:  # else moto answers (and the client signs its calls)
                 install_responder(
@@ -87,6 +107,33 @@ class FakeAccountApi:
         if name not in self.configuration_sets:
             raise SimulatedError("NotFoundException", f"{name} does not exist", 404)
         return {"ConfigurationSetName": name, **self.configuration_sets[name]}
+
+    def _email_identity(self, request: Mapping[str, Any]) -> Mapping[str, Any]:
+        name = unquote(str(request["url_path"]).rsplit("/", 1)[-1])
+        if name not in self.identity_details:
+            raise SimulatedError("NotFoundException", f"Email identity {name} does not exist", 404)
+        return self.identity_details[name]
+
+    def _pages(
+        self, region: str, operation: str, entries: Mapping[str, list[dict[str, Any]]], key: str
+    ) -> Callable[[Mapping[str, Any]], Mapping[str, Any]]:
+        """Answers one page of ``entries[region]`` per call, following NextToken (an
+        offset, opaque to the caller), as AWS pages a list."""
+
+        def page(params: Mapping[str, Any]) -> Mapping[str, Any]:
+            self.calls.append((region, operation))
+            failure = self.failures.get((region, operation))
+            if failure is not None:
+                raise failure
+            start = int(params.get("NextToken", "0"))
+            size = min(self.page_size, int(params.get("PageSize", self.page_size)))
+            listed = entries.get(region, [])
+            answer: dict[str, Any] = {key: listed[start : start + size]}
+            if start + size < len(listed):
+                answer["NextToken"] = str(start + size)
+            return answer
+
+        return page
 
     def _answer(self, region: str, operation: str) -> Mapping[str, Any]:
         self.calls.append((region, operation))

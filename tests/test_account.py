@@ -47,6 +47,7 @@ def test_fetch_account_reads_every_field_of_a_real_shaped_answer() -> None:
             ("dedicated_ip_auto_warmup_enabled", "false"),
             ("suppressed_reasons", "BOUNCE,COMPLAINT"),
         ),
+        suppressed_reasons=("BOUNCE", "COMPLAINT"),
     )
 
 

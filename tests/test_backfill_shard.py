@@ -30,7 +30,10 @@ from tests.test_backfill import THRESHOLD_FAMILY, everywhere, parse, per_target,
 REGIONS = ("us-east-1", "eu-west-1")
 # The live replicas poll the account collector (it resolves a listed account's id at its
 # first poll) and send_statistics; backfill writes send_statistics' history.
-COLLECTORS = "collectors:\n  cloudwatch: {enabled: false}\n  configuration_sets: {enabled: false}\n"
+COLLECTORS = (
+    "collectors:\n  cloudwatch: {enabled: false}\n  configuration_sets: {enabled: false}\n"
+    "  identities: {enabled: false}\n  dedicated_ips: {enabled: false}\n"
+)
 
 
 @pytest.fixture

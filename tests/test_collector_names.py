@@ -18,7 +18,15 @@ from ses_exporter.config import COLLECTOR_NAMES, CollectorsConfig, format_durati
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 METRICS_DOC = ROOT / "docs" / "metrics.md"
-EXPECTED = ("account", "send_statistics", "cloudwatch", "configuration_sets")
+EXPECTED = (
+    "account",
+    "send_statistics",
+    "cloudwatch",
+    "configuration_sets",
+    "identities",
+    "dedicated_ips",
+    "suppression",
+)
 
 
 def test_the_names_are_the_registry_in_order_and_the_config_fields() -> None:
@@ -93,4 +101,7 @@ def test_durations_of_the_defaults_print_as_the_readme_says() -> None:
         "5m",
         "5m",
         "15m",
+        "5m",
+        "5m",
+        "1h",
     ]

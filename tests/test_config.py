@@ -80,8 +80,12 @@ def test_minimal_config_gets_every_default() -> None:
     assert account.configuration_sets == ConfigurationSetFilter(include=(".*",), exclude=())
     assert account.ses_requests_per_second == 1.0
     collectors = config.collectors
-    assert [collectors.get(name).interval for name in COLLECTOR_NAMES] == [60, 300, 300, 900]
-    assert all(collectors.get(name).enabled for name in COLLECTOR_NAMES)
+    intervals = [collectors.get(name).interval for name in COLLECTOR_NAMES]
+    assert intervals == [60, 300, 300, 900, 300, 300, 3600]
+    enabled = [name for name in COLLECTOR_NAMES if collectors.get(name).enabled]
+    assert enabled == [name for name in COLLECTOR_NAMES if name != "suppression"]
+    assert collectors.identities.include == (".*",) and collectors.identities.exclude == ()
+    assert collectors.suppression.max_pages == 100
     assert (collectors.cloudwatch.period, collectors.cloudwatch.lookback) == (300, 10_800)
     thresholds = config.reputation_thresholds
     assert (thresholds.bounce.under_review, thresholds.bounce.at_risk) == (0.05, 0.10)
@@ -238,8 +242,17 @@ def test_configuration_set_filter(
 
 def test_with_enabled_returns_a_changed_copy() -> None:
     collectors = CollectorsConfig()
-    changed = collectors.with_enabled({"cloudwatch": False, "account": True})
-    assert [changed.get(name).enabled for name in COLLECTOR_NAMES] == [True, True, False, True]
+    changed = collectors.with_enabled({"cloudwatch": False, "account": True, "suppression": True})
+    assert [changed.get(name).enabled for name in COLLECTOR_NAMES] == [
+        True,
+        True,
+        False,
+        True,
+        True,
+        True,
+        True,
+    ]
+    assert changed.suppression.max_pages == collectors.suppression.max_pages
     assert changed.cloudwatch.period == collectors.cloudwatch.period
     assert collectors.cloudwatch.enabled  # the original is untouched
     with pytest.raises(ValueError, match="unknown collector"):
@@ -255,6 +268,9 @@ def test_effective_max_staleness() -> None:
         900,
         900,
         2700,
+        900,
+        900,
+        10_800,
     ]
     assert CollectorConfig(interval=60, max_staleness=600).effective_max_staleness == 600
 

@@ -24,12 +24,17 @@ from tests.orgworld import OrgWorld, build_organization, create_account
 REGIONS = ("us-east-1", "eu-west-1")
 # GetSendStatistics goes to moto, signed with the assumed role's credentials (the fake
 # GetAccount answers before signing, so it alone would never assume a role).
-WITH_MOTO_CALLS = "collectors: {cloudwatch: {enabled: false}, configuration_sets: {enabled: false}}"
+WITH_MOTO_CALLS = (
+    "collectors: {cloudwatch: {enabled: false}, configuration_sets: {enabled: false},"
+    " identities: {enabled: false}, dedicated_ips: {enabled: false}}"
+)
 ONLY_ACCOUNT_COLLECTOR = """
 collectors:
   send_statistics: {enabled: false}
   cloudwatch: {enabled: false}
   configuration_sets: {enabled: false}
+  identities: {enabled: false}
+  dedicated_ips: {enabled: false}
 """
 
 

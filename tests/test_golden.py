@@ -54,7 +54,9 @@ def polled_exporter(fake_api: FakeAccountApi) -> Exporter:
 
     * us-east-1: production access (review GRANTED), healthy, two configuration sets
       (marketing's bounce rate is past the review threshold), CloudWatch data for every
-      event account-wide and for marketing;
+      event account-wide and for marketing; three identities (one domain whose DKIM and
+      custom MAIL FROM work, one whose DKIM lapsed and whose MAIL FROM failed, an email
+      address), two dedicated IP pools (one IP warming up) and five suppressed addresses;
     * eu-west-1: the sandbox (200 a day, 1 a second), its production access request
       PENDING, a few sends;
     * ap-southeast-2: production access, PROBATION (under review) after a bounce spike.
@@ -71,7 +73,9 @@ def polled_exporter(fake_api: FakeAccountApi) -> Exporter:
         "us-east-1",
         "eu-west-1",
         "ap-southeast-2",
-        extra="    labels: {env: prod, team: mail}\n" + organization,
+        extra="    labels: {env: prod, team: mail}\n"
+        + organization
+        + "collectors:\n  suppression: {enabled: true}\n",
     )
     boto3.client("organizations", region_name="us-east-1").create_organization(FeatureSet="ALL")
     fake_api.set_account(
@@ -86,6 +90,7 @@ def polled_exporter(fake_api: FakeAccountApi) -> Exporter:
         SendQuota={"Max24HourSend": 100000.0, "MaxSendRate": 50.0, "SentLast24Hours": 9600.0},
     )
     seed_configuration_sets_and_cloudwatch(fake_api, "us-east-1")
+    seed_identities_dedicated_ips_and_suppression(fake_api, "us-east-1")
     ten_minutes_ago = datetime.now(UTC) - timedelta(minutes=10)
     for region, (baseline, _) in OTHER_REGIONS.items():
         put_cloudwatch_data(region, account_wide_events(ten_minutes_ago, baseline))
@@ -221,6 +226,67 @@ def scheduled_tick_and_skipped_tick(exporter: Exporter) -> None:
     exporter.poller._skipped_tick(
         JobExecutionEvent(EVENT_JOB_MAX_INSTANCES, job, "default", scheduled)
     )
+
+
+def seed_identities_dedicated_ips_and_suppression(fake_api: FakeAccountApi, region: str) -> None:
+    """Identities (in moto, their details in the fake: moto has no DKIM or MAIL FROM), two
+    dedicated IP pools (in moto) and their IPs, and the suppression list (in the fake)."""
+    sesv2 = boto3.client("sesv2", region_name=region)
+    for name in ("example.com", "news.example.com", "noreply@example.com"):
+        sesv2.create_email_identity(EmailIdentity=name)
+    verified = {"LastSuccessTimestamp": datetime(2026, 11, 20, tzinfo=UTC)}
+    fake_api.identity_details = {
+        "example.com": identity("DOMAIN", "SUCCESS", ("bounce.example.com", "SUCCESS"))
+        | {"ConfigurationSetName": "marketing", "VerificationInfo": verified},
+        "news.example.com": identity(
+            "DOMAIN", "TEMPORARY_FAILURE", ("mail.news.example.com", "FAILED", "REJECT_MESSAGE")
+        ),
+        "noreply@example.com": identity("EMAIL_ADDRESS", "NOT_STARTED", signing=False),
+    }
+    sesv2.create_dedicated_ip_pool(PoolName="marketing", ScalingMode="STANDARD")
+    sesv2.create_dedicated_ip_pool(PoolName="auto", ScalingMode="MANAGED")
+    fake_api.dedicated_ips[region] = [
+        {"Ip": "198.51.100.7", "WarmupStatus": "IN_PROGRESS", "WarmupPercentage": 42},
+        {"Ip": "198.51.100.8", "WarmupStatus": "DONE", "WarmupPercentage": 100},
+        {"Ip": "198.51.100.9", "WarmupStatus": "DONE", "WarmupPercentage": 100},
+    ]
+    for entry in fake_api.dedicated_ips[region]:
+        entry["PoolName"] = "marketing"
+    added = datetime(2026, 11, 25, tzinfo=UTC)
+    fake_api.suppressed[region] = [
+        {"EmailAddress": f"gone{n}@example.net", "Reason": reason, "LastUpdateTime": added}
+        for n, reason in enumerate(["BOUNCE", "BOUNCE", "COMPLAINT", "BOUNCE", "COMPLAINT"])
+    ]
+
+
+def identity(
+    kind: str,
+    dkim: str,
+    mail_from: tuple[str, ...] = (),
+    signing: bool = True,
+) -> dict[str, Any]:
+    """A GetEmailIdentity answer as AWS gives it (verified): DKIM in status ``dkim``, and
+    the custom MAIL FROM (domain, status[, behavior on MX failure]) if given."""
+    answer: dict[str, Any] = {
+        "IdentityType": kind,
+        "FeedbackForwardingStatus": True,
+        "VerifiedForSendingStatus": True,
+        "VerificationStatus": "SUCCESS",
+        "DkimAttributes": {
+            "SigningEnabled": signing,
+            "Status": dkim,
+            "SigningAttributesOrigin": "AWS_SES",
+            "CurrentSigningKeyLength": "RSA_2048_BIT",
+        },
+    }
+    if mail_from:
+        domain, status, *behavior = mail_from
+        answer["MailFromAttributes"] = {
+            "MailFromDomain": domain,
+            "MailFromDomainStatus": status,
+            "BehaviorOnMxFailure": behavior[0] if behavior else "USE_DEFAULT_VALUE",
+        }
+    return answer
 
 
 def poll_everything(exporter: Exporter) -> None:

@@ -52,7 +52,8 @@ def setup(aws: None, fake_api: FakeAccountApi) -> tuple[Exporter, Clock]:
         "eu-west-1",
         extra="collectors:\n  account: {interval: 60s}\n"
         "  send_statistics: {enabled: false}\n  cloudwatch: {enabled: false}\n"
-        "  configuration_sets: {enabled: false}\n",
+        "  configuration_sets: {enabled: false}\n"
+        "  identities: {enabled: false}\n  dedicated_ips: {enabled: false}\n",
     )
     exporter = Exporter(config, client_hooks=[fake_api.hook], clock=clock)
     fake_api.set_account(

@@ -30,7 +30,10 @@ from ses_exporter.collectors.configuration_sets import (
     ConfigurationSetSnapshot,
     configuration_set_families,
 )
+from ses_exporter.collectors.dedicated_ips import DedicatedIp, dedicated_ip_families
+from ses_exporter.collectors.identities import IdentityDetails, ListedIdentity, identity_families
 from ses_exporter.collectors.send_statistics import send_statistics_families
+from ses_exporter.collectors.suppression import suppression_families
 from ses_exporter.config import ReputationThresholds
 from tests.fakes import FakeAccountApi
 from tests.test_golden import GOLDEN, polled_exporter
@@ -83,7 +86,15 @@ def _labels(samples: Iterable[object]) -> frozenset[str]:
 def code_families(exporter_text: str) -> dict[str, Family]:
     labels = {"account_id": "123456789012", "region": "us-east-1"}
     account = AccountSnapshot(
-        50000, 14, 100, True, "GetAccount", True, "HEALTHY", (("mail_type", "MARKETING"),)
+        50000,
+        14,
+        100,
+        True,
+        "GetAccount",
+        True,
+        "HEALTHY",
+        (("mail_type", "MARKETING"),),
+        suppressed_reasons=("BOUNCE",),
     )
     counters = tuple(((row.key, scope), 1.0) for row in COUNTERS for scope in (None, "m"))
     rates = tuple(((rate, scope), (1.7e9, 0.01)) for rate in REPUTATION for scope in (None, "m"))
@@ -98,6 +109,19 @@ def code_families(exporter_text: str) -> dict[str, Family]:
                 1, [ConfigurationSetSnapshot("m", True, True, 1.7e9)], labels
             )
         ),
+        **built(
+            identity_families(
+                [ListedIdentity("example.com", "DOMAIN", True, "SUCCESS")],
+                {"example.com": IDENTITY},
+                labels,
+            )
+        ),
+        **built(
+            dedicated_ip_families(
+                {"p": "STANDARD"}, [DedicatedIp("198.51.100.7", "p", "IN_PROGRESS", 0.4)], labels
+            )
+        ),
+        **built(suppression_families({"BOUNCE": 3}, False, labels)),
     }
     # The account collector's info labels are whatever AWS reports; take the full set.
     full_info = scraped(exporter_text)["aws_ses_account_info"]
@@ -111,6 +135,16 @@ def code_families(exporter_text: str) -> dict[str, Family]:
 
 
 FIELDS = ("delivery_attempts", "bounces", "complaints", "rejects")
+IDENTITY = IdentityDetails(
+    dkim_status="SUCCESS",
+    dkim_signing_enabled=True,
+    dkim_signing_attributes_origin="AWS_SES",
+    mail_from_domain="bounce.example.com",
+    mail_from_status="SUCCESS",
+    behavior_on_mx_failure="USE_DEFAULT_VALUE",
+    configuration_set="",
+    verification_last_success=1.7e9,
+)
 
 
 def test_the_docs_tables_and_the_golden_scrape_list_the_same_families() -> None:

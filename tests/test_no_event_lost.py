@@ -48,6 +48,8 @@ def config(endpoint: str, exclude: tuple[str, ...] = ()) -> str:
         "  account: {enabled: false}\n"
         "  send_statistics: {enabled: false}\n"
         "  configuration_sets: {enabled: false}\n"
+        "  identities: {enabled: false}\n"
+        "  dedicated_ips: {enabled: false}\n"
         "  cloudwatch: {interval: 1s, max_staleness: 600s, period: 60s, "
         f"lookback: {LOOKBACK:g}s}}\n"
     )

@@ -24,6 +24,8 @@ collectors:
   account: {{interval: {account_interval}}}
   cloudwatch: {{enabled: false}}
   configuration_sets: {{enabled: false}}
+  identities: {{enabled: false}}
+  dedicated_ips: {{enabled: false}}
 """
 START = datetime(2026, 11, 26, 4, 0, tzinfo=UTC)
 

@@ -21,6 +21,7 @@ from tests.test_isolation import scrape, value
 ONE_SECOND = (
     "collectors:\n  account: {interval: 1s}\n  send_statistics: {enabled: false}\n"
     "  cloudwatch: {enabled: false}\n  configuration_sets: {enabled: false}\n"
+    "  identities: {enabled: false}\n  dedicated_ips: {enabled: false}\n"
 )
 POLL_SECONDS = 3.3  # more than max_staleness (3 x 1 s)
 

@@ -45,6 +45,8 @@ def config(endpoint_url: str) -> str:
         "  account: {enabled: false}",
         "  cloudwatch: {enabled: false}",
         "  configuration_sets: {enabled: false}",
+        "  identities: {enabled: false}",
+        "  dedicated_ips: {enabled: false}",
     ]
     return "\n".join(lines) + "\n"
 

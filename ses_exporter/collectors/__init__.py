@@ -16,6 +16,9 @@ from . import account  # noqa: F401
 from . import send_statistics  # noqa: F401
 from . import cloudwatch  # noqa: F401
 from . import configuration_sets  # noqa: F401
+from . import identities  # noqa: F401
+from . import dedicated_ips  # noqa: F401
+from . import suppression  # noqa: F401
 
 # isort: on
 from .base import REGISTRY, Collector, Hourly, TargetContext

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sesv2 import SESV2Client
 
 ENFORCEMENT_STATUSES = ("HEALTHY", "PROBATION", "SHUTDOWN")
+SUPPRESSION_REASONS = ("BOUNCE", "COMPLAINT")  # SuppressionListReason: always exposed
 ACCESS_DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"})
 STARTTLS_PORTS = "25,587,2587"
 TLS_WRAPPER_PORTS = "465,2465"
@@ -57,6 +58,8 @@ class AccountSnapshot:
     production_access_enabled: bool | None = None
     enforcement_status: str | None = None
     info: tuple[tuple[str, str], ...] = ()
+    # SuppressionAttributes.SuppressedReasons; None when AWS did not say (or GetSendQuota)
+    suppressed_reasons: tuple[str, ...] | None = None
 
 
 def _number(value: Any) -> float | None:
@@ -85,6 +88,8 @@ def fetch_account(sesv2: SESV2Client) -> AccountSnapshot:
     quota = answer.get("SendQuota", {})
     details = answer.get("Details", {})
     review = details.get("ReviewDetails", {})
+    suppression = answer.get("SuppressionAttributes")
+    reasons = None if suppression is None else tuple(suppression.get("SuppressedReasons", []))
     info = (
         ("mail_type", str(details.get("MailType", ""))),
         ("contact_language", str(details.get("ContactLanguage", ""))),
@@ -95,10 +100,7 @@ def fetch_account(sesv2: SESV2Client) -> AccountSnapshot:
         ("production_access_review_case_id", str(review.get("CaseId", ""))),
         ("vdm_enabled", str(answer.get("VdmAttributes", {}).get("VdmEnabled", ""))),
         ("dedicated_ip_auto_warmup_enabled", _flag(answer.get("DedicatedIpAutoWarmupEnabled"))),
-        (
-            "suppressed_reasons",
-            ",".join(sorted(answer.get("SuppressionAttributes", {}).get("SuppressedReasons", []))),
-        ),
+        ("suppressed_reasons", ",".join(sorted(reasons or ()))),
     )
     return AccountSnapshot(
         max_24_hour_send=_daily_quota(quota.get("Max24HourSend")),
@@ -108,6 +110,7 @@ def fetch_account(sesv2: SESV2Client) -> AccountSnapshot:
         production_access_enabled=_switch(answer.get("ProductionAccessEnabled")),
         enforcement_status=answer.get("EnforcementStatus") or None,
         info=info,
+        suppressed_reasons=reasons,
         source="GetAccount",
     )
 
@@ -221,6 +224,15 @@ def account_families(snap: AccountSnapshot, region: str, labels: Mapping[str, st
             1.0,
             dict(snap.info),
         )
+    if snap.suppressed_reasons is not None:
+        for reason in sorted(set(SUPPRESSION_REASONS) | set(snap.suppressed_reasons)):
+            b.gauge(
+                "aws_ses_suppression_reason_enabled",
+                "1 if SES adds addresses to the account-level suppression list for this"
+                " reason (SuppressionAttributes.SuppressedReasons: BOUNCE, COMPLAINT)." + source,
+                float(reason in snap.suppressed_reasons),
+                {"reason": reason},
+            )
     endpoint = {
         "endpoint": smtp_endpoint(region),
         "starttls_ports": STARTTLS_PORTS,

@@ -23,12 +23,11 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Self
 
 from prometheus_client.metrics_core import Metric
 
-from ..aws import TargetClients, next_token_pages
+from ..aws import TargetClients, next_token_pages, unix_seconds
 from ..config_types import CollectorConfig, ConfigurationSetFilter
 from ..families import FamilyBuilder
 from .base import Collector, TargetContext, register
@@ -65,15 +64,6 @@ def list_configuration_sets(sesv2: SESV2Client) -> tuple[str, ...]:
     return tuple(dict.fromkeys(itertools.chain.from_iterable(pages)))
 
 
-def _unix_seconds(value: Any) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-        return aware.timestamp()
-    return float(value)
-
-
 def fetch_configuration_set(sesv2: SESV2Client, name: str) -> ConfigurationSetSnapshot:
     """sesv2 GetConfigurationSet -> snapshot; absent fields take AWS's documented defaults."""
     answer = sesv2.get_configuration_set(ConfigurationSetName=name)
@@ -83,7 +73,7 @@ def fetch_configuration_set(sesv2: SESV2Client, name: str) -> ConfigurationSetSn
         name=name,
         reputation_metrics_enabled=bool(reputation.get("ReputationMetricsEnabled", False)),
         sending_enabled=bool(sending.get("SendingEnabled", True)),
-        last_fresh_start=_unix_seconds(reputation.get("LastFreshStart")),
+        last_fresh_start=unix_seconds(reputation.get("LastFreshStart")),
     )
 
 
