@@ -1,5 +1,5 @@
 """moto's server for the benchmarks: CloudWatch made fast enough for 6,000 metrics, and
-sesv2 GetAccount answered.
+sesv2 GetAccount, GetDedicatedIps and ListSuppressedDestinations answered.
 
 Usage: ``python benchmarks/moto_server.py`` listens on 127.0.0.1, on a free port it prints
 ("ready PORT"), until its standard input is closed. Like every werkzeug server it closes
@@ -14,7 +14,10 @@ moto 5.2.5 has no sesv2 GetAccount (``GET /v2/email/account``): this server answ
 with a fixed production account (``get_account``, routed by adding its path to moto's
 sesv2 URL map), in every account and region, shaped as
 botocore's sesv2 model describes GetAccountResponse, so the daemon's ``account`` collector
-succeeds (``scale.py`` runs it). The patches apply to moto's classes in this process only
+succeeds (``scale.py`` runs it). Nor has it GetDedicatedIps or ListSuppressedDestinations:
+every account answers them as one without dedicated IPs and with an empty suppression
+list (one page, no NextToken), so the dedicated_ips and suppression collectors poll as
+they would such an account. The patches apply to moto's classes in this process only
 (the test double's own), not to moto as the tests use it.
 
 Nothing here touches the exporter: it talks to this server over HTTP like to AWS.
@@ -61,10 +64,28 @@ def get_account(self: SESV2Response) -> str:
     )
 
 
+def get_dedicated_ips(self: SESV2Response) -> str:
+    """sesv2 GetDedicatedIps of an account without dedicated IPs."""
+    return json.dumps({"DedicatedIps": []})
+
+
+def list_suppressed_destinations(self: SESV2Response) -> str:
+    """sesv2 ListSuppressedDestinations of an empty account-level suppression list."""
+    return json.dumps({"SuppressedDestinationSummaries": []})
+
+
+ANSWERS = {  # path -> (method name, answer); paths moto's sesv2 URL map lacks
+    "account": ("get_account", get_account),
+    "dedicated-ips": ("get_dedicated_ips", get_dedicated_ips),
+    "suppression/addresses": ("list_suppressed_destinations", list_suppressed_destinations),
+}
+
+
 def main() -> None:
-    SESV2Response.get_account = get_account  # type: ignore[attr-defined]
-    # moto's catch-all "/v2/.*" becomes a literal path in its Flask server: route this one.
-    sesv2_urls.url_paths["{0}/v2/email/account$"] = SESV2Response.dispatch
+    for path, (method, answer) in ANSWERS.items():
+        setattr(SESV2Response, method, answer)
+        # moto's catch-all "/v2/.*" becomes a literal path in its Flask server: route these.
+        sesv2_urls.url_paths[f"{{0}}/v2/email/{path}$"] = SESV2Response.dispatch
     cloudwatch_like.install()
     # werkzeug logs every request under one logging lock (and the parent discards it):
     # at 1,500 targets the first round's requests queued on that lock and on the

@@ -21,11 +21,18 @@ OPERATIONS: dict[str, tuple[tuple[str, str], ...]] = {
     "configuration_sets": (("sesv2", "ListConfigurationSets"), ("sesv2", "GetConfigurationSet")),
     "cloudwatch": (("cloudwatch", "ListMetrics"), ("cloudwatch", "GetMetricData")),
     "send_statistics": (("ses", "GetSendStatistics"),),
+    "identities": (("sesv2", "ListEmailIdentities"), ("sesv2", "GetEmailIdentity")),
+    "dedicated_ips": (
+        ("sesv2", "ListDedicatedIpPools"),
+        ("sesv2", "GetDedicatedIpPool"),
+        ("sesv2", "GetDedicatedIps"),
+    ),
 }
 METRICS_REQUESTED = ("cloudwatch", "metrics requested (billed)")
 # The exporter sends ListConfigurationSets without PageSize (the sesv2 model documents
 # no range for it), so the page is the server's choice: 100 on moto.
 SES_PAGE, CLOUDWATCH_PAGE, GET_METRIC_DATA_BATCH = 100, 500, 500
+IDENTITY_PAGE = 1000  # ListEmailIdentities: the exporter asks for the documented maximum
 # GetMetricData answers at most 100,800 datapoints a call: reputation_lookback's 24 hours
 # of 5-minute periods (289 with the current one) fit 348 queries a call.
 REPUTATION_BATCH = min(GET_METRIC_DATA_BATCH, 100_800 // (86_400 // 300 + 1))
@@ -122,7 +129,11 @@ def _extra(collector: str) -> Iterable[tuple[str, str]]:
 
 
 def minimum(sets: int, queries: int, first_poll: bool, page: int) -> Mapping[tuple[str, str], int]:
-    """The fewest requests one poll can make: every set read, every metric queried once.
+    """The fewest requests one poll can make: every set read, every metric queried once,
+    every identity (as many as sets, ``world.seed``) listed in pages of 1,000 and read
+    once (the benchmark's SES pace lets one poll read them all; at 1 request per second
+    the identities collector reads 0.4 x interval of them per poll, see its module), the
+    dedicated IPs listed (an account without any: no pool to read).
 
     ``page`` is ListConfigurationSets' page size, the server's choice (100 on moto).
     ListMetrics runs on the first poll only (its answer is cached).
@@ -146,4 +157,9 @@ def minimum(sets: int, queries: int, first_poll: bool, page: int) -> Mapping[tup
         + math.ceil(newest / batch),
         METRICS_REQUESTED: queries + newest,
         ("ses", "GetSendStatistics"): 1,
+        ("sesv2", "ListEmailIdentities"): max(1, math.ceil(sets / IDENTITY_PAGE)),
+        ("sesv2", "GetEmailIdentity"): sets,
+        ("sesv2", "ListDedicatedIpPools"): 1,
+        ("sesv2", "GetDedicatedIpPool"): 0,
+        ("sesv2", "GetDedicatedIps"): 1,
     }

@@ -1,4 +1,5 @@
-"""Benchmark of the real ses-exporter daemon at 1, 100 and 1,000 configuration sets.
+"""Benchmark of the real ses-exporter daemon at 1, 100 and 1,000 configuration sets (and
+as many identities).
 
 Usage: ``python benchmarks/run.py [--sets 1,100,1000] [--scrapes 200] [--before DIR]``
 (``--before``: also run the daemon of another checkout, e.g. an export of the code before a
@@ -7,7 +8,7 @@ change, against the same world, and print both side by side).
 For each number of sets N, on one target (one account, one region):
 
 1. a moto server (``moto_server.py``) is seeded with N configuration sets and six AWS/SES
-   metrics per set plus six account-wide ones (``world.seed``);
+   metrics per set plus six account-wide ones, and N domain identities (``world.seed``);
 2. the daemon (``python -m ses_exporter``, unchanged; first the ``--before`` one if
    given, then this checkout's) polls it, every collector every 30 s;
 3. AWS requests of the first poll (which also discovers the CloudWatch metrics) and of

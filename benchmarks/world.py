@@ -106,13 +106,20 @@ def set_names(n: int) -> list[str]:
     return [f"set-{i:05d}" for i in range(n)]
 
 
+def identity_names(n: int) -> list[str]:
+    return [f"mail-{i:05d}.example.com" for i in range(n)]
+
+
 def seed(moto: MotoServer, n: int) -> int:
-    """Creates the sets and datapoints; returns the number of metrics ListMetrics will list."""
+    """Creates the sets, as many domain identities and the datapoints; returns the number
+    of metrics ListMetrics will list."""
     sesv2 = moto.client("sesv2")
     for name in set_names(n):
         sesv2.create_configuration_set(
             ConfigurationSetName=name, ReputationOptions={"ReputationMetricsEnabled": True}
         )
+    for name in identity_names(n):
+        sesv2.create_email_identity(EmailIdentity=name)
     data = _datapoints(set_names(n), datetime.now(UTC) - timedelta(minutes=1))
     cloudwatch = moto.client("cloudwatch")
     for first in range(0, len(data), 1000):  # PutMetricData takes at most 1,000 a call
@@ -226,6 +233,8 @@ collectors:
   send_statistics: {{interval: {every}}}
   cloudwatch: {{interval: {every}}}  # period 5m, lookback 3h (the defaults)
   configuration_sets: {{interval: {every}}}
+  identities: {{interval: {every}}}
+  dedicated_ips: {{interval: {every}}}
 """
 
 

@@ -49,7 +49,7 @@ class DedicatedIp:
     ip: str
     pool: str  # "" when AWS gives none
     warmup_status: str
-    warmup_ratio: float | None  # WarmupPercentage / 100; None when AWS gives none
+    warmup_ratio: float | None  # WarmupPercentage / 100; None when AWS gives none or -1
 
 
 def list_pools(sesv2: SESV2Client) -> list[str]:
@@ -74,7 +74,8 @@ def list_dedicated_ips(sesv2: SESV2Client) -> list[DedicatedIp]:
                 ip=entry["Ip"],
                 pool=entry.get("PoolName", ""),
                 warmup_status=entry["WarmupStatus"],
-                warmup_ratio=None if percentage is None else percentage / 100,
+                # -1 for the IPs of a managed pool, which SES warms up itself: no ratio
+                warmup_ratio=None if percentage is None or percentage < 0 else percentage / 100,
             )
     return list(found.values())
 
