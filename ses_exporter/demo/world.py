@@ -15,7 +15,14 @@ disabled, no traffic). Any other region gets a healthy default profile.
 
 Each region has three configuration sets: ``transactional``, ``marketing`` (whose
 bounce rate climbs past the 5 % review threshold within two minutes) and
-``newsletters`` (reputation metrics disabled).
+``newsletters`` (reputation metrics disabled); five identities, created through moto's
+sesv2 CreateEmailIdentity (``marketing.example.org``'s DKIM records vanish three minutes
+in, TEMPORARY_FAILURE, then FAILED at ten; ``newsletters.example.org``'s MAIL FROM domain
+has FAILED; ``ops@example.net`` is PENDING); and an account-level suppression list (3,200
+addresses in ``us-east-1``, 45 in ``eu-west-1`` at start) to which every bounce and
+complaint of the traffic adds one. ``us-east-1`` also has dedicated IPs: a STANDARD pool
+with one IP warmed up and one warming up a point a minute from 37 %, and a MANAGED pool.
+``resources`` has the details.
 
 A traffic thread sends mail through moto's SES API every few seconds, including some
 from an unverified sender, which SES rejects, and every minute publishes what the mail
@@ -23,9 +30,15 @@ did (sends, deliveries, bounces, ...) as AWS/SES CloudWatch datapoints into moto
 itself would. What moto lacks or gets wrong is answered from the same simulated state
 through botocore's ``before-call`` hook (``responders.install_responder``): sesv2
 GetAccount and GetConfigurationSet, ses GetAccountSendingEnabled and GetSendStatistics
-(moto returns one running point instead of 15-minute buckets), and cloudwatch
-GetMetricData (``history.CloudWatchStore``: moto is far too slow over two weeks of
-minutes). Every other call goes through boto3 to moto exactly as it would to AWS.
+(moto returns one running point instead of 15-minute buckets), cloudwatch GetMetricData
+(``history.CloudWatchStore``: moto is far too slow over two weeks of minutes), sesv2
+ListEmailIdentities and GetEmailIdentity (moto has every identity verified, without DKIM
+or MAIL FROM status), ListDedicatedIpPools (moto fails given a PageSize), GetDedicatedIps
+and ListSuppressedDestinations (not in moto). Every other call, GetDedicatedIpPool among
+them, goes through boto3 to moto exactly as it would to AWS.
+
+The world's time is its ``clock`` (``time.time`` unless a test hands it another), from
+which the traffic, the identities' and the IPs' timelines are read.
 
 The world also has a past (``history``): the 14 days before it started, minute by
 minute, in CloudWatch and in the GetSendStatistics buckets, so that
