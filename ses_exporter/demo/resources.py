@@ -257,8 +257,9 @@ def page(
 def _position(token: str, listing: str) -> int:
     try:
         decoded = json.loads(base64.urlsafe_b64decode(token.encode()))
-        if decoded["listing"] == listing and isinstance(decoded["position"], int):
-            return int(decoded["position"])
+        position = decoded["position"]
+        if decoded["listing"] == listing and isinstance(position, int) and position >= 0:
+            return position
     except (binascii.Error, ValueError, KeyError, TypeError):
         pass
     code = "InvalidNextTokenException" if listing == "suppression" else "BadRequestException"
