@@ -138,6 +138,23 @@ def test_list_email_identities_pages(demo: DemoWorld) -> None:
     assert "NextToken" not in third
 
 
+def test_list_email_identities_filters(demo: DemoWorld, clock: Clock) -> None:
+    client = sesv2(demo)
+    at(demo, clock, resources.DKIM_FAILS_AFTER)
+
+    def names(**filters: str) -> list[str]:
+        answer = client.list_email_identities(Filter=filters)
+        return [i["IdentityName"] for i in answer["EmailIdentities"]]
+
+    assert names(IDENTITY_TYPE="EMAIL_ADDRESS") == ["noreply@demo.example.com", "ops@example.net"]
+    assert names(VERIFICATION_STATUS="FAILED") == ["marketing.example.org"]
+    assert names(IDENTITY_NAME_CONTAINS="example.org") == [
+        "marketing.example.org",
+        "newsletters.example.org",
+    ]
+    assert names(IDENTITY_NAME_CONTAINS="demo", IDENTITY_TYPE="DOMAIN") == ["demo.example.com"]
+
+
 def test_the_mail_from_domains_agree_with_moto_and_one_has_failed(demo: DemoWorld) -> None:
     client = sesv2(demo)
     got = {

@@ -309,10 +309,20 @@ class DemoWorld:
 
     def list_email_identities(self, params: Mapping[str, Any]) -> Mapping[str, Any]:
         """A sesv2 ListEmailIdentities answer: the identities created in moto, with the
-        statuses they have at this point of the demo (``resources``)."""
+        statuses they have at this point of the demo (``resources``), through ``Filter``
+        (name substring, type, verification status) when given."""
         elapsed = self._clock() - self.started
-        entries, token = page(IDENTITIES, params, "identities")
-        answer: dict[str, Any] = {"EmailIdentities": [identity_info(i, elapsed) for i in entries]}
+        wanted = params.get("Filter") or {}
+        infos = [
+            info
+            for info in (identity_info(i, elapsed) for i in IDENTITIES)
+            if wanted.get("IDENTITY_NAME_CONTAINS", "") in info["IdentityName"]
+            and wanted.get("IDENTITY_TYPE", info["IdentityType"]) == info["IdentityType"]
+            and wanted.get("VERIFICATION_STATUS", info["VerificationStatus"])
+            == info["VerificationStatus"]
+        ]
+        entries, token = page(infos, params, "identities")
+        answer: dict[str, Any] = {"EmailIdentities": list(entries)}
         if token:
             answer["NextToken"] = token
         return answer
