@@ -5,6 +5,8 @@ cli.py uses ``DEMO_CONFIG`` and ``DemoWorld`` and nothing else. Inside the packa
 * ``world``: ``DemoWorld`` (moto's backends, the traffic thread, the CloudWatch datapoints
   SES would publish) and ``DEMO_CONFIG``, the configuration ``--demo`` runs without a file;
 * ``traffic``: the simulated mail traffic, pure bookkeeping without AWS;
+* ``resources``: the identities, dedicated IPs and suppression list, and how they move
+  (one domain's DKIM breaks, one IP warms up, bounces are suppressed);
 * ``history``: the 14 days before the world started, minute by minute, and the store
   that answers cloudwatch GetMetricData from them and from the live traffic;
 * ``responders``: answers, through botocore's ``before-call`` hook, the calls moto lacks

@@ -76,9 +76,11 @@ class DemoTraffic:
         wobble = 0.003 * math.sin((now - self.started) / 45.0)
         return profile.bounce_rate + 0.035 * ramp + wobble
 
-    def tick(self, region: str, sends: int, rejected: int, now: float) -> None:
-        """Spreads ``sends`` over the configuration sets and draws their outcomes."""
+    def tick(self, region: str, sends: int, rejected: int, now: float) -> tuple[int, int]:
+        """Spreads ``sends`` over the configuration sets and draws their outcomes; returns
+        the tick's bounces and complaints (each one an address SES suppresses)."""
         traffic = self.regions[region]
+        total_bounces = total_complaints = 0
         bucket = traffic.buckets[int(now // BUCKET_SECONDS * BUCKET_SECONDS)]
         bucket.rejects += rejected
         traffic.rejects += rejected
@@ -97,6 +99,9 @@ class DemoTraffic:
             bucket.delivery_attempts += n
             bucket.bounces += bounces
             bucket.complaints += complaints
+            total_bounces += bounces
+            total_complaints += complaints
+        return total_bounces, total_complaints
 
     def take_pending(self, region: str) -> tuple[dict[str, Events], int]:
         """The events since the last call, per set, and the region's rejects."""

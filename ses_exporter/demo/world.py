@@ -15,7 +15,14 @@ disabled, no traffic). Any other region gets a healthy default profile.
 
 Each region has three configuration sets: ``transactional``, ``marketing`` (whose
 bounce rate climbs past the 5 % review threshold within two minutes) and
-``newsletters`` (reputation metrics disabled).
+``newsletters`` (reputation metrics disabled); five identities, created through moto's
+sesv2 CreateEmailIdentity (``marketing.example.org``'s DKIM records vanish three minutes
+in, TEMPORARY_FAILURE, then FAILED at ten; ``newsletters.example.org``'s MAIL FROM domain
+has FAILED; ``ops@example.net`` is PENDING); and an account-level suppression list (3,200
+addresses in ``us-east-1``, 45 in ``eu-west-1`` at start) to which every bounce and
+complaint of the traffic adds one. ``us-east-1`` also has dedicated IPs: a STANDARD pool
+with one IP warmed up and one warming up a point a minute from 37 %, and a MANAGED pool.
+``resources`` has the details.
 
 A traffic thread sends mail through moto's SES API every few seconds, including some
 from an unverified sender, which SES rejects, and every minute publishes what the mail
@@ -23,9 +30,15 @@ did (sends, deliveries, bounces, ...) as AWS/SES CloudWatch datapoints into moto
 itself would. What moto lacks or gets wrong is answered from the same simulated state
 through botocore's ``before-call`` hook (``responders.install_responder``): sesv2
 GetAccount and GetConfigurationSet, ses GetAccountSendingEnabled and GetSendStatistics
-(moto returns one running point instead of 15-minute buckets), and cloudwatch
-GetMetricData (``history.CloudWatchStore``: moto is far too slow over two weeks of
-minutes). Every other call goes through boto3 to moto exactly as it would to AWS.
+(moto returns one running point instead of 15-minute buckets), cloudwatch GetMetricData
+(``history.CloudWatchStore``: moto is far too slow over two weeks of minutes), sesv2
+ListEmailIdentities and GetEmailIdentity (moto has every identity verified, without DKIM
+or MAIL FROM status), ListDedicatedIpPools (moto fails given a PageSize), GetDedicatedIps
+and ListSuppressedDestinations (not in moto). Every other call, GetDedicatedIpPool among
+them, goes through boto3 to moto exactly as it would to AWS.
+
+The world's time is its ``clock`` (``time.time`` unless a test hands it another), from
+which the traffic, the identities' and the IPs' timelines are read.
 
 The world also has a past (``history``): the 14 days before it started, minute by
 minute, in CloudWatch and in the GetSendStatistics buckets, so that
@@ -38,10 +51,10 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import unquote
 
 from .history import (
@@ -54,6 +67,16 @@ from .history import (
     Minute,
     add_to_buckets,
     history_minutes,
+)
+from .resources import (
+    DEDICATED_IP_POOLS,
+    DEDICATED_IPS,
+    IDENTITIES,
+    SuppressionList,
+    dedicated_ip,
+    email_identity,
+    identity_info,
+    page,
 )
 from .responders import SimulatedError, install_api_responder, install_responder
 from .traffic import SETS, DemoTraffic, Events
@@ -69,6 +92,11 @@ UNVERIFIED_SENDER = "someone@unverified.example.net"
 TICK_SECONDS = 5.0
 FLUSH_SECONDS = 60.0  # CloudWatch datapoints are published once a minute
 KEEP_CLOUDWATCH_SECONDS = 7200.0  # moto scans all it holds on every query: keep it small
+# sesv2's BehaviorOnMxFailure as ses (v1) spells it
+MX_FAILURE_V1: dict[str, Literal["UseDefaultValue", "RejectMessage"]] = {
+    "USE_DEFAULT_VALUE": "UseDefaultValue",
+    "REJECT_MESSAGE": "RejectMessage",
+}
 
 DEMO_CONFIG = """
 accounts:
@@ -94,11 +122,17 @@ class RegionProfile:
     start_offset: float  # emails already sent in the last 24 h before the demo started
     enforcement: str = "HEALTHY"  # GetAccount's EnforcementStatus
     sending_enabled: bool = True
+    suppressed_at_start: int = 400  # addresses on the suppression list when the demo starts
+    suppressed_reasons: tuple[str, ...] = ("BOUNCE", "COMPLAINT")
 
 
 PROFILES: dict[str, RegionProfile] = {
-    "us-east-1": RegionProfile(50_000, 14, True, "GRANTED", "TRANSACTIONAL", (40, 50), 41_000),
-    "eu-west-1": RegionProfile(200, 1, False, "PENDING", "MARKETING", (0, 2), 37),
+    "us-east-1": RegionProfile(
+        50_000, 14, True, "GRANTED", "TRANSACTIONAL", (40, 50), 41_000, suppressed_at_start=3_200
+    ),
+    "eu-west-1": RegionProfile(
+        200, 1, False, "PENDING", "MARKETING", (0, 2), 37, suppressed_at_start=45
+    ),
     # Not in DEMO_CONFIG: for a configuration that lists them (the pages' browser tests).
     "us-west-2": RegionProfile(
         10_000, 5, True, "GRANTED", "TRANSACTIONAL", (5, 20), 2_000, "PROBATION"
@@ -113,13 +147,17 @@ DEFAULT_PROFILE = RegionProfile(10_000, 5, True, "GRANTED", "TRANSACTIONAL", (5,
 class DemoWorld:
     """The simulated AWS: moto's backends plus what moto does not model."""
 
-    def __init__(self, regions: list[str], seed: int = 2026):
+    def __init__(
+        self, regions: list[str], seed: int = 2026, clock: Callable[[], float] = time.time
+    ):
+        """``clock`` is the simulated AWS's time (tests move it instead of sleeping)."""
         from moto import mock_aws  # the demo extra; imported only when --demo is used
 
         self._mock = mock_aws()
         self._regions = regions
         self._seed = seed
-        self._traffic = DemoTraffic(regions, seed, time.time())
+        self._clock = clock
+        self._traffic = DemoTraffic(regions, seed, clock())
         # History ends at the minute the world starts; live datapoints follow it.
         self.history_end = int(self._traffic.started // MINUTE * MINUTE)
         self._stores = {r: CloudWatchStore(self.history_end - HISTORY_DAYS * DAY) for r in regions}
@@ -128,6 +166,16 @@ class DemoWorld:
         self._thread = threading.Thread(target=self._run, name="demo-traffic", daemon=True)
         self._lock = threading.Lock()
         self._clients: dict[str, tuple[Any, Any]] = {}  # region -> (ses, cloudwatch)
+        self._suppression = {
+            r: SuppressionList(
+                seed,
+                r,
+                PROFILES.get(r, DEFAULT_PROFILE).suppressed_at_start,
+                PROFILES.get(r, DEFAULT_PROFILE).suppressed_reasons,
+                self._traffic.started,
+            )
+            for r in regions
+        }
 
     def start(self) -> None:
         import boto3
@@ -135,9 +183,17 @@ class DemoWorld:
         self._mock.start()
         for region in self._regions:
             ses = boto3.client("ses", region_name=region)
-            ses.verify_domain_identity(Domain="demo.example.com")
-            ses.verify_email_identity(EmailAddress=SENDER)
             sesv2 = boto3.client("sesv2", region_name=region)
+            for identity in IDENTITIES:
+                sesv2.create_email_identity(EmailIdentity=identity.name)
+                if identity.mail_from:  # sesv2's PutEmailIdentityMailFromAttributes is not in moto
+                    ses.set_identity_mail_from_domain(
+                        Identity=identity.name,
+                        MailFromDomain=identity.mail_from,
+                        BehaviorOnMXFailure=MX_FAILURE_V1[identity.mail_from_behavior],
+                    )
+            for pool, scaling_mode in DEDICATED_IP_POOLS.get(region, ()):
+                sesv2.create_dedicated_ip_pool(PoolName=pool, ScalingMode=scaling_mode)
             for profile in SETS:
                 sesv2.create_configuration_set(
                     ConfigurationSetName=profile.name,
@@ -162,6 +218,14 @@ class DemoWorld:
     def cloudwatch_store(self, region: str) -> CloudWatchStore:
         return self._stores[region]
 
+    def suppression_list(self, region: str) -> SuppressionList:
+        return self._suppression[region]
+
+    @property
+    def started(self) -> float:
+        """When the world started, by its clock (the identities' and IPs' timelines)."""
+        return self._traffic.started
+
     def stop(self) -> None:
         self._stop.set()
         if self._thread.is_alive():
@@ -174,6 +238,22 @@ class DemoWorld:
         if service == "sesv2":
             install_responder(client, "GetAccount", lambda _: self.get_account(region))
             install_responder(client, "GetConfigurationSet", self.get_configuration_set)
+            # moto answers every identity as verified, without DKIM or MAIL FROM status
+            install_api_responder(client, "ListEmailIdentities", self.list_email_identities)
+            install_api_responder(client, "GetEmailIdentity", self.get_email_identity)
+            # moto fails ListDedicatedIpPools given a PageSize, and lacks GetDedicatedIps
+            install_api_responder(
+                client, "ListDedicatedIpPools", lambda p: self.list_dedicated_ip_pools(region, p)
+            )
+            install_api_responder(
+                client, "GetDedicatedIps", lambda p: self.get_dedicated_ips(region, p)
+            )
+            if region in self._suppression:
+                install_api_responder(
+                    client,
+                    "ListSuppressedDestinations",
+                    self._suppression[region].list_suppressed_destinations,
+                )
         elif service == "ses":
             enabled = PROFILES.get(region, DEFAULT_PROFILE).sending_enabled
             install_responder(client, "GetAccountSendingEnabled", lambda _: {"Enabled": enabled})
@@ -202,7 +282,7 @@ class DemoWorld:
                 "SentLast24Hours": self.sent_last_24_hours(region),
             },
             "SendingEnabled": profile.sending_enabled,
-            "SuppressionAttributes": {"SuppressedReasons": ["BOUNCE", "COMPLAINT"]},
+            "SuppressionAttributes": {"SuppressedReasons": list(profile.suppressed_reasons)},
             "Details": {
                 "MailType": profile.mail_type,
                 "WebsiteURL": "https://demo.example.com",
@@ -227,9 +307,56 @@ class DemoWorld:
             "NotFoundException", f"Configuration set <{name}> does not exist.", 404
         )
 
+    def list_email_identities(self, params: Mapping[str, Any]) -> Mapping[str, Any]:
+        """A sesv2 ListEmailIdentities answer: the identities created in moto, with the
+        statuses they have at this point of the demo (``resources``), through ``Filter``
+        (name substring, type, verification status) when given."""
+        elapsed = self._clock() - self.started
+        wanted = params.get("Filter") or {}
+        infos = [
+            info
+            for info in (identity_info(i, elapsed) for i in IDENTITIES)
+            if wanted.get("IDENTITY_NAME_CONTAINS", "") in info["IdentityName"]
+            and wanted.get("IDENTITY_TYPE", info["IdentityType"]) == info["IdentityType"]
+            and wanted.get("VERIFICATION_STATUS", info["VerificationStatus"])
+            == info["VerificationStatus"]
+        ]
+        entries, token = page(infos, params, "identities")
+        answer: dict[str, Any] = {"EmailIdentities": list(entries)}
+        if token:
+            answer["NextToken"] = token
+        return answer
+
+    def get_email_identity(self, params: Mapping[str, Any]) -> Mapping[str, Any]:
+        name = params["EmailIdentity"]
+        for identity in IDENTITIES:
+            if identity.name == name:
+                return email_identity(identity, self.started, self._clock())
+        raise SimulatedError("NotFoundException", f"Email identity {name} does not exist.", 404)
+
+    def list_dedicated_ip_pools(self, region: str, params: Mapping[str, Any]) -> Mapping[str, Any]:
+        names = [name for name, _ in DEDICATED_IP_POOLS.get(region, ())]
+        pools, token = page(names, params, "pools")
+        return {"DedicatedIpPools": list(pools), **({"NextToken": token} if token else {})}
+
+    def get_dedicated_ips(self, region: str, params: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The account's dedicated IPs in the region, or one pool's (``PoolName``)."""
+        ips = list(DEDICATED_IPS.get(region, ()))
+        if params.get("PoolName"):
+            pool = params["PoolName"]
+            if pool not in {name for name, _ in DEDICATED_IP_POOLS.get(region, ())}:
+                raise SimulatedError("NotFoundException", f"Pool {pool} does not exist.", 404)
+            ips = [ip for ip in ips if ip.pool == pool]
+        elapsed = self._clock() - self.started
+        chosen, token = page(ips, params, "dedicated-ips")
+        answer: dict[str, Any] = {"DedicatedIps": [dedicated_ip(ip, elapsed) for ip in chosen]}
+        if token:
+            answer["NextToken"] = token
+        return answer
+
     def send_statistics(self, region: str) -> Mapping[str, Any]:
         """15-minute buckets, in no particular order, as GetSendStatistics answers."""
-        oldest = time.time() - HISTORY_DAYS * DAY  # SES answers for the last two weeks
+        oldest = self._clock() - HISTORY_DAYS * DAY  # SES answers for the last two weeks
         with self._lock:
             buckets = [
                 (start, bucket)
@@ -262,7 +389,7 @@ class DemoWorld:
                 log.exception("demo traffic tick failed")
 
     def _tick(self) -> None:
-        now = time.time()
+        now = self._clock()
         for region, (ses, _) in self._clients.items():
             profile = PROFILES.get(region, DEFAULT_PROFILE)
             low, high = profile.sends_per_tick
@@ -278,12 +405,13 @@ class DemoWorld:
             if rejected:
                 self._send_rejected(ses)
             with self._lock:
-                self._traffic.tick(region, recipients, rejected, now)
+                bounces, complaints = self._traffic.tick(region, recipients, rejected, now)
+            self._suppression[region].add(bounces, complaints, now)
             self._roll_window(region, profile)
 
     def _flush(self) -> None:
         """Publishes the last minute's events as AWS/SES datapoints, as SES does."""
-        now = time.time()
+        now = self._clock()
         for region, (_, cloudwatch) in self._clients.items():
             with self._lock:
                 pending, rejects = self._traffic.take_pending(region)
