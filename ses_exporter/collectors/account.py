@@ -88,8 +88,10 @@ def fetch_account(sesv2: SESV2Client) -> AccountSnapshot:
     quota = answer.get("SendQuota", {})
     details = answer.get("Details", {})
     review = details.get("ReviewDetails", {})
-    suppression = answer.get("SuppressionAttributes")
-    reasons = None if suppression is None else tuple(suppression.get("SuppressedReasons", []))
+    # Absent: AWS did not say (no family), not "no reason" (a 0 that would alert).
+    suppression = answer.get("SuppressionAttributes", {})
+    listed = suppression.get("SuppressedReasons")
+    reasons = None if listed is None else tuple(listed)
     info = (
         ("mail_type", str(details.get("MailType", ""))),
         ("contact_language", str(details.get("ContactLanguage", ""))),

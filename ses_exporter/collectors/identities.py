@@ -64,8 +64,8 @@ IDENTITY_TYPES = ("EMAIL_ADDRESS", "DOMAIN", "MANAGED_DOMAIN")  # always counted
 
 
 class IdentitiesCollectorConfig(CollectorConfig):
-    """``collectors.identities``: which identities to expose (regular expressions matching
-    the whole identity name); every identity is counted in the list call either way."""
+    """``collectors.identities``: which identities to expose and count (regular
+    expressions matching the whole identity name); the list call lists them all."""
 
     include: tuple[Pattern, ...] = (".*",)
     exclude: tuple[Pattern, ...] = ()

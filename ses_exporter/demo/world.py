@@ -108,6 +108,9 @@ collectors:
   send_statistics: {interval: 60s}
   cloudwatch: {interval: 60s, period: 60s, lookback: 30m}
   configuration_sets: {interval: 60s}
+  identities: {interval: 60s}
+  dedicated_ips: {interval: 60s}
+  suppression: {enabled: true, interval: 60s}
 """
 
 
