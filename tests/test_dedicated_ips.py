@@ -26,7 +26,7 @@ from ses_exporter.collectors.dedicated_ips import (
     pool_scaling_mode,
 )
 from ses_exporter.daemon import Exporter
-from ses_exporter.demo.responders import SimulatedError, install_responder
+from ses_exporter.demo.responders import InvalidSimulatedAnswer, SimulatedError, install_responder
 from ses_exporter.targets import Target, build_targets
 from tests.fakes import FakeAccountApi, throttled
 from tests.helpers import Values, config_for, values
@@ -153,6 +153,18 @@ def test_get_dedicated_ips_across_the_fakes_pages(aws: None, fake_api: FakeAccou
         ("198.51.100.10", "marketing", "IN_PROGRESS", 0.07),
         ("198.51.100.11", "auto", "DONE", 1.0),
     ]
+
+
+def test_an_ip_without_warmup_percentage_is_no_answer_aws_can_give(
+    aws: None, fake_api: FakeAccountApi
+) -> None:
+    """The model requires WarmupPercentage, so the fake refuses such an answer; an IP
+    without a ratio is checked on the families half below."""
+    fake_api.dedicated_ips[REGION] = [{"Ip": "198.51.100.7", "WarmupStatus": "DONE"}]
+    client = boto3.client("sesv2", region_name=REGION)
+    fake_api.hook("sesv2", client)
+    with pytest.raises(InvalidSimulatedAnswer, match="WarmupPercentage"):
+        list_dedicated_ips(client)
 
 
 # --- families ---------------------------------------------------------------------------

@@ -466,6 +466,32 @@ def test_1000_identities_first_poll_reads_119_later_polls_the_rest_then_the_olde
         assert len(dkim(got)) == min(1000, (poll + 1) * 119)  # unread ones have no DKIM yet
 
 
+def test_list_pages_count_against_the_budget_and_a_name_listed_twice_is_one(
+    aws: None,
+) -> None:
+    counter = RequestCounter()
+    clients = make_clients(counter)
+    collector = make_collector(clients, interval="10s")  # floor(0.4 x 10) - 2 pages = 2
+    with Stubber(clients.sesv2) as stub:
+        first = {"EmailIdentities": [listed("a.com"), listed("b.com")], "NextToken": "tok-1"}
+        stub.add_response("list_email_identities", first, {"PageSize": 1000})
+        second = {"EmailIdentities": [listed("b.com", status="FAILED"), listed("c.com")]}
+        stub.add_response("list_email_identities", second, {"PageSize": 1000, "NextToken": "tok-1"})
+        for name in ("a.com", "b.com"):
+            stub.add_response("get_email_identity", get_answer(), {"EmailIdentity": name})
+        got = values(collector.poll(LABELS))
+        stub.assert_no_pending_responses()
+    assert counts(got)["DOMAIN"] == 3
+    verification = labels_of(got, "aws_ses_identity_verification_status")
+    assert {i: v["status"] for i, v in verification.items()} == {
+        "a.com": "SUCCESS",
+        "b.com": "FAILED",  # the later entry
+        "c.com": "SUCCESS",
+    }
+    assert sorted(dkim(got)) == ["a.com", "b.com"]
+    assert collector.pending == 1
+
+
 def test_include_and_exclude_filters(aws: None) -> None:
     counter = RequestCounter()
     clients = make_clients(counter)

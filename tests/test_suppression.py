@@ -170,6 +170,11 @@ def test_off_by_default_so_a_default_config_polls_no_suppression(
     for collector in target.collectors.values():
         collector.poll(target.labels())
     assert listings(fake_api) == 0
+    # --collector.suppression switches it on.
+    exporter = Exporter(
+        config_for(REGION), client_hooks=[fake_api.hook], collector_overrides={"suppression": True}
+    )
+    assert "suppression" in exporter.targets[0].collectors
 
 
 def test_an_enabled_collector_polls_with_its_max_pages(aws: None, fake_api: FakeAccountApi) -> None:
