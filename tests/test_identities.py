@@ -41,6 +41,7 @@ REGION = "eu-west-1"
 LABELS = {"account_id": "123456789012", "region": REGION}
 VERIFIED = datetime(2026, 11, 20, tzinfo=UTC)  # 1795132800
 CHECKED = datetime(2026, 12, 1, tzinfo=UTC)
+DKIM_STATUS = "aws_ses_identity_dkim_status"
 
 
 def per_identity(got: Values, metric: str) -> dict[str, float]:
@@ -57,10 +58,8 @@ def counts(got: Values) -> dict[str, float]:
 
 
 def dkim(got: Values) -> dict[str, str]:
+    """{identity: its DKIM status} of the identities read."""
     return {i: labels["status"] for i, labels in labels_of(got, DKIM_STATUS).items()}
-
-
-DKIM_STATUS = "aws_ses_identity_dkim_status"
 
 
 def record_gets(clients: TargetClients) -> list[str]:
