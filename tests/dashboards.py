@@ -21,6 +21,7 @@ DASHBOARD_FILES = (
     "ses-account-dashboard.json",
     "ses-reputation-metrics.json",
     "ses-fleet-overview.json",
+    "ses-identities.json",
 )
 
 # Grafana's value for "All"; the dashboards' variables turn it into their allValue `.*`.

@@ -42,6 +42,7 @@ DASHBOARDS = load_dashboards()
 ACCOUNT = DASHBOARDS["ses-account-dashboard.json"]
 REPUTATION = DASHBOARDS["ses-reputation-metrics.json"]
 FLEET = DASHBOARDS["ses-fleet-overview.json"]
+IDENTITIES = DASHBOARDS["ses-identities.json"]
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 SCRAPE_MATCHERS = ('job=~"$job"', 'cluster=~"$cluster"')
 TARGET_MATCHERS = (*SCRAPE_MATCHERS, 'account_id=~"$account_id"', 'region=~"$region"')
@@ -65,6 +66,11 @@ CLOUDWATCH_METRIC = {
     "aws_ses_reputation_complaint_ratio": "Reputation.ComplaintRate",
     "aws_ses_configuration_set_reputation_bounce_ratio": "Reputation.BounceRate",
     "aws_ses_configuration_set_reputation_complaint_ratio": "Reputation.ComplaintRate",
+}
+# Families CloudWatch has no metric for: their charts link to the SES console's page.
+SES_CONSOLE_PAGE = {
+    "aws_ses_dedicated_ip_warmup_ratio": "dedicated-ips",
+    "aws_ses_suppressed_destinations": "suppression-list",
 }
 
 
@@ -120,6 +126,7 @@ def test_uids_titles_and_schema_version() -> None:
         "SES / Reputation metrics",
     )
     assert (FLEET["uid"], FLEET["title"]) == ("ses-fleet-overview", "SES / Fleet overview")
+    assert (IDENTITIES["uid"], IDENTITIES["title"]) == ("ses-identities", "SES / Identities")
     for dashboard in DASHBOARDS.values():
         assert dashboard["schemaVersion"] == 39
         assert dashboard["id"] is None
@@ -254,7 +261,8 @@ def test_every_selector_uses_the_variables(
 
 def expected_unit(panel: dict[str, Any]) -> str:
     exprs = " ".join(t["expr"] for t in panel["targets"])
-    kinds = {"count(": "locale", "max(time() - ": "s"}  # how many; the age of data
+    # how many (in all, or per status); the age of data
+    kinds = {"count(": "locale", "count by (": "locale", "max(time() - ": "s"}
     if exprs.startswith(tuple(kinds)):
         return next(unit for start, unit in kinds.items() if exprs.startswith(start))
     if "timestamp(" in exprs:
@@ -647,6 +655,9 @@ def test_every_chart_links_to_the_same_metric_in_cloudwatch(
     _, panel, row = param
     first = re.search(r"\b(aws_ses_\w+)\{", panel["targets"][0]["expr"])
     assert first is not None
+    if first[1] in SES_CONSOLE_PAGE:
+        assert_links_to_the_ses_console(panel, SES_CONSOLE_PAGE[first[1]])
+        return
     metric = CLOUDWATCH_METRIC[first[1]]
     [header] = [link for link in panel["links"] if link["title"] == "View in CloudWatch"]
     [data_link] = panel["fieldConfig"]["defaults"]["links"]
@@ -670,6 +681,22 @@ def test_every_chart_links_to_the_same_metric_in_cloudwatch(
         if row.get("repeat") == "configuration_set":
             assert "~'ses*3aconfiguration-set~'$" in graph
     assert header["targetBlank"] and data_link["targetBlank"]
+
+
+def assert_links_to_the_ses_console(panel: dict[str, Any], page: str) -> None:
+    """The row's region in the header link, each series' own region and partition in its
+    data link."""
+    [header] = panel["links"]
+    [data_link] = panel["fieldConfig"]["defaults"]["links"]
+    assert header["url"] == (
+        f"https://${{region}}.${{console}}/ses/home?region=${{region}}#/{page}"
+    )
+    assert data_link["url"] == (
+        "https://${__field.labels.region}.${__field.labels.console}/ses/home"
+        f"?region=${{__field.labels.region}}#/{page}"
+    )
+    assert header["targetBlank"] and data_link["targetBlank"]
+    assert all('"console", "console.' in t["expr"] for t in panel["targets"])
 
 
 def variables(dashboard: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -983,3 +1010,200 @@ def test_the_reputation_page_has_the_consoles_panes_in_its_order() -> None:
         "Configuration set · $configuration_set",
     ]
     assert rows[0] == "Exporter"
+
+
+# ---------------------------------------------------------------- the identities page
+
+
+def test_identities_page_rows_and_panels() -> None:
+    rows: dict[str, list[str]] = {}
+    for panel, row in panels_with_rows(IDENTITIES):
+        rows.setdefault(row.get("title", ""), []).append(panel["title"])
+    assert rows["Identities"] == [
+        "Identities per type",
+        "Verification",
+        "DKIM",
+        "MAIL FROM",
+        "Identities",
+    ]
+    assert rows["Dedicated IPs · $region"] == ["Warm-up per IP", "Dedicated IPs", "Pools"]
+    assert rows["Suppression list · $region"] == [
+        "Suppressed addresses",
+        "Count complete",
+        "Reasons SES suppresses",
+    ]
+    repeated = {p["title"]: p.get("repeat") for p in iter_panels(IDENTITIES) if p["type"] == "row"}
+    assert repeated["Dedicated IPs · $region"] == repeated["Suppression list · $region"] == "region"
+
+
+def test_identities_table_is_worst_first_with_every_status() -> None:
+    table = find(IDENTITIES, "Identities", "Identities")
+    assert table["type"] == "table"
+    assert table["options"]["sortBy"] == [{"displayName": "Worst first", "desc": True}]
+    organize = table["transformations"][1]["options"]
+    assert set(organize["renameByName"].values()) >= {
+        "Identity",
+        "Verification",
+        "DKIM",
+        "DKIM signing",
+        "MAIL FROM",
+        "MAIL FROM domain",
+        "On MX failure",
+        "Sending",
+        "Configuration set",
+    }
+    # The label-only queries' values are not shown.
+    assert organize["excludeByName"] == {"Time": True, "Value #F": True, "Value #H": True}
+    overrides = {o["matcher"]["options"]: o for o in table["fieldConfig"]["overrides"]}
+    mapping = overrides["Verification"]["properties"][0]["value"][0]["options"]
+    assert {k: v["text"] for k, v in mapping.items()} == {
+        "1": "Verified",
+        "2": "Not started",
+        "3": "Other",
+        "4": "Pending",
+        "5": "Temporary failure",
+        "6": "Failed",
+    }
+
+
+def test_alerts_about_identities_ips_and_the_suppression_list_link_here() -> None:
+    rules = yaml.safe_load((GRAFANA_DIR.parent / "prometheus/ses-exporter.rules.yml").read_text())
+    linked = {
+        r["alert"]
+        for g in rules["groups"]
+        for r in g["rules"]
+        if "alert" in r and "/d/ses-identities/ses-identities?" in r["annotations"]["dashboard"]
+    }
+    assert linked == {
+        "SesIdentityVerificationFailed",
+        "SesIdentityVerificationTemporaryFailure",
+        "SesIdentityDkimNotSigning",
+        "SesIdentityMailFromFailed",
+        "SesIdentityMailFromRejecting",
+        "SesDedicatedIpWarmupCampaign",
+        "SesSuppressionListGrowing",
+        "SesSuppressionListTruncated",
+    }
+
+
+SCRAPED = 'account_id="111111111111", region="us-east-1", job="ses-exporter"'
+REPLICAS = ('instance="a"', 'instance="b"')
+
+
+def identity_series() -> dict[str, str]:
+    """Two replicas reporting the same identities: example.com verified but its DKIM
+    failing, news@example.com failed, example.org fine with a failing MAIL FROM domain."""
+    series = {}
+    for replica in REPLICAS:
+        labels = f"{SCRAPED}, {replica}"
+        for identity, kind, verification, dkim in (
+            ("example.com", "DOMAIN", "SUCCESS", "FAILED"),
+            ("news@example.com", "EMAIL_ADDRESS", "FAILED", None),
+            ("example.org", "DOMAIN", "SUCCESS", "SUCCESS"),
+        ):
+            who = f'{labels}, identity="{identity}", identity_type="{kind}"'
+            series[f'aws_ses_identity_verification_status{{{who}, status="{verification}"}}'] = (
+                "1+0x600"
+            )
+            if dkim:
+                series[f'aws_ses_identity_dkim_status{{{who}, status="{dkim}"}}'] = "1+0x600"
+        who = f'{labels}, identity="example.org", identity_type="DOMAIN"'
+        mail_from = 'mail_from_domain="bounce.example.org", behavior_on_mx_failure="REJECT_MESSAGE"'
+        series[f'aws_ses_identity_mail_from_status{{{who}, {mail_from}, status="FAILED"}}'] = (
+            "1+0x600"
+        )
+    return series
+
+
+@needs_promtool
+def test_identities_worst_first_and_counts_count_each_identity_once(tmp_path: Path) -> None:
+    table = find(IDENTITIES, "Identities", "Identities")
+    [worst] = [t["expr"] for t in table["targets"] if t["refId"] == "A"]
+    worst = interpolate(worst, VARIABLES)
+    verification = one_query(IDENTITIES, "Verification")
+
+    def sample(identity: str, kind: str, value: float) -> dict[str, Any]:
+        labels = f'{{account_id="111111111111", identity="{identity}", identity_type="{kind}", '
+        return {"labels": labels + 'region="us-east-1"}', "value": value}
+
+    promql_results(
+        tmp_path,
+        identity_series(),
+        {
+            # verification x 100 + DKIM x 10 + MAIL FROM (6 = failed, 1 = successful)
+            worst: [
+                sample("example.com", "DOMAIN", 160),
+                sample("example.org", "DOMAIN", 116),
+                sample("news@example.com", "EMAIL_ADDRESS", 600),
+            ],
+            verification: [
+                {"labels": '{status="FAILED"}', "value": 1},
+                {"labels": '{status="SUCCESS"}', "value": 2},
+            ],
+        },
+    )
+
+
+@needs_promtool
+def test_every_identities_page_query_runs_in_prometheus(tmp_path: Path) -> None:
+    """Every panel query of the page, on series of every new family from two replicas:
+    Prometheus accepts them and no result carries a replica's instance."""
+    series = identity_series()
+    for replica in REPLICAS:
+        labels = f"{SCRAPED}, {replica}"
+        ip = f'{labels}, pool="campaigns", ip="198.51.100.1"'
+        series[f'aws_ses_dedicated_ip_warmup_status{{{ip}, status="IN_PROGRESS"}}'] = "1+0x600"
+        series[f"aws_ses_dedicated_ip_warmup_ratio{{{ip}}}"] = "0.35+0x600"
+        pool = f'{labels}, pool="campaigns", scaling_mode="STANDARD"'
+        series[f"aws_ses_dedicated_ip_pool_info{{{pool}}}"] = "1+0x600"
+        for reason, count in (("BOUNCE", 1200), ("COMPLAINT", 3)):
+            series[f'aws_ses_suppressed_destinations{{{labels}, reason="{reason}"}}'] = (
+                f"{count}+0x600"
+            )
+            series[f'aws_ses_suppression_reason_enabled{{{labels}, reason="{reason}"}}'] = "1+0x600"
+        series[f"aws_ses_suppressed_destinations_truncated{{{labels}}}"] = "0+0x600"
+        series[f'aws_ses_identities{{{labels}, identity_type="DOMAIN"}}'] = "2+0x600"
+        for identity in ("example.com", "example.org"):
+            who = f'{labels}, identity="{identity}", identity_type="DOMAIN"'
+            series[f"aws_ses_identity_sending_enabled{{{who}}}"] = "1+0x600"
+            series[f"aws_ses_identity_dkim_signing_enabled{{{who}}}"] = "1+0x600"
+            info = f'{who}, configuration_set="", dkim_signing_attributes_origin="AWS_SES"'
+            series[f"aws_ses_identity_info{{{info}}}"] = "1+0x600"
+        for collector in ("identities", "dedicated_ips", "suppression"):
+            success = f'ses_exporter_collector_success{{{labels}, collector="{collector}"}}'
+            series[success] = "1+0x600"
+    console = 'console="console.aws.amazon.com"'
+    expected = {
+        "Warm-up per IP": [
+            {
+                "labels": f'{{account_id="111111111111", {console}, ip="198.51.100.1", '
+                'pool="campaigns", region="us-east-1"}',
+                "value": 0.35,
+            }
+        ],
+        "Suppressed addresses": [
+            {
+                "labels": f'{{account_id="111111111111", {console}, reason="{reason}", '
+                'region="us-east-1"}',
+                "value": count,
+            }
+            for reason, count in (("BOUNCE", 1200), ("COMPLAINT", 3))
+        ],
+        "Count complete": [{"labels": TARGET_LABELS, "value": 0}],
+    }
+    exprs = {}
+    for panel, _ in panels_with_rows(IDENTITIES):
+        if panel["title"] in expected:
+            [(_, expr)] = panel_queries({"panels": [panel]}, VARIABLES)
+            exprs[expr] = expected[panel["title"]]
+    assert len(exprs) == len(expected)
+    promql_results(tmp_path, series, exprs)
+    # The rest: every query answers, and its series are not split by replica (grouped by
+    # the replica labels, one group: they carry none).
+    rest = {
+        f"count(count by (instance, pod) ({expr}))": [{"labels": "{}", "value": 1}]
+        for _, expr in panel_queries(IDENTITIES, VARIABLES)
+        if "aws_ses_" in expr and expr not in exprs
+    }
+    assert len(rest) >= 12
+    promql_results(tmp_path, series, rest)

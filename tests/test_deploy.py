@@ -88,6 +88,7 @@ def test_grafana_provisioning_finds_the_dashboards_and_the_datasource() -> None:
     assert sorted(p.name for p in dashboards.glob("*.json")) == [
         "ses-account-dashboard.json",
         "ses-fleet-overview.json",
+        "ses-identities.json",
         "ses-reputation-metrics.json",
     ]
     for dashboard in dashboards.glob("*.json"):
@@ -95,6 +96,7 @@ def test_grafana_provisioning_finds_the_dashboards_and_the_datasource() -> None:
         assert json.loads(dashboard.read_text())["uid"] in {
             "ses-account-dashboard",
             "ses-fleet-overview",
+            "ses-identities",
             "ses-reputation-metrics",
         }
     sources = yaml.safe_load((provisioning / "datasources" / "prometheus.yml").read_text())

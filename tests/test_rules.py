@@ -35,6 +35,7 @@ DASHBOARDS = (
     f"{GRAFANA}/d/ses-account-dashboard/ses-account-dashboard",
     f"{GRAFANA}/d/ses-reputation-metrics/ses-reputation-metrics",
     f"{GRAFANA}/d/ses-fleet-overview/ses-fleet-overview",
+    f"{GRAFANA}/d/ses-identities/ses-identities",
 )
 RUNBOOK_BASE = "https://github.com/ses-exporter/ses-exporter/blob/main/docs/runbooks.md#"
 # Alerts about one exporter process keep its instance; every other alert aggregates it away.
@@ -50,10 +51,10 @@ needs_amtool = pytest.mark.skipif(
 )
 
 
-def run(*args: str | Path) -> str:
+def run(*args: str | Path, timeout: float = 60) -> str:
     """Runs a tool and returns its output; fails the test on a non-zero exit status."""
     result = subprocess.run(
-        [str(arg) for arg in args], capture_output=True, text=True, timeout=60, check=False
+        [str(arg) for arg in args], capture_output=True, text=True, timeout=timeout, check=False
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
@@ -107,7 +108,8 @@ def test_promtool_check_rules() -> None:
 
 @needs_promtool
 def test_promtool_test_rules() -> None:
-    assert "SUCCESS" in run("promtool", "test", "rules", RULE_TESTS)
+    # About 30 s of CPU: minutes on a loaded machine.
+    assert "SUCCESS" in run("promtool", "test", "rules", RULE_TESTS, timeout=600)
 
 
 @needs_promtool
@@ -156,13 +158,16 @@ def routes_test(receiver: str, *labels: str) -> None:
 
 RECEIVER = {"critical": "page", "warning": "ticket", "info": "null"}
 # The paging policy (docs/runbooks.md): AWS paused the account or put it under review,
-# the account-wide rate is at risk, 95 % of the daily quota is used. Nothing else pages.
+# the account-wide rate is at risk, 95 % of the daily quota is used, SES rejects the mail
+# of an identity that is sending. Nothing else pages.
 PAGING = {
     "SesSendingPaused",
     "SesAccountUnderReview",
     "SesBounceRateAtRisk",
     "SesComplaintRateAtRisk",
     "SesDailyQuotaCritical",
+    "SesIdentityVerificationFailed",
+    "SesIdentityMailFromRejecting",
 }
 
 
@@ -480,6 +485,66 @@ def test_rules_use_only_documented_metrics() -> None:
     assert used <= documented, sorted(used - documented)
 
 
+def test_identity_alerts_fire_only_for_identities_that_are_sending() -> None:
+    """SES has no per-identity send count: an identity is sending when its SendingEnabled
+    was 1 within identity_sending_window and its account and region sent mail in the last
+    24 hours. Each identity alert links to the identities dashboard."""
+    identity_alerts = [r for r in rules("alert") if r["alert"].startswith("SesIdentity")]
+    assert len(identity_alerts) == 5
+    for rule in identity_alerts:
+        expr = rule["expr"]
+        assert "max_over_time(aws_ses_identity_sending_enabled{" in expr, rule["alert"]
+        assert "[1d])) == 1" in expr, rule["alert"]
+        assert 'aws_ses_sent_last_24h{job="ses-exporter"}) > 0' in expr, rule["alert"]
+        assert rule["annotations"]["dashboard"].startswith(DASHBOARDS[3])
+
+
+def test_new_thresholds_are_checked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "bad.yml"
+    config.write_text(
+        "identity_sending_window: 0s\n"
+        "dkim_pending_after: a day\n"
+        "warmup_campaign_factor: 1\n"
+        "warmup_campaign_min_hourly_sends: 0\n"
+        "suppressed_destinations_daily_growth: 1.5\n"
+    )
+    assert GENERATOR.main(["--config", str(config), "--output", str(tmp_path / "o.yml")]) == 2
+    errors = capsys.readouterr().err
+    for expected in (
+        "identity_sending_window: must be longer than 0",
+        "dkim_pending_after: 'a day' is not a Prometheus duration",
+        "warmup_campaign_factor: expected a factor above 1",
+        "warmup_campaign_min_hourly_sends: expected a whole number >= 1",
+        "suppressed_destinations_daily_growth: expected a whole number >= 1",
+    ):
+        assert expected in errors, errors
+
+
+def test_new_thresholds_reach_the_rules(tmp_path: Path) -> None:
+    config = tmp_path / "mine.yml"
+    config.write_text(
+        "identity_sending_window: 3d\n"
+        "dkim_pending_after: 2d\n"
+        "warmup_campaign_factor: 3.5\n"
+        "warmup_campaign_min_hourly_sends: 20000\n"
+        "suppressed_destinations_daily_growth: 250\n"
+    )
+    out = tmp_path / "mine.rules.yml"
+    assert GENERATOR.main(["--config", str(config), "--output", str(out)]) == 0
+    data = yaml.safe_load(out.read_text())
+    alerts = {r["alert"]: r for g in data["groups"] for r in g["rules"] if "alert" in r}
+    assert "[3d])) == 1" in alerts["SesIdentityVerificationFailed"]["expr"]
+    assert (
+        "within the last 3 days"
+        in alerts["SesIdentityVerificationFailed"]["annotations"]["description"]
+    )
+    assert 'status="PENDING"} offset 2d == 1' in alerts["SesIdentityDkimNotSigning"]["expr"]
+    warmup = alerts["SesDedicatedIpWarmupCampaign"]["expr"]
+    assert "> 3.5 * avg_over_time(ses:sends:increase1h[7d])" in warmup
+    assert "ses:sends:increase1h >= 20000" in warmup
+    assert alerts["SesSuppressionListGrowing"]["expr"].endswith("> 250\n")
+
+
 # ---- the unit tests of the rules -------------------------------------------------------
 
 
@@ -544,8 +609,9 @@ DEPLOYMENT = Path(__file__).parent / "data" / "rules"
 
 @needs_promtool
 def test_deployment_settings_reach_the_alerts(tmp_path: Path) -> None:
-    """Extra labels, a severity override, a disabled alert, the stale threshold and the
-    paused-set window and allow-list, checked by promtool on the generated file."""
+    """Extra labels, a severity override, a disabled alert, the stale threshold, the
+    paused-set window and allow-list and how long DKIM may be PENDING, checked by promtool
+    on the generated file."""
     config = DEPLOYMENT / "deployment.rules-config.yml"
     out = tmp_path / "mine.rules.yml"
     assert GENERATOR.main(["--config", str(config), "--output", str(out)]) == 0
@@ -560,6 +626,7 @@ def test_deployment_settings_reach_the_alerts(tmp_path: Path) -> None:
     assert under_review["keep_firing_for"] == "1h"  # as every critical alert
     assert "> 14400" in alerts["SesExporterDataStale"]["expr"]
     assert 'configuration_set!~"archive-.*"' in alerts["SesConfigurationSetSendingPaused"]["expr"]
+    assert 'status="PENDING"} offset 2h == 1' in alerts["SesIdentityDkimNotSigning"]["expr"]
     cases = tmp_path / "cases.yml"
     shutil.copy(DEPLOYMENT / "deployment.test.yml", cases)
     assert "SUCCESS" in run("promtool", "test", "rules", cases)

@@ -15,8 +15,8 @@ name one region, so charts sit in rows repeated per region (or per configuration
 every series also carries a data link built from its own `region` label.
 
 The code sits next to this script: panels.py (queries and panels), layout.py (the dashboard
-around them), account_dashboard.py, reputation_dashboard.py and fleet_dashboard.py (one
-dashboard each).
+around them), account_dashboard.py, reputation_dashboard.py, fleet_dashboard.py and
+identities_dashboard.py (one dashboard each).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ if str(HERE) not in sys.path:
 
 from account_dashboard import account_dashboard  # noqa: E402
 from fleet_dashboard import fleet_dashboard  # noqa: E402
+from identities_dashboard import identities_dashboard  # noqa: E402
 from panels import Json  # noqa: E402
 from reputation_dashboard import reputation_dashboard  # noqa: E402
 
@@ -42,6 +43,7 @@ DASHBOARDS = {
     "ses-account-dashboard.json": account_dashboard,
     "ses-reputation-metrics.json": reputation_dashboard,
     "ses-fleet-overview.json": fleet_dashboard,
+    "ses-identities.json": identities_dashboard,
 }
 
 

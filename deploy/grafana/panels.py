@@ -477,10 +477,12 @@ def merged_table(
     *,
     sort_by: str,
     overrides: list[Json],
+    hidden: tuple[str, ...] = (),
 ) -> Json:
     """Instant queries merged into one row per label set (account, region, ...), columns
     renamed and ordered by `columns` ({field: title}; a query's value field is `Value #<ref>`),
-    sorted by one column, highest first: the worst row on top."""
+    sorted by one column, highest first: the worst row on top. `hidden` fields are left
+    out (the value of a query asked only for its labels)."""
     return table(
         title,
         queries,
@@ -494,7 +496,7 @@ def merged_table(
             {
                 "id": "organize",
                 "options": {
-                    "excludeByName": {"Time": True},
+                    "excludeByName": {"Time": True} | dict.fromkeys(hidden, True),
                     "indexByName": {name: i for i, name in enumerate(columns)},
                     "renameByName": columns,
                 },
@@ -608,3 +610,38 @@ def ses_console_links(page: str, title: str) -> tuple[list[Json], list[Json]]:
     data = {"targetBlank": True, "title": f"{title} (${{__field.labels.region}})"}
     data["url"] = series_url
     return [header], [data]
+
+
+def console_chart(
+    title: str,
+    targets: list[Json],
+    size: tuple[int, int],
+    description: str,
+    *,
+    unit: str,
+    page: str,
+    page_title: str,
+    **defaults: Any,
+) -> Json:
+    """A time series of an SES resource that CloudWatch has no metric for (dedicated IPs,
+    the suppression list): the header link opens the SES console's page of the row's
+    region, each series' link that of its own region, in its partition."""
+    header, data_links = ses_console_links(page, page_title)
+    targets = [t | {"expr": with_console(t["expr"])} for t in targets]
+    custom = {
+        "axisSoftMin": 0,
+        "drawStyle": "line",
+        "fillOpacity": 10,
+        "lineWidth": 2,
+        "showPoints": "auto",
+        "spanNulls": False,
+        "thresholdsStyle": {"mode": "off"},
+    }
+    fc = field_config(unit, "palette-classic", custom=custom, links=data_links, **defaults)
+    legend = {"calcs": ["lastNotNull", "max"], "displayMode": "table", "placement": "bottom"}
+    options = {
+        "legend": legend | {"showLegend": True},
+        "tooltip": {"mode": "multi", "sort": "desc"},
+    }
+    fields = {"fieldConfig": fc, "links": header, "options": options, "targets": targets}
+    return panel("timeseries", title, size, description, **fields)

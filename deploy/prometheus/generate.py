@@ -28,7 +28,8 @@ What the rules rely on, and why (docs/runbooks.md has one section per alert):
   names a deployment: shard coverage, total spend and the annotations' threshold look-up
   are per deployment.
 * Severity is the paging policy of docs/runbooks.md: critical (it pages) only where AWS
-  acts or is about to act on an account; a configuration set never pages.
+  acts or is about to act on an account, or SES rejects the mail of an identity that is
+  sending; a configuration set never pages.
 * Critical alerts have `keep_firing_for`: when their data goes stale (a collector keeps
   failing, the exporter is gone) they keep firing until SesExporterDataStale or
   SesExporterDown has taken over, instead of resolving as if the problem were fixed.
@@ -58,6 +59,7 @@ ACCOUNT_DASHBOARD = "ses-account-dashboard"
 # open on one account, so a link without var-account_id would show an arbitrary one.
 FLEET_DASHBOARD = "ses-fleet-overview"
 REPUTATION_DASHBOARD = "ses-reputation-metrics"
+IDENTITIES_DASHBOARD = "ses-identities"
 USD_PER_1000_METRICS = 0.01  # CloudWatch GetMetricData, standard resolution
 QUOTA_PREDICTION_FLOOR = 0.5  # no forecast below half the quota used (see the rule)
 _DURATION = re.compile(r"0|([0-9]+(ms|s|m|h|d))+")
@@ -88,6 +90,11 @@ class Settings:
     reputation_trend_horizon: str = "1d"
     cloudwatch_monthly_budget_usd: float = 50.0
     cloudwatch_total_monthly_budget_usd: float = 500.0
+    identity_sending_window: str = "1d"
+    dkim_pending_after: str = "1d"
+    warmup_campaign_factor: float = 2.0
+    warmup_campaign_min_hourly_sends: int = 1000
+    suppressed_destinations_daily_growth: int = 1000
     extra_labels: Mapping[str, str] = field(default_factory=dict)
     severity: Mapping[str, str] = field(default_factory=dict)
     disabled_alerts: tuple[str, ...] = ()
@@ -153,6 +160,13 @@ def _money(key: str, value: Any, errors: list[str]) -> Any:
     if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
         return float(value)
     errors.append(f"{key}: expected a positive number")
+    return None
+
+
+def _factor(key: str, value: Any, errors: list[str]) -> Any:
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 1:
+        return float(value)
+    errors.append(f"{key}: expected a factor above 1 (2 is twice the usual level)")
     return None
 
 
@@ -244,6 +258,11 @@ _CHECKS: dict[str, Callable[[str, Any, list[str]], Any]] = {
     "reputation_trend_horizon": _positive_duration,
     "cloudwatch_monthly_budget_usd": _money,
     "cloudwatch_total_monthly_budget_usd": _money,
+    "identity_sending_window": _positive_duration,
+    "dkim_pending_after": _positive_duration,
+    "warmup_campaign_factor": _factor,
+    "warmup_campaign_min_hourly_sends": _count,
+    "suppressed_destinations_daily_growth": _count,
     "extra_labels": _extra_labels,
     "severity": _severities,
     "disabled_alerts": _disabled,
@@ -372,6 +391,13 @@ def recording_rules(promql: PromQL) -> list[tuple[Comment, Rule]]:
                 "record": "ses:reject_ratio:rate1h",
                 "expr": f"{rejects}\n  /\n({sends} > 0)\n",
             },
+        ),
+        (
+            "Emails SES accepted in the last hour (CloudWatch Send), per target: what\n"
+            "SesDedicatedIpWarmupCampaign compares with its own average over 7 days. A series\n"
+            "of its own so that the average is over what was recorded (a young target has a\n"
+            "short history, not a low average), without a 7-day subquery at every evaluation.",
+            {"record": "ses:sends:increase1h", "expr": f"{sends}\n"},
         ),
         (
             "Seconds until the daily sending quota is used up at the pace of the last hour;\n"
@@ -964,11 +990,251 @@ def quota_alerts(promql: PromQL) -> list[Alert]:
     ]
 
 
+IDENTITY = "identity {{ $labels.identity }}"
+
+
+def sending_identities(promql: PromQL) -> str:
+    """Identities that are sending: sending enabled within identity_sending_window, in an
+    account and region that sent mail in the last 24 hours. Labels: the identity's."""
+    window = promql.settings.identity_sending_window
+    enabled = promql.per_target(
+        f"max_over_time({promql.selector('aws_ses_identity_sending_enabled')}[{window}])"
+    )
+    sent = promql.per_target(promql.selector("aws_ses_sent_last_24h"))
+    return f"(\n  {enabled} == 1\n    and ignoring (identity, identity_type)\n  {sent} > 0\n)\n"
+
+
+SENDING_COMMENT = (
+    "Only identities that are sending: SendingEnabled within identity_sending_window",
+    "({window}; SES turns it off once verification has failed, so the window keeps the",
+    "alert on an identity that was sending until then) in an account and region whose",
+    "SentLast24Hours is above 0. SES has no per-identity send count without event publishing.",
+)
+
+
+def identity_alerts(promql: PromQL) -> list[Alert]:
+    window = promql.settings.identity_sending_window
+    sending = sending_identities(promql)
+    sending_comment = lines(*SENDING_COMMENT).replace("{window}", window)
+
+    def status(metric: str, *matchers: str) -> str:
+        return promql.per_target(promql.selector(metric, *matchers)) + " == 1"
+
+    dashboard = promql.dashboard(IDENTITIES_DASHBOARD)
+    dkim = "aws_ses_identity_dkim_status"
+    domains = 'identity_type=~"DOMAIN|MANAGED_DOMAIN"'
+    pending_after = promql.settings.dkim_pending_after
+    pending = promql.selector(dkim, domains, 'status="PENDING"')
+    dkim_not_signing = (
+        "(\n  "
+        + status(dkim, domains, 'status=~"FAILED|TEMPORARY_FAILURE"')
+        + "\nor\n  "
+        + promql.per_target(
+            f"\n    {pending} == 1\n      and\n    {pending} offset {pending_after} == 1\n  "
+        )
+        + "\n)\n"
+    )
+    signing = status("aws_ses_identity_dkim_signing_enabled")
+    mail_from_labels = "ignoring (mail_from_domain, behavior_on_mx_failure, status)"
+
+    def mail_from(behavior: str) -> str:
+        failing = status(
+            "aws_ses_identity_mail_from_status",
+            f'behavior_on_mx_failure="{behavior}"',
+            'status=~"FAILED|TEMPORARY_FAILURE"',
+        )
+        return f"{failing}\n  and {mail_from_labels}\n{sending}"
+
+    mail_from_status = (
+        "its custom MAIL FROM domain {{ $labels.mail_from_domain }} has the status"
+        " {{ $labels.status }}"
+    )
+    return [
+        Alert(
+            name="SesIdentityVerificationFailed",
+            severity="critical",
+            expr=status("aws_ses_identity_verification_status", 'status="FAILED"')
+            + f"\n  and ignoring (status)\n{sending}",
+            summary=f"SES {IDENTITY} of {WHERE} failed verification: its mail is rejected",
+            description=text(
+                f"The verification of {IDENTITY} ({{{{ $labels.identity_type }}}}) of account",
+                f"{WHERE} has FAILED, and it was sending within the last {humanize(window)}: SES",
+                "rejects every email sent from it (MessageRejected: Email address is not",
+                "verified). For a domain, its DKIM or verification DNS records are gone;",
+                "restore them and SES verifies it again.",
+            ),
+            dashboard=dashboard,
+            comment=sending_comment,
+        ),
+        Alert(
+            name="SesIdentityVerificationTemporaryFailure",
+            severity="warning",
+            expr=status("aws_ses_identity_verification_status", 'status="TEMPORARY_FAILURE"')
+            + f"\n  and ignoring (status)\n{sending}",
+            summary=f"SES cannot verify {IDENTITY} of {WHERE} for now",
+            description=text(
+                f"The verification status of {IDENTITY} ({{{{ $labels.identity_type }}}}) of",
+                f"account {WHERE} is TEMPORARY_FAILURE: SES cannot find its DNS records. It",
+                "still sends, and SES keeps checking for 72 hours; if the records are still",
+                "missing then, the status becomes FAILED and SES rejects the identity's mail.",
+                "Check the records in DNS now.",
+            ),
+            dashboard=dashboard,
+            comment=sending_comment,
+        ),
+        Alert(
+            name="SesIdentityDkimNotSigning",
+            severity="warning",
+            expr=f"{dkim_not_signing}  and ignoring (status)\n{signing}\n"
+            f"  and ignoring (status)\n{sending}",
+            summary=f"SES does not DKIM-sign the mail of {IDENTITY} of {WHERE}",
+            description=text(
+                f"DKIM signing is enabled for {IDENTITY} of account {WHERE} but its DKIM status",
+                'is {{ $labels.status }}{{ if eq $labels.status "PENDING" }} since more',
+                f"than {humanize(pending_after)}{{{{ end }}}}: SES cannot find its DKIM records,",
+                "so its mail goes out without a DKIM signature of the domain and fails DMARC",
+                "unless SPF aligns. Publish the CNAME (Easy DKIM) or TXT (BYODKIM) records",
+                "`aws sesv2 get-email-identity` lists.",
+            ),
+            dashboard=dashboard,
+            comment=lines(
+                "Domains whose DKIM status is FAILED or TEMPORARY_FAILURE, or PENDING now and",
+                f"dkim_pending_after ({pending_after}) ago: SES keeps looking for the records",
+                "for 72 hours, a day is long enough to say they are missing.",
+                *SENDING_COMMENT,
+            ).replace("{window}", window),
+        ),
+        Alert(
+            name="SesIdentityMailFromFailed",
+            severity="warning",
+            expr=mail_from("USE_DEFAULT_VALUE"),
+            summary=text(
+                f"SES sends the mail of {IDENTITY} of {WHERE} from amazonses.com:",
+                "its MAIL FROM domain fails",
+            ),
+            description=text(
+                f"For {IDENTITY} of account {WHERE}, {mail_from_status}: SES cannot find its",
+                "MX record. With behavior_on_mx_failure USE_DEFAULT_VALUE, SES sends the",
+                "identity's mail with a MAIL FROM under amazonses.com: it still goes out, but",
+                "SPF no longer aligns with the From domain for DMARC, and bounces no longer",
+                "come back through the custom domain. Restore the MX and SPF records of the",
+                "MAIL FROM domain.",
+            ),
+            dashboard=dashboard,
+            comment=sending_comment,
+        ),
+        Alert(
+            name="SesIdentityMailFromRejecting",
+            severity="critical",
+            expr=mail_from("REJECT_MESSAGE"),
+            summary=text(
+                f"SES rejects the mail of {IDENTITY} of {WHERE}: its MAIL FROM domain fails",
+            ),
+            description=text(
+                f"For {IDENTITY} of account {WHERE}, {mail_from_status}: SES cannot find its",
+                "MX record. With behavior_on_mx_failure REJECT_MESSAGE, SES rejects every",
+                "email sent from the identity (MailFromDomainNotVerified). Restore the MX",
+                "record of the MAIL FROM domain, or switch the behavior to USE_DEFAULT_VALUE",
+                "to send from amazonses.com meanwhile.",
+            ),
+            dashboard=dashboard,
+            comment=sending_comment,
+        ),
+    ]
+
+
+def list_alerts(promql: PromQL) -> list[Alert]:
+    factor = promql.settings.warmup_campaign_factor
+    floor = promql.settings.warmup_campaign_min_hourly_sends
+    growth = promql.settings.suppressed_destinations_daily_growth
+    ratio = promql.per_target(promql.selector("aws_ses_dedicated_ip_warmup_ratio"))
+    warming = promql.per_target(
+        promql.selector("aws_ses_dedicated_ip_warmup_status", 'status="IN_PROGRESS"')
+    )
+    suppressed = promql.selector("aws_ses_suppressed_destinations")
+    dashboard = promql.dashboard(IDENTITIES_DASHBOARD)
+    return [
+        Alert(
+            name="SesDedicatedIpWarmupCampaign",
+            severity="warning",
+            expr=f"{ratio}\n  and ignoring (status)\n{warming} == 1\n"
+            "  and ignoring (ip, pool)\n"
+            "(\n  ses:sends:increase1h\n"
+            f"    > {factor:g} * avg_over_time(ses:sends:increase1h[7d])\n"
+            f"  and\n  ses:sends:increase1h >= {floor}\n)\n",
+            summary=text(
+                "SES dedicated IP {{ $labels.ip }} of",
+                f"{WHERE} is {VALUE_PCT} warmed up and a campaign is going out",
+            ),
+            description=text(
+                "Dedicated IP {{ $labels.ip }} (pool {{ $labels.pool }}) of account",
+                f"{WHERE} is still warming up ({VALUE_PCT} done), and the region sent more",
+                f"than {factor:g} times its hourly average of the last 7 days in the last hour",
+                f"(at least {floor} emails). Mailbox providers throttle or junk a burst from an",
+                "IP they do not know yet, and its reputation suffers for weeks. Spread the",
+                "campaign out or send it from a warmed-up pool.",
+            ),
+            dashboard=dashboard,
+            comment=lines(
+                "CloudWatch Send (aws_ses_sends_total) per hour, not SentLast24Hours: the rolling",
+                "24-hour count changes by what is sent minus what leaves the window, so it cannot",
+                "tell a campaign hour from a usual one. SES has no per-IP send count: the",
+                f"region's sends stand for the IP's. warmup_campaign_factor ({factor:g}) and",
+                f"warmup_campaign_min_hourly_sends ({floor}) say what a campaign is; the value",
+                "is the IP's warm-up ratio.",
+            ),
+        ),
+        Alert(
+            name="SesSuppressionListGrowing",
+            severity="warning",
+            expr=f"{promql.per_target(suppressed)}\n  -\n"
+            f"{promql.per_target(f'min_over_time({suppressed}[1d])')}\n  > {growth}\n",
+            summary=text(
+                "{{ $value | humanize }} addresses joined the SES suppression list of",
+                f"{WHERE} in a day ({{{{ $labels.reason }}}})",
+            ),
+            description=text(
+                "The account-level suppression list of account",
+                f"{WHERE} grew by {{{{ $value | humanize }}}} addresses with reason",
+                "{{ $labels.reason }} within the last 24 hours, more than",
+                f"{growth}. SES adds an address after a hard bounce or a complaint: a list or",
+                "an application is sending to addresses that do not want or cannot take its",
+                "mail, and the reputation rates follow. Find the sender (configuration sets on",
+                "the reputation dashboard) and clean its list.",
+            ),
+            dashboard=dashboard,
+            comment=lines(
+                "Growth from the lowest count of the last day (also for a target younger than a",
+                f"day), per reason: more than suppressed_destinations_daily_growth ({growth}).",
+                "While the count is truncated (SesSuppressionListTruncated) it cannot grow.",
+            ),
+        ),
+        Alert(
+            name="SesSuppressionListTruncated",
+            severity="warning",
+            expr=promql.per_target(promql.selector("aws_ses_suppressed_destinations_truncated"))
+            + " == 1\n",
+            summary=f"ses-exporter counts only part of the SES suppression list of {WHERE}",
+            description=text(
+                f"The suppression list of account {WHERE} has more addresses than",
+                "collectors.suppression.max_pages pages of 1,000 hold: the exporter's",
+                "aws_ses_suppressed_destinations is a lower bound and",
+                "SesSuppressionListGrowing cannot see the list grow. Raise",
+                "collectors.suppression.max_pages (each page is one ListSuppressedDestinations",
+                "call per poll), or clean the list.",
+            ),
+            dashboard=dashboard,
+        ),
+    ]
+
+
 ALERT_GROUPS: list[tuple[str, Callable[[PromQL], list[Alert]]]] = [
     ("The exporter", exporter_alerts),
     ("Account health", health_alerts),
     ("Reputation (account-wide, then per configuration set)", reputation_alerts),
     ("Sending quota and rejects", quota_alerts),
+    ("Identities: verification, DKIM, MAIL FROM", identity_alerts),
+    ("Dedicated IPs and the suppression list", list_alerts),
 ]
 DEFAULT_FOR = {  # alert -> `for`; rules-config.yml lists the same
     "SesExporterDown": "5m",
@@ -1003,6 +1269,14 @@ DEFAULT_FOR = {  # alert -> `for`; rules-config.yml lists the same
     "SesDailyQuotaExhaustionPredicted": "1h",
     "SesSendRateNearMax": "15m",
     "SesRejectRateSpike": "15m",
+    "SesIdentityVerificationFailed": "10m",
+    "SesIdentityVerificationTemporaryFailure": "30m",
+    "SesIdentityDkimNotSigning": "30m",
+    "SesIdentityMailFromFailed": "30m",
+    "SesIdentityMailFromRejecting": "10m",
+    "SesDedicatedIpWarmupCampaign": "15m",
+    "SesSuppressionListGrowing": "15m",
+    "SesSuppressionListTruncated": "1h",
 }
 
 
@@ -1067,7 +1341,9 @@ HEADER = """\
 # Severity (the paging policy of docs/runbooks.md; deploy/prometheus/alertmanager.yml
 # pages on critical and opens a ticket on warning):
 #   critical  page: SES rejects the account's mail now or AWS is acting on the account
-#             (paused, under review), the account-wide rate is at risk, quota >= 95 %.
+#             (paused, under review), the account-wide rate is at risk, quota >= 95 %,
+#             SES rejects the mail of an identity that is sending (verification failed,
+#             MAIL FROM domain failing with REJECT_MESSAGE).
 #   warning   ticket: act within hours; a threshold is near or crossed by one configuration
 #             set, or the exporter cannot see SES.
 #   info      no notification: one configuration set is drifting towards a threshold.
