@@ -14,7 +14,7 @@ from html import escape
 import pytest
 
 from tests.helpers import page_field
-from tests.test_pages import Html, cell, fleet_rows
+from tests.html import Html, cell, fleet_rows
 from tests.test_process import Daemon, demo_config, start
 
 pytestmark = pytest.mark.process
