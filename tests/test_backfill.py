@@ -59,7 +59,7 @@ from tests.fakes import FakeAccountApi, in_every_region
 from tests.helpers import send_point
 from tests.openmetrics import THRESHOLD_FAMILY, SeriesKey, parse_openmetrics, per_target
 from tests.orgworld import build_organization
-from tests.test_e2e import launch_prometheus
+from tests.prometheus import launch_prometheus
 
 DAY = 86_400
 RECENT = f"{time.time() - 7200:.0f}"  # a --start two hours ago

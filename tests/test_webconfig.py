@@ -6,15 +6,12 @@ from __future__ import annotations
 import base64
 import http.client
 import json
-import os
 import re
 import shutil
 import signal
 import socket
 import ssl
 import subprocess
-import sys
-import threading
 import time
 import urllib.parse
 import urllib.request
@@ -33,8 +30,9 @@ from ses_exporter.web import (
     parse_web_config,
 )
 from ses_exporter.web.auth import BasicAuth, RateLimit, RateLimiter
-from tests.conftest import free_port
+from tests.daemon import DaemonProcess
 from tests.pki import Pki, client_context, make_pki
+from tests.prometheus import launch_prometheus
 from tests.webapp import FakeApp, maybe_gzip
 
 PASSWORD = "s3cret-Pa55"
@@ -677,24 +675,6 @@ class ScrapeApp(FakeApp):
         return body, "text/plain; version=0.0.4; charset=utf-8"
 
 
-def start_prometheus(directory: Path, config: str) -> tuple[subprocess.Popen[bytes], int]:
-    assert PROMETHEUS is not None
-    (directory / "prometheus.yml").write_text(config)
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            PROMETHEUS,
-            f"--config.file={directory / 'prometheus.yml'}",
-            f"--storage.tsdb.path={directory / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--log.level=warn",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    return proc, port
-
-
 def wait_for_targets(port: int, jobs: set[str], timeout: float = 30) -> dict[str, dict]:
     """The scrape pool's view of each job once every job was scraped at least once."""
     deadline = time.monotonic() + timeout
@@ -783,17 +763,10 @@ def test_prometheus_scrapes_over_tls_with_basic_auth_and_mtls(
         "global": {"scrape_interval": "1s", "scrape_timeout": "1s"},
         "scrape_configs": jobs,
     }
-    proc, port = start_prometheus(tmp_path, json.dumps(config))  # JSON is YAML
-    try:
-        targets = wait_for_targets(port, {j["job_name"] for j in jobs})
-        up = query_up(port)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    (tmp_path / "prometheus.yml").write_text(json.dumps(config))  # JSON is YAML
+    with launch_prometheus(tmp_path / "prometheus.yml", tmp_path / "data") as prometheus:
+        targets = wait_for_targets(prometheus.port, {j["job_name"] for j in jobs})
+        up = query_up(prometheus.port)
     errors = {name: target["lastError"] for name, target in targets.items()}
     assert up == {
         "basic_auth": 1,
@@ -825,41 +798,15 @@ def test_daemon_serves_tls_with_basic_auth_and_rereads_it_on_reload(
         f"tls_server_config: {{cert_file: {pki.server_cert}, key_file: {pki.server_key}}}\n"
         f"basic_auth_users: {{prometheus: '{HASH}'}}\n",
     )
-    config_file = write_config(tmp_path, DEMO_CONFIG, "demo.yml")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "ses_exporter",
-            "--demo",
-            f"--config.file={config_file}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            f"--web.config.file={web_file}",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
-    output: list[bytes] = []
-    reader = threading.Thread(target=lambda: output.extend(proc.stdout or []), daemon=True)
-    reader.start()
-    context = client_context(pki)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                reader.join(timeout=5)
-                pytest.fail(f"daemon exited: {b''.join(output).decode()}")
-            try:
-                status = tls_fetch(port, context, "/-/healthy", basic("prometheus", PASSWORD))[0]
-                if status == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "daemon never answered over TLS"
-            time.sleep(0.2)
+    with DaemonProcess(
+        DEMO_CONFIG, tmp_path / "daemon", "--demo", f"--web.config.file={web_file}", log_level=None
+    ) as daemon:
+        port, proc = daemon.port, daemon.proc
+        context = client_context(pki)
+        daemon.wait_until(
+            "answered over TLS",
+            lambda: tls_fetch(port, context, "/-/healthy", basic("prometheus", PASSWORD))[0] == 200,
+        )
         assert tls_fetch(port, context, headers=basic("prometheus", PASSWORD))[0] == 200
         assert tls_fetch(port, context, headers=basic("prometheus", "wrong"))[0] == 401
         new_hash = bcrypt.hashpw(b"rotated", bcrypt.gensalt(4)).decode()
@@ -880,11 +827,6 @@ def test_daemon_serves_tls_with_basic_auth_and_rereads_it_on_reload(
         assert tls_fetch(port, context, headers=auth)[0] == 200
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=10)
-    reader.join(timeout=5)
-    log = b"".join(output).decode()
+    log = daemon.output()
     assert "Traceback" not in log
     assert PASSWORD not in log and "rotated" not in log
