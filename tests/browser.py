@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, Route, sync_playwright
 
-from tests.faultproxy import DaemonProcess
+from tests.daemon import DaemonProcess
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's package; .ci/run installs it
 ACTION_TIMEOUT_MS = 30_000

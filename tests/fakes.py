@@ -160,3 +160,10 @@ def denied() -> SimulatedError:
 
 def read_timeout() -> ReadTimeoutError:
     return ReadTimeoutError(endpoint_url="https://email.us-east-1.amazonaws.com")
+
+
+def in_every_region(points: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """The same GetSendStatistics answer in every region the backfill tests use."""
+    regions = ["us-east-1", "us-east-2", "us-west-1", "us-west-2", "eu-west-1", "eu-west-2"]
+    regions += ["eu-west-3", "eu-central-1", "ap-south-1", "ap-northeast-1", "ca-central-1"]
+    return {region: points for region in regions}

@@ -14,7 +14,8 @@
   ``amz-sdk-invocation-id`` per call, the same on every retry).
 * ``World``: seeds moto (configuration sets, a verified sender, CloudWatch datapoints) and
   keeps sending mail so that counters move.
-* ``DaemonProcess``: ``python -m ses_exporter`` with a given config; scrapes, /proc figures.
+* ``DaemonProcess`` (``tests/daemon.py``, imported here for the benchmarks):
+  ``python -m ses_exporter`` with a given config; scrapes, /proc figures.
 
 Error answers are what AWS sends in each protocol, so botocore parses them as real errors:
 
@@ -36,7 +37,6 @@ import functools
 import http.client
 import json
 import math
-import os
 import re
 import signal
 import socket
@@ -49,18 +49,24 @@ import time
 import urllib.parse
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Self
 from xml.sax.saxutils import escape
 
+from tests import daemon
+from tests.daemon import fake_aws_env, stop_process
 from tests.fakes import GET_ACCOUNT  # moto has no GetAccount
 
 REPO = Path(__file__).resolve().parent.parent
 ANY_REGION = "*"
+# benchmarks/ import the daemon from here; it lives in tests/daemon.py.
+DaemonProcess = daemon.DaemonProcess
+Scrape = daemon.Scrape
+parse_scrape = daemon.parse_scrape
 
 
 class Fault(enum.Enum):
@@ -579,25 +585,6 @@ class _Handler(BaseHTTPRequestHandler):
 # --- moto in a child process, and the world in it -------------------------------------
 
 
-def fake_aws_env(**extra: str) -> dict[str, str]:
-    """This environment without AWS settings or HTTP proxies, fake credentials, ``extra``."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("AWS_") and k.lower() not in ("http_proxy", "https_proxy", "all_proxy")
-    }
-    env.update(
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        AWS_CONFIG_FILE="/nonexistent",
-        AWS_SHARED_CREDENTIALS_FILE="/nonexistent",
-        AWS_EC2_METADATA_DISABLED="true",
-        NO_PROXY="127.0.0.1,localhost",
-    )
-    env.update(extra)
-    return env
-
-
 class _Child:
     proc: subprocess.Popen[bytes]
 
@@ -608,14 +595,7 @@ class _Child:
         self.stop()
 
     def stop(self) -> int | None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
+        return stop_process(self.proc)
 
 
 class MotoServer(_Child):
@@ -722,188 +702,6 @@ class World:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
-
-
-# --- the real daemon ------------------------------------------------------------------
-
-SampleKey = tuple[str, frozenset[tuple[str, str]]]
-
-
-@dataclass(frozen=True)
-class Scrape:
-    status: int
-    seconds: float
-    at: float  # time.time() when the answer arrived
-    body: str
-    samples: dict[SampleKey, float] = field(default_factory=dict)
-    counters: frozenset[str] = frozenset()  # sample names of counter families
-
-    def values(self, name: str, **labels: str) -> dict[frozenset[tuple[str, str]], float]:
-        want = set(labels.items())
-        return {k: v for (n, k), v in self.samples.items() if n == name and want <= k}
-
-    def value(self, name: str, **labels: str) -> float | None:
-        """The one sample of ``name`` with these labels (among others), else None."""
-        found = self.values(name, **labels)
-        if len(found) > 1:
-            raise AssertionError(f"{name}{labels} matches {len(found)} series")
-        return next(iter(found.values()), None)
-
-
-def parse_scrape(status: int, seconds: float, body: str) -> Scrape:
-    from prometheus_client.parser import text_string_to_metric_families
-
-    samples: dict[SampleKey, float] = {}
-    counters = set()
-    if status == 200:
-        for family in text_string_to_metric_families(body):
-            for s in family.samples:
-                samples[(s.name, frozenset(s.labels.items()))] = s.value
-                if family.type == "counter" and s.name.endswith("_total"):
-                    counters.add(s.name)
-    return Scrape(status, seconds, time.time(), body, samples, frozenset(counters))
-
-
-class CounterWatch:
-    """Remembers every counter series' highest value; reports any decrease."""
-
-    def __init__(self) -> None:
-        self.highest: dict[SampleKey, float] = {}
-        self.decreases: list[str] = []
-
-    def check(self, scrape: Scrape) -> None:
-        for key, value in scrape.samples.items():
-            if key[0] not in scrape.counters:
-                continue
-            before = self.highest.get(key)
-            if before is not None and value < before:
-                self.decreases.append(f"{key[0]}{dict(key[1])}: {before} -> {value}")
-            self.highest[key] = max(value, before if before is not None else value)
-
-
-@dataclass(frozen=True)
-class Response:
-    status: int
-    body: str
-    headers: dict[str, str]
-    seconds: float
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class DaemonProcess(_Child):
-    """``python -m ses_exporter --config.file=...`` on a free port; output to a log file."""
-
-    def __init__(
-        self,
-        config: str,
-        workdir: Path,
-        *args: str,
-        env: Mapping[str, str] | None = None,
-        log_level: str = "debug",
-    ):
-        workdir.mkdir(parents=True, exist_ok=True)
-        self.config_file = workdir / "ses-exporter.yaml"
-        self.config_file.write_text(config)
-        self.port = free_port()
-        self.log_path = workdir / "daemon.log"
-        self._log = self.log_path.open("wb")
-        self.watch = CounterWatch()
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "ses_exporter",
-                f"--config.file={self.config_file}",
-                f"--web.listen-address=127.0.0.1:{self.port}",
-                f"--log.level={log_level}",
-                *args,
-            ],
-            cwd=REPO,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            env=dict(env) if env is not None else fake_aws_env(),
-        )
-
-    def stop(self) -> int | None:
-        code = super().stop()
-        self._log.close()
-        return code
-
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def request(
-        self, path: str, method: str = "GET", timeout: float = 5.0, body: bytes | None = None
-    ) -> Response:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-        started = time.perf_counter()
-        try:
-            conn.request(method, path, body=body)
-            response = conn.getresponse()
-            data = response.read().decode(errors="replace")
-            return Response(
-                response.status, data, dict(response.getheaders()), time.perf_counter() - started
-            )
-        finally:
-            conn.close()
-
-    def scrape(self, timeout: float = 5.0) -> Scrape:
-        """GET /metrics; every scrape also feeds the counter watch."""
-        response = self.request("/metrics", timeout=timeout)
-        scrape = parse_scrape(response.status, response.seconds, response.body)
-        self.watch.check(scrape)
-        return scrape
-
-    def wait_for(
-        self, condition: Callable[[Scrape], bool], timeout: float, every: float = 0.2
-    ) -> tuple[Scrape, list[Scrape]]:
-        """Scrapes until ``condition`` holds; returns that scrape and every one taken."""
-        taken: list[Scrape] = []
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"daemon exited with {self.proc.returncode}")
-            scrape = self.scrape()
-            taken.append(scrape)
-            if condition(scrape):
-                return scrape, taken
-            if time.monotonic() > deadline:
-                raise AssertionError(f"condition not met within {timeout}s")
-            time.sleep(every)
-
-    def scrapes(self, seconds: float, every: float = 0.2) -> Iterator[Scrape]:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            yield self.scrape()
-            time.sleep(every)
-
-    def wait_ready(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"daemon exited early:\n{self.output()[-3000:]}")
-            try:
-                if self.request("/-/ready", timeout=1).status == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"daemon never became ready:\n{self.output()[-3000:]}")
-
-    def proc_stats(self) -> dict[str, int]:
-        """VmRSS (KiB), threads and open file descriptors, from /proc."""
-        status = Path(f"/proc/{self.proc.pid}/status").read_text()
-        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-        return {
-            "rss_kib": int(fields["VmRSS"].split()[0]),
-            "threads": int(fields["Threads"]),
-            "fds": len(os.listdir(f"/proc/{self.proc.pid}/fd")),
-        }
 
 
 def serve_moto() -> None:

@@ -9,13 +9,24 @@ from html import unescape
 from typing import Any
 
 from prometheus_client.metrics_core import Metric
+from prometheus_client.parser import text_string_to_metric_families
 
 from ses_exporter.aws import ClientFactory, RequestCounter
 from ses_exporter.config import Config, parse_config
+from ses_exporter.daemon import Exporter
 from ses_exporter.targets import Target, build_targets
 from tests.fakes import FakeAccountApi
 
 FAST = "ses_requests_per_second: 1000"  # tests need not wait for SES pacing
+# A config's collectors section with only the account collector on.
+ONLY_ACCOUNT_COLLECTOR = """
+collectors:
+  send_statistics: {enabled: false}
+  cloudwatch: {enabled: false}
+  configuration_sets: {enabled: false}
+  identities: {enabled: false}
+  dedicated_ips: {enabled: false}
+"""
 
 
 def config_for(*regions: str, extra: str = "") -> Config:
@@ -62,3 +73,28 @@ def page_field(page: str, name: str) -> str:
     found = re.search(rf'<dd data-field="{name}">(.*?)</dd>', page)
     assert found, name
     return unescape(re.sub(r"<[^>]+>", "", found.group(1)))
+
+
+def exporter_samples(exporter: Exporter) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """The exporter's scrape as {(sample name, labels): value}."""
+    body, content_type = exporter.render_metrics(None)
+    assert content_type.startswith("text/plain")
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(body.decode())
+        for s in family.samples
+    }
+
+
+def sample_value(samples: dict, name: str, **labels: str) -> float | None:
+    """The first sample of ``name`` with these labels (among others), else None."""
+    for (sample_name, sample_labels), v in samples.items():
+        if sample_name == name and set(labels.items()) <= sample_labels:
+            return v
+    return None
+
+
+def exporter_value(exporter: Exporter, name: str, **labels: str) -> float | None:
+    """The first sample of ``name`` with these labels (among others) in the exporter's
+    scrape, else None."""
+    return sample_value(exporter_samples(exporter), name, **labels)

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from mypy_boto3_organizations import OrganizationsClient
 
 TOP_LEVEL_OUS = ("prod", "staging", "dev")
+# The regions of an org_entry().
+ORG_REGIONS = ("us-east-1", "eu-west-1")
 MAX_STATUS_READS = 50  # DescribeCreateAccountStatus calls before giving up on an account
 
 
@@ -155,3 +157,16 @@ def build_organization(
         ou_names=ou_names,
         accounts=tuple(created),
     )
+
+
+def org_entry(**extra: str) -> str:
+    """One entry of a config's ``organizations:`` list, ``extra`` keys added or replaced."""
+    lines = {
+        "name": "main",
+        "member_role_name": "OrganizationAccountAccessRole",
+        "regions": f"[{', '.join(ORG_REGIONS)}]",
+        "ses_requests_per_second": "1000",
+        **extra,
+    }
+    first, *rest = lines.items()
+    return f"  - {first[0]}: {first[1]}\n" + "".join(f"    {k}: {v}\n" for k, v in rest)

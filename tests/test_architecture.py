@@ -1,4 +1,5 @@
-"""The import rules of docs/architecture.md, checked on the package's own imports (ast).
+"""The import rules of docs/architecture.md, checked on the package's own imports (ast), and
+the test suite's own rules (no test module imports another; one launcher per program).
 
 ``MAY_IMPORT`` is the one table of rules: which module groups each group may import at
 run time. A group is a top-level module of ``ses_exporter`` or one of its packages
@@ -11,6 +12,7 @@ The table in docs/architecture.md must say the same.
 from __future__ import annotations
 
 import ast
+import itertools
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -176,3 +178,78 @@ def test_the_architecture_doc_states_the_same_rules() -> None:
     for row in re.findall(r"^\| `(\w+)` \|(.*)\|$", table, flags=re.MULTILINE):
         stated[row[0]] = frozenset(re.findall(r"`(\w+)`", row[1]))
     assert stated == MAY_IMPORT
+
+
+# --- the test suite's own rules --------------------------------------------------------
+
+TESTS = Path(__file__).resolve().parent
+# The one module that starts each program; everyone else calls it.
+LAUNCHERS = {"exporter": "daemon.py", "prometheus": "prometheus.py"}
+
+
+def test_modules_of_the_suite_never_import_a_test_module() -> None:
+    """What tests share lives in modules made for it (helpers.py, fakes.py, daemon.py,
+    prometheus.py, ...): importing a test module runs its module-level set-up again and
+    hides a shared piece among tests, where the next reader does not look for it."""
+    broken = []
+    for path in sorted(TESTS.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                names = (
+                    [f"{base}.{alias.name}" for alias in node.names]
+                    if base in ("tests", "")
+                    else [base]
+                )
+            else:
+                continue
+            broken += [
+                f"tests/{path.name} imports {name}" for name in names if _a_test_module(name)
+            ]
+    assert broken == []
+
+
+def _a_test_module(name: str) -> bool:
+    """tests.test_web, test_web, .test_web: a module pytest collects."""
+    return any(part.startswith("test_") for part in name.split("."))
+
+
+def started(path: Path) -> set[str]:
+    """What the module's code starts as a process: "exporter" for ``python -m ses_exporter``
+    (arguments "-m", "ses_exporter" in a row, or a command string with "-m ses_exporter";
+    docstrings do not count), "prometheus" for ``Popen(["prometheus", ...])``."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    bare = {id(node.value) for node in ast.walk(tree) if isinstance(node, ast.Expr)}
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.List, ast.Tuple, ast.Call)):
+            items = node.args if isinstance(node, ast.Call) else node.elts
+            words = [i.value if isinstance(i, ast.Constant) else None for i in items]
+            if ("-m", ROOT) in itertools.pairwise(words):
+                found.add("exporter")
+        text = node.value if isinstance(node, ast.Constant) and id(node) not in bare else None
+        if isinstance(text, str) and f"-m {ROOT}" in text:
+            found.add("exporter")
+        if isinstance(node, ast.Call) and ast.unparse(node.func).endswith("Popen") and node.args:
+            command = node.args[0]
+            first = command.elts[0] if isinstance(command, ast.List) and command.elts else None
+            if first is not None and ast.unparse(first) in ("'prometheus'", "PROMETHEUS"):
+                found.add("prometheus")
+    return found
+
+
+def test_one_module_starts_the_exporter_and_one_starts_prometheus() -> None:
+    """``tests/daemon.py`` alone runs ``python -m ses_exporter`` and ``tests/prometheus.py``
+    alone starts a Prometheus server, so that every test gets the same free port, readiness
+    wait, log capture and clean stop."""
+    broken = [
+        f"tests/{path.name} starts {program}, which only tests/{LAUNCHERS[program]} should"
+        for path in sorted(TESTS.glob("*.py"))
+        for program in sorted(started(path))
+        if path.name != LAUNCHERS[program]
+    ]
+    assert broken == []
+    for program, launcher in LAUNCHERS.items():  # the scan still finds the launchers
+        assert program in started(TESTS / launcher), launcher

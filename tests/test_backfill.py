@@ -28,7 +28,6 @@ from typing import Any
 import boto3
 import pytest
 from botocore.client import BaseClient
-from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
 from ses_exporter.backfill.command import (
     BackfillOptions,
@@ -56,36 +55,15 @@ from ses_exporter.demo.responders import (
 )
 from ses_exporter.scrape import Scrape
 from tests.conftest import free_port
-from tests.fakes import FakeAccountApi
+from tests.fakes import FakeAccountApi, in_every_region
 from tests.helpers import send_point
+from tests.openmetrics import THRESHOLD_FAMILY, SeriesKey, parse_openmetrics, per_target
 from tests.orgworld import build_organization
-from tests.test_e2e import launch_prometheus
+from tests.prometheus import launch_prometheus
 
 DAY = 86_400
 RECENT = f"{time.time() - 7200:.0f}"  # a --start two hours ago
-THRESHOLD_FAMILY = "ses_exporter_reputation_threshold_ratio"
 NOW = 1_780_000_000.0  # a whole minute plus 40 s: 2026-05-28T20:26:40Z
-# A series: (sample name, labels as a sorted tuple)
-SeriesKey = tuple[str, tuple[tuple[str, str], ...]]
-
-
-def parse(text: str) -> dict[SeriesKey, list[tuple[float, float]]]:
-    """{series: [(timestamp, value), ...]} read with prometheus_client's OpenMetrics parser
-    (strict: families not interleaved, # EOF last, counters named *_total)."""
-    series: dict[SeriesKey, list[tuple[float, float]]] = {}
-    for family in text_string_to_metric_families(text):
-        for s in family.samples:
-            key = (s.name, tuple(sorted(s.labels.items())))
-            assert s.timestamp is not None
-            series.setdefault(key, []).append((float(s.timestamp), s.value))
-    return series
-
-
-def per_target(
-    series: Mapping[SeriesKey, list[tuple[float, float]]],
-) -> dict[SeriesKey, list[tuple[float, float]]]:
-    """The series of the targets: all but the thresholds, which have no target labels."""
-    return {key: points for key, points in series.items() if key[0] != THRESHOLD_FAMILY}
 
 
 def queries(n: int) -> list[Query]:
@@ -186,13 +164,6 @@ def test_time_flags_read_rfc_3339_and_unix_seconds() -> None:
 # --- exact values against moto ----------------------------------------------------------
 
 
-def everywhere(points: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """The same GetSendStatistics answer in every region a test here uses."""
-    regions = ["us-east-1", "us-east-2", "us-west-1", "us-west-2", "eu-west-1", "eu-west-2"]
-    regions += ["eu-west-3", "eu-central-1", "ap-south-1", "ap-northeast-1", "ca-central-1"]
-    return {region: points for region in regions}
-
-
 def config(
     regions: str = "[us-east-1]", extra: str = "", reputation_lookback: str = "30m"
 ) -> Config:
@@ -228,7 +199,7 @@ def run(
         io.StringIO(),
         clock=lambda: now,
     )
-    return report, parse(out.getvalue().decode()) if report.written else {}
+    return report, parse_openmetrics(out.getvalue().decode()) if report.written else {}
 
 
 class AwsCloudWatch:
@@ -335,7 +306,7 @@ def test_send_statistics_buckets_become_a_counter_from_the_window(
 ) -> None:
     now = datetime.now(UTC).timestamp() // 900 * 900
     bucket = now - 3600  # four buckets before the end, and one before the window
-    fake_api.send_data_points = everywhere(
+    fake_api.send_data_points = in_every_region(
         [
             send_point(bucket + 900, 7, 1, 0, 2),
             send_point(bucket, 5, 0, 1),
@@ -465,7 +436,7 @@ def test_empty_history_writes_only_the_thresholds(aws: None, fake_api: FakeAccou
     )
     assert report.written and report.calls == 0
     # No metric in ListMetrics: no counter, account-wide or per set (none a fake 0).
-    assert {name for name, _ in parse(out.getvalue().decode())} == {THRESHOLD_FAMILY}
+    assert {name for name, _ in parse_openmetrics(out.getvalue().decode())} == {THRESHOLD_FAMILY}
     assert report.samples == 4 * 289  # one day at 5 minutes, both ends
 
 
@@ -511,7 +482,7 @@ def test_cloudwatch_off_and_no_send_statistics_write_only_the_thresholds(
     off = off.model_copy(update={"collectors": off.collectors.with_enabled({"cloudwatch": False})})
     report = backfill(off, BackfillOptions(days=1, step=300), out, [fake_api.hook], io.StringIO())
     assert report.written and report.calls == 0 and report.samples == 4 * 289
-    assert {name for name, _ in parse(out.getvalue().decode())} == {THRESHOLD_FAMILY}
+    assert {name for name, _ in parse_openmetrics(out.getvalue().decode())} == {THRESHOLD_FAMILY}
 
 
 def failing_ses(region: str) -> Any:
@@ -529,7 +500,7 @@ def failing_ses(region: str) -> Any:
 def test_a_failing_target_writes_nothing_unless_keep_going(
     aws: None, fake_api: FakeAccountApi, tmp_path: Path
 ) -> None:
-    fake_api.send_data_points = everywhere([send_point(time.time() - 3600, 1)])
+    fake_api.send_data_points = in_every_region([send_point(time.time() - 3600, 1)])
     cfg = config("[us-east-1, eu-west-1]")
     path = tmp_path / "out.om"
     path.write_text("before\n")
@@ -545,7 +516,9 @@ def test_a_failing_target_writes_nothing_unless_keep_going(
     err = io.StringIO()
     code = run_backfill(cfg, options, [failing_ses("eu-west-1"), fake_api.hook], stderr=err)
     assert code == 0
-    regions = {dict(labels)["region"] for _, labels in per_target(parse(path.read_text()))}
+    regions = {
+        dict(labels)["region"] for _, labels in per_target(parse_openmetrics(path.read_text()))
+    }
     assert regions == {"us-east-1"}
     assert "2 targets (1 failed)" in err.getvalue()
 
@@ -634,7 +607,7 @@ def test_discovered_accounts_are_backfilled_with_their_own_ids(
     organizations = boto3.client("organizations", region_name="us-east-1")
     build_organization(organizations, accounts=3)
     members = {a["Id"] for a in organizations.list_accounts()["Accounts"]}
-    fake_api.send_data_points = everywhere([send_point(time.time() - 3600, 3)])
+    fake_api.send_data_points = in_every_region([send_point(time.time() - 3600, 3)])
     cfg = parse_config(
         "organizations:\n  - member_role_name: OrganizationAccountAccessRole\n"
         "    regions: [us-east-1]\n    ses_requests_per_second: 1000\n"
@@ -643,7 +616,7 @@ def test_discovered_accounts_are_backfilled_with_their_own_ids(
     out = io.BytesIO()
     report = backfill(cfg, BackfillOptions(days=1, step=300), out, [fake_api.hook], io.StringIO())
     assert report.failed == [] and report.targets == len(members) == 4
-    series = per_target(parse(out.getvalue().decode()))
+    series = per_target(parse_openmetrics(out.getvalue().decode()))
     found = {dict(labels)["account_id"] for name, labels in series}
     assert found == members
 
@@ -653,7 +626,7 @@ def test_many_targets_all_written_in_target_order(aws: None, fake_api: FakeAccou
         "us-east-1", "us-east-2", "us-west-1", "us-west-2", "eu-west-1", "eu-west-2",
         "eu-west-3", "eu-central-1", "ap-south-1", "ap-northeast-1", "ca-central-1",
     ]  # fmt: skip
-    fake_api.send_data_points = everywhere([send_point(time.time() - 3600, 2, 1)])
+    fake_api.send_data_points = in_every_region([send_point(time.time() - 3600, 2, 1)])
     out = io.BytesIO()
     report = backfill(
         parse_config(
@@ -683,7 +656,7 @@ def test_a_run_with_end_writes_nothing_at_or_after_it(aws: None, fake_api: FakeA
     put("us-east-1", "Send", stop, 1.0)  # its minute ends after --end: not counted
     put("us-east-1", "Send", stop + 600, 50.0)  # after --end: never counted
     bucket = end // 900 * 900 - 900
-    fake_api.send_data_points = everywhere(
+    fake_api.send_data_points = in_every_region(
         [
             send_point(t, n)
             for t, n in ((bucket - 900, 3), (bucket, 7), (bucket + 900, 100), (now - 900, 100))
@@ -805,7 +778,7 @@ def test_a_gap_fill_continues_the_live_counters_from_prometheus(
         },
     )
     bucket = (first // 900 + 1) * 900
-    fake_api.send_data_points = everywhere([send_point(bucket, 3)])
+    fake_api.send_data_points = in_every_region([send_point(bucket, 3)])
     prometheus = launch_prometheus(prom_config, data)
     try:
         prometheus.wait_for(

@@ -29,7 +29,7 @@ from ses_exporter.collectors.cloudwatch_source import MAX_DATAPOINTS_PER_CALL
 from ses_exporter.config import parse_config
 from ses_exporter.demo import DEMO_CONFIG, DemoWorld
 from ses_exporter.targets import build_targets
-from tests.test_backfill import THRESHOLD_FAMILY, parse, per_target
+from tests.openmetrics import THRESHOLD_FAMILY, parse_openmetrics, per_target
 
 # --- the demo world: shape, names, calls ---------------------------------------------
 
@@ -93,7 +93,7 @@ def test_series_are_in_time_order_and_counters_never_decrease(
     demo_run: tuple[str, Any, CallCounter],
 ) -> None:
     text, _, _ = demo_run
-    series = parse(text)
+    series = parse_openmetrics(text)
     window = history_window(datetime.now(UTC).timestamp(), 1, 300)
     for (name, _), points in series.items():
         times = [t for t, _ in points]
@@ -115,7 +115,7 @@ def test_series_are_in_time_order_and_counters_never_decrease(
 def test_account_wide_and_per_set_series_with_the_target_and_given_labels(
     demo_run: tuple[str, Any, CallCounter],
 ) -> None:
-    series = parse(demo_run[0])
+    series = parse_openmetrics(demo_run[0])
     names = {name for name, _ in series}
     assert {"aws_ses_sends_total", "aws_ses_configuration_set_sends_total"} <= names
     assert {"aws_ses_reputation_bounce_ratio", "aws_ses_send_statistics_bounces_total"} <= names
@@ -137,7 +137,7 @@ def test_account_wide_and_per_set_series_with_the_target_and_given_labels(
 def test_the_sends_are_the_demo_history_and_per_set_sums_to_account(
     demo: DemoWorld, demo_run: tuple[str, Any, CallCounter]
 ) -> None:
-    series = parse(demo_run[0])
+    series = parse_openmetrics(demo_run[0])
 
     def last(name: str, **labels: str) -> float:
         found = [
@@ -190,7 +190,7 @@ def test_series_names_and_labels_are_exactly_the_live_ones(
                 }
     backfilled = {
         (name, frozenset(dict(labels)) - {"job", "instance"})
-        for name, labels in per_target(parse(demo_run[0]))
+        for name, labels in per_target(parse_openmetrics(demo_run[0]))
     }
     assert backfilled == live
 

@@ -30,8 +30,6 @@ import math
 import os
 import re
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -39,9 +37,9 @@ import pytest
 
 from ses_exporter.demo.history import DAY, history_minutes
 from ses_exporter.demo.world import PROFILES
+from tests.daemon import demo_config, demo_daemon, run_exporter
 from tests.dashboards import iter_panels, load_dashboards, panel_queries
-from tests.test_e2e import launch_prometheus
-from tests.test_process import demo_config, start
+from tests.prometheus import launch_prometheus
 
 pytestmark = [
     pytest.mark.process,
@@ -98,13 +96,11 @@ def test_backfilled_history_and_live_data_are_one_line(tmp_path: Path) -> None:
     config.write_text(CONFIG)
     data, history = tmp_path / "data", tmp_path / "history.om"
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    done = subprocess.run(
-        [
-            sys.executable, "-m", "ses_exporter", "backfill", "--demo",
-            f"--config.file={config}", "--days=14", "--step=5m", f"--output={history}",
-            f"--tsdb={data}", "--label", "job=ses-exporter", "--label", "instance=ses-demo",
-        ],
-        capture_output=True, text=True, env=env, check=False, timeout=240,
+    done = run_exporter(
+        "backfill", "--demo",
+        f"--config.file={config}", "--days=14", "--step=5m", f"--output={history}",
+        f"--tsdb={data}", "--label", "job=ses-exporter", "--label", "instance=ses-demo",
+        env=env, timeout=240,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "2 GetMetricData calls, 8 metrics requested" in done.stderr, done.stderr
@@ -113,7 +109,7 @@ def test_backfilled_history_and_live_data_are_one_line(tmp_path: Path) -> None:
     backfill_end = int(ends[-1])
 
     launched = time.time()
-    exporter = start(tmp_path, config_text=CONFIG)
+    exporter = demo_daemon(tmp_path, config_text=CONFIG)
     prometheus = None
     try:
         exporter.wait_ready(timeout=60)
@@ -169,7 +165,6 @@ def test_backfilled_history_and_live_data_are_one_line(tmp_path: Path) -> None:
             }
             assert len(days) >= 13, (title, sorted(days))
     finally:
-        for proc in (exporter.proc, prometheus.proc if prometheus else None):
-            if proc is not None and proc.poll() is None:
-                proc.terminate()
-                proc.wait(timeout=10)
+        exporter.stop()
+        if prometheus is not None:
+            prometheus.stop()

@@ -23,9 +23,10 @@ from ses_exporter.cli import main
 from ses_exporter.config import parse_config
 from ses_exporter.daemon import Exporter
 from ses_exporter.shard import POD_INDEX_ENV, Shard
-from tests.fakes import FakeAccountApi
+from tests.fakes import FakeAccountApi, in_every_region
+from tests.helpers import send_point
+from tests.openmetrics import THRESHOLD_FAMILY, parse_openmetrics, per_target
 from tests.orgworld import OrgWorld, build_organization
-from tests.test_backfill import THRESHOLD_FAMILY, everywhere, parse, per_target, send_point
 
 REGIONS = ("us-east-1", "eu-west-1")
 # The live replicas poll the account collector (it resolves a listed account's id at its
@@ -79,13 +80,13 @@ def written(text: str, fake_api: FakeAccountApi, shard: Shard | None, instance: 
         options = dataclasses.replace(options, shard=shard)
     report = backfill(parse_config(text), options, out, [fake_api.hook], io.StringIO())
     assert report.written and report.failed == []
-    return report, parse(out.getvalue().decode())
+    return report, parse_openmetrics(out.getvalue().decode())
 
 
 def test_each_shard_writes_exactly_its_replicas_targets_and_together_all_once(
     world: OrgWorld, fake_api: FakeAccountApi
 ) -> None:
-    fake_api.send_data_points = everywhere([send_point(time.time() - 3600, 5)])
+    fake_api.send_data_points = in_every_region([send_point(time.time() - 3600, 5)])
     text = config_text(world)
     single = live_targets(text, fake_api, Shard())
     # The listed one (its discovered twin dropped), 2 by role ARN, and in 2 regions the 13
@@ -112,7 +113,7 @@ def test_each_shard_writes_exactly_its_replicas_targets_and_together_all_once(
 def test_an_unsharded_run_writes_a_listed_account_once_not_its_discovered_twin(
     world: OrgWorld, fake_api: FakeAccountApi
 ) -> None:
-    fake_api.send_data_points = everywhere([send_point(time.time() - 3600, 5)])
+    fake_api.send_data_points = in_every_region([send_point(time.time() - 3600, 5)])
     text = config_text(world)
     report, series = written(text, fake_api, None, "one")
     sends = [

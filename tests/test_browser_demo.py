@@ -28,7 +28,7 @@ from tests.browser import (  # noqa: E402
     screenshot,
     wait_for_first_polls,
 )
-from tests.faultproxy import DaemonProcess  # noqa: E402
+from tests.daemon import DaemonProcess  # noqa: E402
 
 pytest_plugins = ["tests.browser"]  # one browser for the session, a fresh page per test
 # One daemon per module: its start and first polls count in the first test's time.

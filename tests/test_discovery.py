@@ -19,23 +19,15 @@ from prometheus_client.parser import text_string_to_metric_families
 from ses_exporter.config import parse_config
 from ses_exporter.daemon import Exporter
 from tests.fakes import FakeAccountApi
-from tests.orgworld import OrgWorld, build_organization, create_account
+from tests.helpers import ONLY_ACCOUNT_COLLECTOR, exporter_value
+from tests.orgworld import ORG_REGIONS, OrgWorld, build_organization, create_account, org_entry
 
-REGIONS = ("us-east-1", "eu-west-1")
 # GetSendStatistics goes to moto, signed with the assumed role's credentials (the fake
 # GetAccount answers before signing, so it alone would never assume a role).
 WITH_MOTO_CALLS = (
     "collectors: {cloudwatch: {enabled: false}, configuration_sets: {enabled: false},"
     " identities: {enabled: false}, dedicated_ips: {enabled: false}}"
 )
-ONLY_ACCOUNT_COLLECTOR = """
-collectors:
-  send_statistics: {enabled: false}
-  cloudwatch: {enabled: false}
-  configuration_sets: {enabled: false}
-  identities: {enabled: false}
-  dedicated_ips: {enabled: false}
-"""
 
 
 @dataclass
@@ -61,18 +53,6 @@ def exporter_for(
     return Exporter(parse_config(text), client_hooks=[fake_api.hook, *hooks])
 
 
-def org_entry(**extra: str) -> str:
-    lines = {
-        "name": "main",
-        "member_role_name": "OrganizationAccountAccessRole",
-        "regions": f"[{', '.join(REGIONS)}]",
-        "ses_requests_per_second": "1000",
-        **extra,
-    }
-    first, *rest = lines.items()
-    return f"  - {first[0]}: {first[1]}\n" + "".join(f"    {k}: {v}\n" for k, v in rest)
-
-
 def scrape(exporter: Exporter) -> list[tuple[str, Mapping[str, str], float]]:
     body, _ = exporter.render_metrics(None)
     return [
@@ -80,13 +60,6 @@ def scrape(exporter: Exporter) -> list[tuple[str, Mapping[str, str], float]]:
         for family in text_string_to_metric_families(body.decode())
         for s in family.samples
     ]
-
-
-def sample(exporter: Exporter, name: str, **labels: str) -> float | None:
-    for sample_name, sample_labels, value in scrape(exporter):
-        if sample_name == name and labels.items() <= sample_labels.items():
-            return value
-    return None
 
 
 def poll_all(exporter: Exporter) -> None:
@@ -106,17 +79,22 @@ def test_every_active_account_becomes_a_target_in_every_region(
     ids = world.account_ids() | {world.management_account_id}
     assert len(ids) == 121
     assert {(t.account.label, t.region) for t in exporter.targets} == {
-        (i, r) for i in ids for r in REGIONS
+        (i, r) for i in ids for r in ORG_REGIONS
     }
     member = next(iter(world.accounts))
     target = next(t for t in exporter.targets if t.account.label == member.account_id)
     assert target.account.config.role_arn == (
         f"arn:aws:iam::{member.account_id}:role/OrganizationAccountAccessRole"
     )
-    assert sample(exporter, "ses_exporter_organization_accounts", organization="main") == 121
-    assert sample(exporter, "ses_exporter_organization_discovery_success", organization="main") == 1
-    assert sample(exporter, "ses_exporter_targets") == 242
-    info = sample(
+    assert (
+        exporter_value(exporter, "ses_exporter_organization_accounts", organization="main") == 121
+    )
+    assert (
+        exporter_value(exporter, "ses_exporter_organization_discovery_success", organization="main")
+        == 1
+    )
+    assert exporter_value(exporter, "ses_exporter_targets") == 242
+    info = exporter_value(
         exporter,
         "ses_exporter_account_info",
         account_id=member.account_id,
@@ -140,15 +118,15 @@ def test_discovered_accounts_are_polled_with_their_own_identity(
     assert exporter.is_ready()
     for target in exporter.targets:
         labels = {"account_id": target.account.label, "region": target.region}
-        assert sample(exporter, "ses_exporter_collector_success", **labels) == 1
-        assert sample(exporter, "aws_ses_daily_sending_quota", **labels) == 50000
-        assert sample(exporter, "ses_exporter_collector_success", **labels) == 1
+        assert exporter_value(exporter, "ses_exporter_collector_success", **labels) == 1
+        assert exporter_value(exporter, "aws_ses_daily_sending_quota", **labels) == 50000
+        assert exporter_value(exporter, "ses_exporter_collector_success", **labels) == 1
     # Each account was reached by assuming its member role (once, for both regions);
     # its id came from Organizations, so no GetCallerIdentity.
     requests = "ses_exporter_aws_requests_total"
-    assert sample(exporter, requests, operation="AssumeRole", outcome="success") == 3
-    assert sample(exporter, requests, operation="GetSendStatistics", outcome="success") == 6
-    assert sample(exporter, requests, operation="GetCallerIdentity") is None
+    assert exporter_value(exporter, requests, operation="AssumeRole", outcome="success") == 3
+    assert exporter_value(exporter, requests, operation="GetSendStatistics", outcome="success") == 6
+    assert exporter_value(exporter, requests, operation="GetCallerIdentity") is None
 
 
 def test_include_exclude_on_id_or_name_and_organizational_units(
@@ -184,12 +162,14 @@ def test_a_refresh_adds_and_removes_targets_and_keeps_the_others_untouched(
     added = create_account(client, "mail-new", world.root_id, world.ou_id("dev"))
     exporter.discover_now()
     after = {(t.account.label, t.region): t for t in exporter.targets}
-    assert set(after) == (set(before) - {(closed, r) for r in REGIONS}) | {
-        (added, r) for r in REGIONS
+    assert set(after) == (set(before) - {(closed, r) for r in ORG_REGIONS}) | {
+        (added, r) for r in ORG_REGIONS
     }
     kept = set(before) & set(after)
     assert all(after[key] is before[key] for key in kept)  # same clients, counters, timers
-    assert sample(exporter, "ses_exporter_organization_accounts", organization="main") == 121
+    assert (
+        exporter_value(exporter, "ses_exporter_organization_accounts", organization="main") == 121
+    )
 
 
 def test_a_member_whose_role_cannot_be_assumed_fails_only_its_own_targets(
@@ -219,14 +199,19 @@ def test_a_member_whose_role_cannot_be_assumed_fails_only_its_own_targets(
     for target in exporter.targets:
         labels = {"account_id": target.account.label, "region": target.region}
         expected = 0 if target.account.label == denied_id else 1
-        assert sample(exporter, success, collector="send_statistics", **labels) == expected
-    assert sample(exporter, "aws_ses_send_statistics_bounces_total", account_id=denied_id) is None
+        assert exporter_value(exporter, success, collector="send_statistics", **labels) == expected
+    assert (
+        exporter_value(exporter, "aws_ses_send_statistics_bounces_total", account_id=denied_id)
+        is None
+    )
     others = {t.account.label for t in exporter.targets} - {denied_id}
     assert len(others) == 2
     for other in others:
-        assert sample(exporter, "aws_ses_send_statistics_bounces_total", account_id=other) == 0
+        assert (
+            exporter_value(exporter, "aws_ses_send_statistics_bounces_total", account_id=other) == 0
+        )
     outcome = "AccessDenied"
-    assert sample(
+    assert exporter_value(
         exporter, "ses_exporter_aws_requests_total", operation="AssumeRole", outcome=outcome
     )
 
@@ -249,16 +234,23 @@ def test_a_failed_refresh_keeps_the_accounts_found_before(
     exporter = exporter_for(org_entry(), fake_api, throttle)
     exporter.discover_now()
     targets = list(exporter.targets)
-    first_success = sample(
+    first_success = exporter_value(
         exporter, "ses_exporter_organization_discovery_last_success_timestamp_seconds"
     )
     failing["on"] = True
     exporter.discover_now()
     assert exporter.targets == targets
-    assert sample(exporter, "ses_exporter_organization_discovery_success", organization="main") == 0
-    assert sample(exporter, "ses_exporter_organization_accounts", organization="main") == 121
     assert (
-        sample(exporter, "ses_exporter_organization_discovery_last_success_timestamp_seconds")
+        exporter_value(exporter, "ses_exporter_organization_discovery_success", organization="main")
+        == 0
+    )
+    assert (
+        exporter_value(exporter, "ses_exporter_organization_accounts", organization="main") == 121
+    )
+    assert (
+        exporter_value(
+            exporter, "ses_exporter_organization_discovery_last_success_timestamp_seconds"
+        )
         == first_success
     )
 
@@ -279,7 +271,7 @@ def test_an_account_listed_and_discovered_is_polled_once_as_listed(
     assert [(t.account.key, t.region) for t in mine] == [("by-hand", "us-east-1")]
     assert len(exporter.targets) == 1 + 2 * 120
     poll_all(exporter)
-    assert sample(exporter, "ses_exporter_account_info", account_id=listed.account_id) == 1
+    assert exporter_value(exporter, "ses_exporter_account_info", account_id=listed.account_id) == 1
     names = [
         labels["account_name"]
         for name, labels, _ in scrape(exporter)

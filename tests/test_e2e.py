@@ -20,22 +20,18 @@ loads: their edges are covered by ``promtool test rules``; here the expressions 
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
-import subprocess
 import time
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import free_port
+from tests.daemon import DEMO_CONFIG_FOR_PROMETHEUS, DaemonProcess, demo_daemon
 from tests.dashboards import iter_panels, load_dashboards, panel_queries, variable_queries
-from tests.test_process import Daemon, demo_config, start
+from tests.prometheus import GENERATOR, Prometheus, firing, launch_prometheus_scraping
 
 
 def grafana_option(series: dict[str, Any], regex: str) -> str | None:
@@ -60,9 +56,6 @@ pytestmark = [
 ]
 
 RULES = Path(__file__).parent.parent / "deploy" / "prometheus" / "ses-exporter.rules.yml"
-EXPORTER_CONFIG = demo_config(
-    account="2s", send_statistics="5s", cloudwatch="5s", configuration_sets="10s"
-)
 VARIABLES: dict[str, Any] = {
     "account_id": "123456789012",
     "region": ["us-east-1", "eu-west-1"],
@@ -78,45 +71,20 @@ SHARDS = (("--shard.count=2", "--shard.index=0"), ("--shard.count=2", "--shard.i
 ALERT = "SesConfigurationSetBounceRateUnderReview"
 
 
-class Prometheus:
-    def __init__(self, proc: subprocess.Popen[bytes], port: int):
-        self.proc, self.port = proc, port
-
-    def api(self, path: str, **params: str) -> Any:
-        url = f"http://127.0.0.1:{self.port}/api/v1/{path}?{urllib.parse.urlencode(params)}"
-        with urllib.request.urlopen(url, timeout=10) as resp:
-            answer = json.load(resp)
-        assert answer["status"] == "success", answer
-        return answer["data"]
-
-    def wait_for(self, what: str, check: Any, timeout: float) -> Any:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, "prometheus exited"
-            try:
-                found = check()
-            except OSError:
-                found = None
-            if found:
-                return found
-            time.sleep(1)
-        raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Daemon, Prometheus]]:
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DaemonProcess, Prometheus]]:
     tmp = tmp_path_factory.mktemp("e2e")
-    exporters: list[Daemon] = []
+    exporters: list[DaemonProcess] = []
     prometheus = None
     try:
         for number, shard in enumerate(((), *SHARDS)):
             home = tmp / f"exporter-{number}"
             home.mkdir()
-            exporters.append(start(home, *shard, config_text=EXPORTER_CONFIG))
+            exporters.append(demo_daemon(home, *shard, config_text=DEMO_CONFIG_FOR_PROMETHEUS))
         for exporter in exporters:
             exporter.wait_ready(timeout=60)
         rules = re.sub(r"(?m)^(\s+for:) .*$", r"\1 0s", RULES.read_text())
-        prometheus = start_prometheus(tmp, [e.port for e in exporters], rules)
+        prometheus = launch_prometheus_scraping(tmp, [e.port for e in exporters], rules)
         prometheus.wait_for(
             "the first scrape of each exporter",
             lambda: (
@@ -127,19 +95,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Daemon, Pr
         )
         yield exporters[0], prometheus
     finally:
-        for proc in [e.proc for e in exporters] + [prometheus.proc if prometheus else None]:
-            if proc is not None and proc.poll() is None:
-                proc.terminate()
-                proc.wait(timeout=10)
-
-
-def firing(prometheus: Prometheus, name: str) -> list[dict[str, Any]]:
-    alerts = prometheus.api("alerts")["alerts"]
-    return [a for a in alerts if a["labels"]["alertname"] == name and a["state"] == "firing"]
+        for exporter in exporters:
+            exporter.stop()
+        if prometheus is not None:
+            prometheus.stop()
 
 
 def test_the_demo_bounce_problem_fires_the_bounce_rate_alert(
-    stack: tuple[Daemon, Prometheus],
+    stack: tuple[DaemonProcess, Prometheus],
 ) -> None:
     _, prometheus = stack
     alerts = prometheus.wait_for(ALERT, lambda: firing(prometheus, ALERT), timeout=150)
@@ -163,7 +126,9 @@ def panel_results(
 
 
 @pytest.mark.parametrize("dashboard", sorted(load_dashboards()))
-def test_every_panel_query_returns_data(stack: tuple[Daemon, Prometheus], dashboard: str) -> None:
+def test_every_panel_query_returns_data(
+    stack: tuple[DaemonProcess, Prometheus], dashboard: str
+) -> None:
     _, prometheus = stack
     # CloudWatch counters need two demo flushes (a minute apart) to move.
     prometheus.wait_for(ALERT, lambda: firing(prometheus, ALERT), timeout=150)
@@ -197,7 +162,7 @@ def test_every_panel_query_returns_data(stack: tuple[Daemon, Prometheus], dashbo
 
 
 def test_counts_are_counted_once_while_two_exporters_poll_a_target(
-    stack: tuple[Daemon, Prometheus],
+    stack: tuple[DaemonProcess, Prometheus],
 ) -> None:
     """Sends over the range equal the count of one exporter, not the sum of the two that
     poll the target (the demo and a shard): `max by` over replicas."""
@@ -234,7 +199,7 @@ def test_counts_are_counted_once_while_two_exporters_poll_a_target(
 
 @pytest.mark.parametrize("dashboard", sorted(load_dashboards()))
 def test_every_variable_query_offers_values(
-    stack: tuple[Daemon, Prometheus], dashboard: str
+    stack: tuple[DaemonProcess, Prometheus], dashboard: str
 ) -> None:
     _, prometheus = stack
     board = load_dashboards()[dashboard]
@@ -263,40 +228,6 @@ def test_every_variable_query_offers_values(
 # ---- the first reject after start ----------------------------------------------------
 
 
-def start_prometheus(tmp: Path, exporter_port: int | list[int], rules_text: str) -> Prometheus:
-    """Debian's prometheus scraping the exporter(s) every second in one job, with these
-    rules."""
-    ports = exporter_port if isinstance(exporter_port, list) else [exporter_port]
-    targets = ", ".join(f"'127.0.0.1:{port}'" for port in ports)
-    rules = tmp / "rules.yml"
-    rules.write_text(rules_text)
-    config = tmp / "prometheus.yml"
-    config.write_text(
-        "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
-        f"rule_files: [{rules}]\n"
-        "scrape_configs:\n  - job_name: ses-exporter\n"
-        f"    static_configs: [{{targets: [{targets}]}}]\n"
-    )
-    return launch_prometheus(config, tmp / "data")
-
-
-def launch_prometheus(config: Path, data: Path) -> Prometheus:
-    """Debian's prometheus with this configuration and data directory, on a free port."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            "prometheus",
-            f"--config.file={config}",
-            f"--storage.tsdb.path={data}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--log.level=warn",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    return Prometheus(proc, port)
-
-
 def test_the_first_reject_after_start_is_seen_by_increase_and_the_reject_alert(
     tmp_path: Path,
 ) -> None:
@@ -308,8 +239,7 @@ def test_the_first_reject_after_start_is_seen_by_increase_and_the_reject_alert(
     rules are the bundled ones with reject_min_count 1 (one reject among ~1 send a
     second is far above 1 %); `for` is kept, so the alert is pending, not firing.
     """
-    from tests.faultproxy import DaemonProcess, FaultProxy, MotoServer, World
-    from tests.test_rules import GENERATOR
+    from tests.faultproxy import FaultProxy, MotoServer, World
 
     region = "eu-west-1"
     with MotoServer() as moto, FaultProxy(moto.url) as proxy:
@@ -326,7 +256,7 @@ def test_the_first_reject_after_start_is_seen_by_increase_and_the_reject_alert(
             daemon.wait_ready()
             world.start_traffic(every=1.0)
             rules = GENERATOR.render(GENERATOR.Settings(reject_min_count=1))
-            prometheus = start_prometheus(tmp_path, daemon.port, rules)
+            prometheus = launch_prometheus_scraping(tmp_path, daemon.port, rules)
             try:
                 prometheus.wait_for(
                     "sends counted",
@@ -358,5 +288,4 @@ def test_the_first_reject_after_start_is_seen_by_increase_and_the_reject_alert(
                 assert "instance" not in pending[0]["metric"]
             finally:
                 world.stop()
-                prometheus.proc.terminate()
-                prometheus.proc.wait(timeout=10)
+                prometheus.stop()

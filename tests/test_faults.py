@@ -32,15 +32,8 @@ from botocore.exceptions import ClientError
 
 from ses_exporter import aws
 from ses_exporter.collectors.configuration_sets import list_configuration_sets
-from tests.faultproxy import (
-    DaemonProcess,
-    Fault,
-    FaultProxy,
-    MotoServer,
-    Scrape,
-    World,
-    fake_aws_env,
-)
+from tests.daemon import DaemonProcess, Scrape, fake_aws_env
+from tests.faultproxy import Fault, FaultProxy, MotoServer, World
 
 pytestmark = pytest.mark.process
 

@@ -23,7 +23,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tarfile
 from collections.abc import Iterator
 from functools import cache
@@ -36,6 +35,7 @@ import yaml
 
 import ses_exporter
 from ses_exporter.cli import build_parser
+from tests.daemon import run_exporter
 
 ROOT = Path(__file__).resolve().parent.parent
 CHART = ROOT / "deploy" / "helm" / "ses-exporter"
@@ -207,13 +207,7 @@ def test_the_exporter_accepts_the_rendered_flags_and_configuration(tmp_path: Pat
         (config_map,) = [o for o in objects if "config.yaml" in o.get("data", {})]
         config = tmp_path / "config.yaml"
         config.write_text(config_map["data"]["config.yaml"])
-        done = subprocess.run(
-            [sys.executable, "-m", "ses_exporter", f"--config.file={config}", "--config.check"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        done = run_exporter(f"--config.file={config}", "--config.check")
         assert done.returncode == 0, done.stderr
 
 

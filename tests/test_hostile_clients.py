@@ -26,8 +26,8 @@ from pathlib import Path
 import pytest
 
 from ses_exporter.web import WebConfig, WebServer, parse_web_config
-from tests.test_web import FakeApp, maybe_gzip, raw_exchange
-from tests.test_webconfig import Pki, client_context, make_pki
+from tests.pki import Pki, client_context, make_pki
+from tests.webapp import FakeApp, maybe_gzip, raw_exchange
 
 LOAD_SECONDS = 30.0 if os.environ.get("SES_EXPORTER_LONG_TESTS") == "1" else 5.0
 # ~60 KiB, about what a few accounts with configuration sets expose.

@@ -8,7 +8,7 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.fakes import FakeAccountApi, denied
-from tests.test_golden import full_scrape
+from tests.golden import full_scrape
 
 IAM = Path(__file__).parent.parent / "deploy" / "iam"
 IAM_PREFIX = {"ses": "ses", "sesv2": "ses", "cloudwatch": "cloudwatch", "sts": "sts"}

@@ -11,12 +11,11 @@ import threading
 from collections.abc import Callable
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from ses_exporter.daemon import Exporter
 from ses_exporter.demo.responders import SimulatedError
 from tests.fakes import FakeAccountApi, read_timeout, throttled, too_many_requests
-from tests.helpers import config_for
+from tests.helpers import config_for, exporter_samples, sample_value
 
 
 class Clock:
@@ -25,23 +24,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-def scrape(exporter: Exporter) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    body, content_type = exporter.render_metrics(None)
-    assert content_type.startswith("text/plain")
-    return {
-        (s.name, frozenset(s.labels.items())): s.value
-        for family in text_string_to_metric_families(body.decode())
-        for s in family.samples
-    }
-
-
-def value(samples: dict, name: str, **labels: str) -> float | None:
-    for (sample_name, sample_labels), v in samples.items():
-        if sample_name == name and set(labels.items()) <= sample_labels:
-            return v
-    return None
 
 
 @pytest.fixture
@@ -83,10 +65,10 @@ def test_one_failing_target_keeps_others_and_its_last_values_until_stale(
 ) -> None:
     exporter, clock = setup
     poll_all(exporter)
-    first = scrape(exporter)
-    assert value(first, "aws_ses_daily_sending_quota", region="us-east-1") == 50000
-    assert value(first, "aws_ses_daily_sending_quota", region="eu-west-1") == 200
-    assert value(first, "aws_ses_daily_sending_quota", account_id="123456789012") is not None
+    first = exporter_samples(exporter)
+    assert sample_value(first, "aws_ses_daily_sending_quota", region="us-east-1") == 50000
+    assert sample_value(first, "aws_ses_daily_sending_quota", region="eu-west-1") == 200
+    assert sample_value(first, "aws_ses_daily_sending_quota", account_id="123456789012") is not None
 
     fake_api.fail("eu-west-1", "GetAccount", failure())
     fake_api.set_account(
@@ -95,14 +77,14 @@ def test_one_failing_target_keeps_others_and_its_last_values_until_stale(
     )
     clock.now += 60
     poll_all(exporter)
-    during = scrape(exporter)
+    during = exporter_samples(exporter)
     success = "ses_exporter_collector_success"
-    assert value(during, success, region="eu-west-1", collector="account") == 0
-    assert value(during, success, region="us-east-1", collector="account") == 1
+    assert sample_value(during, success, region="eu-west-1", collector="account") == 0
+    assert sample_value(during, success, region="us-east-1", collector="account") == 1
     # The healthy target moved on; the failing one still shows its last good values.
-    assert value(during, "aws_ses_sent_last_24h", region="us-east-1") == 42000
-    assert value(during, "aws_ses_sent_last_24h", region="eu-west-1") == 5
-    last_ok = value(
+    assert sample_value(during, "aws_ses_sent_last_24h", region="us-east-1") == 42000
+    assert sample_value(during, "aws_ses_sent_last_24h", region="eu-west-1") == 5
+    last_ok = sample_value(
         during, "ses_exporter_collector_last_success_timestamp_seconds", region="eu-west-1"
     )
     assert last_ok == clock.now - 60
@@ -110,16 +92,20 @@ def test_one_failing_target_keeps_others_and_its_last_values_until_stale(
     # max_staleness defaults to 3 x interval = 180 s after the last success.
     clock.now += 120
     poll_all(exporter)
-    assert value(scrape(exporter), "aws_ses_sent_last_24h", region="eu-west-1") == 5
+    assert (
+        sample_value(exporter_samples(exporter), "aws_ses_sent_last_24h", region="eu-west-1") == 5
+    )
     clock.now += 1
     poll_all(exporter)
-    stale = scrape(exporter)
-    assert value(stale, "aws_ses_sent_last_24h", region="eu-west-1") is None
-    assert value(stale, "aws_ses_daily_sending_quota", region="eu-west-1") is None
-    assert value(stale, "aws_ses_sent_last_24h", region="us-east-1") == 42000
-    assert value(stale, success, region="eu-west-1") == 0
+    stale = exporter_samples(exporter)
+    assert sample_value(stale, "aws_ses_sent_last_24h", region="eu-west-1") is None
+    assert sample_value(stale, "aws_ses_daily_sending_quota", region="eu-west-1") is None
+    assert sample_value(stale, "aws_ses_sent_last_24h", region="us-east-1") == 42000
+    assert sample_value(stale, success, region="eu-west-1") == 0
     assert (
-        value(stale, "ses_exporter_collector_last_success_timestamp_seconds", region="eu-west-1")
+        sample_value(
+            stale, "ses_exporter_collector_last_success_timestamp_seconds", region="eu-west-1"
+        )
         == last_ok
     )
 
@@ -127,9 +113,9 @@ def test_one_failing_target_keeps_others_and_its_last_values_until_stale(
     fake_api.fail("eu-west-1", "GetAccount", None)
     clock.now += 60
     poll_all(exporter)
-    back = scrape(exporter)
-    assert value(back, success, region="eu-west-1") == 1
-    assert value(back, "aws_ses_sent_last_24h", region="eu-west-1") == 5
+    back = exporter_samples(exporter)
+    assert sample_value(back, success, region="eu-west-1") == 1
+    assert sample_value(back, "aws_ses_sent_last_24h", region="eu-west-1") == 5
 
 
 def test_stale_values_are_dropped_at_scrape_time_even_without_a_poll(
@@ -138,9 +124,14 @@ def test_stale_values_are_dropped_at_scrape_time_even_without_a_poll(
     exporter, clock = setup
     poll_all(exporter)
     clock.now += 180
-    assert value(scrape(exporter), "aws_ses_max_send_rate", region="us-east-1") == 14
+    assert (
+        sample_value(exporter_samples(exporter), "aws_ses_max_send_rate", region="us-east-1") == 14
+    )
     clock.now += 1
-    assert value(scrape(exporter), "aws_ses_max_send_rate", region="us-east-1") is None
+    assert (
+        sample_value(exporter_samples(exporter), "aws_ses_max_send_rate", region="us-east-1")
+        is None
+    )
 
 
 def test_failures_are_counted_by_outcome(
@@ -149,14 +140,22 @@ def test_failures_are_counted_by_outcome(
     exporter, _ = setup
     fake_api.fail("eu-west-1", "GetAccount", throttled())
     poll_all(exporter)
-    samples = scrape(exporter)
+    samples = exporter_samples(exporter)
     requests = "ses_exporter_aws_requests_total"
     assert (
-        value(samples, requests, service="sesv2", operation="GetAccount", outcome="Throttling") == 1
+        sample_value(
+            samples, requests, service="sesv2", operation="GetAccount", outcome="Throttling"
+        )
+        == 1
     )
-    assert value(samples, requests, service="sesv2", operation="GetAccount", outcome="success") == 1
     assert (
-        value(samples, requests, service="sts", operation="GetCallerIdentity", outcome="success")
+        sample_value(samples, requests, service="sesv2", operation="GetAccount", outcome="success")
+        == 1
+    )
+    assert (
+        sample_value(
+            samples, requests, service="sts", operation="GetCallerIdentity", outcome="success"
+        )
         == 1
     )
 
@@ -209,12 +208,17 @@ def test_a_poll_in_flight_keeps_the_last_good_values_past_max_staleness(
     assert started.wait(10)
     for seconds in (60, 119, 121, 400):  # 180, 239, 241 and 520 s after the last success
         clock.now = 1_800_000_000.0 + seconds + 60
-        assert value(scrape(exporter), "aws_ses_sent_last_24h", region="eu-west-1") == 5
+        assert (
+            sample_value(exporter_samples(exporter), "aws_ses_sent_last_24h", region="eu-west-1")
+            == 5
+        )
     release.set()
     poller.join(10)
-    samples = scrape(exporter)
-    assert value(samples, "aws_ses_sent_last_24h", region="eu-west-1") == 7
-    assert value(samples, "ses_exporter_collector_duration_seconds", region="eu-west-1") == 400
+    samples = exporter_samples(exporter)
+    assert sample_value(samples, "aws_ses_sent_last_24h", region="eu-west-1") == 7
+    assert (
+        sample_value(samples, "ses_exporter_collector_duration_seconds", region="eu-west-1") == 400
+    )
 
 
 def test_a_failing_poll_in_flight_drops_stale_values_when_it_fails(
@@ -230,10 +234,15 @@ def test_a_failing_poll_in_flight_drops_stale_values_when_it_fails(
     poller.start()
     assert started.wait(10)
     clock.now += 100  # 270 s after the last success: kept only because a poll is under way
-    assert value(scrape(exporter), "aws_ses_sent_last_24h", region="eu-west-1") == 5
+    assert (
+        sample_value(exporter_samples(exporter), "aws_ses_sent_last_24h", region="eu-west-1") == 5
+    )
     release.set()
     poller.join(10)
-    assert value(scrape(exporter), "aws_ses_sent_last_24h", region="eu-west-1") is None
+    assert (
+        sample_value(exporter_samples(exporter), "aws_ses_sent_last_24h", region="eu-west-1")
+        is None
+    )
 
 
 def test_a_poll_that_starts_after_the_values_went_stale_does_not_bring_them_back(
@@ -244,5 +253,8 @@ def test_a_poll_that_starts_after_the_values_went_stale_does_not_bring_them_back
     target = next(t for t in exporter.targets if t.region == "eu-west-1")
     clock.now += 181
     exporter.poller.store.record_start(("test", "eu-west-1", "account"), clock.now, None)
-    assert value(scrape(exporter), "aws_ses_sent_last_24h", region="eu-west-1") is None
+    assert (
+        sample_value(exporter_samples(exporter), "aws_ses_sent_last_24h", region="eu-west-1")
+        is None
+    )
     assert target.account.label == "123456789012"

@@ -36,7 +36,7 @@ from ses_exporter.collectors.send_statistics import send_statistics_families
 from ses_exporter.collectors.suppression import suppression_families
 from ses_exporter.config import ReputationThresholds
 from tests.fakes import FakeAccountApi
-from tests.test_golden import GOLDEN, polled_exporter
+from tests.golden import GOLDEN, polled_exporter
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = Path(ses_exporter.__file__).resolve().parent

@@ -27,7 +27,8 @@ from typing import Any
 
 import pytest
 
-from tests.faultproxy import DaemonProcess, Fault, FaultProxy, MotoServer, Scrape
+from tests.daemon import DaemonProcess, Scrape
+from tests.faultproxy import Fault, FaultProxy, MotoServer
 
 pytestmark = pytest.mark.process
 

@@ -13,9 +13,9 @@ from html import escape
 
 import pytest
 
+from tests.daemon import DaemonProcess, demo_config, demo_daemon
 from tests.helpers import page_field
-from tests.test_pages import Html, cell, fleet_rows
-from tests.test_process import Daemon, demo_config, start
+from tests.html import Html, cell, fleet_rows
 
 pytestmark = pytest.mark.process
 
@@ -30,21 +30,17 @@ CONFIG = (
 
 
 @pytest.fixture(scope="module")
-def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonProcess]:
     assert REGIONS in CONFIG and NAME in CONFIG
-    d = start(tmp_path_factory.mktemp("pages"), config_text=CONFIG)
-    try:
+    with demo_daemon(tmp_path_factory.mktemp("pages"), config_text=CONFIG) as d:
         d.wait_ready(timeout=90)
         yield d
-    finally:
-        if d.proc.poll() is None:
-            d.proc.kill()
-        d.proc.wait(timeout=10)
 
 
-def page(daemon: Daemon, path: str, status: int = 200) -> Html:
-    got, body, headers = daemon.get(path)
-    assert got == status, (path, body[:500])
+def page(daemon: DaemonProcess, path: str, status: int = 200) -> Html:
+    response = daemon.request(path)
+    body, headers = response.body, response.headers
+    assert response.status == status, (path, body[:500])
     assert headers["Content-Type"] == "text/html; charset=utf-8"
     assert "script-src 'none'" in headers["Content-Security-Policy"]
     html = Html.check(body)
@@ -57,8 +53,8 @@ def page(daemon: Daemon, path: str, status: int = 200) -> Html:
     return html
 
 
-def test_fleet_shows_each_health_in_the_consoles_words(daemon: Daemon) -> None:
-    _, body, _ = daemon.get("/")
+def test_fleet_shows_each_health_in_the_consoles_words(daemon: DaemonProcess) -> None:
+    body = daemon.request("/").body
     page(daemon, "/")
     assert fleet_rows(body) == [
         (ACCOUNT, "ap-northeast-1"),
@@ -76,15 +72,15 @@ def test_fleet_shows_each_health_in_the_consoles_words(daemon: Daemon) -> None:
     assert cell(body, ACCOUNT, "eu-west-1", "production") == "Sandbox"
     assert cell(body, ACCOUNT, "us-east-1", "errors") == "None"
     assert cell(body, ACCOUNT, "us-east-1", "reputation") in ("Healthy", "Under review")
-    _, only, _ = daemon.get("/?health=SHUTDOWN")
+    only = daemon.request("/?health=SHUTDOWN").body
     assert fleet_rows(only) == [(ACCOUNT, "ap-northeast-1")]
-    _, some, _ = daemon.get("/?q=1234&region=eu-west-1")
+    some = daemon.request("/?q=1234&region=eu-west-1").body
     assert fleet_rows(some) == [(ACCOUNT, "eu-west-1")]
 
 
-def test_target_view_shows_the_panes_with_the_simulated_values(daemon: Daemon) -> None:
+def test_target_view_shows_the_panes_with_the_simulated_values(daemon: DaemonProcess) -> None:
     html = page(daemon, f"/targets/{ACCOUNT}/us-east-1?days=14")
-    _, body, _ = daemon.get(f"/targets/{ACCOUNT}/us-east-1?days=14")
+    body = daemon.request(f"/targets/{ACCOUNT}/us-east-1?days=14").body
     sections = [a["id"] for t, a in html.tags if t == "section"]
     assert sections[:6] == [
         "sending-limits",
@@ -118,12 +114,13 @@ def test_target_view_shows_the_panes_with_the_simulated_values(daemon: Daemon) -
     assert sorted(sets) == ["marketing", "newsletters", "transactional"]
 
 
-def test_other_pages(daemon: Daemon) -> None:
+def test_other_pages(daemon: DaemonProcess) -> None:
     html = page(daemon, f"/targets/{ACCOUNT}/ap-northeast-1?days=1&sort=name")
     assert html.find("dd", data_field="health")
     page(daemon, f"/targets/{ACCOUNT}/sa-east-1", status=404)
-    status, css, headers = daemon.get("/static/pages.css")
-    assert status == 200 and headers["Content-Type"] == "text/css; charset=utf-8"
-    assert "prefers-color-scheme" in css
-    status, body, _ = daemon.get("/status")
-    assert status == 200 and "send_statistics" in body and "ap-northeast-1" in body
+    css = daemon.request("/static/pages.css")
+    assert css.status == 200 and css.headers["Content-Type"] == "text/css; charset=utf-8"
+    assert "prefers-color-scheme" in css.body
+    status = daemon.request("/status")
+    body = status.body
+    assert status.status == 200 and "send_statistics" in body and "ap-northeast-1" in body

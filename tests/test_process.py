@@ -2,102 +2,26 @@
 
 from __future__ import annotations
 
-import os
-import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from ses_exporter.demo import DEMO_CONFIG
-from tests.conftest import free_port
+from tests.daemon import DaemonProcess, demo_daemon, run_exporter
 
 pytestmark = pytest.mark.process
 
 
-def demo_config(**intervals: str) -> str:
-    """The demo's own configuration with shorter collector intervals, so tests need not wait.
-
-    ``demo_config(account="1s")`` is ``ses_exporter.demo.DEMO_CONFIG`` with the account
-    collector polling every second instead of every 15 s.
-    """
-    text = DEMO_CONFIG
-    for collector, interval in intervals.items():
-        line = re.compile(rf"^(  {collector}: {{interval: )[0-9a-z]+", re.MULTILINE)
-        text, found = line.subn(rf"\g<1>{interval}", text)
-        assert found == 1, f"DEMO_CONFIG sets no interval for {collector}"
-    return text
-
-
-# A poll every second, so that a test sees SentLast24Hours move within a few seconds.
-FAST_DEMO_CONFIG = demo_config(account="1s")
-
-
-class Daemon:
-    def __init__(self, proc: subprocess.Popen[bytes], port: int):
-        self.proc, self.port = proc, port
-
-    def get(self, path: str, method: str = "GET") -> tuple[int, str, dict[str, str]]:
-        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", method=method)
-        try:
-            with urllib.request.urlopen(req, timeout=5) as resp:
-                return resp.status, resp.read().decode(), dict(resp.headers)
-        except urllib.error.HTTPError as err:
-            return err.code, err.read().decode(), dict(err.headers)
-
-    def wait_ready(self, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, "daemon exited early"
-            try:
-                if self.get("/-/ready")[0] == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError("daemon never became ready")
-
-
-def start(tmp_path: Path, *args: str, config_text: str = FAST_DEMO_CONFIG) -> Daemon:
-    config = tmp_path / "demo.yaml"
-    config.write_text(config_text)
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "ses_exporter",
-            "--demo",
-            f"--config.file={config}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            *args,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
-    return Daemon(proc, port)
-
-
 @pytest.fixture
-def daemon(tmp_path: Path) -> Iterator[Daemon]:
-    d = start(tmp_path)
-    try:
+def daemon(tmp_path: Path) -> Iterator[DaemonProcess]:
+    with demo_daemon(tmp_path) as d:
         d.wait_ready()
         yield d
-    finally:
-        if d.proc.poll() is None:
-            d.proc.kill()
-        d.proc.wait(timeout=10)
 
 
 def samples(body: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -112,10 +36,11 @@ def by_region(found: dict, name: str) -> dict[str, float]:
     return {dict(labels)["region"]: v for (n, labels), v in found.items() if n == name}
 
 
-def test_demo_serves_account_metrics_for_two_regions_and_they_move(daemon: Daemon) -> None:
-    status, body, headers = daemon.get("/metrics")
-    assert status == 200
-    assert headers["Content-Type"].startswith("text/plain; version=0.0.4")
+def test_demo_serves_account_metrics_for_two_regions_and_they_move(daemon: DaemonProcess) -> None:
+    response = daemon.request("/metrics")
+    assert response.status == 200
+    body = response.body
+    assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
     first = samples(body)
     quota = by_region(first, "aws_ses_daily_sending_quota")
     assert quota == {"us-east-1": 50000, "eu-west-1": 200}
@@ -133,32 +58,35 @@ def test_demo_serves_account_metrics_for_two_regions_and_they_move(daemon: Daemo
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         time.sleep(1)
-        now = by_region(samples(daemon.get("/metrics")[1]), "aws_ses_sent_last_24h")
+        now = by_region(samples(daemon.request("/metrics").body), "aws_ses_sent_last_24h")
         if now["us-east-1"] != sent["us-east-1"]:
             break
     else:
         pytest.fail("demo values did not move")
 
 
-def test_endpoints(daemon: Daemon) -> None:
-    assert daemon.get("/-/healthy")[:2] == (200, "Healthy\n")
-    assert daemon.get("/-/ready")[:2] == (200, "Ready\n")
-    status, page, _ = daemon.get("/status")
-    assert status == 200
+def test_endpoints(daemon: DaemonProcess) -> None:
+    healthy, ready = daemon.request("/-/healthy"), daemon.request("/-/ready")
+    assert (healthy.status, healthy.body) == (200, "Healthy\n")
+    assert (ready.status, ready.body) == (200, "Ready\n")
+    status = daemon.request("/status")
+    assert status.status == 200
+    page = status.body
     assert "SES Exporter" in page and "/metrics" in page
     assert "us-east-1" in page and "eu-west-1" in page and "account" in page
-    status, page, _ = daemon.get("/")
-    assert status == 200 and '<table id="fleet">' in page
-    assert daemon.get("/nope")[0] == 404
-    assert daemon.get("/-/reload")[0] == 405
+    fleet = daemon.request("/")
+    page = fleet.body
+    assert fleet.status == 200 and '<table id="fleet">' in page
+    assert daemon.request("/nope").status == 404
+    assert daemon.request("/-/reload").status == 405
 
 
-def test_clean_shutdown_on_sigterm_within_5_seconds(daemon: Daemon) -> None:
+def test_clean_shutdown_on_sigterm_within_5_seconds(daemon: DaemonProcess) -> None:
     started = time.monotonic()
     daemon.proc.send_signal(signal.SIGTERM)
     assert daemon.proc.wait(timeout=5) == 0
     assert time.monotonic() - started < 5
-    output = daemon.proc.stdout.read().decode() if daemon.proc.stdout else ""
+    output = daemon.output()
     assert "Traceback" not in output
     assert "level=info" in output and 'msg="shutting down"' in output
 
@@ -166,13 +94,7 @@ def test_clean_shutdown_on_sigterm_within_5_seconds(daemon: Daemon) -> None:
 def test_invalid_config_exits_2_without_traceback(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("accounts:\n  - regions: [us-east-x]\n")
-    result = subprocess.run(
-        [sys.executable, "-m", "ses_exporter", f"--config.file={bad}"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    result = run_exporter(f"--config.file={bad}", timeout=30)
     assert result.returncode == 2
     assert "accounts[0].regions[0]: 'us-east-x' is not an AWS region" in result.stderr
     assert "Traceback" not in result.stderr
@@ -180,34 +102,28 @@ def test_invalid_config_exits_2_without_traceback(tmp_path: Path) -> None:
 
 def test_config_check_of_the_example_config() -> None:
     example = Path(__file__).parent.parent / "config.example.yaml"
-    result = subprocess.run(
-        [sys.executable, "-m", "ses_exporter", "--config.check", f"--config.file={example}"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    result = run_exporter("--config.check", f"--config.file={example}", timeout=30)
     assert result.returncode == 0, result.stderr
     assert "OK" in result.stdout
 
 
 def test_reload_keeps_the_old_config_when_the_new_one_is_invalid(
-    daemon: Daemon, tmp_path: Path
+    daemon: DaemonProcess,
 ) -> None:
-    config = tmp_path / "demo.yaml"
+    config = daemon.config_file
     good = config.read_text()
     config.write_text("accounts: []\n")
-    status, body, _ = daemon.get("/-/reload", method="POST")
-    assert status == 500
-    assert "at least one account" in body
-    after = samples(daemon.get("/metrics")[1])
+    reload = daemon.request("/-/reload", method="POST")
+    assert reload.status == 500
+    assert "at least one account" in reload.body
+    after = samples(daemon.request("/metrics").body)
     assert after[("ses_exporter_config_last_reload_successful", frozenset())] == 0
     assert by_region(after, "aws_ses_daily_sending_quota") == {"us-east-1": 50000, "eu-west-1": 200}
     config.write_text(good.replace("[us-east-1, eu-west-1]", "[us-east-1]"))
     daemon.proc.send_signal(signal.SIGHUP)
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
-        found = samples(daemon.get("/metrics")[1])
+        found = samples(daemon.request("/metrics").body)
         if found[("ses_exporter_config_last_reload_successful", frozenset())] == 1 and by_region(
             found, "aws_ses_daily_sending_quota"
         ) == {"us-east-1": 50000}:
@@ -275,8 +191,8 @@ DEMO_FAMILIES = {
 NOT_ON_AWS = {f"aws_ses_{n}_total" for n in ("opens", "clicks", "delivery_delays", "subscriptions")}
 
 
-def test_demo_scrape_has_every_family_and_passes_promtool(daemon: Daemon) -> None:
-    body = daemon.get("/metrics")[1]
+def test_demo_scrape_has_every_family_and_passes_promtool(daemon: DaemonProcess) -> None:
+    body = daemon.request("/metrics").body
     names = {name for name, _ in samples(body)}
     assert DEMO_FAMILIES - names == set()
     assert NOT_ON_AWS & names == set()

@@ -5,17 +5,16 @@ where promtool or amtool is not installed) and by reading the YAML."""
 from __future__ import annotations
 
 import functools
-import importlib.util
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 import yaml
+
+from tests.prometheus import GENERATOR
 
 ROOT = Path(__file__).parent.parent
 METRICS_DOC = ROOT / "docs" / "metrics.md"
@@ -59,19 +58,6 @@ def run(*args: str | Path, timeout: float = 60) -> str:
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     return output
-
-
-def load_generator() -> ModuleType:
-    """deploy/prometheus/generate.py as a module (it is a script, not a package)."""
-    spec = importlib.util.spec_from_file_location("ses_rules_generate", DEPLOY / "generate.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-GENERATOR = load_generator()
 
 
 @functools.cache

@@ -29,9 +29,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.test_e2e import EXPORTER_CONFIG, Prometheus, firing, launch_prometheus
-from tests.test_process import Daemon, start
-from tests.test_rules import GENERATOR
+from tests.daemon import DEMO_CONFIG_FOR_PROMETHEUS, DaemonProcess, demo_daemon
+from tests.prometheus import GENERATOR, Prometheus, firing, launch_prometheus
 
 pytestmark = [
     pytest.mark.process,
@@ -42,10 +41,10 @@ BOUNCE_ALERT = "SesConfigurationSetBounceRateUnderReview"
 SHARD_ALERT = "SesExporterShardCoverageBroken"
 
 
-def gauge(daemon: Daemon, name: str) -> float:
-    status, body, _ = daemon.get("/metrics")
-    assert status == 200
-    found = re.search(rf"^{name} (\S+)$", body, re.MULTILINE)
+def gauge(daemon: DaemonProcess, name: str) -> float:
+    response = daemon.request("/metrics")
+    assert response.status == 200
+    found = re.search(rf"^{name} (\S+)$", response.body, re.MULTILINE)
     assert found, name
     return float(found.group(1))
 
@@ -63,14 +62,14 @@ def scrape_job(release: str, *ports: int) -> str:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
     tmp = tmp_path_factory.mktemp("rules-prometheus")
-    shards: list[Daemon] = []
+    shards: list[DaemonProcess] = []
     prometheus = None
     try:
         for index in (0, 1):
             shard_dir = tmp / f"shard-{index}"
             shard_dir.mkdir()
             args = ("--shard.count=2", f"--shard.index={index}")
-            shards.append(start(shard_dir, *args, config_text=EXPORTER_CONFIG))
+            shards.append(demo_daemon(shard_dir, *args, config_text=DEMO_CONFIG_FOR_PROMETHEUS))
         for shard in shards:
             shard.wait_ready(timeout=120)
         owned = [gauge(shard, "ses_exporter_targets") for shard in shards]
@@ -97,10 +96,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
         )
         yield prometheus
     finally:
-        for proc in [shard.proc for shard in shards] + [prometheus.proc if prometheus else None]:
-            if proc is not None and proc.poll() is None:
-                proc.terminate()
-                proc.wait(timeout=10)
+        for shard in shards:
+            shard.stop()
+        if prometheus is not None:
+            prometheus.stop()
 
 
 def rule_states(prometheus: Prometheus) -> list[dict[str, Any]]:

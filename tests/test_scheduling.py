@@ -15,8 +15,7 @@ import pytest
 
 from ses_exporter.daemon import Exporter
 from tests.fakes import FakeAccountApi
-from tests.helpers import config_for
-from tests.test_isolation import scrape, value
+from tests.helpers import config_for, exporter_samples, sample_value
 
 ONE_SECOND = (
     "collectors:\n  account: {interval: 1s}\n  send_statistics: {enabled: false}\n"
@@ -51,9 +50,9 @@ def test_a_poll_three_times_its_interval_keeps_every_series_in_every_scrape(
         scrapes, end, deadline = 0, time.monotonic() + 2 * POLL_SECONDS, time.monotonic() + 60
         while time.monotonic() < end or scrapes < 50 or skipped(exporter) < 3:
             assert time.monotonic() < deadline, f"{skipped(exporter)} ticks skipped"
-            samples = scrape(exporter)
-            assert value(samples, "aws_ses_max_send_rate", region="eu-west-1") == 14, scrapes
-            assert value(samples, "ses_exporter_collector_success", collector="account") == 1
+            samples = exporter_samples(exporter)
+            assert sample_value(samples, "aws_ses_max_send_rate", region="eu-west-1") == 14, scrapes
+            assert sample_value(samples, "ses_exporter_collector_success", collector="account") == 1
             scrapes += 1
             time.sleep(0.05)
         slow["on"] = False
@@ -75,7 +74,9 @@ KEEP_UP = "polls keep up with their interval again"
 
 
 def skipped(exporter: Exporter) -> float:
-    count = value(scrape(exporter), "ses_exporter_polls_skipped_total", collector="account")
+    count = sample_value(
+        exporter_samples(exporter), "ses_exporter_polls_skipped_total", collector="account"
+    )
     return 0 if count is None else count
 
 
@@ -126,7 +127,7 @@ def test_polls_tick_on_a_spread_grid_and_report_their_lag(
 def scheduling_lags(exporter: Exporter) -> list[float]:
     return [
         v
-        for (name, _), v in scrape(exporter).items()
+        for (name, _), v in exporter_samples(exporter).items()
         if name == "ses_exporter_collector_scheduling_lag_seconds"
     ]
 

@@ -32,7 +32,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.faultproxy import DaemonProcess, Fault, FaultProxy, MotoServer, World, fake_aws_env
+from tests.daemon import DaemonProcess, fake_aws_env
+from tests.faultproxy import Fault, FaultProxy, MotoServer, World
 
 pytestmark = pytest.mark.process
 

@@ -20,8 +20,8 @@ from ses_exporter.config import parse_config
 from ses_exporter.daemon import Exporter
 from ses_exporter.shard import POD_INDEX_ENV, Shard, ShardError, owner, resolve_shard
 from tests.fakes import FakeAccountApi
-from tests.orgworld import OrgWorld, build_organization
-from tests.test_discovery import ONLY_ACCOUNT_COLLECTOR, org_entry, sample
+from tests.helpers import ONLY_ACCOUNT_COLLECTOR, exporter_value
+from tests.orgworld import OrgWorld, build_organization, org_entry
 
 REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-2")
 KEYS = [f"{200_000_000_000 + i}/{region}" for i in range(500) for region in REGIONS]
@@ -189,9 +189,13 @@ def test_replicas_poll_what_one_process_polls_each_target_once(
         assert set().union(*shares) == polled(single)
         for replica in replicas:
             assert replica.all_shards_target_count() == single.target_count()
-            assert sample(replica, "ses_exporter_targets_all_shards") == single.target_count()
-            assert sample(replica, "ses_exporter_shards") == 3
-        assert sum(sample(r, "ses_exporter_targets") or 0 for r in replicas) == len(polled(single))
+            assert (
+                exporter_value(replica, "ses_exporter_targets_all_shards") == single.target_count()
+            )
+            assert exporter_value(replica, "ses_exporter_shards") == 3
+        assert sum(exporter_value(r, "ses_exporter_targets") or 0 for r in replicas) == len(
+            polled(single)
+        )
 
     check()  # before STS: the listed account and its discovered twin both polled
     assert len(polled(single)) == 1 + 2 + 2 * 120
@@ -209,4 +213,4 @@ def test_replicas_poll_what_one_process_polls_each_target_once(
     assert len(polled(single)) == 1 + 2 * 120
     assert (world.management_account_id, "eu-west-1") not in polled(single)
     for index, replica in enumerate(replicas):
-        assert sample(replica, "ses_exporter_shard_index") == index
+        assert exporter_value(replica, "ses_exporter_shard_index") == index

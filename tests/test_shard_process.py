@@ -9,8 +9,6 @@ Which targets a replica polls is read from its own ``/metrics``.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -18,9 +16,8 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import free_port
-from tests.faultproxy import MotoServer, fake_aws_env
-from tests.test_process import Daemon
+from tests.daemon import DaemonProcess
+from tests.faultproxy import MotoServer
 
 pytestmark = pytest.mark.process
 
@@ -51,36 +48,26 @@ def config(endpoint_url: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-class Replica(Daemon):
+def replica(config_path: Path, index: int, count: int) -> DaemonProcess:
     """One exporter process of ``count``, at ``index``."""
+    workdir = config_path.parent / f"replica-{index}-of-{count}"
+    shard = (f"--shard.count={count}", f"--shard.index={index}")
+    return DaemonProcess(config_path.read_text(), workdir, *shard, log_level=None)
 
-    def __init__(self, config_path: Path, index: int, count: int):
-        port = free_port()
-        command = [sys.executable, "-m", "ses_exporter", f"--config.file={config_path}"]
-        command += [f"--web.listen-address=127.0.0.1:{port}"]
-        command += [f"--shard.count={count}", f"--shard.index={index}"]
-        proc = subprocess.Popen(
-            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=fake_aws_env()
-        )
-        super().__init__(proc, port)
 
-    def polled(self) -> tuple[set[Target], dict[str, float]]:
-        """The targets whose poll succeeded, and the shard self-metrics."""
-        _, body, _ = self.get("/metrics")
-        targets: set[Target] = set()
-        gauges: dict[str, float] = {}
-        for family in text_string_to_metric_families(body):
-            for s in family.samples:
-                if s.name == "ses_exporter_collector_success":
-                    assert s.value == 1, s.labels
-                    targets.add((s.labels["account_id"], s.labels["region"]))
-                elif s.name.startswith(("ses_exporter_shard", "ses_exporter_targets")):
-                    gauges[s.name] = s.value
-        return targets, gauges
-
-    def stop(self) -> None:
-        self.proc.kill()
-        self.proc.wait(timeout=10)
+def polled(replica: DaemonProcess) -> tuple[set[Target], dict[str, float]]:
+    """The targets whose poll succeeded, and the shard self-metrics."""
+    body = replica.request("/metrics").body
+    targets: set[Target] = set()
+    gauges: dict[str, float] = {}
+    for family in text_string_to_metric_families(body):
+        for s in family.samples:
+            if s.name == "ses_exporter_collector_success":
+                assert s.value == 1, s.labels
+                targets.add((s.labels["account_id"], s.labels["region"]))
+            elif s.name.startswith(("ses_exporter_shard", "ses_exporter_targets")):
+                gauges[s.name] = s.value
+    return targets, gauges
 
 
 @pytest.fixture(scope="module")
@@ -91,15 +78,15 @@ def moto() -> Iterator[MotoServer]:
 
 def run_replicas(config_path: Path, count: int) -> list[set[Target]]:
     with ExitStack() as stack:
-        replicas = [Replica(config_path, i, count) for i in range(count)]
-        for replica in replicas:
-            stack.callback(replica.stop)
-        for replica in replicas:
-            replica.wait_ready(timeout=60)
+        replicas = [replica(config_path, i, count) for i in range(count)]
+        for started in replicas:
+            stack.callback(started.stop)
+        for started in replicas:
+            started.wait_ready(timeout=60)
         shares = []
         expected_all = len(REGIONS) * (1 + len(ROLE_ACCOUNTS))
-        for index, replica in enumerate(replicas):
-            targets, gauges = replica.polled()
+        for index, started in enumerate(replicas):
+            targets, gauges = polled(started)
             assert gauges == {
                 "ses_exporter_targets": len(targets),
                 "ses_exporter_targets_all_shards": expected_all,

@@ -12,56 +12,10 @@ from collections.abc import Iterator, Mapping
 import bcrypt
 import pytest
 
-from ses_exporter.store import PollStatus, ResultStore
+from ses_exporter.store import PollStatus
 from ses_exporter.web import WebServer, parse_listen_address, parse_web_config
 from ses_exporter.web.app import render_landing_page
-
-METRICS = (
-    b"# HELP aws_ses_max_send_rate MaxSendRate (cached).\n" + b"aws_ses_max_send_rate 14\n" * 40
-)
-METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-
-
-def maybe_gzip(body: bytes, compress: bool) -> bytes:
-    """What a WebApp answers for render_metrics(..., gzip=compress)."""
-    return gzip.compress(body, mtime=0) if compress else body
-
-
-class FakeApp:
-    version = "1.2.3-test"
-
-    def __init__(self) -> None:
-        self.reset()
-
-    def reset(self) -> None:
-        self.ready = False
-        self.store = ResultStore()
-        self.render_error: Exception | None = None
-        self.reload_result: tuple[bool, str] | Exception = (True, "config reloaded")
-        self.accept_headers: list[str | None] = []
-        self.reloads = 0
-
-    def render_metrics(self, accept_header: str | None, gzip: bool = False) -> tuple[bytes, str]:
-        self.accept_headers.append(accept_header)
-        if self.render_error is not None:
-            raise self.render_error
-        return maybe_gzip(METRICS, gzip), METRICS_TYPE
-
-    def is_ready(self) -> bool:
-        return self.ready
-
-    def page(self, path: str, query: str) -> tuple[int, str, bytes] | None:
-        """The pages themselves are tested in test_pages.py; here only their routing."""
-        if path == "/":
-            return 200, "text/html; charset=utf-8", f"<p>fleet {query}</p>".encode()
-        return None
-
-    def reload(self) -> tuple[bool, str]:
-        self.reloads += 1
-        if isinstance(self.reload_result, Exception):
-            raise self.reload_result
-        return self.reload_result
-
+from tests.webapp import METRICS, METRICS_TYPE, FakeApp, raw_exchange
 
 Response = tuple[int, http.client.HTTPMessage, bytes]
 
@@ -80,16 +34,6 @@ def fetch(
         return resp.status, resp.headers, resp.read()
     finally:
         conn.close()
-
-
-def raw_exchange(port: int, data: bytes) -> bytes:
-    """Send bytes as they are; read until the server closes the connection."""
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-        sock.sendall(data)
-        chunks = []
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-    return b"".join(chunks)
 
 
 @pytest.fixture(scope="module")

@@ -4,32 +4,22 @@ connections, reloads, and a real Prometheus scraping through all of it."""
 from __future__ import annotations
 
 import base64
-import datetime
 import http.client
-import ipaddress
 import json
-import os
 import re
 import shutil
 import signal
 import socket
 import ssl
 import subprocess
-import sys
-import threading
 import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 import bcrypt
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from ses_exporter.demo import DEMO_CONFIG
 from ses_exporter.web import (
@@ -40,8 +30,10 @@ from ses_exporter.web import (
     parse_web_config,
 )
 from ses_exporter.web.auth import BasicAuth, RateLimit, RateLimiter
-from tests.conftest import free_port
-from tests.test_web import FakeApp, maybe_gzip
+from tests.daemon import DaemonProcess
+from tests.pki import Pki, client_context, make_pki
+from tests.prometheus import launch_prometheus
+from tests.webapp import FakeApp, maybe_gzip
 
 PASSWORD = "s3cret-Pa55"
 # Cost 4, the minimum, keeps the tests fast; promtool accepts it.
@@ -54,114 +46,9 @@ needs_promtool = pytest.mark.skipif(PROMTOOL is None, reason="promtool is not in
 # --- certificates ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Pki:
-    """A CA, a server certificate for 127.0.0.1/localhost, and client certificates."""
-
-    directory: Path
-    ca: Path
-    server_cert: Path
-    server_key: Path
-    client_cert: Path  # signed by ca, SAN DNS:prometheus.example
-    client_key: Path
-    rogue_cert: Path  # signed by another CA
-    rogue_key: Path
-    other_server_cert: Path  # a second server certificate, for reloads
-    other_server_key: Path
-
-
-def _key() -> ec.EllipticCurvePrivateKey:
-    return ec.generate_private_key(ec.SECP256R1())
-
-
-def _cert(
-    subject: str,
-    key: ec.EllipticCurvePrivateKey,
-    issuer: tuple[x509.Name, ec.EllipticCurvePrivateKey] | None,
-    sans: list[x509.GeneralName],
-    ca: bool = False,
-) -> x509.Certificate:
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
-    issuer_name, issuer_key = issuer if issuer else (name, key)
-    now = datetime.datetime.now(datetime.UTC)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(issuer_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    )
-    if ca:
-        usage = x509.KeyUsage(False, False, False, False, False, True, True, False, False)
-        builder = builder.add_extension(usage, critical=True)
-        builder = builder.add_extension(
-            x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
-        )
-    else:
-        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-    if issuer:
-        builder = builder.add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
-            critical=False,
-        )
-    return builder.sign(issuer_key, hashes.SHA256())
-
-
-def _write(directory: Path, name: str, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey):
-    cert_path, key_path = directory / f"{name}.crt", directory / f"{name}.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
-def make_pki(directory: Path) -> Pki:
-    ca_key, rogue_ca_key = _key(), _key()
-    ca = _cert("test CA", ca_key, None, [], ca=True)
-    rogue_ca = _cert("rogue CA", rogue_ca_key, None, [], ca=True)
-    server_sans: list[x509.GeneralName] = [
-        x509.DNSName("localhost"),
-        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-    ]
-    client_sans: list[x509.GeneralName] = [x509.DNSName("prometheus.example")]
-    ca_path, _ = _write(directory, "ca", ca, ca_key)
-    made = {}
-    for name, issuer, sans in [
-        ("server", (ca.subject, ca_key), server_sans),
-        ("other_server", (ca.subject, ca_key), server_sans),
-        ("client", (ca.subject, ca_key), client_sans),
-        ("rogue", (rogue_ca.subject, rogue_ca_key), client_sans),
-    ]:
-        key = _key()
-        made[name] = _write(directory, name, _cert(name, key, issuer, sans), key)
-    return Pki(
-        directory,
-        ca_path,
-        *made["server"],
-        *made["client"],
-        *made["rogue"],
-        *made["other_server"],
-    )
-
-
 @pytest.fixture(scope="session")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     return make_pki(tmp_path_factory.mktemp("pki"))
-
-
-def client_context(pki: Pki, cert: Path | None = None, key: Path | None = None) -> ssl.SSLContext:
-    context = ssl.create_default_context(cafile=str(pki.ca))
-    if cert is not None:
-        context.load_cert_chain(str(cert), str(key))
-    return context
 
 
 def basic(user: str, password: str) -> dict[str, str]:
@@ -788,24 +675,6 @@ class ScrapeApp(FakeApp):
         return body, "text/plain; version=0.0.4; charset=utf-8"
 
 
-def start_prometheus(directory: Path, config: str) -> tuple[subprocess.Popen[bytes], int]:
-    assert PROMETHEUS is not None
-    (directory / "prometheus.yml").write_text(config)
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            PROMETHEUS,
-            f"--config.file={directory / 'prometheus.yml'}",
-            f"--storage.tsdb.path={directory / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--log.level=warn",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    return proc, port
-
-
 def wait_for_targets(port: int, jobs: set[str], timeout: float = 30) -> dict[str, dict]:
     """The scrape pool's view of each job once every job was scraped at least once."""
     deadline = time.monotonic() + timeout
@@ -894,17 +763,10 @@ def test_prometheus_scrapes_over_tls_with_basic_auth_and_mtls(
         "global": {"scrape_interval": "1s", "scrape_timeout": "1s"},
         "scrape_configs": jobs,
     }
-    proc, port = start_prometheus(tmp_path, json.dumps(config))  # JSON is YAML
-    try:
-        targets = wait_for_targets(port, {j["job_name"] for j in jobs})
-        up = query_up(port)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    (tmp_path / "prometheus.yml").write_text(json.dumps(config))  # JSON is YAML
+    with launch_prometheus(tmp_path / "prometheus.yml", tmp_path / "data") as prometheus:
+        targets = wait_for_targets(prometheus.port, {j["job_name"] for j in jobs})
+        up = query_up(prometheus.port)
     errors = {name: target["lastError"] for name, target in targets.items()}
     assert up == {
         "basic_auth": 1,
@@ -936,41 +798,15 @@ def test_daemon_serves_tls_with_basic_auth_and_rereads_it_on_reload(
         f"tls_server_config: {{cert_file: {pki.server_cert}, key_file: {pki.server_key}}}\n"
         f"basic_auth_users: {{prometheus: '{HASH}'}}\n",
     )
-    config_file = write_config(tmp_path, DEMO_CONFIG, "demo.yml")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "ses_exporter",
-            "--demo",
-            f"--config.file={config_file}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            f"--web.config.file={web_file}",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
-    output: list[bytes] = []
-    reader = threading.Thread(target=lambda: output.extend(proc.stdout or []), daemon=True)
-    reader.start()
-    context = client_context(pki)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                reader.join(timeout=5)
-                pytest.fail(f"daemon exited: {b''.join(output).decode()}")
-            try:
-                status = tls_fetch(port, context, "/-/healthy", basic("prometheus", PASSWORD))[0]
-                if status == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "daemon never answered over TLS"
-            time.sleep(0.2)
+    with DaemonProcess(
+        DEMO_CONFIG, tmp_path / "daemon", "--demo", f"--web.config.file={web_file}", log_level=None
+    ) as daemon:
+        port, proc = daemon.port, daemon.proc
+        context = client_context(pki)
+        daemon.wait_until(
+            "answered over TLS",
+            lambda: tls_fetch(port, context, "/-/healthy", basic("prometheus", PASSWORD))[0] == 200,
+        )
         assert tls_fetch(port, context, headers=basic("prometheus", PASSWORD))[0] == 200
         assert tls_fetch(port, context, headers=basic("prometheus", "wrong"))[0] == 401
         new_hash = bcrypt.hashpw(b"rotated", bcrypt.gensalt(4)).decode()
@@ -991,11 +827,6 @@ def test_daemon_serves_tls_with_basic_auth_and_rereads_it_on_reload(
         assert tls_fetch(port, context, headers=auth)[0] == 200
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=10)
-    reader.join(timeout=5)
-    log = b"".join(output).decode()
+    log = daemon.output()
     assert "Traceback" not in log
     assert PASSWORD not in log and "rotated" not in log
