@@ -67,7 +67,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from ses_exporter.collectors import REGISTRY
 from ses_exporter.exposition import render
 
-WAIT_SECONDS = 2 * world.INTERVAL_SECONDS + 60
+WAIT_SECONDS = 2 * world.INTERVAL_SECONDS + 240  # 1,000 sets and identities read per poll on moto
 BUSY_SECONDS = 3 * world.INTERVAL_SECONDS
 TARGET_SETS, TARGET_P50, TARGET_P99, TARGET_CACHE_RATIO = 1000, 0.010, 0.050, 2.0
 GZIP = {"Accept-Encoding": "gzip"}
