@@ -11,7 +11,7 @@ from typing import Any
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
-from ses_exporter.aws import ClientFactory, RequestCounter
+from ses_exporter.aws import ClientFactory, RequestCounter, TargetClients, make_session
 from ses_exporter.config import Config, parse_config
 from ses_exporter.daemon import Exporter
 from ses_exporter.targets import Target, build_targets
@@ -98,3 +98,29 @@ def exporter_value(exporter: Exporter, name: str, **labels: str) -> float | None
     """The first sample of ``name`` with these labels (among others) in the exporter's
     scrape, else None."""
     return sample_value(exporter_samples(exporter), name, **labels)
+
+
+def paced_clients(counter: RequestCounter, region: str) -> TargetClients:
+    """One target's clients to moto (or a Stubber), paced at 1,000 requests/s so that tests
+    never wait; what a collector reads per poll follows its own settings, not this pace."""
+    session = make_session(
+        profile=None,
+        role_arn=None,
+        external_id=None,
+        endpoint_url=None,
+        region=region,
+        counter=counter,
+    )
+    return session.target_clients(region, 1000)
+
+
+def record_calls(clients: TargetClients, operation: str, parameter: str) -> list[str]:
+    """The ``parameter`` of every sesv2 ``operation`` call (e.g. GetEmailIdentity's
+    EmailIdentity), in call order."""
+    found: list[str] = []
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        found.append(params[parameter])
+
+    clients.sesv2.meta.events.register(f"provide-client-params.sesv2.{operation}", record)
+    return found

@@ -17,7 +17,7 @@ import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 from botocore.stub import Stubber
 
-from ses_exporter.aws import RequestCounter, TargetClients, make_session
+from ses_exporter.aws import RequestCounter, TargetClients
 from ses_exporter.collectors.configuration_sets import (
     ConfigurationSetsCollector,
     ConfigurationSetSnapshot,
@@ -29,7 +29,7 @@ from ses_exporter.collectors.configuration_sets import (
 )
 from ses_exporter.collectors.refresh import refresh_budget
 from ses_exporter.config import parse_config
-from tests.helpers import Values, values
+from tests.helpers import Values, paced_clients, record_calls, values
 
 REGION = "eu-west-1"
 LABELS = {"account_id": "123456789012", "region": REGION}
@@ -46,29 +46,6 @@ def sending(got: Values) -> dict[str, float]:
 
 def count(got: Values) -> float:
     return got[("aws_ses_configuration_sets", ())]
-
-
-def record_gets(clients: TargetClients) -> list[str]:
-    """The names passed to GetConfigurationSet, in call order."""
-    names: list[str] = []
-
-    def record(params: dict[str, Any], **_: Any) -> None:
-        names.append(params["ConfigurationSetName"])
-
-    clients.sesv2.meta.events.register("provide-client-params.sesv2.GetConfigurationSet", record)
-    return names
-
-
-def make_clients(counter: RequestCounter) -> TargetClients:
-    session = make_session(
-        profile=None,
-        role_arn=None,
-        external_id=None,
-        endpoint_url=None,
-        region=REGION,
-        counter=counter,
-    )
-    return session.target_clients(REGION, 1000)
 
 
 def make_collector(
@@ -257,7 +234,7 @@ def test_no_sets_gives_a_zero_count_and_no_per_set_families() -> None:
 
 def test_first_poll_of_1200_sets_fetches_only_the_budget(aws: None) -> None:
     counter = RequestCounter()
-    clients = make_clients(counter)  # Stubber answers; the parameters are checked
+    clients = paced_clients(counter, REGION)  # Stubber answers; the parameters are checked
     collector = make_collector(clients)  # 60 s at 1 request/s: 30 calls, 2 for the list
     names = [f"set-{i:04d}" for i in range(1200)]
     before = counter.snapshot()
@@ -290,12 +267,12 @@ def test_first_poll_of_1200_sets_fetches_only_the_budget(aws: None) -> None:
 
 def test_later_polls_fetch_the_rest_then_the_oldest(aws: None) -> None:
     counter = RequestCounter()
-    clients = make_clients(counter)
+    clients = paced_clients(counter, REGION)
     names = [f"cs-{i:02d}" for i in range(70)]
     for name in names:
         clients.sesv2.create_configuration_set(ConfigurationSetName=name)
     collector = make_collector(clients)  # budget 30 - 1 page = 29
-    gets = record_gets(clients)
+    gets = record_calls(clients, "GetConfigurationSet", "ConfigurationSetName")
     expected = [
         names[0:29],  # new
         names[29:58],  # new
@@ -316,7 +293,7 @@ def test_later_polls_fetch_the_rest_then_the_oldest(aws: None) -> None:
 
 def test_include_and_exclude_filters(aws: None) -> None:
     counter = RequestCounter()
-    clients = make_clients(counter)
+    clients = paced_clients(counter, REGION)
     for name in ("prod-a", "prod-b", "test-a", "xprod-c"):
         clients.sesv2.create_configuration_set(ConfigurationSetName=name)
     sets_filter = '    configuration_sets: {include: ["prod-.*"], exclude: ["prod-b"]}\n'
@@ -329,7 +306,7 @@ def test_include_and_exclude_filters(aws: None) -> None:
 
 
 def test_a_deleted_set_disappears_at_the_next_list(aws: None) -> None:
-    clients = make_clients(RequestCounter())
+    clients = paced_clients(RequestCounter(), REGION)
     for name in ("keep", "gone"):
         clients.sesv2.create_configuration_set(
             ConfigurationSetName=name, ReputationOptions={"LastFreshStart": FRESH_START}
@@ -338,7 +315,7 @@ def test_a_deleted_set_disappears_at_the_next_list(aws: None) -> None:
     first = values(collector.poll(LABELS))
     assert count(first) == 2 and set(sending(first)) == {"keep", "gone"}
     clients.sesv2.delete_configuration_set(ConfigurationSetName="gone")
-    gets = record_gets(clients)
+    gets = record_calls(clients, "GetConfigurationSet", "ConfigurationSetName")
     second = values(collector.poll(LABELS))
     assert gets == ["keep"]
     assert count(second) == 1
@@ -348,7 +325,7 @@ def test_a_deleted_set_disappears_at_the_next_list(aws: None) -> None:
 def test_not_found_between_list_and_get_is_dropped_not_a_failure(
     aws: None, caplog: pytest.LogCaptureFixture
 ) -> None:
-    clients = make_clients(RequestCounter())
+    clients = paced_clients(RequestCounter(), REGION)
     collector = make_collector(clients)
     with Stubber(clients.sesv2) as stub, caplog.at_level(logging.WARNING):
         stub.add_response("list_configuration_sets", {"ConfigurationSets": ["a", "b", "c"]})
@@ -369,7 +346,7 @@ def test_throttled_get_keeps_old_data_and_stops_the_refresh(
     aws: None, caplog: pytest.LogCaptureFixture
 ) -> None:
     counter = RequestCounter()
-    clients = make_clients(counter)
+    clients = paced_clients(counter, REGION)
     collector = make_collector(clients, interval="900s")
     with Stubber(clients.sesv2) as stub, caplog.at_level(logging.WARNING):
         stub.add_response("list_configuration_sets", {"ConfigurationSets": ["a", "b", "c"]})
@@ -403,7 +380,7 @@ def test_throttled_get_keeps_old_data_and_stops_the_refresh(
 def test_other_get_errors_keep_old_data_continue_and_warn_once_per_poll(
     aws: None, caplog: pytest.LogCaptureFixture
 ) -> None:
-    clients = make_clients(RequestCounter())
+    clients = paced_clients(RequestCounter(), REGION)
     collector = make_collector(clients, interval="8s")  # budget floor(4) - 1 page = 3
     listing = {"ConfigurationSets": ["a", "b", "c", "d"]}
     with Stubber(clients.sesv2) as stub, caplog.at_level(logging.WARNING):
@@ -431,10 +408,10 @@ def test_other_get_errors_keep_old_data_continue_and_warn_once_per_poll(
 
 
 def test_a_timeout_stops_the_refresh(aws: None, caplog: pytest.LogCaptureFixture) -> None:
-    clients = make_clients(RequestCounter())
+    clients = paced_clients(RequestCounter(), REGION)
     for name in "abc":
         clients.sesv2.create_configuration_set(ConfigurationSetName=name)
-    gets = record_gets(clients)
+    gets = record_calls(clients, "GetConfigurationSet", "ConfigurationSetName")
 
     def time_out_on_b(params: dict[str, Any], **_: Any) -> None:
         if params["ConfigurationSetName"] == "b":
@@ -458,7 +435,7 @@ def test_a_timeout_stops_the_refresh(aws: None, caplog: pytest.LogCaptureFixture
 
 
 def test_a_failing_list_fails_the_poll_and_keeps_what_is_known(aws: None) -> None:
-    clients = make_clients(RequestCounter())
+    clients = paced_clients(RequestCounter(), REGION)
     collector = make_collector(clients, interval="900s")
     with Stubber(clients.sesv2) as stub:
         stub.add_response("list_configuration_sets", {"ConfigurationSets": ["a", "b"]})
@@ -476,7 +453,7 @@ def test_a_failing_list_fails_the_poll_and_keeps_what_is_known(aws: None) -> Non
 
 
 def test_collector_name_and_a_poll_against_moto(aws: None) -> None:
-    clients = make_clients(RequestCounter())
+    clients = paced_clients(RequestCounter(), REGION)
     clients.sesv2.create_configuration_set(
         ConfigurationSetName="marketing",
         ReputationOptions={"ReputationMetricsEnabled": True, "LastFreshStart": FRESH_START},

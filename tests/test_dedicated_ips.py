@@ -14,7 +14,6 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
-from prometheus_client.parser import text_string_to_metric_families
 
 from ses_exporter.aws import ClientFactory, RequestCounter
 from ses_exporter.collectors.dedicated_ips import (
@@ -29,7 +28,7 @@ from ses_exporter.daemon import Exporter
 from ses_exporter.demo.responders import InvalidSimulatedAnswer, SimulatedError, install_responder
 from ses_exporter.targets import Target, build_targets
 from tests.fakes import FakeAccountApi, throttled
-from tests.helpers import Values, config_for, values
+from tests.helpers import Values, config_for, exporter_samples, sample_value, values
 
 REGION = "us-east-1"
 LABELS = {"account_id": "123456789012", "region": REGION}
@@ -272,22 +271,6 @@ class Clock:
         return self.now
 
 
-def scrape(exporter: Exporter) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    body, _ = exporter.render_metrics(None)
-    return {
-        (s.name, frozenset(s.labels.items())): s.value
-        for family in text_string_to_metric_families(body.decode())
-        for s in family.samples
-    }
-
-
-def value(samples: dict[Any, float], name: str, **labels: str) -> float | None:
-    for (sample_name, sample_labels), v in samples.items():
-        if sample_name == name and set(labels.items()) <= sample_labels:
-            return v
-    return None
-
-
 def test_a_failing_poll_keeps_the_last_values_until_stale_and_spares_the_others(
     aws: None, fake_api: FakeAccountApi
 ) -> None:
@@ -311,37 +294,40 @@ def test_a_failing_poll_keeps_the_last_values_until_stale_and_spares_the_others(
     ratio = "aws_ses_dedicated_ip_warmup_ratio"
     success = "ses_exporter_collector_success"
     poll_all()
-    first = scrape(exporter)
-    assert value(first, ratio, region="us-east-1", ip="198.51.100.7") == 0.42
-    assert value(first, ratio, region="eu-west-1", ip="203.0.113.5") == 0.1
+    first = exporter_samples(exporter)
+    assert sample_value(first, ratio, region="us-east-1", ip="198.51.100.7") == 0.42
+    assert sample_value(first, ratio, region="eu-west-1", ip="203.0.113.5") == 0.1
 
     fake_api.fail("us-east-1", "GetDedicatedIps", throttled())
     fake_api.dedicated_ips["eu-west-1"][0]["WarmupPercentage"] = 11
     clock.now += 60
     poll_all()
-    during = scrape(exporter)
-    assert value(during, success, region="us-east-1", collector="dedicated_ips") == 0
-    assert value(during, success, region="us-east-1", collector="account") == 1
-    assert value(during, success, region="eu-west-1", collector="dedicated_ips") == 1
-    assert value(during, ratio, region="us-east-1", ip="198.51.100.7") == 0.42  # kept
-    assert value(during, ratio, region="eu-west-1", ip="203.0.113.5") == 0.11
-    assert value(during, "aws_ses_daily_sending_quota", region="us-east-1") == 50000
+    during = exporter_samples(exporter)
+    assert sample_value(during, success, region="us-east-1", collector="dedicated_ips") == 0
+    assert sample_value(during, success, region="us-east-1", collector="account") == 1
+    assert sample_value(during, success, region="eu-west-1", collector="dedicated_ips") == 1
+    assert sample_value(during, ratio, region="us-east-1", ip="198.51.100.7") == 0.42  # kept
+    assert sample_value(during, ratio, region="eu-west-1", ip="203.0.113.5") == 0.11
+    assert sample_value(during, "aws_ses_daily_sending_quota", region="us-east-1") == 50000
 
     # max_staleness defaults to 3 x interval = 180 s after the last success.
     clock.now += 120
     poll_all()
-    assert value(scrape(exporter), ratio, region="us-east-1", ip="198.51.100.7") == 0.42
+    assert (
+        sample_value(exporter_samples(exporter), ratio, region="us-east-1", ip="198.51.100.7")
+        == 0.42
+    )
     clock.now += 1
     poll_all()
-    stale = scrape(exporter)
-    assert value(stale, ratio, region="us-east-1") is None
-    assert value(stale, "aws_ses_dedicated_ip_pool_info", region="us-east-1") is None
-    assert value(stale, ratio, region="eu-west-1", ip="203.0.113.5") == 0.11
-    assert value(stale, "aws_ses_daily_sending_quota", region="us-east-1") == 50000
+    stale = exporter_samples(exporter)
+    assert sample_value(stale, ratio, region="us-east-1") is None
+    assert sample_value(stale, "aws_ses_dedicated_ip_pool_info", region="us-east-1") is None
+    assert sample_value(stale, ratio, region="eu-west-1", ip="203.0.113.5") == 0.11
+    assert sample_value(stale, "aws_ses_daily_sending_quota", region="us-east-1") == 50000
 
     fake_api.fail("us-east-1", "GetDedicatedIps", None)
     clock.now += 60
     poll_all()
-    back = scrape(exporter)
-    assert value(back, success, region="us-east-1", collector="dedicated_ips") == 1
-    assert value(back, ratio, region="us-east-1", ip="198.51.100.7") == 0.42
+    back = exporter_samples(exporter)
+    assert sample_value(back, success, region="us-east-1", collector="dedicated_ips") == 1
+    assert sample_value(back, ratio, region="us-east-1", ip="198.51.100.7") == 0.42

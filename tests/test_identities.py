@@ -20,7 +20,7 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
-from ses_exporter.aws import ClientFactory, RequestCounter, TargetClients, make_session
+from ses_exporter.aws import ClientFactory, RequestCounter, TargetClients
 from ses_exporter.collectors.identities import (
     IdentitiesCollector,
     IdentitiesCollectorConfig,
@@ -35,7 +35,7 @@ from ses_exporter.collectors.refresh import refresh_budget
 from ses_exporter.config import parse_config
 from ses_exporter.targets import build_targets
 from tests.fakes import FakeAccountApi
-from tests.helpers import Values, config_for, make_target, values
+from tests.helpers import Values, config_for, make_target, paced_clients, record_calls, values
 
 REGION = "eu-west-1"
 LABELS = {"account_id": "123456789012", "region": REGION}
@@ -60,29 +60,6 @@ def counts(got: Values) -> dict[str, float]:
 def dkim(got: Values) -> dict[str, str]:
     """{identity: its DKIM status} of the identities read."""
     return {i: labels["status"] for i, labels in labels_of(got, DKIM_STATUS).items()}
-
-
-def record_gets(clients: TargetClients) -> list[str]:
-    """The names passed to GetEmailIdentity, in call order."""
-    names: list[str] = []
-
-    def record(params: dict[str, Any], **_: Any) -> None:
-        names.append(params["EmailIdentity"])
-
-    clients.sesv2.meta.events.register("provide-client-params.sesv2.GetEmailIdentity", record)
-    return names
-
-
-def make_clients(counter: RequestCounter) -> TargetClients:
-    session = make_session(
-        profile=None,
-        role_arn=None,
-        external_id=None,
-        endpoint_url=None,
-        region=REGION,
-        counter=counter,
-    )
-    return session.target_clients(REGION, 1000)
 
 
 def make_collector(
@@ -444,12 +421,12 @@ def test_1000_identities_first_poll_reads_119_later_polls_the_rest_then_the_olde
     aws: None,
 ) -> None:
     counter = RequestCounter()
-    clients = make_clients(counter)
+    clients = paced_clients(counter, REGION)
     names = [f"id-{i:04d}.example.com" for i in range(1000)]
     for name in names:
         clients.sesv2.create_email_identity(EmailIdentity=name)
     collector = make_collector(clients)  # 300 s at 1 request/s: 0.4 x 300 - 1 page = 119
-    gets = record_gets(clients)
+    gets = record_calls(clients, "GetEmailIdentity", "EmailIdentity")
     for poll in range(9):
         before = counter.snapshot()
         gets.clear()
@@ -469,7 +446,7 @@ def test_list_pages_count_against_the_budget_and_a_name_listed_twice_is_one(
     aws: None,
 ) -> None:
     counter = RequestCounter()
-    clients = make_clients(counter)
+    clients = paced_clients(counter, REGION)
     collector = make_collector(clients, interval="10s")  # floor(0.4 x 10) - 2 pages = 2
     with Stubber(clients.sesv2) as stub:
         first = {"EmailIdentities": [listed("a.com"), listed("b.com")], "NextToken": "tok-1"}
@@ -493,13 +470,13 @@ def test_list_pages_count_against_the_budget_and_a_name_listed_twice_is_one(
 
 def test_include_and_exclude_filters(aws: None) -> None:
     counter = RequestCounter()
-    clients = make_clients(counter)
+    clients = paced_clients(counter, REGION)
     for name in ("example.com", "news.example.com", "ops@example.com", "example.org"):
         clients.sesv2.create_email_identity(EmailIdentity=name)
     filters = r", include: ['.*\.example\.com', 'example\.com', '.*@example\.com']"
     filters += r", exclude: ['news\..*']"
     collector = make_collector(clients, filters=filters)
-    gets = record_gets(clients)
+    gets = record_calls(clients, "GetEmailIdentity", "EmailIdentity")
     before = counter.snapshot()
     got = values(collector.poll(LABELS))
     assert sorted(gets) == ["example.com", "ops@example.com"]
@@ -513,13 +490,13 @@ def test_include_and_exclude_filters(aws: None) -> None:
 
 
 def test_a_deleted_identity_disappears_at_the_next_list(aws: None) -> None:
-    clients = make_clients(RequestCounter())
+    clients = paced_clients(RequestCounter(), REGION)
     for name in ("keep.example.com", "gone.example.com"):
         clients.sesv2.create_email_identity(EmailIdentity=name)
     collector = make_collector(clients)
     assert sorted(dkim(values(collector.poll(LABELS)))) == ["gone.example.com", "keep.example.com"]
     clients.sesv2.delete_email_identity(EmailIdentity="gone.example.com")
-    gets = record_gets(clients)
+    gets = record_calls(clients, "GetEmailIdentity", "EmailIdentity")
     got = values(collector.poll(LABELS))
     assert gets == ["keep.example.com"]
     assert counts(got)["DOMAIN"] == 1
@@ -529,7 +506,7 @@ def test_a_deleted_identity_disappears_at_the_next_list(aws: None) -> None:
 def test_not_found_between_list_and_get_is_dropped_not_a_failure(
     aws: None, caplog: pytest.LogCaptureFixture
 ) -> None:
-    clients = make_clients(RequestCounter())
+    clients = paced_clients(RequestCounter(), REGION)
     collector = make_collector(clients)
     listing = {"EmailIdentities": [listed("a.com"), listed("b.com"), listed("c.com")]}
     with Stubber(clients.sesv2) as stub, caplog.at_level(logging.WARNING):
@@ -565,7 +542,7 @@ def test_throttled_get_keeps_old_data_and_stops_the_refresh(
     aws: None, caplog: pytest.LogCaptureFixture, code: str, status: int
 ) -> None:
     counter = RequestCounter()
-    clients = make_clients(counter)
+    clients = paced_clients(counter, REGION)
     collector = make_collector(clients)
     listing = {"EmailIdentities": [listed("a.com"), listed("b.com"), listed("c.com")]}
     with Stubber(clients.sesv2) as stub, caplog.at_level(logging.WARNING):
@@ -598,7 +575,7 @@ def test_throttled_get_keeps_old_data_and_stops_the_refresh(
 def test_other_get_errors_keep_old_data_continue_and_warn_once_per_poll(
     aws: None, caplog: pytest.LogCaptureFixture
 ) -> None:
-    clients = make_clients(RequestCounter())
+    clients = paced_clients(RequestCounter(), REGION)
     collector = make_collector(clients, interval="10s")  # budget floor(4) - 1 page = 3
     names = ("a.com", "b.com", "c.com", "d.com")
     listing = {"EmailIdentities": [listed(name) for name in names]}
@@ -629,7 +606,7 @@ def test_other_get_errors_keep_old_data_continue_and_warn_once_per_poll(
 
 
 def test_a_failing_list_fails_the_poll_and_keeps_what_is_known(aws: None) -> None:
-    clients = make_clients(RequestCounter())
+    clients = paced_clients(RequestCounter(), REGION)
     collector = make_collector(clients)
     listing = {"EmailIdentities": [listed("a.com"), listed("b.com")]}
     with Stubber(clients.sesv2) as stub:

@@ -12,7 +12,6 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
-from prometheus_client.parser import text_string_to_metric_families
 
 from ses_exporter.aws import ClientFactory, RequestCounter
 from ses_exporter.collectors.account import account_families, fetch_account
@@ -25,7 +24,7 @@ from ses_exporter.collectors.suppression import (
 from ses_exporter.daemon import Exporter
 from ses_exporter.targets import Target, build_targets
 from tests.fakes import GET_ACCOUNT, FakeAccountApi, denied, throttled
-from tests.helpers import Values, config_for, make_target, values
+from tests.helpers import Values, config_for, exporter_samples, make_target, sample_value, values
 
 REGION = "eu-west-1"
 LABELS = {"account_id": "123456789012", "region": REGION}
@@ -188,22 +187,6 @@ def test_an_enabled_collector_polls_with_its_max_pages(aws: None, fake_api: Fake
     assert listings(fake_api) == 2
 
 
-def scrape(exporter: Exporter) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    body, _ = exporter.render_metrics(None)
-    return {
-        (s.name, frozenset(s.labels.items())): s.value
-        for family in text_string_to_metric_families(body.decode())
-        for s in family.samples
-    }
-
-
-def value(samples: dict[Any, float], name: str, **labels: str) -> float | None:
-    for (sample_name, sample_labels), v in samples.items():
-        if sample_name == name and set(labels.items()) <= sample_labels:
-            return v
-    return None
-
-
 def test_a_failing_listing_fails_the_poll_only_for_that_collector(
     aws: None, fake_api: FakeAccountApi
 ) -> None:
@@ -221,15 +204,15 @@ def test_a_failing_listing_fails_the_poll_only_for_that_collector(
     for target in exporter.targets:
         for name in target.collectors:
             exporter.poller.poll(target, name)
-    got = scrape(exporter)
+    got = exporter_samples(exporter)
     success = "ses_exporter_collector_success"
-    assert value(got, success, region=REGION, collector="suppression") == 0
-    assert value(got, success, region=REGION, collector="account") == 1
-    assert value(got, success, region="us-east-1", collector="suppression") == 1
-    assert value(got, "aws_ses_suppressed_destinations", region=REGION) is None
-    assert value(got, "aws_ses_daily_sending_quota", region=REGION) == 50000
-    assert value(got, ENABLED, region=REGION, reason="BOUNCE") == 1
-    complaints = value(
+    assert sample_value(got, success, region=REGION, collector="suppression") == 0
+    assert sample_value(got, success, region=REGION, collector="account") == 1
+    assert sample_value(got, success, region="us-east-1", collector="suppression") == 1
+    assert sample_value(got, "aws_ses_suppressed_destinations", region=REGION) is None
+    assert sample_value(got, "aws_ses_daily_sending_quota", region=REGION) == 50000
+    assert sample_value(got, ENABLED, region=REGION, reason="BOUNCE") == 1
+    complaints = sample_value(
         got, "aws_ses_suppressed_destinations", region="us-east-1", reason="COMPLAINT"
     )
     assert complaints == 1
