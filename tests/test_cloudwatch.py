@@ -836,7 +836,7 @@ def test_first_reject_ever_counts_within_15_minutes_with_the_default_lookback(
     assert len(fake.calls_of("ListMetrics")) == 2
 
 
-# --- issue 19: no event lost, none invented ---------------------------------------------
+# --- no event lost, none invented --------------------------------------------------------
 
 
 def clocked(

@@ -59,7 +59,7 @@ def test_forgotten_points_read_again_do_not_count_twice() -> None:
 
 
 def test_series_first_seen_after_the_first_poll_shows_0_then_counts_its_new_points() -> None:
-    # issue 11: increase() ignores a series' first sample, so a series born at its total
+    # increase() ignores a series' first sample, so a series born at its total
     # (the first Complaint ever) would never show in a chart or an alert.
     c: WindowCounters[str] = WindowCounters()
     c.update({"Send": {0: 5}}, forget_before=0, current_bucket=120)
@@ -279,7 +279,7 @@ def expected(scenario: Scenario) -> dict[str, float]:
             for t in best
         )
         if key not in first.shown and key in last.shown and _born_at(scenario, key) == last:
-            totals[key] = 0.0  # a late series shows 0 at its first poll (issue 11)
+            totals[key] = 0.0  # a late series shows 0 at its first poll
     return totals
 
 

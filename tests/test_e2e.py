@@ -235,7 +235,7 @@ def test_the_first_reject_after_start_is_seen_by_increase_and_the_reject_alert(
     ever): its counter must be exposed at 0 before its first non-zero value, so that
     increase() sees the first reject and SesRejectRateSpike goes pending at once.
 
-    Needs the exporter side of issue 11 (counters at 0 before the first event). The
+    Needs the exporter to expose a counter at 0 before its first event. The
     rules are the bundled ones with reject_min_count 1 (one reject among ~1 send a
     second is far above 1 %); `for` is kept, so the alert is pending, not firing.
     """

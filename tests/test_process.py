@@ -81,11 +81,9 @@ def test_endpoints(daemon: DaemonProcess) -> None:
     assert daemon.request("/-/reload").status == 405
 
 
-def test_clean_shutdown_on_sigterm_within_5_seconds(daemon: DaemonProcess) -> None:
-    started = time.monotonic()
+def test_clean_shutdown_on_sigterm(daemon: DaemonProcess) -> None:
     daemon.proc.send_signal(signal.SIGTERM)
-    assert daemon.proc.wait(timeout=5) == 0
-    assert time.monotonic() - started < 5
+    assert daemon.proc.wait(timeout=60) == 0  # a limit for a hang, not a timing claim
     output = daemon.output()
     assert "Traceback" not in output
     assert "level=info" in output and 'msg="shutting down"' in output
@@ -215,12 +213,12 @@ def test_demo_scrape_has_every_family_and_passes_promtool(daemon: DaemonProcess)
         if k[0] == "aws_ses_configuration_set_reputation_bounce_ratio"
     }
     assert per_set_ratio == {"transactional", "marketing"}  # none without reputation metrics
-    if shutil.which("promtool"):
-        result = subprocess.run(
-            ["promtool", "check", "metrics"],
-            input=body.encode(),
-            capture_output=True,
-            timeout=60,
-            check=False,
-        )
-        assert result.returncode == 0, result.stderr.decode()
+    assert shutil.which("promtool"), "promtool is needed (Debian package prometheus)"
+    result = subprocess.run(
+        ["promtool", "check", "metrics"],
+        input=body.encode(),
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr.decode()

@@ -523,16 +523,16 @@ def test_healthy_without_auth_only_when_configured(pki: Pki, served: list[WebSer
 
 
 def test_plain_http_to_the_tls_port_gets_a_400_at_once(pki: Pki, served: list[WebServer]) -> None:
-    server = serve(served, tls_config(pki))
-    started = time.monotonic()
-    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+    # "At once": before the header timeout (10 minutes here), which a server that waited
+    # for more bytes would reach; the socket gives up long before it.
+    server = serve(served, tls_config(pki), header_timeout=600)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
         sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
         response = b""
         while chunk := sock.recv(4096):
             response += chunk
     assert response.startswith(b"HTTP/1.0 400 Bad Request\r\n")
     assert response.endswith(b"Client sent an HTTP request to an HTTPS server.\n")
-    assert time.monotonic() - started < 2
     with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
         sock.sendall(b"\x00\xff garbage")
         assert sock.recv(4096) == b""
@@ -656,14 +656,15 @@ def test_slow_tls_handshake_is_cut_off(pki: Pki, served: list[WebServer]) -> Non
         started = time.monotonic()
         sock.sendall(b"\x16")  # the start of a ClientHello, then one byte at a time
         closed = False
-        while time.monotonic() - started < 3 and not closed:
+        # A server without the timeout never cuts it: 60 s is a limit for that, not a
+        # timing claim (the cut comes after header_timeout, 0.5 s).
+        while time.monotonic() - started < 60 and not closed:
             time.sleep(0.1)
             try:
                 sock.sendall(b"\x03")
             except OSError:
                 closed = True
         assert closed or sock.recv(1) == b""
-        assert time.monotonic() - started < 2
 
 
 # --- a real Prometheus -----------------------------------------------------------------------
