@@ -16,8 +16,8 @@ sesv2 URL map), in every account and region, shaped as
 botocore's sesv2 model describes GetAccountResponse, so the daemon's ``account`` collector
 succeeds (``scale.py`` runs it). Nor has it GetDedicatedIps or ListSuppressedDestinations:
 every account answers them as one without dedicated IPs and with an empty suppression
-list (one page, no NextToken), so the dedicated_ips and suppression collectors poll as
-they would such an account. The patches apply to moto's classes in this process only
+list (``tests.moto_routes``, shared with the browser tests' accounts world), so the
+dedicated_ips and suppression collectors poll as they would such an account. The patches apply to moto's classes in this process only
 (the test double's own), not to moto as the tests use it.
 
 Nothing here touches the exporter: it talks to this server over HTTP like to AWS.
@@ -34,10 +34,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from moto.server import ThreadedMotoServer
 from moto.ses.models import ses_backends
-from moto.sesv2 import urls as sesv2_urls
 from moto.sesv2.responses import SESV2Response
 
 from tests import cloudwatch_like
+from tests.moto_routes import DEFAULT_ANSWERS, route
 
 
 def get_account(self: SESV2Response) -> str:
@@ -64,28 +64,8 @@ def get_account(self: SESV2Response) -> str:
     )
 
 
-def get_dedicated_ips(self: SESV2Response) -> str:
-    """sesv2 GetDedicatedIps of an account without dedicated IPs."""
-    return json.dumps({"DedicatedIps": []})
-
-
-def list_suppressed_destinations(self: SESV2Response) -> str:
-    """sesv2 ListSuppressedDestinations of an empty account-level suppression list."""
-    return json.dumps({"SuppressedDestinationSummaries": []})
-
-
-ANSWERS = {  # path -> (method name, answer); paths moto's sesv2 URL map lacks
-    "account": ("get_account", get_account),
-    "dedicated-ips": ("get_dedicated_ips", get_dedicated_ips),
-    "suppression/addresses": ("list_suppressed_destinations", list_suppressed_destinations),
-}
-
-
 def main() -> None:
-    for path, (method, answer) in ANSWERS.items():
-        setattr(SESV2Response, method, answer)
-        # moto's catch-all "/v2/.*" becomes a literal path in its Flask server: route these.
-        sesv2_urls.url_paths[f"{{0}}/v2/email/{path}$"] = SESV2Response.dispatch
+    route({"account": ("get_account", get_account), **DEFAULT_ANSWERS})
     cloudwatch_like.install()
     # werkzeug logs every request under one logging lock (and the parent discards it):
     # at 1,500 targets the first round's requests queued on that lock and on the

@@ -59,7 +59,14 @@ import world
 from latency import Timing, gzip_costs, series_count, timing
 
 # The defaults: the load users have (``--fast`` runs every collector every 60 s instead).
-INTERVALS = {"account": 60, "send_statistics": 300, "cloudwatch": 300, "configuration_sets": 900}
+INTERVALS = {  # every collector on by default (suppression is off by default)
+    "account": 60,
+    "send_statistics": 300,
+    "cloudwatch": 300,
+    "configuration_sets": 900,
+    "identities": 300,
+    "dedicated_ips": 300,
+}
 FAST_INTERVALS = dict.fromkeys(INTERVALS, 60)
 # Prometheus scrapes every 15 to 60 s; a scrape costs the daemon CPU (its GIL) that polls
 # then lack, so the benchmark scrapes as a Prometheus server would.

@@ -134,8 +134,9 @@ def _serve(accounts: dict[str, dict[str, Any]]) -> None:
     from moto.core.responses import ActionResult
     from moto.ses.models import SESBackend, ses_backends
     from moto.ses.responses import EmailResponse
-    from moto.sesv2 import urls as sesv2_urls
     from moto.sesv2.responses import SESV2Response
+
+    from tests.moto_routes import DEFAULT_ANSWERS, route
 
     def get_account(self: SESV2Response) -> str:
         standing = accounts[self.current_account]
@@ -171,9 +172,7 @@ def _serve(accounts: dict[str, dict[str, Any]]) -> None:
         ]
         return ActionResult({"SendDataPoints": points})
 
-    SESV2Response.get_account = get_account  # type: ignore[attr-defined]
-    # moto's catch-all "/v2/.*" becomes a literal path in its Flask server: route this one.
-    sesv2_urls.url_paths["{0}/v2/email/account$"] = SESV2Response.dispatch
+    route({"account": ("get_account", get_account), **DEFAULT_ANSWERS})
     EmailResponse.get_send_statistics = get_send_statistics  # type: ignore[method-assign]
     for name in ("send_email", "send_raw_email", "send_templated_email"):
         setattr(SESBackend, name, _counting(getattr(SESBackend, name)))

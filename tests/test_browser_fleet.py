@@ -66,7 +66,7 @@ MAIL = {
     (PROBATION, "us-east-1"): (5, 2),
     (SHUTDOWN, "ap-southeast-2"): (2, 0),
 }
-COLLECTORS = ("account", "send_statistics", "configuration_sets")
+COLLECTORS = ("account", "send_statistics", "configuration_sets", "identities", "dedicated_ips")
 HEALTH_WORDS = {"HEALTHY": "Healthy", "PROBATION": "Under review", "SHUTDOWN": "Paused"}
 # The console's panes of the target view, in its order: (section id, h2 text).
 PANES = (
@@ -101,6 +101,8 @@ def config(endpoint: str) -> str:
         "  account: {interval: 2s}",
         "  send_statistics: {interval: 2s}",
         "  configuration_sets: {interval: 5s}",
+        "  identities: {interval: 5s}",
+        "  dedicated_ips: {interval: 5s}",
         "  cloudwatch: {enabled: false}",
     ]
     return "\n".join(lines) + "\n"
