@@ -17,8 +17,9 @@ botocore's sesv2 model describes GetAccountResponse, so the daemon's ``account``
 succeeds (``scale.py`` runs it). Nor has it GetDedicatedIps or ListSuppressedDestinations:
 every account answers them as one without dedicated IPs and with an empty suppression
 list (``tests.moto_routes``, shared with the browser tests' accounts world), so the
-dedicated_ips and suppression collectors poll as they would such an account. The patches apply to moto's classes in this process only
-(the test double's own), not to moto as the tests use it.
+dedicated_ips and suppression collectors poll as they would such an account. The patches
+apply to moto's classes in this process only (the test double's own), not to moto as the
+tests use it.
 
 Nothing here touches the exporter: it talks to this server over HTTP like to AWS.
 """
