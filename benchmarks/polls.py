@@ -128,7 +128,9 @@ def _extra(collector: str) -> Iterable[tuple[str, str]]:
     return (METRICS_REQUESTED,) if collector == "cloudwatch" else ()
 
 
-def minimum(sets: int, queries: int, first_poll: bool, page: int) -> Mapping[tuple[str, str], int]:
+def minimum(
+    sets: int, queries: int, first_poll: bool, page: int, newest: bool
+) -> Mapping[tuple[str, str], int]:
     """The fewest requests one poll can make: every set read, every metric queried once,
     every identity (as many as sets, ``world.seed``) listed in pages of 1,000 and read
     once (the benchmark's SES pace lets one poll read them all; at 1 request per second
@@ -142,20 +144,21 @@ def minimum(sets: int, queries: int, first_poll: bool, page: int) -> Mapping[tup
     ``world.SET_METRICS`` publishes for every set and the account, ``RATE_SHARE`` are
     Reputation.*, read 348 a call (24 hours of 5-minute datapoints each: at most 100,800
     a call). The newest reputation bucket (5 minutes) is read once more at one minute for
-    its newest datapoint, once per new bucket: the world publishes every rate at one
-    time, so on the first poll only, in ceil(rates / 500) more calls.
+    its newest datapoint (``newest``: at the first poll, and at the next one if that
+    bucket was still open at the first: a datapoint since may leave its average as it
+    was), in ceil(rates / 500) more calls; the world publishes every rate at one time.
     """
     rates = queries * RATE_SHARE[0] // RATE_SHARE[1]
     batch = GET_METRIC_DATA_BATCH
-    newest = rates if first_poll else 0
+    newest_rates = rates if newest else 0
     return {
         ("sesv2", "ListConfigurationSets"): max(1, math.ceil(sets / page)),
         ("sesv2", "GetConfigurationSet"): sets,
         ("cloudwatch", "ListMetrics"): math.ceil(queries / CLOUDWATCH_PAGE) if first_poll else 0,
         ("cloudwatch", "GetMetricData"): math.ceil((queries - rates) / batch)
         + math.ceil(rates / REPUTATION_BATCH)
-        + math.ceil(newest / batch),
-        METRICS_REQUESTED: queries + newest,
+        + math.ceil(newest_rates / batch),
+        METRICS_REQUESTED: queries + newest_rates,
         ("ses", "GetSendStatistics"): 1,
         ("sesv2", "ListEmailIdentities"): max(1, math.ceil(sets / IDENTITY_PAGE)),
         ("sesv2", "GetEmailIdentity"): sets,

@@ -48,6 +48,7 @@ ACCOUNT_METRICS = SET_METRICS
 VALUES = {"Reputation.BounceRate": 0.01, "Reputation.ComplaintRate": 0.0002}
 INTERVAL_SECONDS = 30  # every collector; leaves room for a quiet /metrics measurement
 SES_REQUESTS_PER_SECOND = 1000.0  # real SES allows about 1; here only to be fast
+PUBLISHED_AGO = 60.0  # seconds: the seeded datapoints' age when they are published
 REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-2")  # of every account in scale.py
 SETS_PER_REGION = 2
 FIRST_ACCOUNT_ID = 200_000_000_000  # clear of moto's default account, 123456789012
@@ -113,6 +114,7 @@ def identity_names(n: int) -> list[str]:
 def seed(moto: MotoServer, n: int) -> int:
     """Creates the sets, as many domain identities and the datapoints; returns the number
     of metrics ListMetrics will list."""
+    when = datetime.now(UTC) - timedelta(seconds=PUBLISHED_AGO)  # before the slow part
     sesv2 = moto.client("sesv2")
     for name in set_names(n):
         sesv2.create_configuration_set(
@@ -120,7 +122,7 @@ def seed(moto: MotoServer, n: int) -> int:
         )
     for name in identity_names(n):
         sesv2.create_email_identity(EmailIdentity=name)
-    data = _datapoints(set_names(n), datetime.now(UTC) - timedelta(minutes=1))
+    data = _datapoints(set_names(n), when)
     cloudwatch = moto.client("cloudwatch")
     for first in range(0, len(data), 1000):  # PutMetricData takes at most 1,000 a call
         cloudwatch.put_metric_data(Namespace="AWS/SES", MetricData=data[first : first + 1000])
