@@ -383,15 +383,7 @@ def chart(
     )
     tooltip = f"AWS/SES {CLOUDWATCH[cloudwatch][0]} in the CloudWatch console of ${{region}}"
     data_link = {"targetBlank": True, "title": "View in CloudWatch (${__field.labels.region})"}
-    custom = {
-        "axisSoftMin": 0,
-        "drawStyle": "line",
-        "fillOpacity": 10,
-        "lineWidth": 2,
-        "showPoints": "auto",
-        "spanNulls": False,
-        "thresholdsStyle": {"mode": "dashed" if defaults.get("thresholds") else "off"},
-    }
+    custom = _line_style(dashed_thresholds=bool(defaults.get("thresholds")))
     if soft_max is not None:
         custom["axisSoftMax"] = soft_max
     links = [data_link | {"url": series}]
@@ -628,15 +620,7 @@ def console_chart(
     region, each series' link that of its own region, in its partition."""
     header, data_links = ses_console_links(page, page_title)
     targets = [t | {"expr": with_console(t["expr"])} for t in targets]
-    custom = {
-        "axisSoftMin": 0,
-        "drawStyle": "line",
-        "fillOpacity": 10,
-        "lineWidth": 2,
-        "showPoints": "auto",
-        "spanNulls": False,
-        "thresholdsStyle": {"mode": "off"},
-    }
+    custom = _line_style(dashed_thresholds=False)
     fc = field_config(unit, "palette-classic", custom=custom, links=data_links, **defaults)
     legend = {"calcs": ["lastNotNull", "max"], "displayMode": "table", "placement": "bottom"}
     options = {
@@ -645,3 +629,17 @@ def console_chart(
     }
     fields = {"fieldConfig": fc, "links": header, "options": options, "targets": targets}
     return panel("timeseries", title, size, description, **fields)
+
+
+def _line_style(dashed_thresholds: bool) -> Json:
+    """The field config's ``custom`` of every time series: lines from 0, gaps left as gaps,
+    thresholds drawn dashed when the panel has them."""
+    return {
+        "axisSoftMin": 0,
+        "drawStyle": "line",
+        "fillOpacity": 10,
+        "lineWidth": 2,
+        "showPoints": "auto",
+        "spanNulls": False,
+        "thresholdsStyle": {"mode": "dashed" if dashed_thresholds else "off"},
+    }
