@@ -95,6 +95,11 @@ class Pacer:
             time.sleep(delay)
         return delay
 
+    def set_rate(self, rate_per_second: float) -> None:
+        """A new pace (after a reload), from the next call on."""
+        with self._lock:
+            self._interval = 1.0 / rate_per_second
+
 
 class RequestCounter:
     """Counts AWS API calls by (service, operation, outcome); read by the self-metrics."""
@@ -517,6 +522,11 @@ class TargetClients:
                 client = self._account().client(service, self.region, self.pacer)
                 self._clients[service] = client
             return client
+
+    def with_pacer(self, service: str, pacer: Pacer) -> Any:
+        """A new client of ``service`` paced by ``pacer`` instead of the target's SES pacer,
+        for an API with a throttle of its own (VDM's BatchGetMetricData); the caller keeps it."""
+        return self._account().client(service, self.region, pacer)
 
     @property
     def ses(self) -> SESClient:

@@ -26,6 +26,7 @@ EXPECTED = (
     "identities",
     "dedicated_ips",
     "suppression",
+    "vdm",
 )
 
 
@@ -103,5 +104,6 @@ def test_durations_of_the_defaults_print_as_the_readme_says() -> None:
         "15m",
         "5m",
         "5m",
+        "1h",
         "1h",
     ]

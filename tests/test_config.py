@@ -81,11 +81,14 @@ def test_minimal_config_gets_every_default() -> None:
     assert account.ses_requests_per_second == 1.0
     collectors = config.collectors
     intervals = [collectors.get(name).interval for name in COLLECTOR_NAMES]
-    assert intervals == [60, 300, 300, 900, 300, 300, 3600]
+    assert intervals == [60, 300, 300, 900, 300, 300, 3600, 3600]
     enabled = [name for name in COLLECTOR_NAMES if collectors.get(name).enabled]
-    assert enabled == [name for name in COLLECTOR_NAMES if name != "suppression"]
+    assert enabled == [name for name in COLLECTOR_NAMES if name not in ("suppression", "vdm")]
     assert collectors.identities.include == (".*",) and collectors.identities.exclude == ()
     assert collectors.suppression.max_pages == 100
+    assert collectors.vdm.isps == ("Gmail", "Hotmail", "Yahoo", "AOL", "iCloud")
+    assert (collectors.vdm.lookback, collectors.vdm.max_catch_up) == (3 * 86_400, 14 * 86_400)
+    assert not (collectors.vdm.by_configuration_set or collectors.vdm.by_identity)
     assert (collectors.cloudwatch.period, collectors.cloudwatch.lookback) == (300, 10_800)
     thresholds = config.reputation_thresholds
     assert (thresholds.bounce.under_review, thresholds.bounce.at_risk) == (0.05, 0.10)
@@ -251,6 +254,7 @@ def test_with_enabled_returns_a_changed_copy() -> None:
         True,
         True,
         True,
+        False,
     ]
     assert changed.suppression.max_pages == collectors.suppression.max_pages
     assert changed.cloudwatch.period == collectors.cloudwatch.period
@@ -270,6 +274,7 @@ def test_effective_max_staleness() -> None:
         2700,
         900,
         900,
+        10_800,
         10_800,
     ]
     assert CollectorConfig(interval=60, max_staleness=600).effective_max_staleness == 600

@@ -19,6 +19,7 @@ from . import configuration_sets  # noqa: F401
 from . import identities  # noqa: F401
 from . import dedicated_ips  # noqa: F401
 from . import suppression  # noqa: F401
+from . import vdm  # noqa: F401
 
 # isort: on
 from .base import REGISTRY, Collector, Hourly, TargetContext
