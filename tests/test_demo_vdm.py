@@ -12,7 +12,10 @@ A module of its own: the demo world holds moto's global backends for the whole m
 
 from __future__ import annotations
 
+import os
 import random
+import subprocess
+import sys
 import time
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
@@ -27,6 +30,8 @@ from botocore.validate import validate_parameters
 from ses_exporter.demo.vdm import DAY, ISPS, METRICS, VdmStore, split
 from ses_exporter.demo.world import SET_IDENTITIES, DemoWorld
 from tests.fakes import FakeAccountApi, too_many_requests
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 SESV2 = botocore.session.get_session().get_service_model("sesv2")
 D0 = 1_790_000_000 // DAY * DAY  # 00:00 UTC of a day in 2026
@@ -379,6 +384,69 @@ def test_split_keeps_the_total_and_the_caps() -> None:
     capped = split(10, [1.0, 100.0], rng, caps=[10, 3])
     assert capped == [7, 3]
     assert split(10, [1.0, 1.0], rng, caps=[2, 3]) == [2, 3]  # no room for the rest
+
+
+# A moto server (as the benchmarks run one) answering BatchGetMetricData from a VdmStore
+# in us-east-1 and as VDM-disabled elsewhere; a child process, so that this process's moto
+# is never changed.
+SERVER = f"""
+import logging, sys
+from moto.server import ThreadedMotoServer
+from ses_exporter.demo.vdm import VdmStore
+from tests.moto_routes import route, vdm_answers
+
+store = VdmStore()
+store.add({D0} + 60, "SEND", 7, isp="Gmail", configuration_set="a")
+store.add({D0} + {DAY} + 60, "SEND", 3, isp="Yahoo", configuration_set="a")
+stores = {{"us-east-1": store}}
+route({{"metrics/batch": vdm_answers(lambda account, region: stores.get(region))}})
+logging.getLogger("werkzeug").setLevel(logging.ERROR)
+server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+server.start()
+print("ready", server.get_host_and_port()[1], flush=True)
+sys.stdin.read()
+server.stop()
+"""
+
+
+def test_a_moto_server_answers_from_a_store_over_http() -> None:
+    env = {**os.environ, "PYTHONPATH": REPO, "AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"}
+    child = subprocess.Popen(
+        [sys.executable, "-c", SERVER],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=env,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        ready = child.stdout.readline().split()
+        assert ready[:1] == ["ready"], ready
+
+        def client(region: str) -> Any:
+            return boto3.client(
+                "sesv2",
+                region_name=region,
+                endpoint_url=f"http://127.0.0.1:{ready[1]}",
+                aws_access_key_id="a",
+                aws_secret_access_key="b",
+            )
+
+        answer = ask(client("us-east-1"), query("all"), query("yahoo", ISP="Yahoo"))
+        assert series(answer, "all") == [(D0, 7), (D0 + DAY, 3)]
+        assert series(answer, "yahoo") == [(D0 + DAY, 3)]
+        with pytest.raises(ClientError) as exc:
+            client("us-east-1").batch_get_metric_data(Queries=[query("same"), query("same")])
+        assert error_of(exc) == (
+            "BadRequestException",
+            "All queries must have a unique identifier.",
+        )
+        with pytest.raises(ClientError) as exc:
+            client("eu-west-1").batch_get_metric_data(Queries=[query("a")])
+        assert error_of(exc)[0] == "NotFoundException"
+        assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+    finally:
+        child.communicate(timeout=30)
 
 
 # --- the demo world ---------------------------------------------------------------------

@@ -17,7 +17,9 @@ configuration set, identity), and answers BatchGetMetricData as AWS does:
   one datapoint per UTC day that overlaps [StartDate, EndDate), stamped 00:00 UTC, its
   value that day's count so far (an integer). Days without a count are left out (the
   series is sparse, not zero-filled); a query that matches nothing answers an entry with
-  empty ``Timestamps`` and ``Values``, never no entry; ``Errors`` is always present;
+  empty ``Timestamps`` and ``Values``, never no entry; ``Errors`` is always present.
+  Whether AWS counts a day the window only partly covers is not documented: here it
+  does (the exporter's windows start and end at midnight anyway);
 * the request is checked in the order AWS checks it: at most ten queries, unique Ids,
   known dimension names, then the members' constraints (Metric and Namespace enums, Id
   length, at most three dimensions) in one aggregated message, then each dimension value,
@@ -26,6 +28,11 @@ configuration set, identity), and answers BatchGetMetricData as AWS does:
   (no queries, a list where a string belongs) never reaches here through a client;
 * past days can grow (``add`` to an earlier day): VDM revises the last few days as late
   bounces and complaints arrive, and a reader must count the growth once.
+
+The API reference documents none of the value rules, the order of the checks, the
+messages, the sparse series or the disabled-VDM answer: they are AWS's answers as they
+were observed (the messages verbatim), and ``*`` refused for ISP and configuration set
+follows from the character rule observed with other values.
 
 ``Errors`` entries (INTERNAL_FAILURE, ACCESS_DENIED) are never produced by the store on
 its own; a test injects them per query with ``fail``. In a region where VDM is disabled
