@@ -13,6 +13,7 @@ import boto3
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobExecutionEvent
 
 from ses_exporter.daemon import Exporter
+from ses_exporter.demo.vdm import VdmStore
 from ses_exporter.poller import job_id, status_key
 from tests.fakes import GET_ACCOUNT, FakeAccountApi
 from tests.helpers import config_for
@@ -55,7 +56,9 @@ def polled_exporter(fake_api: FakeAccountApi) -> Exporter:
         "ap-southeast-2",
         extra="    labels: {env: prod, team: mail}\n"
         + organization
-        + "collectors:\n  suppression: {enabled: true}\n",
+        + "collectors:\n  suppression: {enabled: true}\n"
+        + "  vdm: {enabled: true, isps: [Gmail, Yahoo], by_configuration_set: true,"
+        + " by_identity: true, identities: {include: ['example\\.com']}}\n",
     )
     boto3.client("organizations", region_name="us-east-1").create_organization(FeatureSet="ALL")
     fake_api.set_account(
@@ -63,6 +66,7 @@ def polled_exporter(fake_api: FakeAccountApi) -> Exporter:
         ProductionAccessEnabled=False,
         SendQuota={"Max24HourSend": 200.0, "MaxSendRate": 1.0, "SentLast24Hours": 12.0},
         Details={**GET_ACCOUNT["Details"], "ReviewDetails": {"Status": "PENDING", "CaseId": "c-2"}},
+        VdmAttributes={"VdmEnabled": "DISABLED"},
     )
     fake_api.set_account(
         "ap-southeast-2",
@@ -79,6 +83,14 @@ def polled_exporter(fake_api: FakeAccountApi) -> Exporter:
         "eu-west-1": [bucket(0, 3), bucket(1, 2)],
         "ap-southeast-2": [bucket(0, 400, 9), bucket(1, 420, 31, complaints=1)],
     }
+    # VDM is off in eu-west-1 (its GetAccount says so, and without a store the fake
+    # answers BatchGetMetricData as AWS does where VDM is off).
+    fake_api.vdm = {"us-east-1": VdmStore(), "ap-southeast-2": VdmStore()}
+    fake_api.set_account(
+        "us-east-1",
+        VdmAttributes={"VdmEnabled": "ENABLED", "DashboardAttributes": VDM_ENGAGEMENT},
+    )
+    add_vdm_day(fake_api.vdm["us-east-1"], VDM_BASELINE)
     exporter = Exporter(config, client_hooks=[fake_api.hook])
     poll_everything(exporter)
     exporter.discover_now()  # after the first poll: the listed account's id is known
@@ -94,9 +106,50 @@ def polled_exporter(fake_api: FakeAccountApi) -> Exporter:
     put_cloudwatch_data("us-east-1", second_round(two_minutes_ago))
     for region, (_, later) in OTHER_REGIONS.items():
         put_cloudwatch_data(region, account_wide_events(two_minutes_ago, later))
+    add_vdm_day(fake_api.vdm["us-east-1"], VDM_SECOND_ROUND)
     poll_everything(exporter)
     scheduled_tick_and_skipped_tick(exporter)
     return exporter
+
+
+VDM_ENGAGEMENT = {"EngagementMetrics": "ENABLED"}
+# VDM's count of today so far, per (metric, ISP): at the first poll (the baseline) and added
+# before the second, through the marketing set and the example.com identity; Gmail and
+# Yahoo are the exporter's ISPs, Comcast is only in the account-wide series.
+VDM_BASELINE: dict[tuple[str, str], int] = {
+    ("SEND", "Gmail"): 80,
+    ("SEND", "Yahoo"): 30,
+    ("SEND", "Comcast"): 10,
+    ("DELIVERY", "Gmail"): 78,
+    ("DELIVERY", "Yahoo"): 26,
+    ("PERMANENT_BOUNCE", "Yahoo"): 3,
+}
+VDM_SECOND_ROUND: dict[tuple[str, str], int] = {
+    ("SEND", "Gmail"): 40,
+    ("SEND", "Yahoo"): 20,
+    ("SEND", "Comcast"): 5,
+    ("DELIVERY", "Gmail"): 39,
+    ("DELIVERY", "Yahoo"): 16,
+    ("PERMANENT_BOUNCE", "Yahoo"): 3,
+    ("TRANSIENT_BOUNCE", "Gmail"): 1,
+    ("COMPLAINT", "Yahoo"): 1,
+    ("DELIVERY_COMPLAINT", "Yahoo"): 16,
+    ("DELIVERY_OPEN", "Gmail"): 30,
+    ("OPEN", "Gmail"): 12,
+    ("DELIVERY_CLICK", "Gmail"): 20,
+    ("CLICK", "Gmail"): 4,
+}
+
+
+def add_vdm_day(store: VdmStore, counts: dict[tuple[str, str], int]) -> None:
+    """Today's VDM counts, half through the marketing set and example.com, half without."""
+    now = datetime.now(UTC).timestamp()
+    for (metric, isp), count in counts.items():
+        through = count // 2
+        store.add(
+            now, metric, through, isp=isp, configuration_set="marketing", identity="example.com"
+        )
+        store.add(now, metric, count - through, isp=isp)
 
 
 def bucket(

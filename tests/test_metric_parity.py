@@ -34,6 +34,7 @@ from ses_exporter.collectors.dedicated_ips import DedicatedIp, dedicated_ip_fami
 from ses_exporter.collectors.identities import IdentityDetails, ListedIdentity, identity_families
 from ses_exporter.collectors.send_statistics import send_statistics_families
 from ses_exporter.collectors.suppression import suppression_families
+from ses_exporter.collectors.vdm import VdmSnapshot, vdm_families, wanted_keys
 from ses_exporter.config import ReputationThresholds
 from tests.fakes import FakeAccountApi
 from tests.golden import GOLDEN, polled_exporter
@@ -122,6 +123,7 @@ def code_families(exporter_text: str) -> dict[str, Family]:
             )
         ),
         **built(suppression_families({"BOUNCE": 3}, False, labels)),
+        **built(vdm_families(VDM, labels)),
     }
     # The account collector's info labels are whatever AWS reports; take the full set.
     full_info = scraped(exporter_text)["aws_ses_account_info"]
@@ -134,6 +136,8 @@ def code_families(exporter_text: str) -> dict[str, Family]:
     return {**found, **self_metrics}
 
 
+# Every scope of every VDM metric: the account, an ISP, a set and an identity with it.
+VDM = VdmSnapshot(True, True, tuple((key, 1.0) for key in wanted_keys(["Gmail"], ["m"], ["a"])))
 FIELDS = ("delivery_attempts", "bounces", "complaints", "rejects")
 IDENTITY = IdentityDetails(
     dkim_status="SUCCESS",

@@ -6,13 +6,11 @@ days revised upwards, every answer checked against botocore's model."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import boto3
 import pytest
-from botocore.client import BaseClient
 from botocore.stub import Stubber
 
 from ses_exporter.aws import ClientFactory, RequestCounter
@@ -34,17 +32,15 @@ from ses_exporter.collectors.vdm_source import (
 )
 from ses_exporter.config_types import ConfigurationSetFilter
 from ses_exporter.daemon import Exporter
-from ses_exporter.demo.responders import install_api_responder
 from ses_exporter.demo.vdm import VdmStore
 from ses_exporter.targets import build_targets
-from tests.fakes import FakeAccountApi, throttled
+from tests.fakes import FakeAccountApi, denied, throttled
 from tests.helpers import config_for, exporter_samples, sample_value, values
 
 REGION = "eu-west-1"
 LABELS = {"account_id": "123456789012", "region": REGION}
 DAY = 86_400.0
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC).timestamp()  # a Tuesday, 09:00 UTC
-CALL = "BatchGetMetricData"
 
 
 class Clock:
@@ -55,22 +51,12 @@ class Clock:
         return self.now
 
 
-def store_hook(stores: dict[str, VdmStore]) -> Callable[[str, BaseClient], None]:
-    """A client hook answering BatchGetMetricData of each region from its store."""
-
-    def hook(service: str, client: BaseClient) -> None:
-        store = stores.get(client.meta.region_name)
-        if service == "sesv2" and store is not None:
-            install_api_responder(client, CALL, store.batch_get_metric_data)
-
-    return hook
-
-
 def collector(
     fake_api: FakeAccountApi, store: VdmStore, clock: Clock, **settings: Any
 ) -> VdmCollector:
     config = config_for(REGION)
-    factory = ClientFactory(RequestCounter(), [fake_api.hook, store_hook({REGION: store})])
+    fake_api.vdm[REGION] = store
+    factory = ClientFactory(RequestCounter(), [fake_api.hook])
     target = build_targets(config, factory)[0]
     section = VdmCollectorConfig(enabled=True, interval=3600, **settings)
     return VdmCollector(target.clients, VdmSettings(section, ConfigurationSetFilter()), clock)
@@ -366,8 +352,8 @@ def test_off_by_default_and_a_failure_fails_only_the_vdm_collector(
         "  configuration_sets: {enabled: false}\n  identities: {enabled: false}\n"
         "  dedicated_ips: {enabled: false}\n",
     )
-    stores = {"us-east-1": VdmStore(), REGION: VdmStore()}
-    exporter = Exporter(config, client_hooks=[fake_api.hook, store_hook(stores)])
+    stores = fake_api.vdm = {"us-east-1": VdmStore(), REGION: VdmStore()}
+    exporter = Exporter(config, client_hooks=[fake_api.hook])
 
     def poll_all() -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
         for target in exporter.targets:
@@ -389,3 +375,24 @@ def test_off_by_default_and_a_failure_fails_only_the_vdm_collector(
     got = poll_all()
     assert sample_value(got, success, region=REGION, collector="vdm") == 0
     assert sample_value(got, "ses_exporter_vdm_enabled", region="us-east-1") == 1
+
+
+def test_where_get_account_is_denied_batch_get_metric_data_tells_whether_vdm_is_on(
+    aws: None, fake_api: FakeAccountApi, caplog: pytest.LogCaptureFixture
+) -> None:
+    store, clock = VdmStore(), Clock()
+    c = collector(fake_api, store, clock, isps=("Gmail",))
+    fake_api.fail(REGION, "GetAccount", denied())
+    caplog.set_level(logging.INFO, "ses_exporter.collectors.vdm")
+    assert poll(c)[("ses_exporter_vdm_enabled", ())] == 1
+    clock.now += 3600
+    store.add(T0, "SEND", 4, isp="Gmail")
+    assert poll(c)[GMAIL_SENDS] == 4
+    del fake_api.vdm[REGION]  # VDM turned off: AWS answers NotFoundException
+    clock.now += 3600
+    off = poll(c)
+    assert off[("ses_exporter_vdm_enabled", ())] == 0 and off[GMAIL_SENDS] == 4
+    assert ("aws_ses_vdm_engagement_metrics_enabled", ()) not in off  # GetAccount said nothing
+    said = [r.getMessage() for r in caplog.records]
+    assert sum("GetAccount denied" in m for m in said) == 1
+    assert sum("VDM is not enabled" in m for m in said) == 1

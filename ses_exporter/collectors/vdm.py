@@ -16,7 +16,9 @@ Sources:
 * sesv2 GetAccount (on the target's SES pace), at every poll: ``VdmAttributes.VdmEnabled``
   decides whether the collector reads VDM. While it is not ENABLED the collector reads
   nothing, exposes ``ses_exporter_vdm_enabled 0`` and logs the change once; its
-  counters keep their totals and go on when VDM is back.
+  counters keep their totals and go on when VDM is back. BatchGetMetricData answers
+  NotFoundException where VDM is off: that too means off (VDM turned off between the
+  two calls, or GetAccount denied by the policy, which is then logged once).
 * sesv2 ListConfigurationSets / ListEmailIdentities (SES pace) when ``by_configuration_set``
   / ``by_identity`` ask for them, one page a call.
 * sesv2 BatchGetMetricData (``vdm_source``), on a pace of its own
@@ -52,7 +54,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Self
 from prometheus_client.metrics_core import Metric
 from pydantic import AfterValidator, Field, Strict, StrictBool
 
-from ..aws import Pacer, TargetClients
+from ..aws import ClientError, Pacer, TargetClients, error_code
 from ..config_types import (
     CollectorConfig,
     ConfigurationSetFilter,
@@ -63,6 +65,7 @@ from ..config_types import (
 )
 from ..counters import WindowCounters
 from ..families import FamilyBuilder
+from .account import ACCESS_DENIED_CODES
 from .base import Collector, TargetContext, register
 from .configuration_sets import list_configuration_sets
 from .identities import list_identity_pages
@@ -74,6 +77,9 @@ if TYPE_CHECKING:
 NAME = "vdm"  # collectors.vdm, --collector.vdm
 # Mailbox providers as VDM names them in its ISP dimension (the console's ISP view).
 DEFAULT_ISPS = ("Gmail", "Hotmail", "Yahoo", "AOL", "iCloud")
+# BatchGetMetricData's answer where VDM is off ("To use this feature you must enable
+# Virtual Deliverability Manager").
+VDM_OFF_CODE = "NotFoundException"
 MAX_CALLS_PER_SECOND = 16.0  # BatchGetMetricData: "no more than 16 times per second"
 CACHED = "cached from the last successful poll."
 
@@ -329,7 +335,8 @@ class VdmCollector(Collector):
         self._vdm_client: SESV2Client | None = None
         self._counters: WindowCounters[VdmKey] = WindowCounters()
         self._counted_until: float | None = None  # the end of the last window counted
-        self._enabled: bool | None = None  # VdmEnabled at the last poll
+        self._enabled: bool | None = None  # VDM's state at the last poll
+        self._denied = False  # GetAccount was denied (logged once)
 
     @classmethod
     def build(cls, target: TargetContext, section: CollectorConfig, existing: Self | None) -> Self:
@@ -344,28 +351,56 @@ class VdmCollector(Collector):
     def poll(self, labels: Mapping[str, str]) -> list[Metric]:
         now = self._clock()
         where = {"account": labels.get("account_id"), "region": self.clients.region}
-        attributes = self.clients.sesv2.get_account().get("VdmAttributes", {})
-        enabled = attributes.get("VdmEnabled") == "ENABLED"
-        engagement = attributes.get("DashboardAttributes", {}).get("EngagementMetrics")
-        if enabled != self._enabled:
-            if enabled:
-                self.log.info("VDM is enabled: reading its metrics", extra=where)
-            else:
-                self.log.warning(
-                    "VDM is not enabled in this account and region (GetAccount "
-                    "VdmAttributes.VdmEnabled is not ENABLED): the vdm collector reads "
-                    "nothing until it is",
-                    extra={**where, "vdm_enabled": attributes.get("VdmEnabled")},
-                )
-            self._enabled = enabled
-        if enabled:
-            self._read(now, where)
+        attributes = self._vdm_attributes(where)
+        enabled = None if attributes is None else attributes.get("VdmEnabled") == "ENABLED"
+        if enabled is not False:
+            try:
+                self._read(now, where)
+                enabled = True
+            except ClientError as exc:
+                if error_code(exc) != VDM_OFF_CODE:
+                    raise
+                enabled = False  # turned off since GetAccount answered, or it was denied
+        self._say(enabled, where, (attributes or {}).get("VdmEnabled"))
+        engagement = (attributes or {}).get("DashboardAttributes", {}).get("EngagementMetrics")
         snap = VdmSnapshot(
             enabled=enabled,
             engagement_metrics=None if engagement is None else engagement == "ENABLED",
             counters=tuple(self._counters.totals().items()),
         )
         return vdm_families(snap, labels)
+
+    def _vdm_attributes(self, where: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        """GetAccount's VdmAttributes; None where GetAccount is denied (a policy without
+        ses:GetAccount): then BatchGetMetricData itself says whether VDM is on."""
+        try:
+            return self.clients.sesv2.get_account().get("VdmAttributes", {})
+        except ClientError as exc:
+            if error_code(exc) not in ACCESS_DENIED_CODES:
+                raise
+            if not self._denied:
+                self.log.warning(
+                    "sesv2 GetAccount denied; whether VDM is on is judged from "
+                    "BatchGetMetricData (NotFoundException where it is off)",
+                    extra=where,
+                )
+            self._denied = True
+            return None
+
+    def _say(self, enabled: bool, where: Mapping[str, Any], status: str | None) -> None:
+        """One log line when VDM's state changes (and at the first poll)."""
+        if enabled == self._enabled:
+            return
+        self._enabled = enabled
+        if enabled:
+            self.log.info("VDM is enabled: reading its metrics", extra=where)
+        else:
+            self.log.warning(
+                "VDM is not enabled in this account and region (GetAccount "
+                "VdmAttributes.VdmEnabled is not ENABLED, or BatchGetMetricData answered "
+                "NotFoundException): the vdm collector reads nothing until it is",
+                extra={**where, "vdm_enabled": status},
+            )
 
     def _read(self, now: float, where: Mapping[str, Any]) -> None:
         config = self.settings.config
