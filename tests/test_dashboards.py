@@ -1262,6 +1262,7 @@ def test_deliverability_page_rows_and_panels() -> None:
         "Open rate",
         "Click rate",
     ]
+    assert VDM["time"] == {"from": "now-14d", "to": "now"}  # daily points: two weeks
     for panel, _ in panels_with_rows(VDM):
         exprs = [t["expr"] for t in panel.get("targets", [])]
         if panel["type"] == "timeseries":  # VDM counts per day: one point per day

@@ -257,7 +257,7 @@ def vdm_dashboard() -> Json:
         allValue=".*",
         description="Mailbox providers (ISPs) the vdm collector counts (collectors.vdm.isps).",
     )
-    return dashboard(
+    board = dashboard(
         "ses-deliverability",
         "SES / Deliverability by mailbox provider",
         "Virtual Deliverability Manager's daily counts and rates per mailbox provider against "
@@ -265,3 +265,5 @@ def vdm_dashboard() -> Json:
         vdm_panels(),
         templating=templating(isps),
     )
+    # Daily points: two weeks by default (a day's range would show one point per series).
+    return board | {"time": {"from": "now-14d", "to": "now"}}
