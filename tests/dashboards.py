@@ -22,6 +22,7 @@ DASHBOARD_FILES = (
     "ses-reputation-metrics.json",
     "ses-fleet-overview.json",
     "ses-identities.json",
+    "ses-deliverability.json",
 )
 
 # Grafana's value for "All"; the dashboards' variables turn it into their allValue `.*`.

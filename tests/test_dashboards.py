@@ -43,6 +43,7 @@ ACCOUNT = DASHBOARDS["ses-account-dashboard.json"]
 REPUTATION = DASHBOARDS["ses-reputation-metrics.json"]
 FLEET = DASHBOARDS["ses-fleet-overview.json"]
 IDENTITIES = DASHBOARDS["ses-identities.json"]
+VDM = DASHBOARDS["ses-deliverability.json"]
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 SCRAPE_MATCHERS = ('job=~"$job"', 'cluster=~"$cluster"')
 TARGET_MATCHERS = (*SCRAPE_MATCHERS, 'account_id=~"$account_id"', 'region=~"$region"')
@@ -72,6 +73,14 @@ SES_CONSOLE_PAGE = {
     "aws_ses_dedicated_ip_warmup_ratio": "dedicated-ips",
     "aws_ses_suppressed_destinations": "suppression-list",
 }
+# Virtual Deliverability Manager (aws_ses_vdm_*): its page in the SES console.
+VDM_CONSOLE_PAGE = "vdm/dashboard"
+
+
+def ses_console_page(family: str) -> str | None:
+    if family.startswith("aws_ses_vdm_"):
+        return VDM_CONSOLE_PAGE
+    return SES_CONSOLE_PAGE.get(family)
 
 
 def panels_with_rows(dashboard: dict[str, Any]) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
@@ -82,6 +91,14 @@ def panels_with_rows(dashboard: dict[str, Any]) -> Iterator[tuple[dict[str, Any]
             current = panel
         else:
             yield panel, current
+
+
+def titles_by_row(dashboard: dict[str, Any]) -> dict[str, list[str]]:
+    """{row title: the titles of its panels, in order}."""
+    rows: dict[str, list[str]] = {}
+    for panel, row in panels_with_rows(dashboard):
+        rows.setdefault(row.get("title", ""), []).append(panel["title"])
+    return rows
 
 
 def all_panels() -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
@@ -127,6 +144,10 @@ def test_uids_titles_and_schema_version() -> None:
     )
     assert (FLEET["uid"], FLEET["title"]) == ("ses-fleet-overview", "SES / Fleet overview")
     assert (IDENTITIES["uid"], IDENTITIES["title"]) == ("ses-identities", "SES / Identities")
+    assert (VDM["uid"], VDM["title"]) == (
+        "ses-deliverability",
+        "SES / Deliverability by mailbox provider",
+    )
     for dashboard in DASHBOARDS.values():
         assert dashboard["schemaVersion"] == 39
         assert dashboard["id"] is None
@@ -508,7 +529,7 @@ TARGET_LABELS = '{account_id="111111111111", region="us-east-1"}'
 VARIABLES = {"account_id": ALL, "region": ALL, "configuration_set": ALL}
 
 
-def promql_results(tmp_path: Path, series: dict[str, str], exprs: dict[str, str]) -> None:
+def promql_results(tmp_path: Path, series: dict[str, str], exprs: dict[str, Any]) -> None:
     """Evaluates each expression with Prometheus's engine (`promtool test rules`) at 10h
     over 1-minute input series; exprs maps an expression to its expected samples as
     promtool writes them ("" for none). Fails with promtool's report."""
@@ -592,9 +613,7 @@ def test_status_is_healthy_without_a_rate_only_where_cloudwatch_was_polled(
 
 
 def test_every_pane_is_a_row_repeated_per_region() -> None:
-    rows: dict[str, list[str]] = {}
-    for panel, row in panels_with_rows(ACCOUNT):
-        rows.setdefault(row.get("title", ""), []).append(panel["title"])
+    rows = titles_by_row(ACCOUNT)
     assert rows["Sending limits · $region"] == ["Daily sending quota", "Maximum send rate"]
     assert "Emails sent" in rows["Daily email usage · $region"]
     assert "Sends" in rows["Sending statistics · $region"]
@@ -655,8 +674,9 @@ def test_every_chart_links_to_the_same_metric_in_cloudwatch(
     _, panel, row = param
     first = re.search(r"\b(aws_ses_\w+)\{", panel["targets"][0]["expr"])
     assert first is not None
-    if first[1] in SES_CONSOLE_PAGE:
-        assert_links_to_the_ses_console(panel, SES_CONSOLE_PAGE[first[1]])
+    page = ses_console_page(first[1])
+    if page:
+        assert_links_to_the_ses_console(panel, page)
         return
     metric = CLOUDWATCH_METRIC[first[1]]
     [header] = [link for link in panel["links"] if link["title"] == "View in CloudWatch"]
@@ -735,6 +755,11 @@ def test_variables_are_chained_and_multi_select(name: str) -> None:
         assert "aws_ses_configuration_set_reputation_metrics_enabled" in sets["query"]
         assert all(m in sets["query"] for m in TARGET_MATCHERS)
         chained.append(sets)  # many sets at once; each gets a collapsed row
+    if name == "ses-deliverability.json":
+        isps = found.pop("isp")
+        assert isps["query"].startswith("label_values(aws_ses_vdm_isp_sends_total{")
+        assert all(m in isps["query"] for m in TARGET_MATCHERS)
+        chained.append(isps)
     if name != "ses-fleet-overview.json":
         console = found.pop("console")
         assert console["hide"] == 2 and not console["multi"]
@@ -1016,9 +1041,7 @@ def test_the_reputation_page_has_the_consoles_panes_in_its_order() -> None:
 
 
 def test_identities_page_rows_and_panels() -> None:
-    rows: dict[str, list[str]] = {}
-    for panel, row in panels_with_rows(IDENTITIES):
-        rows.setdefault(row.get("title", ""), []).append(panel["title"])
+    rows = titles_by_row(IDENTITIES)
     assert rows["Identities"] == [
         "Identities per type",
         "Verification",
@@ -1066,15 +1089,19 @@ def test_identities_table_is_worst_first_with_every_status() -> None:
     }
 
 
-def test_alerts_about_identities_ips_and_the_suppression_list_link_here() -> None:
+def alerts_linking_to(uid: str) -> dict[str, str]:
+    """{alert: its dashboard link} of the alerts whose link opens the dashboard `uid`."""
     rules = yaml.safe_load((GRAFANA_DIR.parent / "prometheus/ses-exporter.rules.yml").read_text())
-    linked = {
-        r["alert"]
+    return {
+        r["alert"]: r["annotations"]["dashboard"]
         for g in rules["groups"]
         for r in g["rules"]
-        if "alert" in r and "/d/ses-identities/ses-identities?" in r["annotations"]["dashboard"]
+        if "alert" in r and f"/d/{uid}/{uid}?" in r["annotations"]["dashboard"]
     }
-    assert linked == {
+
+
+def test_alerts_about_identities_ips_and_the_suppression_list_link_here() -> None:
+    assert set(alerts_linking_to("ses-identities")) == {
         "SesIdentityVerificationFailed",
         "SesIdentityVerificationTemporaryFailure",
         "SesIdentityDkimNotSigning",
@@ -1207,3 +1234,143 @@ def test_every_identities_page_query_runs_in_prometheus(tmp_path: Path) -> None:
     }
     assert len(rest) >= 12
     promql_results(tmp_path, series, rest)
+
+
+# ---------------------------------------------------------------- deliverability by provider
+
+
+def test_deliverability_page_rows_and_panels() -> None:
+    rows = titles_by_row(VDM)
+    assert rows["Virtual Deliverability Manager"] == [
+        "VDM",
+        "Engagement metrics",
+        "Sends in the time range",
+        "Mailbox providers",
+    ]
+    assert rows["Mailbox providers · $region"] == [
+        "Sends",
+        "Deliveries",
+        "Bounces: permanent vs transient",
+        "Complaints",
+        "Opens and clicks",
+    ]
+    assert rows["Rates against the account's · $region"] == [
+        "Delivery rate",
+        "Permanent bounce rate",
+        "Transient bounce rate",
+        "Complaint rate",
+        "Open rate",
+        "Click rate",
+    ]
+    assert VDM["time"] == {"from": "now-14d", "to": "now"}  # daily points: two weeks
+    for panel, _ in panels_with_rows(VDM):
+        exprs = [t["expr"] for t in panel.get("targets", [])]
+        if panel["type"] == "timeseries":  # VDM counts per day: one point per day
+            assert panel["interval"] == "1d", panel["title"]
+            assert all("[$__interval]" in expr for expr in exprs)
+        for expr in exprs:  # the provider variable selects every per-provider family
+            for family, matchers in re.findall(r"\b(aws_ses_vdm_\w+)(\{[^}]*\})", expr):
+                per_isp = family.startswith("aws_ses_vdm_isp_")
+                assert ('isp=~"$isp"' in matchers) == per_isp, (panel["title"], family)
+
+
+def test_rate_charts_put_each_provider_against_the_account() -> None:
+    for name, events, base in (
+        ("Delivery rate", "deliveries", "sends"),
+        ("Permanent bounce rate", "permanent_bounces", "sends"),
+        ("Transient bounce rate", "transient_bounces", "sends"),
+        ("Complaint rate", "complaints", "feedback_loop_deliveries"),
+        ("Open rate", "opens", "open_tracked_deliveries"),
+        ("Click rate", "clicks", "click_tracked_deliveries"),
+    ):
+        chart = find(VDM, name)
+        provider, account = (t["expr"] for t in chart["targets"])
+        for expr, prefix in ((provider, "aws_ses_vdm_isp_"), (account, "aws_ses_vdm_")):
+            assert f"(increase({prefix}{events}_total{{" in expr
+            assert f"(increase({prefix}{base}_total{{" in expr and "> 0)" in expr
+        assert chart["targets"][1]["legendFormat"].startswith("Account ")
+
+
+def test_vdm_off_is_shown_as_off() -> None:
+    for title in ("VDM", "Engagement metrics"):
+        panel = find(VDM, title)
+        assert mapping_texts(panel) == {"1": "On", "0": "Off"}
+        assert "vdm collector" in panel["fieldConfig"]["defaults"]["noValue"]
+    assert "ses_exporter_vdm_enabled{" in find(VDM, "VDM")["targets"][0]["expr"]
+    assert "SesVdmDisabled" in find(VDM, "VDM")["description"]
+
+
+def test_alerts_about_mailbox_providers_link_here() -> None:
+    linked = alerts_linking_to("ses-deliverability")
+    assert set(linked) == {
+        "SesVdmIspPermanentBounceRateHigh",
+        "SesVdmIspComplaintRateHigh",
+        "SesVdmDisabled",
+    }
+    assert linked["SesVdmIspComplaintRateHigh"].endswith("&var-isp={{$labels.isp}}")
+
+
+def vdm_series() -> dict[str, str]:
+    """Two replicas counting the same VDM events a minute: the account sends 100 and 3
+    bounce for good; Gmail gets 40 (2 bounce, no feedback loop), Yahoo 10 (none bounce)."""
+    counts = {
+        None: {"sends": 100, "deliveries": 96, "permanent_bounces": 3, "transient_bounces": 1},
+        "Gmail": {"sends": 40, "deliveries": 37, "permanent_bounces": 2, "transient_bounces": 1},
+        "Yahoo": {"sends": 10, "deliveries": 10, "permanent_bounces": 0, "transient_bounces": 0},
+    }
+    engagement = {"opens": 20, "open_tracked_deliveries": 50, "clicks": 5}
+    engagement |= {"click_tracked_deliveries": 40, "complaints": 0}
+    series = {}
+    for replica in REPLICAS:
+        labels = f"{SCRAPED}, {replica}"
+        for isp, sending in counts.items():
+            loop = {"feedback_loop_deliveries": 0 if isp == "Gmail" else 9}
+            where = f'{labels}, isp="{isp}"' if isp else labels
+            for stem, per_minute in (sending | engagement | loop).items():
+                family = f"aws_ses_vdm_{'isp_' if isp else ''}{stem}_total"
+                series[f"{family}{{{where}}}"] = f"0+{per_minute}x600"
+        series[f"ses_exporter_vdm_enabled{{{labels}}}"] = "1+0x600"
+        series[f"aws_ses_vdm_engagement_metrics_enabled{{{labels}}}"] = "1+0x600"
+        series[f'ses_exporter_collector_success{{{labels}, collector="vdm"}}'] = "1+0x600"
+    return series
+
+
+@needs_promtool
+def test_every_deliverability_query_runs_in_prometheus(tmp_path: Path) -> None:
+    """Per-day rates of each provider and of the account, counted once over two replicas;
+    no complaint rate for a provider without a feedback loop (not NaN); the table's sort
+    key is a provider's permanent bounce rate ÷ the account's."""
+    variables = VARIABLES | {"isp": ALL}
+    console = 'console="console.aws.amazon.com"'
+
+    def sample(value: float, isp: str | None = None, *, with_console: bool = True) -> Any:
+        labels = ['account_id="111111111111"']
+        labels += [console] if with_console else []
+        labels += [f'isp="{isp}"'] if isp else []
+        return {"labels": "{" + ", ".join([*labels, 'region="us-east-1"']) + "}", "value": value}
+
+    def queries(title: str) -> list[str]:
+        return [expr for _, expr in panel_queries({"panels": [find(VDM, title)]}, variables)]
+
+    provider, account = queries("Permanent bounce rate")
+    [complaints, _] = queries("Complaint rate")
+    [sends, *_] = queries("Sends")
+    table = find(VDM, "Mailbox providers")
+    [versus] = [t["expr"] for t in table["targets"] if t["refId"] == "D"]
+    versus = interpolate(versus, variables | {"__range": "10h"})
+    expected = {
+        provider: [sample(2 / 40, "Gmail"), sample(0, "Yahoo")],
+        account: [sample(3 / 100)],
+        complaints: [sample(0, "Yahoo")],  # Gmail has no feedback loop: no rate
+        sends: [sample(40 * 600, "Gmail"), sample(10 * 600, "Yahoo")],  # a day: all 10 h
+        versus: [sample((2 / 40) / (3 / 100), "Gmail", with_console=False)],
+    }
+    expected[versus].append(sample(0, "Yahoo", with_console=False))
+    promql_results(tmp_path, vdm_series(), expected)
+    rest = {
+        f"count(count by (instance, pod) ({expr}))": [{"labels": "{}", "value": 1}]
+        for _, expr in panel_queries(VDM, variables)
+        if "aws_ses_" in expr and expr not in expected
+    }
+    assert len(rest) >= 20
+    promql_results(tmp_path, vdm_series(), rest)

@@ -87,6 +87,7 @@ def test_grafana_provisioning_finds_the_dashboards_and_the_datasource() -> None:
     dashboards = volumes[path]
     assert sorted(p.name for p in dashboards.glob("*.json")) == [
         "ses-account-dashboard.json",
+        "ses-deliverability.json",
         "ses-fleet-overview.json",
         "ses-identities.json",
         "ses-reputation-metrics.json",
@@ -95,6 +96,7 @@ def test_grafana_provisioning_finds_the_dashboards_and_the_datasource() -> None:
         assert "${DS_" not in dashboard.read_text()
         assert json.loads(dashboard.read_text())["uid"] in {
             "ses-account-dashboard",
+            "ses-deliverability",
             "ses-fleet-overview",
             "ses-identities",
             "ses-reputation-metrics",

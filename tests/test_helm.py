@@ -614,7 +614,7 @@ def test_dashboards_are_config_maps_for_the_grafana_sidecar() -> None:
     # Every dashboard of deploy/grafana is shipped (files/dashboards links to each).
     generated = ROOT / "deploy" / "grafana" / "dashboards"
     assert files.keys() == {p.name for p in generated.glob("*.json")}
-    assert len(files) == 4
+    assert len(files) == 5
     found = {}
     for config_map in maps:
         assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"

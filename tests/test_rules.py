@@ -35,6 +35,7 @@ DASHBOARDS = (
     f"{GRAFANA}/d/ses-reputation-metrics/ses-reputation-metrics",
     f"{GRAFANA}/d/ses-fleet-overview/ses-fleet-overview",
     f"{GRAFANA}/d/ses-identities/ses-identities",
+    f"{GRAFANA}/d/ses-deliverability/ses-deliverability",
 )
 RUNBOOK_BASE = "https://github.com/ses-exporter/ses-exporter/blob/main/docs/runbooks.md#"
 # Alerts about one exporter process keep its instance; every other alert aggregates it away.
@@ -317,12 +318,25 @@ def test_thresholds_come_from_the_exporter() -> None:
         assert "on (cluster, namespace, job, instance, pod) group_left ()" in rule["expr"]
 
 
+# An ISP's VDM ratio against its account's: both recorded per target (replicas already
+# aggregated away), the same labels but isp, so many ISPs meet one account series.
+VDM_JOIN = re.compile(
+    r"ses:vdm_isp_(\w+)_ratio:increase1d\n  > ignoring \(isp\) group_left \(\)\n"
+    r"\([0-9.]+ \* ses:vdm_(\w+)_ratio:increase1d\)\n"
+)
+
+
 def test_every_join_matches_on_one_scrape_target() -> None:
     """Every group_left/group_right join names the join labels, inside a max without the
-    replica labels; one-to-one arithmetic meets two deduplicated sides."""
+    replica labels; one-to-one arithmetic meets two deduplicated sides. The one exception
+    joins two deduplicated recorded VDM ratios, ignoring only the isp label."""
     for rule in rules("alert") + rules("record"):
         expr = rule["expr"]
         for join in re.findall(r"(on \([^)]*\)|ignoring \([^)]*\)) group_(?:left|right)", expr):
+            if join == "ignoring (isp)":
+                match = VDM_JOIN.match(expr)
+                assert match and match[1] == match[2], rule
+                continue
             assert join == "on (cluster, namespace, job, instance, pod)", (rule, join)
         assert "on (job)" not in expr
 
@@ -493,6 +507,8 @@ def test_new_thresholds_are_checked(tmp_path: Path, capsys: pytest.CaptureFixtur
         "warmup_campaign_factor: 1\n"
         "warmup_campaign_min_hourly_sends: 0\n"
         "suppressed_destinations_daily_growth: 1.5\n"
+        "vdm_isp_rate_factor: 0.5\n"
+        "vdm_isp_min_sends: 0\n"
     )
     assert GENERATOR.main(["--config", str(config), "--output", str(tmp_path / "o.yml")]) == 2
     errors = capsys.readouterr().err
@@ -502,6 +518,8 @@ def test_new_thresholds_are_checked(tmp_path: Path, capsys: pytest.CaptureFixtur
         "warmup_campaign_factor: expected a factor above 1",
         "warmup_campaign_min_hourly_sends: expected a whole number >= 1",
         "suppressed_destinations_daily_growth: expected a whole number >= 1",
+        "vdm_isp_rate_factor: expected a factor above 1",
+        "vdm_isp_min_sends: expected a whole number >= 1",
     ):
         assert expected in errors, errors
 
@@ -514,6 +532,8 @@ def test_new_thresholds_reach_the_rules(tmp_path: Path) -> None:
         "warmup_campaign_factor: 3.5\n"
         "warmup_campaign_min_hourly_sends: 20000\n"
         "suppressed_destinations_daily_growth: 250\n"
+        "vdm_isp_rate_factor: 3.5\n"
+        "vdm_isp_min_sends: 50000\n"
     )
     out = tmp_path / "mine.rules.yml"
     assert GENERATOR.main(["--config", str(config), "--output", str(out)]) == 0
@@ -529,6 +549,62 @@ def test_new_thresholds_reach_the_rules(tmp_path: Path) -> None:
     assert "> 3.5 * avg_over_time(ses:sends:increase1h[7d])" in warmup
     assert "ses:sends:increase1h >= 20000" in warmup
     assert alerts["SesSuppressionListGrowing"]["expr"].endswith("> 250\n")
+    for name in ("SesVdmIspPermanentBounceRateHigh", "SesVdmIspComplaintRateHigh"):
+        expr = alerts[name]["expr"]
+        assert "(3.5 * ses:vdm_" in expr and expr.endswith(" >= 50000\n"), expr
+        assert "more than 3.5 times" in alerts[name]["annotations"]["description"]
+
+
+# The ratios of the vdm collector's counters: ratio = numerator / denominator.
+VDM_RATIOS = [
+    re.fullmatch(r"(\w+) = (\w+) / (\w+)", ratio).groups()  # type: ignore[union-attr]
+    for ratio in (
+        "delivery = deliveries / sends",
+        "permanent_bounce = permanent_bounces / sends",
+        "transient_bounce = transient_bounces / sends",
+        "complaint = complaints / feedback_loop_deliveries",
+        "open = opens / open_tracked_deliveries",
+        "click = clicks / click_tracked_deliveries",
+    )
+]
+
+
+def test_vdm_ratios_are_recorded_per_isp_and_account_wide() -> None:
+    """Over a day (VDM answers one datapoint a day), replicas aggregated away on both sides
+    before the division, and no ratio where the denominator is 0 (no NaN or +Inf)."""
+    recorded = {rule["record"]: rule["expr"] for rule in rules("record")}
+    for ratio, numerator, denominator in VDM_RATIOS:
+        for scope in ("isp_", ""):
+            expr = recorded[f"ses:vdm_{scope}{ratio}_ratio:increase1d"]
+            count = "max without (instance, pod) (increase(aws_ses_vdm_{}{}_total" + (
+                '{{job="ses-exporter"}}[1d]))'
+            )
+            assert expr == (
+                f"{count.format(scope, numerator)}\n  /\n({count.format(scope, denominator)} > 0)\n"
+            ), expr
+
+
+def test_vdm_isp_alerts_compare_with_the_account_and_need_volume() -> None:
+    alerts = {rule["alert"]: rule for rule in rules("alert")}
+    for name, ratio in (
+        ("SesVdmIspPermanentBounceRateHigh", "permanent_bounce"),
+        ("SesVdmIspComplaintRateHigh", "complaint"),
+    ):
+        expr = alerts[name]["expr"]
+        assert expr.startswith(
+            f"ses:vdm_isp_{ratio}_ratio:increase1d\n  > ignoring (isp) group_left ()\n"
+            f"(2 * ses:vdm_{ratio}_ratio:increase1d)\n"
+        )
+        assert expr.endswith(
+            'max without (instance, pod) (increase(aws_ses_vdm_isp_sends_total{job="ses-exporter"}'
+            "[1d])) >= 1000\n"
+        )
+        assert alerts[name]["labels"]["severity"] == "warning"
+        assert "&var-isp={{$labels.isp}}" in alerts[name]["annotations"]["dashboard"]
+    assert alerts["SesVdmDisabled"]["labels"]["severity"] == "info"
+    assert alerts["SesVdmDisabled"]["expr"] == (
+        'max without (instance, pod) (ses_exporter_vdm_enabled{job="ses-exporter"}) == 0\n'
+    )
 
 
 # ---- the unit tests of the rules -------------------------------------------------------

@@ -15,8 +15,8 @@ name one region, so charts sit in rows repeated per region (or per configuration
 every series also carries a data link built from its own `region` label.
 
 The code sits next to this script: panels.py (queries and panels), layout.py (the dashboard
-around them), account_dashboard.py, reputation_dashboard.py, fleet_dashboard.py and
-identities_dashboard.py (one dashboard each).
+around them), account_dashboard.py, reputation_dashboard.py, fleet_dashboard.py,
+identities_dashboard.py and vdm_dashboard.py (one dashboard each).
 """
 
 from __future__ import annotations
@@ -38,12 +38,14 @@ from fleet_dashboard import fleet_dashboard  # noqa: E402
 from identities_dashboard import identities_dashboard  # noqa: E402
 from panels import Json  # noqa: E402
 from reputation_dashboard import reputation_dashboard  # noqa: E402
+from vdm_dashboard import vdm_dashboard  # noqa: E402
 
 DASHBOARDS = {
     "ses-account-dashboard.json": account_dashboard,
     "ses-reputation-metrics.json": reputation_dashboard,
     "ses-fleet-overview.json": fleet_dashboard,
     "ses-identities.json": identities_dashboard,
+    "ses-deliverability.json": vdm_dashboard,
 }
 
 

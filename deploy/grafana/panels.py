@@ -613,11 +613,13 @@ def console_chart(
     unit: str,
     page: str,
     page_title: str,
+    interval: str | None = None,
     **defaults: Any,
 ) -> Json:
     """A time series of an SES resource that CloudWatch has no metric for (dedicated IPs,
-    the suppression list): the header link opens the SES console's page of the row's
-    region, each series' link that of its own region, in its partition."""
+    the suppression list, Virtual Deliverability Manager): the header link opens the SES
+    console's page of the row's region, each series' link that of its own region, in its
+    partition. `interval` is Grafana's minimum step (one point per day for VDM)."""
     header, data_links = ses_console_links(page, page_title)
     targets = [t | {"expr": with_console(t["expr"])} for t in targets]
     custom = _line_style(dashed_thresholds=False)
@@ -628,6 +630,8 @@ def console_chart(
         "tooltip": {"mode": "multi", "sort": "desc"},
     }
     fields = {"fieldConfig": fc, "links": header, "options": options, "targets": targets}
+    if interval:
+        fields["interval"] = interval
     return panel("timeseries", title, size, description, **fields)
 
 

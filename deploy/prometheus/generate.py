@@ -7,8 +7,9 @@
 The settings (rules-config.yml next to this script, every key optional, each documented
 there): the job selector, the Grafana and runbook base URLs, the labels that tell replicas
 apart and those that identify one scrape target, thresholds (stale data, discovery, the
-paused-set window, send rate, reputation trend, budgets), extra labels, per-alert
-severities, disabled alerts and the `for` of every alert. A bad setting is reported with
+paused-set window, send rate, reputation trend, budgets, a mailbox provider's VDM rates
+against the account's), extra labels, per-alert severities, disabled alerts and the `for`
+of every alert. A bad setting is reported with
 its key path and exit status 2, like the exporter's config.
 
 What the rules rely on, and why (docs/runbooks.md has one section per alert):
@@ -36,6 +37,9 @@ What the rules rely on, and why (docs/runbooks.md has one section per alert):
   Prometheus supports it from 2.42 (checked with Debian's promtool 2.42 in the tests).
 * Every alert is a plain rule with `labels.severity` and a stable name, so the Helm chart
   can drop, relabel or re-grade alerts in the parsed file.
+* Virtual Deliverability Manager counts per day: its ratios are recorded over 1d, per
+  mailbox provider and account-wide, each side deduplicated before the division; an
+  ISP's ratio meets its account's one ignoring only the isp label.
 """
 
 from __future__ import annotations
@@ -60,6 +64,7 @@ ACCOUNT_DASHBOARD = "ses-account-dashboard"
 FLEET_DASHBOARD = "ses-fleet-overview"
 REPUTATION_DASHBOARD = "ses-reputation-metrics"
 IDENTITIES_DASHBOARD = "ses-identities"
+VDM_DASHBOARD = "ses-deliverability"
 USD_PER_1000_METRICS = 0.01  # CloudWatch GetMetricData, standard resolution
 QUOTA_PREDICTION_FLOOR = 0.5  # no forecast below half the quota used (see the rule)
 _DURATION = re.compile(r"0|([0-9]+(ms|s|m|h|d))+")
@@ -95,6 +100,8 @@ class Settings:
     warmup_campaign_factor: float = 2.0
     warmup_campaign_min_hourly_sends: int = 1000
     suppressed_destinations_daily_growth: int = 1000
+    vdm_isp_rate_factor: float = 2.0
+    vdm_isp_min_sends: int = 1000
     extra_labels: Mapping[str, str] = field(default_factory=dict)
     severity: Mapping[str, str] = field(default_factory=dict)
     disabled_alerts: tuple[str, ...] = ()
@@ -263,6 +270,8 @@ _CHECKS: dict[str, Callable[[str, Any, list[str]], Any]] = {
     "warmup_campaign_factor": _factor,
     "warmup_campaign_min_hourly_sends": _count,
     "suppressed_destinations_daily_growth": _count,
+    "vdm_isp_rate_factor": _factor,
+    "vdm_isp_min_sends": _count,
     "extra_labels": _extra_labels,
     "severity": _severities,
     "disabled_alerts": _disabled,
@@ -325,11 +334,13 @@ class PromQL:
         deployment (release, cluster) of the exporter from another."""
         return tuple(n for n in self.settings.join_labels if n not in self.settings.replica_labels)
 
-    def dashboard(self, uid: str, per_set: bool = False) -> str:
+    def dashboard(self, uid: str, per_set: bool = False, per_isp: bool = False) -> str:
         # No spaces inside {{}}: a URL with none stays on one line in the YAML.
         query = "var-account_id={{$labels.account_id}}&var-region={{$labels.region}}"
         if per_set:
             query += "&var-configuration_set={{$labels.configuration_set}}"
+        if per_isp:
+            query += "&var-isp={{$labels.isp}}"
         return f"{self.settings.grafana_url}/d/{uid}/{uid}?{query}"
 
     def runbook(self, alert: str) -> str:
@@ -338,10 +349,17 @@ class PromQL:
     def threshold_text(self, rate: str, status: str) -> str:
         """The configured threshold, read from the deployment that reported the alert's
         series (a label the alert lacks matches series without it)."""
-        matchers = [f'{name}="%s"' for name in self.deployment]
-        matchers += [f'rate="{rate}"', f'status="{status}"']
-        args = "".join(f" $labels.{name}" for name in self.deployment)
-        query = f"`ses_exporter_reputation_threshold_ratio{{{', '.join(matchers)}}}`"
+        fixed = [f'rate="{rate}"', f'status="{status}"']
+        return self.percentage_text(
+            "ses_exporter_reputation_threshold_ratio", self.deployment, fixed
+        )
+
+    def percentage_text(self, metric: str, labels: tuple[str, ...], fixed: list[str]) -> str:
+        """The value of a series, as a percentage, that has the alert's values of `labels`
+        and the `fixed` matchers; "unknown" when there is none."""
+        matchers = [f'{name}="%s"' for name in labels] + fixed
+        args = "".join(f" $labels.{name}" for name in labels)
+        query = f"`{metric}{{{', '.join(matchers)}}}`"
         return (
             f"{{{{ with printf {query}{args} | query }}}}"
             "{{ . | first | value | humanizePercentage }}{{ else }}unknown{{ end }}"
@@ -410,7 +428,52 @@ def recording_rules(promql: PromQL) -> list[tuple[Comment, Rule]]:
                 "expr": f"{remaining}\n  /\n({slope} > 0)\n",
             },
         ),
+        *vdm_ratio_rules(promql),
     ]
+
+
+# Virtual Deliverability Manager ratios: name -> (numerator, denominator), the event stems
+# of the exporter's aws_ses_vdm_<stem>_total and aws_ses_vdm_isp_<stem>_total counters.
+VDM_RATIOS = {
+    "delivery": ("deliveries", "sends"),
+    "permanent_bounce": ("permanent_bounces", "sends"),
+    "transient_bounce": ("transient_bounces", "sends"),
+    "complaint": ("complaints", "feedback_loop_deliveries"),
+    "open": ("opens", "open_tracked_deliveries"),
+    "click": ("clicks", "click_tracked_deliveries"),
+}
+VDM_SCOPES = {"isp": "per mailbox provider (isp label)", "": "account-wide (every ISP)"}
+
+
+def vdm_ratio_record(ratio: str, scope: str) -> str:
+    """ses:vdm_isp_<ratio>_ratio:increase1d (per ISP) or ses:vdm_<ratio>_ratio:increase1d."""
+    return f"ses:vdm_{scope + '_' if scope else ''}{ratio}_ratio:increase1d"
+
+
+def vdm_ratio_rules(promql: PromQL) -> list[tuple[Comment, Rule]]:
+    out: list[tuple[Comment, Rule]] = []
+    for scope, scope_text in VDM_SCOPES.items():
+        family = f"aws_ses_vdm_{scope + '_' if scope else ''}{{}}_total"
+        for ratio, (numerator, denominator) in VDM_RATIOS.items():
+            counts = [
+                promql.per_target(f"increase({promql.selector(family.format(stem))}[1d])")
+                for stem in (numerator, denominator)
+            ]
+            comment = f"VDM {numerator} / {denominator} of the last day, {scope_text}."
+            if not out:
+                comment = lines(
+                    comment,
+                    "Virtual Deliverability Manager answers one datapoint a day (revised upwards",
+                    "for a few days): ratios over a day, as the SES console's VDM dashboard shows",
+                    "them. Absent while the denominator is 0 (no NaN or +Inf), e.g. an ISP without",
+                    "a feedback loop has no complaint ratio. Replicas are aggregated away first.",
+                )
+            rule = {
+                "record": vdm_ratio_record(ratio, scope),
+                "expr": f"{counts[0]}\n  /\n({counts[1]} > 0)\n",
+            }
+            out.append((comment, rule))
+    return out
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -1228,6 +1291,93 @@ def list_alerts(promql: PromQL) -> list[Alert]:
     ]
 
 
+ISP = "{{ $labels.isp }}"
+VDM_ALERTS = {  # alert -> (ratio, the events, why it happens, what to do)
+    "SesVdmIspPermanentBounceRateHigh": (
+        "permanent_bounce",
+        "hard bounces",
+        "The mail sent there goes to addresses the provider does not know (an old or "
+        "bought list, a sign-up form without confirmation).",
+        "Find the sender or list that bounces there and stop mailing the addresses that "
+        "bounced (SES puts them on the suppression list).",
+    ),
+    "SesVdmIspComplaintRateHigh": (
+        "complaint",
+        "complaints",
+        "Its users mark the mail as spam far more often than the account's other recipients do.",
+        "Find the mail that draws the complaints there and check its opt-in and "
+        "unsubscribe handling.",
+    ),
+}
+
+
+def vdm_isp_alert(promql: PromQL, name: str) -> Alert:
+    ratio, events, why, action = VDM_ALERTS[name]
+    factor = promql.settings.vdm_isp_rate_factor
+    floor = promql.settings.vdm_isp_min_sends
+    sends = promql.per_target(f"increase({promql.selector('aws_ses_vdm_isp_sends_total')}[1d])")
+    account_rate = promql.percentage_text(
+        vdm_ratio_record(ratio, ""), ("account_id", "region", *promql.deployment), []
+    )
+    rate = ratio.replace("_", " ")
+    return Alert(
+        name=name,
+        severity="warning",
+        expr=f"{vdm_ratio_record(ratio, 'isp')}\n  > ignoring (isp) group_left ()\n"
+        f"({factor:g} * {vdm_ratio_record(ratio, '')})\n"
+        f"  and\n{sends} >= {floor}\n",
+        summary=text(
+            f"SES {rate} rate at {ISP} is {VALUE_PCT} for {WHERE},",
+            f"more than {factor:g} times the account's",
+        ),
+        description=text(
+            f"Over the last day, Virtual Deliverability Manager counted {events} for",
+            f"{VALUE_PCT} of the mail account {WHERE} sent to the mailbox provider {ISP},",
+            f"more than {factor:g} times the account's own {rate} rate ({account_rate},",
+            f"every provider). {why} Mailbox providers throttle or junk a sender whose",
+            f"{rate} rate with them stays high, and the account's reputation follows.",
+            action,
+        ),
+        dashboard=promql.dashboard(VDM_DASHBOARD, per_isp=True),
+        comment=lines(
+            f"An ISP's {rate} ratio of the last day above vdm_isp_rate_factor ({factor:g}) times",
+            "the account's own (every ISP, unlisted ones too), with at least vdm_isp_min_sends",
+            f"({floor}) sends to it in the day: one provider much worse than the rest. Both",
+            "ratios are per target and deduplicated (recording rules), so the join ignores",
+            "the isp label only. Needs the vdm collector and VDM enabled in the account.",
+        ),
+    )
+
+
+def vdm_disabled_alert(promql: PromQL) -> Alert:
+    enabled = promql.per_target(promql.selector("ses_exporter_vdm_enabled"))
+    return Alert(
+        name="SesVdmDisabled",
+        severity="info",
+        expr=f"{enabled} == 0\n",
+        summary=text(
+            f"Virtual Deliverability Manager is off for {WHERE}:",
+            "ses-exporter reads no VDM metrics there",
+        ),
+        description=text(
+            f"The vdm collector of ses-exporter is on for account {WHERE}, but GetAccount",
+            "says VDM is DISABLED there, so the collector reads nothing: the",
+            "Deliverability by mailbox provider dashboard stays empty and the SesVdmIsp*",
+            "alerts cannot fire. Turn VDM on (`aws sesv2 put-account-vdm-attributes`; it",
+            "costs $0.07 per 1,000 emails sent) or the collector off for this target.",
+        ),
+        dashboard=promql.dashboard(VDM_DASHBOARD),
+        comment=lines(
+            "info: nothing is at risk and VDM off may be a choice (it is paid for per email);",
+            "the alert says why the collector's metrics stay empty.",
+        ),
+    )
+
+
+def vdm_alerts(promql: PromQL) -> list[Alert]:
+    return [*(vdm_isp_alert(promql, name) for name in VDM_ALERTS), vdm_disabled_alert(promql)]
+
+
 ALERT_GROUPS: list[tuple[str, Callable[[PromQL], list[Alert]]]] = [
     ("The exporter", exporter_alerts),
     ("Account health", health_alerts),
@@ -1235,6 +1385,7 @@ ALERT_GROUPS: list[tuple[str, Callable[[PromQL], list[Alert]]]] = [
     ("Sending quota and rejects", quota_alerts),
     ("Identities: verification, DKIM, MAIL FROM", identity_alerts),
     ("Dedicated IPs and the suppression list", list_alerts),
+    ("Virtual Deliverability Manager: mailbox providers", vdm_alerts),
 ]
 DEFAULT_FOR = {  # alert -> `for`; rules-config.yml lists the same
     "SesExporterDown": "5m",
@@ -1277,6 +1428,9 @@ DEFAULT_FOR = {  # alert -> `for`; rules-config.yml lists the same
     "SesDedicatedIpWarmupCampaign": "15m",
     "SesSuppressionListGrowing": "15m",
     "SesSuppressionListTruncated": "1h",
+    "SesVdmIspPermanentBounceRateHigh": "1h",
+    "SesVdmIspComplaintRateHigh": "1h",
+    "SesVdmDisabled": "1h",
 }
 
 
@@ -1346,7 +1500,8 @@ HEADER = """\
 #             MAIL FROM domain failing with REJECT_MESSAGE).
 #   warning   ticket: act within hours; a threshold is near or crossed by one configuration
 #             set, or the exporter cannot see SES.
-#   info      no notification: one configuration set is drifting towards a threshold.
+#   info      no notification: one configuration set is drifting towards a threshold, or
+#             VDM is off where the vdm collector is on.
 #
 # Levels are cumulative ("...UnderReview" still fires past the at-risk threshold), so an
 # alert never resolves because things got worse; deploy/prometheus/alertmanager.yml
