@@ -60,6 +60,7 @@ VARIABLES: dict[str, Any] = {
     "account_id": "123456789012",
     "region": ["us-east-1", "eu-west-1"],
     "configuration_set": ["marketing", "transactional"],
+    "isp": ["Gmail", "Yahoo"],
     "datasource": "prometheus",
     "job": "ses-exporter",
 }
