@@ -160,6 +160,8 @@ def target_steps(
                 reputation[key] = _Newest(points, window.period, settings.lookback)
     buckets = _send_buckets(history.send_statistics, window)
     vdm = _vdm_days(history, window)
+    vdm_counts: tuple[tuple[VdmKey, float], ...] | None = None
+    vdm_shown: list[Metric] = []
     for t in sample_times(window):
         families: list[Metric] = []
         if history.cloudwatch is not None:
@@ -174,7 +176,10 @@ def target_steps(
         families += send_statistics_families(totals, labels)
         if vdm:
             counts = tuple((k, v) for k, c in vdm.items() if (v := c.at(t)) is not None)
-            families += vdm_families(VdmSnapshot(None, None, counts), labels)
+            if counts != vdm_counts:  # once a day: the same families until a day ends
+                vdm_counts = counts
+                vdm_shown = vdm_families(VdmSnapshot(None, None, counts), labels)
+            families += vdm_shown
         yield t, families
 
 

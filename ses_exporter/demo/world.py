@@ -134,6 +134,7 @@ collectors:
   identities: {interval: 60s}
   dedicated_ips: {interval: 60s}
   suppression: {enabled: true, interval: 60s}
+  vdm: {enabled: true, interval: 60s, by_configuration_set: true}
 """
 
 
