@@ -26,10 +26,19 @@ from ses_exporter.aws import ClientFactory, RequestCounter
 from ses_exporter.backfill.command import BackfillOptions, backfill
 from ses_exporter.backfill.history import history_window
 from ses_exporter.collectors.cloudwatch_source import MAX_DATAPOINTS_PER_CALL
+from ses_exporter.collectors.vdm import EVENTS
 from ses_exporter.config import parse_config
 from ses_exporter.demo import DEMO_CONFIG, DemoWorld
 from ses_exporter.targets import build_targets
 from tests.openmetrics import THRESHOLD_FAMILY, parse_openmetrics, per_target
+
+LIVE_ONLY = {
+    "ses_exporter_cloudwatch_unattributed_events_total",
+    "ses_exporter_vdm_enabled",
+    "aws_ses_vdm_engagement_metrics_enabled",
+}
+
+DAY = 86_400
 
 # --- the demo world: shape, names, calls ---------------------------------------------
 
@@ -180,13 +189,16 @@ def test_series_names_and_labels_are_exactly_the_live_ones(
     factory = ClientFactory(RequestCounter(), [demo.client_hook])
     for target in build_targets(parse_config(DEMO_CONFIG), factory):
         target.account.account_id(target.clients)
-        for name in ("cloudwatch", "send_statistics"):
+        for name in ("cloudwatch", "send_statistics", "vdm"):
+            if name not in target.collectors:
+                continue
             for family in target.collectors[name].poll(target.labels()):
                 live |= {
                     (s.name, frozenset(s.labels))
                     for s in family.samples
-                    # the exporter's own count of what a catch-up could not match: live only
-                    if s.name != "ses_exporter_cloudwatch_unattributed_events_total"
+                    # the exporter's own count of what a catch-up could not match, and
+                    # VDM's switches (today's state, no history): live only
+                    if s.name not in LIVE_ONLY
                 }
     backfilled = {
         (name, frozenset(dict(labels)) - {"job", "instance"})
@@ -221,6 +233,63 @@ def test_fourteen_days_at_one_minute_take_eight_calls_per_target(demo: DemoWorld
     # hours earlier (less a margin, to stay within 15 days), 2 requests
     assert counter.calls == report.calls == 8
     assert demo.cloudwatch_store("us-east-1").max_datapoints <= MAX_DATAPOINTS_PER_CALL
+
+
+def test_vdm_history_is_the_demo_vdm_per_whole_day_in_us_east_1_only(demo: DemoWorld) -> None:
+    """Three days at an hour: the two whole UTC days in the window, each counted at its
+    end, as the demo's VDM has them; eu-west-1 has VDM disabled: no vdm series there."""
+    out, err = io.BytesIO(), io.StringIO()
+    report = backfill(
+        parse_config(DEMO_CONFIG), BackfillOptions(days=3, step=3600), out, [demo.client_hook], err
+    )
+    assert report.written and report.failed == []
+    series = parse_openmetrics(out.getvalue().decode())
+    vdm = {(n, ls): p for (n, ls), p in series.items() if n.startswith("aws_ses_vdm_")}
+    assert {dict(ls)["region"] for _, ls in vdm} == {"us-east-1"}
+    assert any("123456789012/eu-west-1: VDM is not enabled there" in n for n in report.notes)
+    # 10 metrics x (the account + 5 ISPs + 3 sets x 5 ISPs), ten queries a call
+    assert (report.vdm_queries, report.vdm_calls) == (210, 21)
+    assert report.summary().endswith("; 21 BatchGetMetricData calls, 210 queries (free)")
+    store = demo.vdm_store("us-east-1")
+    window = history_window(datetime.now(UTC).timestamp(), 3, 3600)
+    first_day = -(-window.start // DAY) * DAY
+    days = [first_day, first_day + DAY]
+    assert days[-1] + DAY <= window.end
+
+    def step(name: str, end: float, **labels: str) -> tuple[float, float]:
+        """(the value at the first sample at or after ``end``, the rise there)."""
+        (points,) = [
+            p for (n, ls), p in vdm.items() if n == name and labels.items() <= dict(ls).items()
+        ]
+        index = next(i for i, (t, _) in enumerate(points) if t >= end)
+        return points[index][1], points[index][1] - points[index - 1][1]
+
+    for day in days:
+        end = day + DAY
+        for row in EVENTS:
+            assert step(row.account, end)[1] == store.count(day, row.metric), (row.metric, day)
+            counted = step(row.isp, end, isp="Yahoo")[1]
+            assert counted == store.count(day, row.metric, isp="Yahoo"), (row.metric, day)
+        counted = step(
+            EVENTS[0].configuration_set, end, configuration_set="marketing", isp="Gmail"
+        )[1]
+        assert counted == store.count(day, "SEND", isp="Gmail", configuration_set="marketing")
+    # The demo splits CloudWatch's sends among providers: a whole day's account-wide VDM
+    # sends are that day's Send datapoints.
+    answer = demo.cloudwatch_store("us-east-1").get_metric_data(
+        {
+            "StartTime": datetime.fromtimestamp(days[0], UTC),
+            "EndTime": datetime.fromtimestamp(days[0] + DAY, UTC),
+            "MetricDataQueries": [
+                {
+                    "Id": "s",
+                    "MetricStat": {"Metric": {"MetricName": "Send"}, "Period": 60, "Stat": "Sum"},
+                }
+            ],
+        }
+    )
+    sent = sum(answer["MetricDataResults"][0]["Values"])
+    assert step(EVENTS[0].account, days[0] + DAY) == (sent, sent) and sent > 0
 
 
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed")

@@ -16,12 +16,15 @@ Then, over the last 14 days:
   those 14 days (the history the demo recomputes, plus what the live exporter counted),
   within one step's worth of sends: what fell between the backfill's last whole minute
   and the live exporter's first poll (its baseline) is in neither;
+* VDM's account-wide sends (daily, each whole UTC day counted at its end) join the live
+  counter the same way: one series, one reset, the backfilled part the simulated sends
+  of the whole days, and ``increase()`` over 14 days the backfilled plus the live part;
 * the backfill made the minimum of GetMetricData requests: 9 account-wide event metrics
   x 4,032 periods = 36,288 datapoints, one request; the 2 reputation metrics from 24
   hours earlier, another.
 
-One region and no configuration sets, so the file is small (26 series) and the test
-takes about as long as the demo takes to publish its first live minute (60 s).
+One region and no configuration sets, so the file is small (26 series, and VDM's 60) and
+the test takes about as long as the demo takes to publish its first live minute (60 s).
 """
 
 from __future__ import annotations
@@ -107,6 +110,12 @@ def test_backfilled_history_and_live_data_are_one_line(tmp_path: Path) -> None:
     assert list(data.glob("*/meta.json")), "promtool wrote no block"
     ends = re.findall(r"^aws_ses_sends_total\{.*\} \S+ (\d+)$", history.read_text(), re.M)
     backfill_end = int(ends[-1])
+    vdm_days = [
+        (int(t), float(v))
+        for v, t in re.findall(
+            r"^aws_ses_vdm_sends_total\{.*\} (\S+) (\d+)$", history.read_text(), re.M
+        )
+    ]
 
     launched = time.time()
     exporter = demo_daemon(tmp_path, config_text=CONFIG)
@@ -151,6 +160,20 @@ def test_backfilled_history_and_live_data_are_one_line(tmp_path: Path) -> None:
         assert live > 0
         assert backfill_end <= history_end
         assert abs(measured - expected) <= one_step, (measured, expected, one_step)
+
+        # VDM (daily, each whole day counted at its end): the same join, one reset, and
+        # the backfilled part is the simulated sends of the whole UTC days it covers.
+        vdm_sends = f'aws_ses_vdm_sends_total{{region="{REGION}"}}'
+        found = prometheus.api("query", query=f"count_over_time({vdm_sends}[14d])", **at)
+        assert len(found["result"]) == 1, found
+        resets = prometheus.api("query", query=f"resets({vdm_sends}[14d])", **at)["result"]
+        assert resets[0]["value"][1] == "1"
+        assert vdm_days[-1][1] == simulated_sends(
+            math.ceil(vdm_days[0][0] / DAY) * DAY, vdm_days[-1][0] // DAY * DAY
+        )
+        live = float(prometheus.api("query", query=vdm_sends, **at)["result"][0]["value"][1])
+        increase = prometheus.api("query", query=f"increase({vdm_sends}[14d])", **at)["result"]
+        assert float(increase[0]["value"][1]) == pytest.approx(vdm_days[-1][1] + live, rel=1e-4)
 
         # Every Sending statistics panel has points on at least 13 of the 14 days.
         start_at = now - 14 * DAY

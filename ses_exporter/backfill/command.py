@@ -71,6 +71,9 @@ class BackfillReport:
     failed: list[str] = field(default_factory=list)  # "what: why", one per failure
     calls: int = 0  # GetMetricData requests answered
     metrics: int = 0  # metrics they requested (billed)
+    vdm_calls: int = 0  # BatchGetMetricData calls answered (free)
+    vdm_queries: int = 0  # the queries they carried
+    notes: list[str] = field(default_factory=list)  # "what: why", targets written without VDM
     samples: int = 0
     written: bool = False
     continued: int | None = None  # --continue-from: counter series given a start value
@@ -85,10 +88,13 @@ class BackfillReport:
                 f"; {self.continued} counter series continue the live ones "
                 f"({self.live_counters} in Prometheus at --start)"
             )
+        vdm = ""
+        if self.vdm_calls:
+            vdm = f"; {self.vdm_calls} BatchGetMetricData calls, {self.vdm_queries} queries (free)"
         return (
             f"backfill: {self.targets} targets{failed}, {self.samples} samples; "
             f"{self.calls} GetMetricData calls, {self.metrics} metrics requested ≈ ${cost:.4f}"
-            f"{continued}"
+            f"{vdm}{continued}"
         )
 
 
@@ -110,6 +116,11 @@ class _Progress:
             self._report.calls += 1
             self._report.metrics += metrics
             self._show()
+
+    def count_vdm(self, calls: int, queries: int) -> None:
+        with self._lock:
+            self._report.vdm_calls += calls
+            self._report.vdm_queries += queries
 
     def target_done(self) -> None:
         with self._lock:
@@ -187,6 +198,7 @@ def backfill(
                             progress.count_metrics,
                             cloudwatch.reputation_lookback,
                             clock,
+                            progress.count_vdm,
                         )
                         pending.append((upcoming, future))
                     while pending and (upcoming is None or len(pending) > 2 * WORKERS):
@@ -266,10 +278,16 @@ def _result(
     target: Target, future: Future[TargetHistory], report: BackfillReport
 ) -> TargetHistory | None:
     try:
-        return future.result()
+        history = future.result()
     except Exception as exc:  # one target's failure is reported, not raised
         report.failed.append(f"{_name(target)}: {redact(describe_error(exc))}")
         return None
+    if history.vdm is not None and not history.vdm.enabled:
+        report.notes.append(
+            f"{_name(target)}: VDM is not enabled there (GetAccount VdmAttributes.VdmEnabled), "
+            "no vdm series written"
+        )
+    return history
 
 
 def _name(target: Target) -> str:
@@ -304,6 +322,8 @@ def run_backfill(
         return EXIT_USAGE if isinstance(exc, UsageError) else EXIT_FAILED
     for failure in report.failed:
         print(f"ses-exporter backfill: failed: {failure}", file=stderr)
+    for note in report.notes:
+        print(f"ses-exporter backfill: {note}", file=stderr)
     print(report.summary(), file=stderr)
     if not report.written:
         print(

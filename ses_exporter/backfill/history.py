@@ -15,7 +15,15 @@ The calls and the query planning are the live collectors' own (``collectors``):
   20,160 datapoints a query, so 30 event queries take 6 requests of 5, and 6 reputation
   queries over 15 days 2 more. It still follows a NextToken if AWS sends one;
 * ses GetSendStatistics answers with two weeks of 15-minute buckets (free), paced by the
-  target's SES pacer like every SES call.
+  target's SES pacer like every SES call;
+* with ``collectors.vdm`` on, sesv2 GetAccount says whether VDM is enabled in the
+  target's account and region (``VdmAttributes.VdmEnabled``; where it is not, nothing
+  more is read and the target does not fail), then the live collector's slices
+  (``wanted_keys``: the account, each ISP, each listed configuration set and identity
+  with each ISP, listed with the same filters) are read by sesv2 BatchGetMetricData
+  (``fetch_vdm``: ten queries a call, on the collector's own ``requests_per_second``)
+  over the whole UTC days inside the window, at most ``VDM_MAX_DAYS`` a query (AWS
+  refuses a longer interval), so ceil(queries / 10) calls per 60 days. Free.
 
 Clients come from ``aws.ClientFactory`` (standard retries, bounded timeouts), as the
 daemon's do. The result is a frozen ``TargetHistory``; ``series`` turns it into samples.
@@ -29,7 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from ..aws import retention
+from ..aws import Pacer, retention
 from ..collectors.cloudwatch import NAME as CLOUDWATCH
 from ..collectors.cloudwatch import RATE_OF, STAT_OF, wanted_metrics
 from ..collectors.cloudwatch_source import (
@@ -39,11 +47,16 @@ from ..collectors.cloudwatch_source import (
     fetch_metric_data,
     plan_queries,
 )
+from ..collectors.configuration_sets import list_configuration_sets
+from ..collectors.identities import list_identity_pages
 from ..collectors.send_statistics import NAME as SEND_STATISTICS
 from ..collectors.send_statistics import (
     SendStatisticsSnapshot,
     fetch_send_statistics,
 )
+from ..collectors.vdm import NAME as VDM
+from ..collectors.vdm import VdmCollector, wanted_keys
+from ..collectors.vdm_source import Points, VdmKey, fetch_vdm, plan_batches
 from ..targets import Target
 
 MINUTE = 60
@@ -53,6 +66,8 @@ DAY = 86_400
 KEPT_SECONDS = 14 * DAY
 _KEPT = "GetSendStatistics keeps 14 days, CloudWatch 1-minute data 15"
 RETENTION_MARGIN = 600  # the target's own requests take a while after the bound is set
+# BatchGetMetricData: "Invalid interval, can request at most 60 days" (BadRequestException)
+VDM_MAX_DAYS = 60
 
 
 def history_window(
@@ -118,12 +133,25 @@ def iso(t: float) -> str:
 
 
 @dataclass(frozen=True)
+class VdmHistory:
+    """VDM's daily datapoints of every query the live collector makes, over the whole UTC
+    days [start, end) of the window; ``enabled`` False (and nothing read) where GetAccount
+    says VDM is not enabled."""
+
+    enabled: bool
+    start: float  # 00:00 UTC of the first whole day in the window
+    end: float  # 00:00 UTC after the last one (start when the window holds none)
+    points: tuple[tuple[VdmKey, Points], ...] = ()  # every query, with or without datapoints
+
+
+@dataclass(frozen=True)
 class TargetHistory:
     """What AWS answered for one target (None: that collector is disabled)."""
 
     labels: tuple[tuple[str, str], ...]  # the target's labels, as the live series have them
     cloudwatch: MetricData | None
     send_statistics: SendStatisticsSnapshot | None
+    vdm: VdmHistory | None = None
 
 
 def fetch_history(
@@ -132,11 +160,13 @@ def fetch_history(
     count_metrics: Callable[[int], None],
     reputation_lookback: float = 0.0,
     clock: Callable[[], float] = time.time,
+    count_vdm: Callable[[int, int], None] = lambda calls, queries: None,
 ) -> TargetHistory:
     """STS GetCallerIdentity (once), then the history of every enabled history collector.
 
     ``count_metrics`` is called once per answered GetMetricData request with the metrics
-    it requested, as the live collector's billing counter is. Reputation.* is read from
+    it requested, as the live collector's billing counter is; ``count_vdm`` with the
+    BatchGetMetricData calls and queries of each answered read. Reputation.* is read from
     ``reputation_lookback`` before the window (``reputation_window``, bounded by
     ``clock()`` at this target's turn).
     """
@@ -148,7 +178,11 @@ def fetch_history(
     send = None
     if SEND_STATISTICS in target.collectors:
         send = fetch_send_statistics(target.clients.ses)
-    return TargetHistory(tuple(target.labels().items()), data, send)
+    vdm = None
+    collector = target.collectors.get(VDM)
+    if isinstance(collector, VdmCollector):
+        vdm = fetch_vdm_history(target, collector, window, count_vdm)
+    return TargetHistory(tuple(target.labels().items()), data, send, vdm)
 
 
 def reputation_window(window: Window, lookback: float, now: float) -> Window:
@@ -181,3 +215,52 @@ def fetch_cloudwatch(
     newest = fetch_metric_data(cloudwatch, rates, reputation or window, count_metrics)
     found = dict(counts.results + newest.results)
     return MetricData(tuple((query, found[query]) for query in queries))
+
+
+def vdm_days(window: Window) -> tuple[float, float]:
+    """[00:00 UTC of the first whole day in ``window``, 00:00 UTC after the last one): VDM
+    keeps one datapoint per day, and only a day wholly inside the window can be placed in
+    it (a day cut by ``--start`` was partly counted by the live exporter before the gap;
+    one cut by the end holds events after it)."""
+    start = math.ceil(window.start / DAY) * DAY
+    end = math.floor(window.end / DAY) * DAY
+    return float(start), float(max(start, end))
+
+
+def fetch_vdm_history(
+    target: Target,
+    collector: VdmCollector,
+    window: Window,
+    count_vdm: Callable[[int, int], None] = lambda calls, queries: None,
+) -> VdmHistory:
+    """GetAccount (is VDM enabled here?), the live collector's configuration sets and
+    identities (ListConfigurationSets / ListEmailIdentities with its filters, only when
+    ``by_configuration_set`` / ``by_identity``), then BatchGetMetricData of every query
+    over ``vdm_days`` in chunks of at most ``VDM_MAX_DAYS``."""
+    sesv2 = target.clients.sesv2
+    start, end = vdm_days(window)
+    attributes = sesv2.get_account().get("VdmAttributes", {})
+    if attributes.get("VdmEnabled") != "ENABLED":
+        return VdmHistory(enabled=False, start=start, end=end)
+    settings = collector.settings
+    config = settings.config
+    sets: tuple[str, ...] = ()
+    identities: tuple[str, ...] = ()
+    if config.by_configuration_set:
+        wanted = settings.configuration_sets
+        sets = tuple(s for s in list_configuration_sets(sesv2) if wanted.matches(s))
+    if config.by_identity:
+        listed = (i.name for page in list_identity_pages(sesv2) for i in page)
+        identities = tuple(sorted({i for i in listed if config.identities.matches(i)}))
+    keys = wanted_keys(config.isps, sets, identities)
+    found: dict[VdmKey, Points] = {key: {} for key in keys}
+    if start < end:
+        # BatchGetMetricData has a throttle of its own (16 calls a second): the collector's pace.
+        client = target.clients.with_pacer("sesv2", Pacer(config.requests_per_second))
+        chunk = VDM_MAX_DAYS * DAY
+        for first in range(int(start), int(end), chunk):
+            data = fetch_vdm(client, keys, first, min(first + chunk, end))
+            count_vdm(len(plan_batches(keys)), len(keys))
+            for key, points in data.items():
+                found[key].update(points)
+    return VdmHistory(enabled=True, start=start, end=end, points=tuple(found.items()))

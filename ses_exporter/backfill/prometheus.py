@@ -32,11 +32,17 @@ from typing import Any
 
 from ..collectors.cloudwatch import COUNTERS
 from ..collectors.send_statistics import COUNTERS as SEND_STATISTICS_COUNTERS
+from ..collectors.vdm import EVENTS as VDM_EVENTS
 
 TIMEOUT_SECONDS = 30.0
 COUNTER_NAMES: tuple[str, ...] = (
     *(name for row in COUNTERS for name in (row.account, row.per_set) if name is not None),
     *(name for _, name, _ in SEND_STATISTICS_COUNTERS),
+    *(
+        name
+        for row in VDM_EVENTS
+        for name in (row.account, row.isp, row.configuration_set, row.identity)
+    ),
 )
 
 

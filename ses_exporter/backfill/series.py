@@ -1,9 +1,9 @@
 """The pure half of ``backfill``: a target's history as the live series, step by step.
 
 At every sample time ``t`` of the window (``start``, ``start + step``, ..., ``end``) the
-live builders themselves (``cloudwatch_families``, ``send_statistics_families``) are
-handed a snapshot of what was known at ``t``, so names, labels and HELP are the live ones
-by construction:
+live builders themselves (``cloudwatch_families``, ``send_statistics_families``,
+``vdm_families``) are handed a snapshot of what was known at ``t``, so names, labels and
+HELP are the live ones by construction:
 
 * counters: the sum of the datapoints whose period had ended by ``t`` (a CloudWatch
   datapoint stamped T with period P covers [T, T + P); a GetSendStatistics bucket covers
@@ -23,6 +23,14 @@ by construction:
   there is no such datapoint;
 * the configured reputation thresholds (``ses_exporter_reputation_threshold_ratio``), once
   for the whole file with only the given labels, as the live exporter shows them;
+* VDM counters (``vdm_families``, where GetAccount says VDM is enabled): every query of
+  the live collector is a series from the window's start at 0, as the live collector
+  shows them all from its first poll. VDM keeps one datapoint per UTC day; a day counts
+  at its end (the first sample at or after the next 00:00 UTC), when it is complete,
+  never earlier (that would place events before they happened), and only days wholly
+  inside the window (``history.vdm_days``), so ``increase(x[1d])`` at a midnight is that
+  day's count. ``ses_exporter_vdm_enabled`` and ``aws_ses_vdm_engagement_metrics_enabled``
+  are the switches' present state, which AWS keeps no history of: not written;
 * nothing for families without a history API: quota, sending and enforcement status,
   account info (``account``) and configuration-set settings (``configuration_sets``).
 
@@ -68,6 +76,8 @@ from ..collectors.send_statistics import (
     observations,
     send_statistics_families,
 )
+from ..collectors.vdm import VdmSnapshot, vdm_families
+from ..collectors.vdm_source import DAY, VdmKey
 from ..config import ReputationThresholds
 from ..families import threshold_family
 from .history import TargetHistory
@@ -149,6 +159,9 @@ def target_steps(
                 key = (RATE_OF[query.metric], query.configuration_set)
                 reputation[key] = _Newest(points, window.period, settings.lookback)
     buckets = _send_buckets(history.send_statistics, window)
+    vdm = _vdm_days(history, window)
+    vdm_counts: tuple[tuple[VdmKey, float], ...] | None = None
+    vdm_shown: list[Metric] = []
     for t in sample_times(window):
         families: list[Metric] = []
         if history.cloudwatch is not None:
@@ -161,6 +174,12 @@ def target_steps(
             families += cloudwatch_families(snap, settings.thresholds, labels)
         totals = {f: v for f, c in buckets.items() if (v := c.at(t)) is not None}
         families += send_statistics_families(totals, labels)
+        if vdm:
+            counts = tuple((k, v) for k, c in vdm.items() if (v := c.at(t)) is not None)
+            if counts != vdm_counts:  # once a day: the same families until a day ends
+                vdm_counts = counts
+                vdm_shown = vdm_families(VdmSnapshot(None, None, counts), labels)
+            families += vdm_shown
         yield t, families
 
 
@@ -188,6 +207,22 @@ def _send_buckets(snap: SendStatisticsSnapshot | None, window: Window) -> dict[s
         )
         for field, points in observations(snap, phase).items()
         if any(window.start <= ts < window.end for ts in points)
+    }
+
+
+def _vdm_days(history: TargetHistory, window: Window) -> dict[VdmKey, _Cumulative]:
+    """Per query, its whole days in the window, each counted at its end; every series
+    from the window's start (none where VDM is off)."""
+    vdm = history.vdm
+    if vdm is None or not vdm.enabled:
+        return {}
+    return {
+        key: _Cumulative(
+            {day: v for day, v in points.items() if vdm.start <= day and day + DAY <= vdm.end},
+            DAY,
+            window.start,
+        )
+        for key, points in vdm.points
     }
 
 
