@@ -451,7 +451,9 @@ def test_a_long_window_is_read_in_chunks_of_sixty_days(aws: None, fake_api: Fake
     assert isinstance(collector, VdmCollector)
     counted: list[tuple[int, int]] = []
     window = Window(TODAY - 130 * DAY - 600, NOW, 60)
-    found = fetch_vdm_history(target, collector, window, lambda c, q: counted.append((c, q)))
+    found = fetch_vdm_history(
+        target, collector.settings, window, lambda c, q: counted.append((c, q))
+    )
     chunks = math.ceil(130 / VDM_MAX_DAYS)
     assert counted == [(3, 30)] * chunks and len(recorder.asked) == 3 * chunks
     spans = sorted(

@@ -19,7 +19,7 @@ The calls and the query planning are the live collectors' own (``collectors``):
 * with ``collectors.vdm`` on, sesv2 GetAccount says whether VDM is enabled in the
   target's account and region (``VdmAttributes.VdmEnabled``; where it is not, nothing
   more is read and the target does not fail), then the live collector's slices
-  (``wanted_keys``: the account, each ISP, each listed configuration set and identity
+  (``listed_keys``: the account, each ISP, each listed configuration set and identity
   with each ISP, listed with the same filters) are read by sesv2 BatchGetMetricData
   (``fetch_vdm``: ten queries a call, on the collector's own ``requests_per_second``)
   over the whole UTC days inside the window, at most ``VDM_MAX_DAYS`` a query (AWS
@@ -47,15 +47,13 @@ from ..collectors.cloudwatch_source import (
     fetch_metric_data,
     plan_queries,
 )
-from ..collectors.configuration_sets import list_configuration_sets
-from ..collectors.identities import list_identity_pages
 from ..collectors.send_statistics import NAME as SEND_STATISTICS
 from ..collectors.send_statistics import (
     SendStatisticsSnapshot,
     fetch_send_statistics,
 )
 from ..collectors.vdm import NAME as VDM
-from ..collectors.vdm import VdmCollector, wanted_keys
+from ..collectors.vdm import VdmSettings, listed_keys
 from ..collectors.vdm_source import Points, VdmKey, fetch_vdm, plan_batches
 from ..targets import Target
 
@@ -179,9 +177,9 @@ def fetch_history(
     if SEND_STATISTICS in target.collectors:
         send = fetch_send_statistics(target.clients.ses)
     vdm = None
-    collector = target.collectors.get(VDM)
-    if isinstance(collector, VdmCollector):
-        vdm = fetch_vdm_history(target, collector, window, count_vdm)
+    settings = getattr(target.collectors.get(VDM), "settings", None)
+    if isinstance(settings, VdmSettings):  # the vdm collector is on for this target
+        vdm = fetch_vdm_history(target, settings, window, count_vdm)
     return TargetHistory(tuple(target.labels().items()), data, send, vdm)
 
 
@@ -229,7 +227,7 @@ def vdm_days(window: Window) -> tuple[float, float]:
 
 def fetch_vdm_history(
     target: Target,
-    collector: VdmCollector,
+    settings: VdmSettings,
     window: Window,
     count_vdm: Callable[[int, int], None] = lambda calls, queries: None,
 ) -> VdmHistory:
@@ -242,17 +240,8 @@ def fetch_vdm_history(
     attributes = sesv2.get_account().get("VdmAttributes", {})
     if attributes.get("VdmEnabled") != "ENABLED":
         return VdmHistory(enabled=False, start=start, end=end)
-    settings = collector.settings
     config = settings.config
-    sets: tuple[str, ...] = ()
-    identities: tuple[str, ...] = ()
-    if config.by_configuration_set:
-        wanted = settings.configuration_sets
-        sets = tuple(s for s in list_configuration_sets(sesv2) if wanted.matches(s))
-    if config.by_identity:
-        listed = (i.name for page in list_identity_pages(sesv2) for i in page)
-        identities = tuple(sorted({i for i in listed if config.identities.matches(i)}))
-    keys = wanted_keys(config.isps, sets, identities)
+    keys = listed_keys(sesv2, settings)
     found: dict[VdmKey, Points] = {key: {} for key in keys}
     if start < end:
         # BatchGetMetricData has a throttle of its own (16 calls a second): the collector's pace.

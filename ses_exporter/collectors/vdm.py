@@ -246,6 +246,22 @@ def wanted_keys(
     return [(metric, where) for where in slices for metric in METRICS]
 
 
+def listed_keys(sesv2: SESV2Client, settings: VdmSettings) -> list[VdmKey]:
+    """``wanted_keys`` of the configured ISPs and of the sets and identities listed now
+    (sesv2 ListConfigurationSets / ListEmailIdentities, only when ``by_configuration_set``
+    / ``by_identity`` ask for them, through their filters)."""
+    config = settings.config
+    sets: tuple[str, ...] = ()
+    identities: tuple[str, ...] = ()
+    if config.by_configuration_set:
+        wanted = settings.configuration_sets
+        sets = tuple(s for s in list_configuration_sets(sesv2) if wanted.matches(s))
+    if config.by_identity:
+        listed = (i.name for page in list_identity_pages(sesv2) for i in page)
+        identities = tuple(sorted({i for i in listed if config.identities.matches(i)}))
+    return wanted_keys(config.isps, sets, identities)
+
+
 def _family(row: EventRow, where: Slice) -> tuple[str, dict[str, str], str]:
     """(family, extra labels, HELP wording) of a key's series."""
     if where.isp is None:
@@ -404,16 +420,7 @@ class VdmCollector(Collector):
 
     def _read(self, now: float, where: Mapping[str, Any]) -> None:
         config = self.settings.config
-        sets: tuple[str, ...] = ()
-        identities: tuple[str, ...] = ()
-        sesv2 = self.clients.sesv2
-        if config.by_configuration_set:
-            wanted = self.settings.configuration_sets
-            sets = tuple(s for s in list_configuration_sets(sesv2) if wanted.matches(s))
-        if config.by_identity:
-            listed = (i.name for page in list_identity_pages(sesv2) for i in page)
-            identities = tuple(sorted({i for i in listed if config.identities.matches(i)}))
-        keys = wanted_keys(config.isps, sets, identities)
+        keys = listed_keys(self.clients.sesv2, self.settings)
         # From the end of the last window counted, less lookback (VDM revises past days),
         # over any gap after failed polls, but no further back than max_catch_up.
         resume = now if self._counted_until is None else min(now, self._counted_until)
