@@ -1,12 +1,13 @@
 """Answers for the calls moto lacks (sesv2 GetAccount, GetDedicatedIps,
-ListSuppressedDestinations, ses GetAccountSendingEnabled) or gets wrong (sesv2
+ListSuppressedDestinations, BatchGetMetricData, ses GetAccountSendingEnabled) or gets wrong (sesv2
 GetConfigurationSet's SendingOptions, GetEmailIdentity's DKIM and MAIL FROM, ses
 GetSendStatistics' buckets).
 
 ``FakeAccountApi.hook`` is handed to the exporter's client factory like the demo's: it
 installs before-call responders, so every other call still goes to moto. Per region a
-test can set the GetAccount answer, the GetSendStatistics buckets, or make a call fail;
-every answer is checked against the botocore model (``install_responder``).
+test can set the GetAccount answer, the GetSendStatistics buckets, the VDM counts that
+BatchGetMetricData answers from (a ``VdmStore``), or make a call fail; every answer is
+checked against the botocore model (``install_responder``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from botocore.client import BaseClient
 from botocore.exceptions import ReadTimeoutError
 
 from ses_exporter.demo.responders import SimulatedError, install_api_responder, install_responder
+from ses_exporter.demo.vdm import VdmStore, vdm_disabled
 
 GET_ACCOUNT: dict[str, Any] = {
     "DedicatedIpAutoWarmupEnabled": False,
@@ -61,6 +63,10 @@ class FakeAccountApi:
         self.dedicated_ips: dict[str, list[dict[str, Any]]] = {}
         self.suppressed: dict[str, list[dict[str, Any]]] = {}
         self.page_size = 2
+        # BatchGetMetricData answers per region from the region's VdmStore (counts a test
+        # adds, Errors it injects: ``VdmStore.fail``); a region without one answers as AWS
+        # does where VDM is disabled (NotFoundException). Read when the call is made.
+        self.vdm: dict[str, VdmStore] = {}
 
     def set_account(self, region: str, **changes: Any) -> None:
         answer = copy.deepcopy(GET_ACCOUNT)
@@ -82,6 +88,7 @@ class FakeAccountApi:
                 install_responder(client, "GetConfigurationSet", self._configuration_set)
             if self.identity_details:
                 install_responder(client, "GetEmailIdentity", self._email_identity)
+            install_api_responder(client, "BatchGetMetricData", self._vdm_answer(region))
             for operation, entries, key in (
                 ("GetDedicatedIps", self.dedicated_ips, "DedicatedIps"),
                 ("ListSuppressedDestinations", self.suppressed, "SuppressedDestinationSummaries"),
@@ -134,6 +141,18 @@ class FakeAccountApi:
             return answer
 
         return page
+
+    def _vdm_answer(self, region: str) -> Callable[[Mapping[str, Any]], Mapping[str, Any]]:
+        def answer(params: Mapping[str, Any]) -> Mapping[str, Any]:
+            self.calls.append((region, "BatchGetMetricData"))
+            self.on_call(region, "BatchGetMetricData")
+            failure = self.failures.get((region, "BatchGetMetricData"))
+            if failure is not None:
+                raise failure
+            store = self.vdm.get(region)
+            return vdm_disabled(params) if store is None else store.batch_get_metric_data(params)
+
+        return answer
 
     def _answer(self, region: str, operation: str) -> Mapping[str, Any]:
         self.calls.append((region, operation))

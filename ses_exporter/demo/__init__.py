@@ -9,6 +9,9 @@ cli.py uses ``DEMO_CONFIG`` and ``DemoWorld`` and nothing else. Inside the packa
   (one domain's DKIM breaks, one IP warms up, bounces are suppressed);
 * ``history``: the 14 days before the world started, minute by minute, and the store
   that answers cloudwatch GetMetricData from them and from the live traffic;
+* ``vdm``: Virtual Deliverability Manager, the daily counts per mailbox provider,
+  configuration set and identity that answer sesv2 BatchGetMetricData (the tests' fakes
+  use its store too), and how the demo divides its traffic among the providers;
 * ``responders``: answers, through botocore's ``before-call`` hook, the calls moto lacks
   (the tests' fakes use it too).
 

@@ -4,9 +4,11 @@ One account (moto's 123456789012) in two regions:
 
 * ``us-east-1`` has production access and a 50,000-a-day quota that it is close to
   exhausting (the used ratio climbs towards 97 %, then older sends leave the 24-hour
-  window and it falls back);
+  window and it falls back), and Virtual Deliverability Manager enabled, with its
+  engagement metrics;
 * ``eu-west-1`` is still in the sandbox (200 a day, 1 per second), with its production
-  access request pending.
+  access request pending, and VDM disabled (BatchGetMetricData answers NotFoundException
+  there, as AWS does).
 
 Two more regions are simulated when a configuration lists them (``--demo
 --config.file=...``), for trying the pages and for tests: ``us-west-2`` is under review
@@ -33,9 +35,9 @@ GetAccount and GetConfigurationSet, ses GetAccountSendingEnabled and GetSendStat
 (moto returns one running point instead of 15-minute buckets), cloudwatch GetMetricData
 (``history.CloudWatchStore``: moto is far too slow over two weeks of minutes), sesv2
 ListEmailIdentities and GetEmailIdentity (moto has every identity verified, without DKIM
-or MAIL FROM status), ListDedicatedIpPools (moto fails given a PageSize), GetDedicatedIps
-and ListSuppressedDestinations (not in moto). Every other call, GetDedicatedIpPool among
-them, goes through boto3 to moto exactly as it would to AWS.
+or MAIL FROM status), ListDedicatedIpPools (moto fails given a PageSize), GetDedicatedIps,
+ListSuppressedDestinations and BatchGetMetricData (not in moto). Every other call,
+GetDedicatedIpPool among them, goes through boto3 to moto exactly as it would to AWS.
 
 The world's time is its ``clock`` (``time.time`` unless a test hands it another), from
 which the traffic, the identities' and the IPs' timelines are read.
@@ -43,12 +45,25 @@ which the traffic, the identities' and the IPs' timelines are read.
 The world also has a past (``history``): the 14 days before it started, minute by
 minute, in CloudWatch and in the GetSendStatistics buckets, so that
 ``ses-exporter backfill --demo`` has something to read.
+
+Where VDM is enabled, the same mail is also counted by VDM (``vdm.VdmStore``): per UTC
+day, per mailbox provider, configuration set and the set's identity (``SET_IDENTITIES``).
+Each minute the traffic publishes is divided among the providers (Gmail 40 %, Hotmail
+25 %, Yahoo 15 %, AOL and iCloud 5 % each, and Comcast and GMX, which the exporter does
+not list by default), so every day's VDM totals are CloudWatch's sends, deliveries,
+bounces (permanent and transient), complaints, opens and clicks. Yahoo is the provider
+with a problem: its permanent bounce ratio is several times the account's. The history
+goes in as whole days (each day's totals divided once, so the backfill's world and the
+live one agree on every whole day; CloudWatch keeps the minutes). VDM revises past days
+as late events arrive; here, five minutes past midnight, the day before gets its late
+complaints, once.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -80,6 +95,14 @@ from .resources import (
 )
 from .responders import SimulatedError, install_api_responder, install_responder
 from .traffic import SETS, DemoTraffic, Events
+from .vdm import (
+    LATE_COMPLAINTS_AFTER,
+    VdmStore,
+    day_start,
+    late_complaints,
+    record_events,
+    vdm_disabled,
+)
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
@@ -127,6 +150,7 @@ class RegionProfile:
     sending_enabled: bool = True
     suppressed_at_start: int = 400  # addresses on the suppression list when the demo starts
     suppressed_reasons: tuple[str, ...] = ("BOUNCE", "COMPLAINT")
+    vdm: bool = True  # Virtual Deliverability Manager (and its engagement metrics) enabled
 
 
 PROFILES: dict[str, RegionProfile] = {
@@ -134,7 +158,7 @@ PROFILES: dict[str, RegionProfile] = {
         50_000, 14, True, "GRANTED", "TRANSACTIONAL", (40, 50), 41_000, suppressed_at_start=3_200
     ),
     "eu-west-1": RegionProfile(
-        200, 1, False, "PENDING", "MARKETING", (0, 2), 37, suppressed_at_start=45
+        200, 1, False, "PENDING", "MARKETING", (0, 2), 37, suppressed_at_start=45, vdm=False
     ),
     # Not in DEMO_CONFIG: for a configuration that lists them (the pages' browser tests).
     "us-west-2": RegionProfile(
@@ -145,6 +169,11 @@ PROFILES: dict[str, RegionProfile] = {
     ),
 }
 DEFAULT_PROFILE = RegionProfile(10_000, 5, True, "GRANTED", "TRANSACTIONAL", (5, 20), 2_000)
+# The identity each configuration set's mail is sent from, as VDM's EMAIL_IDENTITY counts it.
+SET_IDENTITIES = {
+    profile.name: next((i.name for i in IDENTITIES if i.configuration_set == profile.name), None)
+    for profile in SETS
+}
 
 
 class DemoWorld:
@@ -169,6 +198,9 @@ class DemoWorld:
         self._thread = threading.Thread(target=self._run, name="demo-traffic", daemon=True)
         self._lock = threading.Lock()
         self._clients: dict[str, tuple[Any, Any]] = {}  # region -> (ses, cloudwatch)
+        self._vdm = {r: VdmStore() for r in regions if PROFILES.get(r, DEFAULT_PROFILE).vdm}
+        self._vdm_random = {r: random.Random(f"{seed}:{r}:vdm") for r in self._vdm}  # noqa: S311
+        self._vdm_revised = dict.fromkeys(self._vdm, day_start(self._traffic.started))
         self._suppression = {
             r: SuppressionList(
                 seed,
@@ -212,17 +244,33 @@ class DemoWorld:
         store, buckets = self._stores[region], self._traffic.regions[region].buckets
         profile = PROFILES.get(region, DEFAULT_PROFILE)
         start = self.history_end - HISTORY_DAYS * DAY
+        days: dict[int, dict[str, dict[str, int]]] = {}  # day -> set -> Events field -> count
         for minute in history_minutes(
             self._seed, region, profile.sends_per_tick, start, self.history_end
         ):
             store.add(minute)
             add_to_buckets(buckets, minute)
+            of_day = days.setdefault(day_start(minute.start), {})
+            for name, counts in minute.events.items():
+                totals = of_day.setdefault(name, {})
+                for field, count in counts.items():
+                    totals[field] = totals.get(field, 0) + count
+        if region in self._vdm:
+            # VDM keeps days, not minutes: each day's totals are split once among the
+            # providers, by a draw of its own, so every world agrees on every whole day.
+            for day, events in days.items():
+                rng = random.Random(f"{self._seed}:{region}:vdm:{day}")  # noqa: S311
+                record_events(self._vdm[region], day, events, SET_IDENTITIES, rng)
 
     def cloudwatch_store(self, region: str) -> CloudWatchStore:
         return self._stores[region]
 
     def suppression_list(self, region: str) -> SuppressionList:
         return self._suppression[region]
+
+    def vdm_store(self, region: str) -> VdmStore:
+        """The region's VDM counts (KeyError where VDM is disabled)."""
+        return self._vdm[region]
 
     @property
     def started(self) -> float:
@@ -257,6 +305,12 @@ class DemoWorld:
                     "ListSuppressedDestinations",
                     self._suppression[region].list_suppressed_destinations,
                 )
+            if region in self._vdm:
+                install_api_responder(
+                    client, "BatchGetMetricData", self._vdm[region].batch_get_metric_data
+                )
+            else:
+                install_responder(client, "BatchGetMetricData", vdm_disabled)
         elif service == "ses":
             enabled = PROFILES.get(region, DEFAULT_PROFILE).sending_enabled
             install_responder(client, "GetAccountSendingEnabled", lambda _: {"Enabled": enabled})
@@ -293,7 +347,11 @@ class DemoWorld:
                 "UseCaseDescription": "Demo traffic",
                 "ReviewDetails": {"Status": profile.review_status, "CaseId": "demo-case-1"},
             },
-            "VdmAttributes": {"VdmEnabled": "ENABLED" if profile.production else "DISABLED"},
+            "VdmAttributes": (
+                {"VdmEnabled": "ENABLED", "DashboardAttributes": {"EngagementMetrics": "ENABLED"}}
+                if profile.vdm
+                else {"VdmEnabled": "DISABLED"}
+            ),
         }
 
     def get_configuration_set(self, request: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -411,6 +469,7 @@ class DemoWorld:
                 bounces, complaints = self._traffic.tick(region, recipients, rejected, now)
             self._suppression[region].add(bounces, complaints, now)
             self._roll_window(region, profile)
+            self._revise_vdm(region, now)
 
     def _flush(self) -> None:
         """Publishes the last minute's events as AWS/SES datapoints, as SES does."""
@@ -419,7 +478,12 @@ class DemoWorld:
             with self._lock:
                 pending, rejects = self._traffic.take_pending(region)
             data = cloudwatch_datapoints(pending, rejects, self._traffic, now)
-            self._stores[region].add(_live_minute(pending, rejects, self._traffic, now))
+            minute = _live_minute(pending, rejects, self._traffic, now)
+            self._stores[region].add(minute)
+            if region in self._vdm:
+                record_events(
+                    self._vdm[region], now, minute.events, SET_IDENTITIES, self._vdm_random[region]
+                )
             for start in range(0, len(data), 1000):
                 cloudwatch.put_metric_data(
                     Namespace="AWS/SES", MetricData=data[start : start + 1000]
@@ -434,6 +498,15 @@ class DemoWorld:
                 Destination={"ToAddresses": ["user@demo.example.com"]},
                 Message={"Subject": {"Data": "x"}, "Body": {"Text": {"Data": "x"}}},
             )
+
+    def _revise_vdm(self, region: str, now: float) -> None:
+        """A few minutes past midnight, yesterday's late complaints arrive: VDM revises
+        the day before upwards, once a day."""
+        today = day_start(now)
+        due = region in self._vdm and today > self._vdm_revised[region]
+        if due and now - today >= LATE_COMPLAINTS_AFTER:
+            late_complaints(self._vdm[region], today - DAY, SET_IDENTITIES)
+            self._vdm_revised[region] = today
 
     def _roll_window(self, region: str, profile: RegionProfile) -> None:
         """Older sends leave the 24-hour window, so usage never runs past ~97 %."""
