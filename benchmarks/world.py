@@ -301,8 +301,9 @@ collectors:
 
 def vdm_config(endpoint_url: str, isps: int) -> str:
     """Only the ``vdm`` collector (so its GetAccount and ListConfigurationSets are the
-    only ones), per configuration set, at AWS's 16 calls a second, polling again as soon
-    as a poll ends (a tick during a poll is skipped; the next one follows within 30 s)."""
+    only ones), per configuration set, at AWS's 16 calls a second, every 30 s: a poll
+    lasts longer, so the ticks during it are skipped and the next poll starts within 30 s
+    of its end."""
     others = [f"  {name}: {{enabled: false}}" for name in REGISTRY if name != "vdm"]
     return (
         "\n".join(
