@@ -4,7 +4,9 @@ Each collector calls its own AWS operations (``OPERATIONS``), so the requests of
 of a collector are the growth of ``ses_exporter_aws_requests_total`` for its operations
 between the first scrape that shows its previous ``last_success_timestamp`` and the first
 that shows the next one. With 30 s between polls and a scrape every ~0.1 s, no other poll
-of the same collector can fall in between.
+of the same collector can fall in between. Two collectors that call the same operation
+(``configuration_sets`` and ``vdm`` list the sets) cannot be told apart this way, so
+they are never tracked together (``run.py`` measures ``vdm`` alone).
 """
 
 from __future__ import annotations
@@ -27,12 +29,19 @@ OPERATIONS: dict[str, tuple[tuple[str, str], ...]] = {
         ("sesv2", "GetDedicatedIpPool"),
         ("sesv2", "GetDedicatedIps"),
     ),
+    "vdm": (
+        ("sesv2", "GetAccount"),
+        ("sesv2", "ListConfigurationSets"),
+        ("sesv2", "BatchGetMetricData"),
+    ),
 }
 METRICS_REQUESTED = ("cloudwatch", "metrics requested (billed)")
 # The exporter sends ListConfigurationSets without PageSize (the sesv2 model documents
 # no range for it), so the page is the server's choice: 100 on moto.
 SES_PAGE, CLOUDWATCH_PAGE, GET_METRIC_DATA_BATCH = 100, 500, 500
 IDENTITY_PAGE = 1000  # ListEmailIdentities: the exporter asks for the documented maximum
+VDM_BATCH = 10  # BatchGetMetricData: at most 10 queries a call
+VDM_METRICS = 10  # SEND, DELIVERY, ..., DELIVERY_COMPLAINT: one query each per slice
 # GetMetricData answers at most 100,800 datapoints a call: reputation_lookback's 24 hours
 # of 5-minute periods (289 with the current one) fit 348 queries a call.
 REPUTATION_BATCH = min(GET_METRIC_DATA_BATCH, 100_800 // (86_400 // 300 + 1))
@@ -89,6 +98,12 @@ class PollTracker:
 
     collectors: tuple[str, ...]
     seen: dict[str, list[tuple[float, Counts]]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        keys = [key for collector in self.collectors for key in OPERATIONS[collector]]
+        shared = sorted({" ".join(key) for key in keys if keys.count(key) > 1})
+        if shared:
+            raise ValueError(f"{', '.join(shared)}: called by more than one collector tracked")
 
     def observe(self, metrics: SelfMetrics) -> None:
         if metrics.failed_requests or any(v != 1 for v in metrics.success.values()):
@@ -165,4 +180,22 @@ def minimum(
         ("sesv2", "ListDedicatedIpPools"): 1,
         ("sesv2", "GetDedicatedIpPool"): 0,
         ("sesv2", "GetDedicatedIps"): 1,
+    }
+
+
+def vdm_queries(isps: int, sets: int) -> int:
+    """The vdm collector's queries per poll: every metric for the account, per ISP, and
+    per (configuration set, ISP) with ``by_configuration_set``."""
+    return VDM_METRICS * (1 + isps + isps * sets)
+
+
+def vdm_minimum(isps: int, sets: int, page: int) -> Mapping[tuple[str, str], int]:
+    """The fewest requests one vdm poll can make, first or steady alike: GetAccount once
+    (whether VDM is on), the sets listed (``page``: the server's page size, as for the
+    configuration_sets collector, which lists them with the same call) and every query
+    once, 10 a call."""
+    return {
+        ("sesv2", "GetAccount"): 1,
+        ("sesv2", "ListConfigurationSets"): max(1, math.ceil(sets / page)),
+        ("sesv2", "BatchGetMetricData"): math.ceil(vdm_queries(isps, sets) / VDM_BATCH),
     }

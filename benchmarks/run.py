@@ -1,9 +1,10 @@
 """Benchmark of the real ses-exporter daemon at 1, 100 and 1,000 configuration sets (and
 as many identities).
 
-Usage: ``python benchmarks/run.py [--sets 1,100,1000] [--scrapes 200] [--before DIR]``
-(``--before``: also run the daemon of another checkout, e.g. an export of the code before a
-change, against the same world, and print both side by side).
+Usage: ``python benchmarks/run.py [--sets 1,100,1000] [--scrapes 200] [--before DIR]
+[--vdm-isps 50] [--vdm-sets 100]`` (``--before``: also run the daemon of another checkout,
+e.g. an export of the code before a change, against the same world, and print both side
+by side; ``--vdm-isps 0``: leave out the VDM phase; ``--sets ""``: only the VDM phase).
 
 For each number of sets N, on one target (one account, one region):
 
@@ -27,7 +28,17 @@ For each number of sets N, on one target (one account, one region):
 6. the daemon's resident memory is read from /proc; the rendered cache's size is that of
    the scrape's SES families rendered as ``exposition.render`` does (one result).
 
-Prints two Markdown tables and notes; exits 1 if any poll made a number of AWS requests
+Then the VDM phase, for each number of sets M of ``--vdm-sets``: a moto server that also
+answers sesv2 BatchGetMetricData from daily counts of ``--vdm-isps`` mailbox providers and
+the M sets (``world.seed_vdm``), and says VDM is enabled in GetAccount; a daemon running
+only the ``vdm`` collector (``world.vdm_config``: the providers listed,
+``by_configuration_set``, 16 calls a second, AWS's limit) until its second poll ends. Only
+vdm runs there because the configuration_sets collector lists the sets with the same
+call, and requests are told apart by operation. A poll of 50 providers x 100 sets asks
+10 x (1 + 50 + 50 x 100) = 50,510 queries: at least 5,051 calls, 316 s at 16 a second,
+so the phase takes about 11 minutes.
+
+Prints three Markdown tables and notes; exits 1 if any poll made a number of AWS requests
 other than the minimum.
 """
 
@@ -61,6 +72,8 @@ from polls import (
     Counts,
     PollTracker,
     minimum,
+    vdm_minimum,
+    vdm_queries,
 )
 from polls import self_metrics as read_self_metrics
 from prometheus_client.parser import text_string_to_metric_families
@@ -72,9 +85,15 @@ WAIT_SECONDS = 2 * world.INTERVAL_SECONDS + 240  # 1,000 sets and identities rea
 BUSY_SECONDS = 3 * world.INTERVAL_SECONDS
 TARGET_SETS, TARGET_P50, TARGET_P99, TARGET_CACHE_RATIO = 1000, 0.010, 0.050, 2.0
 REPUTATION_PERIOD = 300  # collectors.cloudwatch.period, the default: world.daemon_config
+VDM_ISPS, VDM_SETS = 50, "100"
+# A scrape of 50,000 VDM series is 7 MB: every 0.5 s, and every 0.05 s in a poll's last
+# 2 seconds at the pace, so that the next poll (its tick 0-30 s after the last poll's
+# end) rarely starts before the scrape that shows the end ("measure_vdm").
+VDM_SCRAPE_EVERY, VDM_SCRAPE_NEAR_END, VDM_NEAR_END_SECONDS = 0.5, 0.05, 2.0
+GET_ACCOUNT, BATCH_GET_METRIC_DATA = ("sesv2", "GetAccount"), ("sesv2", "BatchGetMetricData")
 GZIP = {"Accept-Encoding": "gzip"}
 LIST_SETS = ("sesv2", "ListConfigurationSets")
-ROW_ORDER = [key for name in OPERATIONS for key in OPERATIONS[name]]
+ROW_ORDER = list(dict.fromkeys(key for name in OPERATIONS for key in OPERATIONS[name]))
 ROW_ORDER.insert(ROW_ORDER.index(("cloudwatch", "GetMetricData")) + 1, METRICS_REQUESTED)
 
 
@@ -112,6 +131,18 @@ class Result:
     gzip_sizes: dict[str, int]
 
 
+@dataclass(frozen=True)
+class VdmResult:
+    """The vdm collector alone against ``isps`` providers and ``sets`` configuration sets."""
+
+    isps: int
+    sets: int
+    polls: tuple[Counts, Counts]  # requests of the first poll and of the steady one
+    seconds: tuple[float, float]  # how long each of them ran
+    series: int  # aws_ses_vdm_* only
+    body_bytes: int
+
+
 @dataclass
 class Scrapes:
     """Timed scrapes, and every poll window the daemon reported, to sort them by."""
@@ -147,7 +178,8 @@ class Scrapes:
 
 
 def collectors() -> tuple[str, ...]:
-    return tuple(name for name in REGISTRY if name in OPERATIONS)
+    """The collectors ``world.daemon_config`` runs (vdm has a phase of its own)."""
+    return tuple(name for name in REGISTRY if name in OPERATIONS and name != "vdm")
 
 
 def measure(sets: int, args: argparse.Namespace, workdir: Path) -> Result:
@@ -242,6 +274,98 @@ def measure_daemon(
     if gzip.decompress(compressed).count(b"\n") < series_count(body):
         raise RuntimeError("the gzip-compressed scrape is not the scrape")
     return run, body
+
+
+def measure_vdm(isps: int, sets: int, workdir: Path) -> VdmResult:
+    """The first and the steady poll of the vdm collector, alone in the daemon.
+
+    A poll's requests are those counted up to the first scrape that shows it ended; if the
+    next poll had begun by then, its GetAccount (its first call) is counted too, and the
+    run fails rather than print a wrong figure (rare: see ``VDM_SCRAPE_NEAR_END``)."""
+    calls = vdm_minimum(isps, sets, SES_PAGE)[BATCH_GET_METRIC_DATA]
+    poll_seconds = calls / world.VDM_REQUESTS_PER_SECOND
+    timeout = 2 * poll_seconds + 2 * world.INTERVAL_SECONDS + 240  # on a loaded machine
+    with world.MotoServer(vdm_isps=isps, vdm_sets=sets) as moto:
+        world.create_sets(moto, sets)
+        config = workdir / f"vdm-{isps}-{sets}.yaml"
+        config.write_text(world.vdm_config(moto.url, isps))
+        print(f"  vdm: 2 polls of at least {poll_seconds:.0f} s ...", file=sys.stderr, flush=True)
+        with world.Daemon(config) as daemon:
+            daemon.wait_listening()
+            scraper = world.Scraper(daemon.port)
+            tracker = PollTracker(("vdm",))
+            windows: set[tuple[float, float]] = set()
+            body = b""
+
+            deadline = time.monotonic() + timeout
+            near_end = calls - VDM_NEAR_END_SECONDS * world.VDM_REQUESTS_PER_SECOND
+            try:
+                while tracker.polls_done() < 2:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"vdm did not complete 2 polls in {timeout:.0f} s")
+                    body = scraper.get()[0]
+                    window = poll_windows(body).get("vdm")
+                    if window is not None:
+                        windows.add(window)
+                    metrics = read_self_metrics(self_tail(body))
+                    tracker.observe(metrics)
+                    done = len(tracker.seen.get("vdm", []))
+                    this_poll = metrics.requests.get(BATCH_GET_METRIC_DATA, 0.0) - done * calls
+                    end_near = this_poll >= near_end
+                    time.sleep(VDM_SCRAPE_NEAR_END if end_near else VDM_SCRAPE_EVERY)
+            except (RuntimeError, OSError):
+                print(f"daemon log (last lines):\n{daemon.log_tail()}", file=sys.stderr)
+                raise
+            scraper.close()
+    for index, (_, counts) in enumerate(tracker.seen["vdm"][:2]):
+        if counts.get(GET_ACCOUNT, 0.0) != index + 1:
+            raise RuntimeError(
+                f"vdm poll {index + 2} began before the scrape that showed poll {index + 1} "
+                "ended: their requests cannot be told apart; run again"
+            )
+    first, steady = sorted(windows)[:2]
+    return VdmResult(
+        isps=isps,
+        sets=sets,
+        polls=(tracker.per_poll(0), tracker.per_poll(1)),
+        seconds=(first[1] - first[0], steady[1] - steady[0]),
+        series=sum(1 for line in body.split(b"\n") if line.startswith(b"aws_ses_vdm_")),
+        body_bytes=len(body),
+    )
+
+
+def vdm_table(results: list[VdmResult]) -> tuple[list[str], bool]:
+    """The vdm collector's requests per poll against ``polls.vdm_minimum``; ``ok``: equal."""
+    lines = [
+        "| Sets x ISPs | Queries | AWS operation | First poll | Minimum | Steady poll | Minimum |",
+        "|---:|---:|---|---:|---:|---:|---:|",
+    ]
+    ok = True
+    for r in results:
+        least = vdm_minimum(r.isps, r.sets, SES_PAGE)
+        for key in OPERATIONS["vdm"]:
+            first, steady = (counts[key] for counts in r.polls)
+            ok = ok and first == least[key] == steady
+            lines.append(
+                f"| {r.sets:,} x {r.isps} | {vdm_queries(r.isps, r.sets):,} | {' '.join(key)} "
+                f"| {first:.0f} | {least[key]} | {steady:.0f} | {least[key]} |"
+            )
+    return lines, ok
+
+
+def vdm_notes(results: list[VdmResult]) -> list[str]:
+    lines = []
+    for r in results:
+        calls = vdm_minimum(r.isps, r.sets, SES_PAGE)[BATCH_GET_METRIC_DATA]
+        pace = calls / world.VDM_REQUESTS_PER_SECOND
+        lines.append(
+            f"- VDM, {r.sets:,} sets x {r.isps} ISPs: the vdm collector alone, "
+            f"requests_per_second {world.VDM_REQUESTS_PER_SECOND:g} (AWS's limit); polls took "
+            f"{r.seconds[0]:.0f} s and {r.seconds[1]:.0f} s ({calls:,} calls at that pace: "
+            f"{pace:.0f} s); {r.series:,} VDM series, /metrics "
+            f"{r.body_bytes / 1024 / 1024:.1f} MiB."
+        )
+    return lines
 
 
 def ses_families(body: bytes) -> list[object]:
@@ -383,18 +507,41 @@ def main() -> int:
         help="most time spent scraping for scrapes during a CloudWatch poll",
     )
     parser.add_argument("--before", type=Path, help="also run the daemon of this checkout")
+    parser.add_argument(
+        "--vdm-isps",
+        type=int,
+        default=VDM_ISPS,
+        help="VDM phase: mailbox providers the vdm collector lists (0: no VDM phase)",
+    )
+    parser.add_argument(
+        "--vdm-sets", default=VDM_SETS, help="VDM phase: comma-separated set counts"
+    )
     args = parser.parse_args()
     if args.scrapes < 1:
         parser.error("--scrapes must be at least 1")
     if args.before is not None and not (args.before / "ses_exporter").is_dir():
         parser.error(f"--before: no ses_exporter package in {args.before}")
-    results = []
+    results, vdm_results = [], []
     with tempfile.TemporaryDirectory(prefix="ses-exporter-bench-") as tmp:
-        for sets in (int(n) for n in args.sets.split(",")):
+        for sets in (int(n) for n in args.sets.split(",") if n):
             print(f"measuring with {sets:,} configuration set(s) ...", file=sys.stderr, flush=True)
             results.append(measure(sets, args, Path(tmp)))
-    requests, ok = requests_table(results)
-    print("\n".join([*requests, "", *latency_table(results), "", *notes(results, args)]))
+        for sets in (int(n) for n in args.vdm_sets.split(",") if n and args.vdm_isps):
+            print(
+                f"measuring VDM with {sets:,} set(s) x {args.vdm_isps} ISPs ...",
+                file=sys.stderr,
+                flush=True,
+            )
+            vdm_results.append(measure_vdm(args.vdm_isps, sets, Path(tmp)))
+    printed, ok = [], True
+    if results:
+        requests, ok = requests_table(results)
+        printed += [*requests, "", *latency_table(results), "", *notes(results, args)]
+    if vdm_results:
+        vdm_requests, vdm_ok = vdm_table(vdm_results)
+        ok = ok and vdm_ok
+        printed += ["", *vdm_requests, "", *vdm_notes(vdm_results)]
+    print("\n".join(printed).strip("\n"))
     if not ok:
         print("FAIL: some poll's AWS requests differ from the minimum", file=sys.stderr)
     return 0 if ok else 1

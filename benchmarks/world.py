@@ -8,6 +8,10 @@
   answers AssumeRole with keys that act as the role's account), each with
   ``SETS_PER_REGION`` configuration sets and their datapoints in every region of
   ``REGIONS``; ``accounts_config`` lists them under ``accounts:`` with their ``role_arn``.
+* ``seed_vdm``: for the VDM phase of ``run.py``, daily Virtual Deliverability Manager
+  counts per mailbox provider (``isp_names``) and configuration set, which the moto
+  server (started with ``vdm_isps``) answers sesv2 BatchGetMetricData from;
+  ``vdm_config`` runs only the ``vdm`` collector against it.
 * ``Daemon``: the real ``ses-exporter`` command (``python -m ses_exporter``) in a child
   process, configured by ``daemon_config``; ``Scraper`` GETs its /metrics over keep-alive.
 """
@@ -26,11 +30,16 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import boto3
 import botocore.session
 from botocore.config import Config
+
+from ses_exporter.collectors import REGISTRY
+
+if TYPE_CHECKING:
+    from ses_exporter.demo.vdm import VdmStore
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -52,6 +61,27 @@ PUBLISHED_AGO = 60.0  # seconds: the seeded datapoints' age when they are publis
 REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-2")  # of every account in scale.py
 SETS_PER_REGION = 2
 FIRST_ACCOUNT_ID = 200_000_000_000  # clear of moto's default account, 123456789012
+# VDM: the exporter's default mailbox providers first, then generated names (VDM's ISP
+# dimension takes [A-Za-z0-9_-]); one provider the daemon is not told of, so the account
+# total exceeds the listed providers' sum, as in AWS.
+VDM_ISPS = ("Gmail", "Hotmail", "Yahoo", "AOL", "iCloud")
+VDM_UNLISTED_ISP = "GMX"
+VDM_DAYS = 4  # today and the 3 days the collector's lookback (3d, the default) re-reads
+VDM_REQUESTS_PER_SECOND = 16.0  # BatchGetMetricData: AWS allows 16 calls a second
+# One set's daily counts per provider (DELIVERY_* are the deliveries: every email tracked,
+# every provider with a feedback loop).
+VDM_DAILY = {
+    "SEND": 200,
+    "DELIVERY": 194,
+    "PERMANENT_BOUNCE": 4,
+    "TRANSIENT_BOUNCE": 2,
+    "COMPLAINT": 1,
+    "OPEN": 60,
+    "CLICK": 12,
+    "DELIVERY_OPEN": 194,
+    "DELIVERY_CLICK": 194,
+    "DELIVERY_COMPLAINT": 194,
+}
 
 
 def child_env() -> dict[str, str]:
@@ -77,9 +107,14 @@ class _Child:
 
 
 class MotoServer(_Child):
-    def __init__(self) -> None:
+    """``vdm_isps``/``vdm_sets`` > 0: the server answers BatchGetMetricData from counts
+    seeded for that many providers and configuration sets (``seed_vdm``), and GetAccount
+    says VDM is enabled."""
+
+    def __init__(self, vdm_isps: int = 0, vdm_sets: int = 0) -> None:
+        vdm = [f"--vdm-isps={vdm_isps}", f"--vdm-sets={vdm_sets}"] if vdm_isps else []
         self.proc = subprocess.Popen(
-            [sys.executable, str(HERE / "moto_server.py")],
+            [sys.executable, str(HERE / "moto_server.py"), *vdm],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,  # werkzeug logs every request there
@@ -111,15 +146,26 @@ def identity_names(n: int) -> list[str]:
     return [f"mail-{i:05d}.example.com" for i in range(n)]
 
 
-def seed(moto: MotoServer, n: int) -> int:
-    """Creates the sets, as many domain identities and the datapoints; returns the number
-    of metrics ListMetrics will list."""
-    when = datetime.now(UTC) - timedelta(seconds=PUBLISHED_AGO)  # before the slow part
+def isp_names(n: int) -> list[str]:
+    """``n`` mailbox providers: ``VDM_ISPS``, then isp05, isp06, ..."""
+    generated = (f"isp{i:02d}" for i in range(len(VDM_ISPS), n))
+    return [*VDM_ISPS, *generated][:n]
+
+
+def create_sets(moto: MotoServer, n: int) -> None:
     sesv2 = moto.client("sesv2")
     for name in set_names(n):
         sesv2.create_configuration_set(
             ConfigurationSetName=name, ReputationOptions={"ReputationMetricsEnabled": True}
         )
+
+
+def seed(moto: MotoServer, n: int) -> int:
+    """Creates the sets, as many domain identities and the datapoints; returns the number
+    of metrics ListMetrics will list."""
+    when = datetime.now(UTC) - timedelta(seconds=PUBLISHED_AGO)  # before the slow part
+    create_sets(moto, n)
+    sesv2 = moto.client("sesv2")
     for name in identity_names(n):
         sesv2.create_email_identity(EmailIdentity=name)
     data = _datapoints(set_names(n), when)
@@ -127,6 +173,19 @@ def seed(moto: MotoServer, n: int) -> int:
     for first in range(0, len(data), 1000):  # PutMetricData takes at most 1,000 a call
         cloudwatch.put_metric_data(Namespace="AWS/SES", MetricData=data[first : first + 1000])
     return len(data)
+
+
+def seed_vdm(store: VdmStore, isps: int, sets: int, now: float) -> None:
+    """``VDM_DAILY`` for each of ``VDM_DAYS`` days up to ``now``, per set of
+    ``set_names(sets)`` and provider of ``isp_names(isps)`` plus ``VDM_UNLISTED_ISP``, and
+    as much again per provider for mail sent without a configuration set."""
+    providers = [*isp_names(isps), VDM_UNLISTED_ISP]
+    for day in range(VDM_DAYS):
+        when = now - day * 86_400
+        for configuration_set in [*set_names(sets), None]:
+            for isp in providers:
+                for metric, count in VDM_DAILY.items():
+                    store.add(when, metric, count, isp=isp, configuration_set=configuration_set)
 
 
 def account_ids(n: int) -> list[str]:
@@ -238,6 +297,34 @@ collectors:
   identities: {{interval: {every}}}
   dedicated_ips: {{interval: {every}}}
 """
+
+
+def vdm_config(endpoint_url: str, isps: int) -> str:
+    """Only the ``vdm`` collector (so its GetAccount and ListConfigurationSets are the
+    only ones), per configuration set, at AWS's 16 calls a second, every 30 s: a poll
+    lasts longer, so the ticks during it are skipped and the next poll starts within 30 s
+    of its end."""
+    others = [f"  {name}: {{enabled: false}}" for name in REGISTRY if name != "vdm"]
+    return (
+        "\n".join(
+            [
+                "accounts:",
+                "  - name: bench",
+                f"    regions: [{REGION}]",
+                f"    endpoint_url: {endpoint_url}",
+                f"    ses_requests_per_second: {SES_REQUESTS_PER_SECOND}",
+                "collectors:",
+                *others,
+                "  vdm:",
+                "    enabled: true",
+                f"    interval: {INTERVAL_SECONDS}s",
+                f"    isps: [{', '.join(isp_names(isps))}]",
+                "    by_configuration_set: true",
+                f"    requests_per_second: {VDM_REQUESTS_PER_SECOND:g}",
+            ]
+        )
+        + "\n"
+    )
 
 
 def free_port() -> int:
