@@ -437,7 +437,7 @@ def notes(results: list[Result], args: argparse.Namespace) -> list[str]:
     before = f"before = the daemon of {args.before}, " if args.before else ""
     lines = [
         f"- Daemon: {', '.join(collectors())} every {world.INTERVAL_SECONDS} s; account "
-        "collector off (moto's server has no sesv2 GetAccount). "
+        "collector off (its calls are not what this measures). "
         f"ses_requests_per_second: {world.SES_REQUESTS_PER_SECOND:g}, only to make the "
         "benchmark fast (real SES allows about 1). Code: "
         f"{before}after = this checkout ({world.REPO}).",
