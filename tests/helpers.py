@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from html import unescape
 from typing import Any
@@ -14,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from ses_exporter.aws import ClientFactory, RequestCounter, TargetClients, make_session
 from ses_exporter.config import Config, parse_config
 from ses_exporter.daemon import Exporter
+from ses_exporter.demo.world import DemoWorld
 from ses_exporter.targets import Target, build_targets
 from tests.fakes import FakeAccountApi
 
@@ -124,3 +126,24 @@ def record_calls(clients: TargetClients, operation: str, parameter: str) -> list
 
     clients.sesv2.meta.events.register(f"provide-client-params.sesv2.{operation}", record)
     return found
+
+
+class ManualClock:
+    """A clock a test moves by hand, in whole seconds from now unless given a time (a
+    datetime made from it is exactly the clock's time: the demo stamps things with it)."""
+
+    def __init__(self, now: float | None = None) -> None:
+        self.now = float(int(time.time())) if now is None else now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def running_demo(regions: Sequence[str], clock: ManualClock) -> Iterator[DemoWorld]:
+    """A started DemoWorld on ``clock``, stopped afterwards (the body of a fixture)."""
+    world = DemoWorld(list(regions), clock=clock)
+    world.start()
+    try:
+        yield world
+    finally:
+        world.stop()

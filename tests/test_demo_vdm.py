@@ -30,6 +30,7 @@ from botocore.validate import validate_parameters
 from ses_exporter.demo.vdm import DAY, ISPS, METRICS, VdmStore, split
 from ses_exporter.demo.world import SET_IDENTITIES, DemoWorld
 from tests.fakes import FakeAccountApi, too_many_requests
+from tests.helpers import ManualClock, running_demo
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -452,27 +453,14 @@ def test_a_moto_server_answers_from_a_store_over_http() -> None:
 # --- the demo world ---------------------------------------------------------------------
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = float(int(time.time()))
-
-    def __call__(self) -> float:
-        return self.now
+@pytest.fixture(scope="module")
+def clock() -> ManualClock:
+    return ManualClock()
 
 
 @pytest.fixture(scope="module")
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture(scope="module")
-def demo(clock: Clock) -> Iterator[DemoWorld]:
-    world = DemoWorld(["us-east-1", "eu-west-1"], clock=clock)
-    world.start()
-    try:
-        yield world
-    finally:
-        world.stop()
+def demo(clock: ManualClock) -> Iterator[DemoWorld]:
+    yield from running_demo(["us-east-1", "eu-west-1"], clock)
 
 
 def demo_client(demo: DemoWorld, region: str = "us-east-1") -> Any:
@@ -640,7 +628,9 @@ def test_the_live_traffic_is_recorded_into_today(demo: DemoWorld) -> None:
     raise AssertionError("the traffic thread flushed between every pair of reads")
 
 
-def test_past_midnight_yesterday_s_late_complaints_arrive(demo: DemoWorld, clock: Clock) -> None:
+def test_past_midnight_yesterday_s_late_complaints_arrive(
+    demo: DemoWorld, clock: ManualClock
+) -> None:
     """The world revises the day it started upwards once the clock is a few minutes into
     the next day (the traffic thread's tick does it; waited for, at most a minute)."""
     first_day = int(demo.started // DAY * DAY)

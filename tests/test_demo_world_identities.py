@@ -27,38 +27,23 @@ from botocore.validate import validate_parameters
 
 from ses_exporter.demo import resources
 from ses_exporter.demo.world import DemoWorld
+from tests.helpers import ManualClock, running_demo
 
 REGIONS = ["us-east-1", "eu-west-1"]
 SESV2 = botocore.session.get_session().get_service_model("sesv2")
 
 
-class Clock:
-    """Whole seconds, so that a datetime made from the clock is exactly the clock's time
-    (the world stamps suppressed addresses with it; the tests filter by it)."""
-
-    def __init__(self) -> None:
-        self.now = float(int(time.time()))
-
-    def __call__(self) -> float:
-        return self.now
+@pytest.fixture(scope="module")
+def clock() -> ManualClock:
+    return ManualClock()
 
 
 @pytest.fixture(scope="module")
-def clock() -> Clock:
-    return Clock()
+def demo(clock: ManualClock) -> Iterator[DemoWorld]:
+    yield from running_demo(REGIONS, clock)
 
 
-@pytest.fixture(scope="module")
-def demo(clock: Clock) -> Iterator[DemoWorld]:
-    world = DemoWorld(REGIONS, clock=clock)
-    world.start()
-    try:
-        yield world
-    finally:
-        world.stop()
-
-
-def at(demo: DemoWorld, clock: Clock, elapsed: float) -> None:
+def at(demo: DemoWorld, clock: ManualClock, elapsed: float) -> None:
     """Sets the world's clock ``elapsed`` seconds after the world started."""
     clock.now = demo.started + elapsed
 
@@ -100,7 +85,7 @@ def all_suppressed(client: Any, **params: Any) -> list[list[dict[str, Any]]]:
 @pytest.mark.parametrize("elapsed", [0.0, 200.0, 700.0, 5000.0])
 @pytest.mark.parametrize("region", REGIONS)
 def test_every_answer_fits_the_botocore_model(
-    demo: DemoWorld, clock: Clock, region: str, elapsed: float
+    demo: DemoWorld, clock: ManualClock, region: str, elapsed: float
 ) -> None:
     at(demo, clock, elapsed)
     client = sesv2(demo, region)
@@ -138,7 +123,7 @@ def test_list_email_identities_pages(demo: DemoWorld) -> None:
     assert "NextToken" not in third
 
 
-def test_list_email_identities_filters(demo: DemoWorld, clock: Clock) -> None:
+def test_list_email_identities_filters(demo: DemoWorld, clock: ManualClock) -> None:
     client = sesv2(demo)
     at(demo, clock, resources.DKIM_FAILS_AFTER)
 
@@ -210,7 +195,7 @@ def dkim_and_sending(client: Any, name: str) -> tuple[str, str, bool, bool]:
 
 
 def test_marketing_dkim_breaks_then_fails_at_the_documented_points(
-    demo: DemoWorld, clock: Clock
+    demo: DemoWorld, clock: ManualClock
 ) -> None:
     client, name = sesv2(demo), "marketing.example.org"
     at(demo, clock, 0.0)
@@ -265,7 +250,7 @@ def test_eu_west_1_has_no_dedicated_ips(demo: DemoWorld) -> None:
     assert client.get_dedicated_ips()["DedicatedIps"] == []
 
 
-def test_one_ip_warms_up_to_done_while_the_others_stay(demo: DemoWorld, clock: Clock) -> None:
+def test_one_ip_warms_up_to_done_while_the_others_stay(demo: DemoWorld, clock: ManualClock) -> None:
     client = sesv2(demo)
     seen: list[tuple[str, int]] = []
     for minute in range(0, 80, 5):
@@ -363,7 +348,7 @@ def test_bad_page_sizes_and_tokens_are_refused_as_aws_does(demo: DemoWorld) -> N
 
 
 def test_the_suppression_list_grows_with_the_traffic_bounces(
-    demo: DemoWorld, clock: Clock, monkeypatch: pytest.MonkeyPatch
+    demo: DemoWorld, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Each bounce (complaint) of the live traffic adds one BOUNCE (COMPLAINT) address,
     stamped with the world's time. (At least: a tick may be between its draw and the

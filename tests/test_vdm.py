@@ -35,7 +35,7 @@ from ses_exporter.daemon import Exporter
 from ses_exporter.demo.vdm import VdmStore
 from ses_exporter.targets import build_targets
 from tests.fakes import FakeAccountApi, denied, throttled
-from tests.helpers import config_for, exporter_samples, sample_value, values
+from tests.helpers import ManualClock, config_for, exporter_samples, sample_value, values
 
 REGION = "eu-west-1"
 LABELS = {"account_id": "123456789012", "region": REGION}
@@ -43,16 +43,8 @@ DAY = 86_400.0
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC).timestamp()  # a Tuesday, 09:00 UTC
 
 
-class Clock:
-    def __init__(self, now: float = T0):
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def collector(
-    fake_api: FakeAccountApi, store: VdmStore, clock: Clock, **settings: Any
+    fake_api: FakeAccountApi, store: VdmStore, clock: ManualClock, **settings: Any
 ) -> VdmCollector:
     config = config_for(REGION)
     fake_api.vdm[REGION] = store
@@ -192,7 +184,7 @@ def test_families_by_scope_with_their_labels_and_sources() -> None:
 def test_first_poll_is_the_baseline_then_growth_and_revisions_count_once(
     aws: None, fake_api: FakeAccountApi
 ) -> None:
-    store, clock = VdmStore(), Clock()
+    store, clock = VdmStore(), ManualClock(T0)
     store.add(T0 - DAY, "SEND", 500, isp="Gmail")  # yesterday: history
     store.add(T0, "SEND", 100, isp="Gmail")  # today so far
     store.add(T0, "SEND", 40, isp="Comcast")  # a provider the exporter does not list
@@ -218,7 +210,7 @@ def test_first_poll_is_the_baseline_then_growth_and_revisions_count_once(
 def test_a_series_born_later_shows_zero_once_then_counts(
     aws: None, fake_api: FakeAccountApi
 ) -> None:
-    store, clock = VdmStore(), Clock()
+    store, clock = VdmStore(), ManualClock(T0)
     c = collector(fake_api, store, clock, isps=("Gmail",))
     assert poll(c)[GMAIL_HARD] == 0  # a query without datapoints is still a series at 0
     clock.now += 3600
@@ -230,7 +222,7 @@ def test_a_series_born_later_shows_zero_once_then_counts(
 def test_vdm_off_reads_nothing_says_so_once_and_counters_go_on_when_it_is_back(
     aws: None, fake_api: FakeAccountApi, caplog: pytest.LogCaptureFixture
 ) -> None:
-    store, clock = VdmStore(), Clock()
+    store, clock = VdmStore(), ManualClock(T0)
     store.add(T0, "SEND", 10, isp="Gmail")
     c = collector(fake_api, store, clock, isps=("Gmail",))
     poll(c)
@@ -260,7 +252,7 @@ def test_vdm_off_reads_nothing_says_so_once_and_counters_go_on_when_it_is_back(
 def test_an_outage_longer_than_lookback_loses_no_event_and_counts_none_twice(
     aws: None, fake_api: FakeAccountApi
 ) -> None:
-    store, clock = VdmStore(), Clock()
+    store, clock = VdmStore(), ManualClock(T0)
     c = collector(fake_api, store, clock, isps=("Gmail",), lookback=DAY)
     poll(c)
     store.fail("INTERNAL_FAILURE")
@@ -279,7 +271,7 @@ def test_an_outage_longer_than_lookback_loses_no_event_and_counts_none_twice(
 def test_a_gap_older_than_max_catch_up_is_logged_and_the_rest_counted(
     aws: None, fake_api: FakeAccountApi, caplog: pytest.LogCaptureFixture
 ) -> None:
-    store, clock = VdmStore(), Clock()
+    store, clock = VdmStore(), ManualClock(T0)
     c = collector(fake_api, store, clock, isps=("Gmail",), lookback=DAY, max_catch_up=2 * DAY)
     poll(c)
     store.add(T0 + DAY, "SEND", 7, isp="Gmail")  # older than max_catch_up when read
@@ -298,7 +290,7 @@ def test_sets_and_identities_are_listed_filtered_and_crossed_with_each_isp(
         sesv2.create_configuration_set(ConfigurationSetName=name)
     for identity in ("news@example.com", "ops@example.net"):
         sesv2.create_email_identity(EmailIdentity=identity)
-    store, clock = VdmStore(), Clock()
+    store, clock = VdmStore(), ManualClock(T0)
     c = collector(
         fake_api,
         store,
@@ -380,7 +372,7 @@ def test_off_by_default_and_a_failure_fails_only_the_vdm_collector(
 def test_where_get_account_is_denied_batch_get_metric_data_tells_whether_vdm_is_on(
     aws: None, fake_api: FakeAccountApi, caplog: pytest.LogCaptureFixture
 ) -> None:
-    store, clock = VdmStore(), Clock()
+    store, clock = VdmStore(), ManualClock(T0)
     c = collector(fake_api, store, clock, isps=("Gmail",))
     fake_api.fail(REGION, "GetAccount", denied())
     caplog.set_level(logging.INFO, "ses_exporter.collectors.vdm")
