@@ -207,7 +207,7 @@ def test_first_poll_is_the_baseline_then_growth_and_revisions_count_once(
     assert poll(c)[GMAIL_SENDS] == 48
 
 
-def test_a_series_born_later_shows_zero_once_then_counts(
+def test_a_series_without_datapoints_at_the_first_poll_counts_its_first_ones(
     aws: None, fake_api: FakeAccountApi
 ) -> None:
     store, clock = VdmStore(), ManualClock(T0)
