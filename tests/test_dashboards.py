@@ -1312,14 +1312,15 @@ def test_alerts_about_mailbox_providers_link_here() -> None:
 
 def vdm_series() -> dict[str, str]:
     """Two replicas counting the same VDM events a minute: the account sends 100 and 3
-    bounce for good; Gmail gets 40 (2 bounce, no feedback loop), Yahoo 10 (none bounce)."""
+    bounce for good; Gmail gets 40 (2 bounce, no feedback loop), Yahoo 10 (none bounce);
+    one complaint a minute everywhere, against 9 feedback-loop deliveries."""
     counts = {
         None: {"sends": 100, "deliveries": 96, "permanent_bounces": 3, "transient_bounces": 1},
         "Gmail": {"sends": 40, "deliveries": 37, "permanent_bounces": 2, "transient_bounces": 1},
         "Yahoo": {"sends": 10, "deliveries": 10, "permanent_bounces": 0, "transient_bounces": 0},
     }
     engagement = {"opens": 20, "open_tracked_deliveries": 50, "clicks": 5}
-    engagement |= {"click_tracked_deliveries": 40, "complaints": 0}
+    engagement |= {"click_tracked_deliveries": 40, "complaints": 1}
     series = {}
     for replica in REPLICAS:
         labels = f"{SCRAPED}, {replica}"
@@ -1361,7 +1362,7 @@ def test_every_deliverability_query_runs_in_prometheus(tmp_path: Path) -> None:
     expected = {
         provider: [sample(2 / 40, "Gmail"), sample(0, "Yahoo")],
         account: [sample(3 / 100)],
-        complaints: [sample(0, "Yahoo")],  # Gmail has no feedback loop: no rate
+        complaints: [sample(1 / 9, "Yahoo")],  # Gmail has no feedback loop: no rate
         sends: [sample(40 * 600, "Gmail"), sample(10 * 600, "Yahoo")],  # a day: all 10 h
         versus: [sample((2 / 40) / (3 / 100), "Gmail", with_console=False)],
     }

@@ -127,6 +127,7 @@ def panel_results(
 
 
 @pytest.mark.parametrize("dashboard", sorted(load_dashboards()))
+@pytest.mark.timeout(400)  # against a hang: the waits below add up to 240 s, plus the stack
 def test_every_panel_query_returns_data(
     stack: tuple[DaemonProcess, Prometheus], dashboard: str
 ) -> None:

@@ -105,9 +105,10 @@ def rate(name: str, per_isp: bool = True, *, in_range: bool = False) -> str:
 
 
 def versus_account(name: str) -> str:
-    """A provider's rate over the time range / the account's: 2 = twice the account's."""
+    """A provider's rate over the time range / the account's: 2 = twice the account's; no
+    value while the account's rate is 0 (no such event anywhere yet: 0 / 0 is no answer)."""
     isp, account = rate(name, in_range=True), rate(name, per_isp=False, in_range=True)
-    return f"{isp} / ignoring (isp) group_left () ({account})"
+    return f"{isp} / ignoring (isp) group_left () (({account}) > 0)"
 
 
 def vdm_chart(title: str, targets: list[Json], description: str, unit: str) -> Json:
