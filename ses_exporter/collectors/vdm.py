@@ -297,15 +297,9 @@ def vdm_families(snap: VdmSnapshot, labels: Mapping[str, str]) -> list[Metric]:
 
     def position(item: tuple[VdmKey, float]) -> tuple[int, int, Slice]:
         (metric, where), _ = item
-        scope = (
-            0
-            if where.isp is None
-            else 2
-            if where.configuration_set is not None
-            else 3
-            if where.identity is not None
-            else 1
-        )
+        # account 0, ISP 1, configuration set 3, identity 4
+        scope = (where.isp is not None) + 2 * (where.configuration_set is not None)
+        scope += 3 * (where.identity is not None)
         return (order[metric], scope, where)
 
     for (metric, where), total in sorted(snap.counters, key=position):

@@ -23,7 +23,7 @@ The calls are free; VDM itself is billed per email sent while it is enabled.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
@@ -102,15 +102,12 @@ def fetch_vdm(
     keys: Sequence[VdmKey],
     start: float,
     end: float,
-    on_call: Callable[[], None] = lambda: None,
 ) -> dict[VdmKey, Points]:
     """BatchGetMetricData of ``keys`` over [start, end) (unix seconds), in ``plan_batches``'
-    calls -> the datapoints of every key (an empty dict for a query without datapoints).
-    ``on_call`` runs before each call (the collector checks its deadline there)."""
+    calls -> the datapoints of every key (an empty dict for a query without datapoints)."""
     window = (datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(end, UTC))
     found: dict[VdmKey, Points] = {}
     for batch in plan_batches(keys):
-        on_call()
         queries: list[BatchGetMetricDataQueryTypeDef] = [
             _query(f"q{index}", key, window) for index, key in enumerate(batch)
         ]

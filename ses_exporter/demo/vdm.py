@@ -520,22 +520,11 @@ def late_complaints(
     that had feedback-loop deliveries). ``identities``: set -> its sending identity."""
     for configuration_set, identity in identities.items():
         for isp in ISPS:
-            delivered = store.count(
-                yesterday,
-                "DELIVERY_COMPLAINT",
-                isp=isp.name,
-                configuration_set=configuration_set,
-                identity=identity,
-            )
+            where = {"isp": isp.name, "configuration_set": configuration_set, "identity": identity}
+            delivered = store.count(yesterday, "DELIVERY_COMPLAINT", **where)
             if not delivered:
                 continue
-            complaints = store.count(
-                yesterday,
-                "COMPLAINT",
-                isp=isp.name,
-                configuration_set=configuration_set,
-                identity=identity,
-            )
+            complaints = store.count(yesterday, "COMPLAINT", **where)
             late = min(max(round(complaints * LATE_COMPLAINT_SHARE), 1), delivered - complaints)
             store.revise(
                 yesterday,
