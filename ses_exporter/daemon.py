@@ -207,7 +207,8 @@ class Exporter:
         self._account_resolved(target)
 
     def _sync_discoveries(self, config: Config) -> None:
-        """One discovery per organizations[] entry; an unchanged entry keeps its last result."""
+        """One discovery per organizations[] entry; an unchanged entry keeps its discovery,
+        a changed one starts from its previous version's accounts (filtered anew)."""
         for index in [i for i in self.discoveries if i >= len(config.organizations)]:
             self.poller.remove_job(self.discoveries.pop(index).job_id)
         for index, organization in enumerate(config.organizations):
@@ -215,6 +216,8 @@ class Exporter:
             if current is not None and current.config == organization:
                 continue
             discovery = OrganizationDiscovery(index, organization, self.factory, self.clock)
+            if current is not None:
+                discovery.inherit(current)
             self.discoveries[index] = discovery
             self.poller.add_job(
                 lambda d=discovery: self._discover(d),  # type: ignore[misc]

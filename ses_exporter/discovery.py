@@ -2,7 +2,8 @@
 discovery and how that went (``ses_exporter_organization_*``).
 
 A failed discovery keeps the accounts of the last good one: a throttled or denied
-ListAccounts must not make a whole organization's targets disappear.
+ListAccounts must not make a whole organization's targets disappear. For the same reason
+an entry a reload changed starts from what its previous version found (``inherit``).
 """
 
 from __future__ import annotations
@@ -68,6 +69,23 @@ class OrganizationDiscovery:
     def status(self) -> DiscoveryStatus:
         with self._lock:
             return self._status
+
+    def inherit(self, previous: OrganizationDiscovery) -> None:
+        """Starts from the accounts and status of the entry's previous version (a reload
+        changed the entry), the accounts filtered by this version's ``accounts`` patterns,
+        until this version's own first discovery (run at once) answers. Without it a
+        reload that changed a filter or label of the entry would drop every account it
+        had found and rebuild it a moment later: counters restarted from 0, series gone
+        in between, and all of them gone while ListAccounts fails."""
+        with previous._lock:
+            result, status = previous.result, previous._status
+        if result is not None:
+            accept = self.config.accounts.matches
+            members = tuple(m for m in result.members if accept(m.account_id, m.name))
+            self.result = Discovered(self.name, self.index, members)
+            status = replace(status, accounts=len(members))
+        with self._lock:
+            self._status = replace(status, organization=self.name)
 
     def refresh(self) -> bool:
         """ListAccounts (or the OU walk) now; True if it succeeded. Never raises."""

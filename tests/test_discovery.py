@@ -325,7 +325,71 @@ def test_a_reload_that_changes_the_organization_rediscovers(
     path.write_text(
         f"organizations:\n{org_entry(accounts='{include: [mail-00.]}')}{ONLY_ACCOUNT_COLLECTOR}"
     )
+    before = list(exporter.targets)
     assert reloader.reload()[0]
-    assert exporter.targets == []  # the changed entry is discovered afresh
+    # Until the changed entry's own discovery answers, it keeps what it found before.
+    assert exporter.targets == before
     exporter.discover_now()
     assert len({t.account.key for t in exporter.targets}) == 10
+    assert all(t in exporter.targets for t in before)
+
+
+def test_a_reload_that_changes_the_organization_keeps_its_targets_and_counters(
+    org: tuple[OrgWorld, Any], fake_api: FakeAccountApi, tmp_path: Any
+) -> None:
+    """A changed entry (here its configuration-set filter, then a narrower accounts
+    filter) starts from the accounts its previous version found: its targets are the same
+    objects, their counters go on, and a ListAccounts that fails after the reload does not
+    make them disappear. (It used to drop every discovered target on such a reload and
+    rebuild it from the next discovery: counters restarted from 0, a soak found them
+    decreasing within one process.)"""
+    failing = {"on": False}
+
+    def throttle(service: str, client: BaseClient) -> None:
+        def before_call(**_: Any) -> Any:
+            if failing["on"]:
+                error = {"Code": "TooManyRequestsException", "Message": "slow down"}
+                return _Http(400), {"Error": error, "ResponseMetadata": {"HTTPStatusCode": 400}}
+            return None
+
+        if service == "organizations":
+            client.meta.events.register("before-call.organizations.ListAccounts", before_call)
+
+    from ses_exporter.config import load_config
+    from ses_exporter.reload import Reloader
+
+    path = tmp_path / "config.yaml"
+    entry = org_entry(accounts='{include: ["mail-00[0-3]"]}')
+    path.write_text(f"organizations:\n{entry}{ONLY_ACCOUNT_COLLECTOR}")
+    exporter = Exporter(load_config(path), client_hooks=[fake_api.hook, throttle])
+    reloader = Reloader(exporter, str(path))
+    exporter.discover_now()
+    poll_all(exporter)
+    before = {(t.account.label, t.region): t for t in exporter.targets}
+    assert len(before) == 8
+    requests = "ses_exporter_aws_requests_total"
+    calls = exporter_value(exporter, requests, operation="GetAccount", outcome="success")
+    assert calls == 8
+
+    failing["on"] = True  # every discovery after the reloads fails
+    changed = org_entry(
+        accounts='{include: ["mail-00[0-3]"]}', configuration_sets="{exclude: [quiet]}"
+    )
+    path.write_text(f"organizations:\n{changed}{ONLY_ACCOUNT_COLLECTOR}")
+    assert reloader.reload()[0]
+    exporter.discover_now()
+    after = {(t.account.label, t.region): t for t in exporter.targets}
+    assert after.keys() == before.keys()
+    assert all(after[key] is before[key] for key in before)  # clients, counters, timers
+    assert exporter_value(exporter, requests, operation="GetAccount", outcome="success") == 8
+    poll_all(exporter)
+    assert exporter_value(exporter, requests, operation="GetAccount", outcome="success") == 16
+    assert exporter_value(exporter, "ses_exporter_organization_accounts", organization="main") == 4
+
+    narrower = changed.replace("mail-00[0-3]", "mail-00[0-1]")
+    path.write_text(f"organizations:\n{narrower}{ONLY_ACCOUNT_COLLECTOR}")
+    assert reloader.reload()[0]
+    kept = {(t.account.label, t.region): t for t in exporter.targets}
+    assert len(kept) == 4  # the new filter applies at once, to what was found before
+    assert all(kept[key] is before[key] for key in kept)
+    assert exporter_value(exporter, "ses_exporter_organization_accounts", organization="main") == 2
