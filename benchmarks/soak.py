@@ -40,6 +40,7 @@ import argparse
 import contextlib
 import http.client
 import random
+import re
 import statistics
 import sys
 import tempfile
@@ -48,6 +49,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -202,7 +204,8 @@ class Life:
 class Restart:
     at: float  # seconds into the run, at the kill
     quiesce: float  # seconds from pausing traffic to the kill
-    ready: float  # seconds from spawn to /-/ready
+    up: float  # seconds from spawn to listening (Python and its imports starting)
+    ready: float  # seconds from listening to /-/ready
     back: dict[str, float] = field(default_factory=dict)  # collector -> slowest target, s
     missing: list[str] = field(default_factory=list)  # series never back
 
@@ -526,8 +529,8 @@ class Soak:
         self.daemon = self.spawn()
         spawned = self.figures.lives[-1].spawned
         self.daemon.wait_ready(timeout=300)
-        ready = time.time() - spawned
-        restart = Restart(at, quiesce, ready)
+        listening = listening_at(self.daemon.output()) or spawned
+        restart = Restart(at, quiesce, listening - spawned, time.time() - listening)
         interval = {name: seconds(value) for name, value in INTERVALS[self.variant].items()}
         missing = set(polled)
         deadline = time.time() + 2 * max(interval.values())
@@ -537,7 +540,8 @@ class Soak:
                 back = self.success(scrape)
                 for key in [k for k in missing if k in back]:
                     missing.discard(key)
-                    restart.back[key[2]] = max(restart.back.get(key[2], 0.0), scrape.at - spawned)
+                    back_after = scrape.at - listening
+                    restart.back[key[2]] = max(restart.back.get(key[2], 0.0), back_after)
             time.sleep(1.0)
         restart.missing = sorted(f"{a} {r} {c}" for a, r, c in missing)
         self.wait("every target's first CloudWatch poll", self.cloudwatch_read_after(spawned), 600)
@@ -546,7 +550,11 @@ class Soak:
         self.faults_on = True
         self.phase_index = -1
         self.in_window = False
-        print(f"restart at {at / 60:.1f} min: ready after {ready:.1f} s", flush=True)
+        print(
+            f"restart at {at / 60:.1f} min: listening after {restart.up:.1f} s, ready "
+            f"{restart.ready:.1f} s later",
+            flush=True,
+        )
 
     def reload(self) -> None:
         self.reload_count += 1
@@ -594,6 +602,14 @@ class Soak:
 
         self.burst = threading.Thread(target=run, name="slow-clients", daemon=True)
         self.burst.start()
+
+
+def listening_at(log: str) -> float | None:
+    """Unix time of the daemon's "listening" log line: its start-up is over."""
+    found = re.search(r"^ts=(\S+) .*msg=listening", log, re.MULTILINE)
+    if found is None:
+        return None
+    return datetime.fromisoformat(found.group(1).replace("Z", "+00:00")).timestamp()
 
 
 # --- the report ------------------------------------------------------------------------
@@ -705,9 +721,9 @@ def report(soak: Soak, truth: Truth) -> str:
     out += [f"| {name} | {value} |" for name, value in rows]
     out += ["", *life_rows(soak), ""]
     out += [
-        "| restart at | quiet before kill | ready after | slowest target back, per collector "
-        "(interval) |",
-        "|---|---:|---:|---|",
+        "| restart at | quiet before kill | listening after | then ready after | slowest "
+        "target back after listening, per collector (interval) |",
+        "|---|---:|---:|---:|---|",
     ]
     for r in f.restarts:
         backs = ", ".join(
@@ -716,7 +732,8 @@ def report(soak: Soak, truth: Truth) -> str:
         )
         missing = f"; never back: {', '.join(r.missing[:5])}" if r.missing else ""
         out.append(
-            f"| {r.at / 60:.1f} min | {r.quiesce:.0f} s | {r.ready:.1f} s | {backs}{missing} |"
+            f"| {r.at / 60:.1f} min | {r.quiesce:.0f} s | {r.up:.1f} s | {r.ready:.1f} s | "
+            f"{backs}{missing} |"
         )
     out += ["", "| organization change | at | targets followed after |", "|---|---:|---:|"]
     for c in f.org:
