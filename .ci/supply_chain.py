@@ -314,6 +314,13 @@ def sbom(report: dict[str, Any]) -> list[Finding]:
         )
     )
     bom = json.loads(path.read_text())
+    # pyproject.toml's version is dynamic (ses_exporter.__version__), which cyclonedx-py
+    # leaves out of the root component: set it, as the package's metadata has it.
+    init = (ROOT / "ses_exporter" / "__init__.py").read_text()
+    found = re.search(r'^__version__ = "([^"]+)"', init, re.MULTILINE)
+    if found and not bom["metadata"]["component"].get("version"):
+        bom["metadata"]["component"]["version"] = found[1]
+        path.write_text(json.dumps(bom, indent=2) + "\n")
     listed = {canonical(c["name"]): c["version"] for c in bom.get("components", [])}
     if listed != pins(LOCK):
         raise SystemExit(f"{path}: the SBOM's components are not the lock's pins: {listed}")
@@ -337,7 +344,9 @@ def image(report: dict[str, Any]) -> list[Finding]:
     with tempfile.TemporaryDirectory(prefix="ses-exporter-image-") as tmp:
         venv = Path(tmp) / "venv"
         must(run(sys.executable, "-m", "venv", venv))
+        # --no-compile: the image compiles its bytecode; here it would only cost time.
         pip: list[str | Path] = [venv / "bin" / "python", "-m", "pip", "install", "-q"]
+        pip.append("--no-compile")
         must(run(*pip, "--require-hashes", "--no-deps", "-r", BUILD_LOCK))
         must(run(*pip, "--require-hashes", "--no-deps", "-r", LOCK))
         source = Path(tmp) / "src"  # a copy, so the build leaves nothing in the work tree
