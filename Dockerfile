@@ -1,12 +1,18 @@
 # syntax=docker/dockerfile:1
-# Multi-stage: build a wheel with its dependencies, then copy only the installed
-# packages into a slim runtime image that runs as an unprivileged user.
+# Multi-stage: install the locked dependencies and the package, then copy only the
+# installed packages into a slim runtime image that runs as an unprivileged user.
 FROM python:3.11-slim AS build
 WORKDIR /src
+# Every dependency from deploy/docker/requirements.lock, each file checked against its
+# hash, nothing resolved here (--no-deps): pyproject.toml's dependencies plus the demo
+# extra (moto), so `docker run IMAGE --demo` works out of the box. The build backend comes
+# from its own lock, so the package's build downloads nothing either.
+COPY deploy/docker/requirements.lock deploy/docker/build-requirements.lock ./
+RUN pip install --no-cache-dir --require-hashes --no-deps -r build-requirements.lock \
+ && pip install --no-cache-dir --prefix=/install --require-hashes --no-deps -r requirements.lock
 COPY pyproject.toml README.md ./
 COPY ses_exporter ./ses_exporter
-# The demo extra (moto) is included so `docker run IMAGE --demo` works out of the box.
-RUN pip install --no-cache-dir --prefix=/install '.[demo]'
+RUN pip install --no-cache-dir --prefix=/install --no-deps --no-build-isolation .
 
 FROM python:3.11-slim
 LABEL org.opencontainers.image.title="ses-exporter" \

@@ -120,3 +120,31 @@ def test_dockerfile_keeps_its_promises() -> None:
     assert entrypoint and json.loads(entrypoint.group(1)) == ["ses-exporter"]
     cmd = re.search(r"(?m)^CMD (.*)$", text)
     assert cmd and isinstance(json.loads(cmd.group(1)), list)
+
+
+def test_the_image_installs_only_the_hash_pinned_locks() -> None:
+    """Every dependency comes from deploy/docker/requirements.lock, each file checked
+    against its hash and nothing resolved at build time; the package itself adds none, and
+    its build backend comes from its own lock (no unpinned download behind the build)."""
+    text = (ROOT / "Dockerfile").read_text()
+    joined = text.replace("\\\n", " ")  # continuation lines
+    installs = [" ".join(i.split()) for i in re.findall(r"pip install ([^&\n]*)", joined)]
+    assert len(installs) == 3, installs
+    build, runtime, package = installs
+    for lock in (build, runtime):
+        assert "--require-hashes" in lock and "--no-deps" in lock
+    assert build.endswith("-r build-requirements.lock")
+    assert runtime.endswith("-r requirements.lock") and "--prefix=/install" in runtime
+    assert package.endswith(" .") and "--no-deps" in package
+    assert "--no-build-isolation" in package and "--prefix=/install" in package
+    copied = re.search(r"(?m)^COPY (deploy/docker/\S+) (deploy/docker/\S+) \./$", text)
+    assert copied and {Path(p).name for p in copied.groups()} == {
+        "requirements.lock",
+        "build-requirements.lock",
+    }
+    # .dockerignore leaves deploy/ out of the build context, but not these two.
+    ignore = (ROOT / ".dockerignore").read_text().splitlines()
+    for path in copied.groups():
+        assert (ROOT / path).exists()
+        assert f"!{path}" in ignore
+    assert ignore.index("deploy") < min(ignore.index(f"!{p}") for p in copied.groups())

@@ -1,9 +1,12 @@
 """The Helm chart (deploy/helm/ses-exporter), rendered and checked by the real tools.
 
-``helm lint`` and ``helm template`` with the default values and with 3 shards plus
-ServiceMonitor, PrometheusRule and dashboards; every rendered object validated against
-the Kubernetes schemas in strict mode (``kubernetes-validate``, at the chart's oldest
-supported Kubernetes and the newest it knows), the two prometheus-operator objects against
+``helm lint`` and ``helm template`` with each values file of the chart's ci/ folder (the
+cases .ci/supply-chain scans with checkov too: the default values, 3 shards with
+ServiceMonitor, PrometheusRule and dashboards, an organization, basic auth, TLS, IRSA,
+customised rules); every rendered object validated against the Kubernetes schemas in
+strict mode (``kubernetes-validate``, at the chart's oldest supported Kubernetes and the
+newest it knows), the container's security settings checked in each, the two
+prometheus-operator objects against
 their published CRD schemas (tests/data/crds/, unknown fields rejected); what the objects
 carry is compared with the files they come from, and the exporter itself checks the
 rendered configuration and flags. The PrometheusRule is checked against the shipped rules
@@ -42,14 +45,34 @@ CHART = ROOT / "deploy" / "helm" / "ses-exporter"
 RULES = ROOT / "deploy" / "prometheus" / "ses-exporter.rules.yml"
 DASHBOARDS = ROOT / "deploy" / "grafana" / "dashboards"
 CRDS = Path(__file__).parent / "data" / "crds"
+# The values files the chart is rendered with here and scanned with by .ci/supply-chain.
+CASES = {
+    p.name.removesuffix("-values.yaml"): p for p in sorted((CHART / "ci").glob("*-values.yaml"))
+}
 # The chart's kubeVersion floor, and the newest Kubernetes that kubernetes-validate knows.
 KUBERNETES_VERSIONS = ("1.25.0", "1.37.0")
-FULL = (
-    "shards=3",
-    "serviceMonitor.enabled=true",
-    "prometheusRule.enabled=true",
-    "grafanaDashboards.enabled=true",
-)
+
+
+def case(name: str) -> str:
+    """A values file of the chart's ci/ folder, as YAML text for ``values=``."""
+    return CASES[name].read_text()
+
+
+def as_sets(values: Any, prefix: str = "") -> Iterator[str]:
+    """A values map as ``--set`` strings (dots in keys escaped), to combine with others."""
+    if isinstance(values, dict):
+        for key, value in values.items():
+            yield from as_sets(value, f"{prefix}{key.replace('.', chr(92) + '.')}.")
+    elif isinstance(values, list):
+        for i, value in enumerate(values):
+            yield from as_sets(value, f"{prefix[:-1]}[{i}].")
+    else:
+        text = str(values).lower() if isinstance(values, bool) else str(values)
+        yield f"{prefix[:-1]}={text}"
+
+
+# 3 shards with the ServiceMonitor, the PrometheusRule and the dashboards.
+FULL = tuple(as_sets(yaml.safe_load(case("sharded"))))
 
 
 def helm_binary() -> str:
@@ -117,9 +140,19 @@ def container(objects: list[dict[str, Any]]) -> dict[str, Any]:
     return dict(found)
 
 
-@pytest.mark.parametrize("sets", [(), FULL], ids=["default", "full"])
-def test_helm_lint_passes(sets: tuple[str, ...]) -> None:
-    done = helm("lint", "--strict", str(CHART), *[f"--set={s}" for s in sets])
+def test_the_cases_are_the_combinations_the_tests_use() -> None:
+    assert set(CASES) >= {"default", "sharded", "organization", "basic-auth", "tls", "irsa"}
+    assert FULL == (
+        "shards=3",
+        "serviceMonitor.enabled=true",
+        "prometheusRule.enabled=true",
+        "grafanaDashboards.enabled=true",
+    )
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_helm_lint_passes(name: str) -> None:
+    done = helm("lint", "--strict", str(CHART), f"--values={CASES[name]}")
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -151,6 +184,7 @@ def test_shards_make_a_statefulset_whose_replicas_equal_shard_count() -> None:
     kinds = by_kind(objects)
     assert sorted(kinds) == [
         "ConfigMap",
+        "PodDisruptionBudget",
         "PrometheusRule",
         "Service",
         "ServiceAccount",
@@ -180,10 +214,54 @@ def test_shards_make_a_statefulset_whose_replicas_equal_shard_count() -> None:
     assert service["metadata"]["labels"][monitor["spec"]["jobLabel"]] == "ses-exporter"
 
 
-ORGANIZATION_ONLY = (
-    "config.organizations[0].member_role_name=ses-exporter",
-    "config.organizations[0].regions[0]=eu-west-1",
-)
+@pytest.mark.parametrize("name", CASES)
+def test_every_case_runs_locked_down_with_sized_resources(name: str) -> None:
+    """What a security review asks of the pod, whatever the values: not root, nothing
+    written outside its volumes, no capabilities, the runtime's seccomp profile, and the
+    resources values.yaml sizes from the scale benchmark."""
+    objects = render(values=case(name))
+    pod = workload(objects)["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert pod["automountServiceAccountToken"] is False
+    main = container(objects)
+    context = main["securityContext"]
+    assert context["readOnlyRootFilesystem"] is True
+    assert context["allowPrivilegeEscalation"] is False
+    assert context["capabilities"] == {"drop": ["ALL"]}
+    assert main["resources"] == {
+        "requests": {"cpu": "100m", "memory": "256Mi"},
+        "limits": {"memory": "1Gi"},
+    }
+
+
+def test_sharded_releases_get_a_disruption_budget_of_one_shard() -> None:
+    import kubernetes_validate
+
+    objects = render(*FULL)
+    (budget,) = by_kind(objects)["PodDisruptionBudget"]
+    assert budget["spec"]["maxUnavailable"] == 1
+    statefulset = workload(objects)
+    assert budget["spec"]["selector"] == statefulset["spec"]["selector"]
+    assert budget["metadata"]["namespace"] == statefulset["metadata"]["namespace"]
+    for version in KUBERNETES_VERSIONS:
+        kubernetes_validate.validate(budget, version, strict=True)
+    (percent,) = by_kind(render(*FULL, "podDisruptionBudget.maxUnavailable=50%"))[
+        "PodDisruptionBudget"
+    ]
+    assert percent["spec"]["maxUnavailable"] == "50%"
+    # One replica: a budget would block every node drain. Off: none either.
+    assert "PodDisruptionBudget" not in by_kind(render())
+    assert "PodDisruptionBudget" not in by_kind(
+        render("shards=1", "podDisruptionBudget.maxUnavailable=1")
+    )
+    assert "PodDisruptionBudget" not in by_kind(render(*FULL, "podDisruptionBudget.enabled=false"))
+    done = template(*FULL, "podDisruptionBudget.maxUnavailable=0")
+    assert done.returncode != 0
+    assert "/podDisruptionBudget/maxUnavailable" in done.stderr
+
+
+ORGANIZATION_ONLY = tuple(as_sets(yaml.safe_load(case("organization"))))
 
 
 def rendered_config(objects: list[dict[str, Any]]) -> dict[str, Any]:
@@ -224,8 +302,10 @@ def test_a_config_change_rolls_the_pods_unless_told_otherwise() -> None:
 
 def test_irsa_role_goes_on_the_service_account() -> None:
     role = "arn:aws:iam::111122223333:role/ses-exporter"
-    key = r"serviceAccount.annotations.eks\.amazonaws\.com/role-arn"
-    objects = render(f"{key}={role}")
+    assert yaml.safe_load(case("irsa"))["serviceAccount"]["annotations"] == {
+        "eks.amazonaws.com/role-arn": role
+    }
+    objects = render(values=case("irsa"))
     (account,) = by_kind(objects)["ServiceAccount"]
     assert account["metadata"]["annotations"] == {"eks.amazonaws.com/role-arn": role}
     pod = workload(objects)["spec"]["template"]["spec"]
@@ -237,8 +317,9 @@ def test_web_config_goes_into_a_secret_and_probes_still_work(tmp_path: Path) -> 
 
     from ses_exporter.web import load_web_config
 
-    hashed = bcrypt.hashpw(b"secret", bcrypt.gensalt(rounds=4)).decode()
-    objects = render(f"webConfig.basic_auth_users.prometheus={hashed}")
+    hashed = yaml.safe_load(case("basic-auth"))["webConfig"]["basic_auth_users"]["prometheus"]
+    assert bcrypt.checkpw(b"secret", hashed.encode())
+    objects = render(values=case("basic-auth"))
     (secret,) = by_kind(objects)["Secret"]
     path = tmp_path / "web-config.yml"
     path.write_text(secret["stringData"]["web-config.yml"])
@@ -253,18 +334,7 @@ def test_web_config_goes_into_a_secret_and_probes_still_work(tmp_path: Path) -> 
 
 
 def test_with_tls_probes_and_scrapes_use_https() -> None:
-    sets = (
-        "webConfig.tls_server_config.cert_file=/certs/tls.crt",
-        "webConfig.tls_server_config.key_file=/certs/tls.key",
-        "serviceMonitor.enabled=true",
-        "serviceMonitor.tlsConfig.ca.secret.name=ses-exporter-ca",
-        "serviceMonitor.tlsConfig.ca.secret.key=ca.crt",
-        "serviceMonitor.basicAuth.username.name=scrape",
-        "serviceMonitor.basicAuth.username.key=user",
-        "serviceMonitor.basicAuth.password.name=scrape",
-        "serviceMonitor.basicAuth.password.key=password",
-    )
-    objects = render(*sets)
+    objects = render(values=case("tls"))
     main = container(objects)
     assert main["livenessProbe"]["httpGet"]["scheme"] == "HTTPS"
     assert main["readinessProbe"]["httpGet"]["scheme"] == "HTTPS"
@@ -534,15 +604,7 @@ def test_alert_labels_cannot_replace_a_label_an_alert_sets() -> None:
     "values",
     [
         {},
-        {
-            "nameOverride": "mail",
-            "prometheusRule": {
-                "alertLabels": {"team": "mail"},
-                "severity": {"SesExporterDown": "critical"},
-                "for": {"SesExporterDown": "15m"},
-                "disabled": ["SesExporterThrottled"],
-            },
-        },
+        yaml.safe_load(case("customised")),
         {"prometheusRule": {"selector": CUSTOM_SELECTOR}},
     ],
     ids=["default", "customised", "selector"],
@@ -625,15 +687,13 @@ def test_dashboards_are_config_maps_for_the_grafana_sidecar() -> None:
         assert json.loads(text) == json.loads(files[name])
 
 
-@pytest.mark.parametrize("sets", [(), FULL], ids=["default", "full"])
+@pytest.mark.parametrize("name", CASES)
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
-def test_every_object_is_valid_kubernetes_in_strict_mode(
-    sets: tuple[str, ...], version: str
-) -> None:
+def test_every_object_is_valid_kubernetes_in_strict_mode(name: str, version: str) -> None:
     import kubernetes_validate
 
     checked = 0
-    for obj in render(*sets):
+    for obj in render(values=case(name)):
         if obj["apiVersion"].startswith("monitoring.coreos.com/"):
             continue  # custom resources: below
         kubernetes_validate.validate(obj, version, strict=True)
