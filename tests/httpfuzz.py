@@ -604,7 +604,7 @@ def run_exchange(
     sock = socket.create_connection(("127.0.0.1", port), timeout=patience)
     conn: socket.socket = sock
     chunks: list[bytes] = []
-    reset = [False]
+    reset, timed_out = [False], [False]
     try:
         if context is not None and not raw_tls:
             conn = context.wrap_socket(sock, server_hostname="127.0.0.1")
@@ -614,7 +614,9 @@ def run_exchange(
             try:
                 while chunk := conn.recv(65536):
                     chunks.append(chunk)
-            except (ConnectionError, ssl.SSLError, OSError):
+            except TimeoutError:  # nothing from the server for `patience` seconds
+                timed_out[0] = True
+            except OSError:  # a reset, or a TLS error
                 reset[0] = True
             finally:
                 done.set()
@@ -627,7 +629,7 @@ def run_exchange(
         sent_all = True
         try:
             conn.sendall(exchange.data)
-        except (ConnectionError, ssl.SSLError, OSError):
+        except OSError:  # the server closed first (a reset, a TLS error, its deadline)
             sent_all = False
         sent = time.monotonic()
         if conn is not sock:
@@ -637,7 +639,7 @@ def run_exchange(
                 socket.socket.shutdown(conn, socket.SHUT_WR)  # TCP's, under TLS too
         done.wait(patience)
         seconds = time.monotonic() - sent
-        hung = not done.is_set()
+        hung = timed_out[0] or not done.is_set()
     finally:
         with contextlib.suppress(OSError):
             conn.close()
