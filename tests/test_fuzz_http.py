@@ -218,3 +218,27 @@ def test_a_refused_or_cut_request_runs_no_reload(plain: Served, data: bytes) -> 
         plain.port, Exchange((Request(whole, "POST", Expect(frozenset({200}), False)),))
     ).received.startswith(b"HTTP/1.1 200 ")
     assert plain.app.reloads == reloads + 1
+
+
+def test_the_watch_sees_an_exception_escape_a_handler(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server's error path is watched: an exception out of a connection's handler
+    (socketserver's handle_error) is a failure, a reset is not."""
+    from ses_exporter.web import server as web_server
+
+    def broken(self: object) -> bool:
+        raise ValueError("a bug in the parser")
+
+    served = httpfuzz.serve()
+    watch = httpfuzz.Watch()
+    try:
+        with watch.installed():
+            ok = Request(b"GET /metrics HTTP/1.1\r\n\r\n", "GET", Expect(frozenset({200}), False))
+            httpfuzz.run_exchange(served.port, Exchange((ok,)))
+            assert watch.failures == []
+            monkeypatch.setattr(web_server._Handler, "parse_request", broken)
+            httpfuzz.run_exchange(served.port, Exchange((ok,)))
+            assert httpfuzz.wait_for_no_connections(served) == 0
+    finally:
+        served.server.shutdown()
+    assert len(watch.failures) == 1
+    assert "ValueError('a bug in the parser')" in watch.failures[0]
