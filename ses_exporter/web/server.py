@@ -6,8 +6,10 @@ clients cannot crowd out a scrape: ``header_timeout`` bounds the TLS handshake a
 request's line and headers however slowly they trickle in (slowloris), ``connection_timeout``
 an idle keep-alive connection. A request head is capped at 128 KiB (431), a body at 64 KiB
 (413). The TLS handshake runs in the connection's thread, so a slow one blocks no one; the
-TLS settings are read afresh for every connection, so a reload needs no restart. Protocol
-errors are answered here; every well-formed request is passed to a ``Site`` (``app.App``).
+TLS settings are read afresh for every connection, so a reload needs no restart. Request
+heads are parsed here to RFC 9112's grammar (not by http.server's parser, which served
+requests it should refuse: ``_Handler.parse_request``) and protocol errors answered; every
+well-formed request is passed to a ``Site`` (``app.App``).
 
 Why hand-written, on ``http.server`` and ``ssl``: no well-kept library passes the tests this
 server is held to (tests/test_web.py, test_webconfig.py, test_hostile_clients.py).
