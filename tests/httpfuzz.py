@@ -677,6 +677,7 @@ def parse_responses(data: bytes, methods: Sequence[str]) -> tuple[list[Response]
     responses: list[Response] = []
     position = 0
     while position < len(data):
+        start = position
         end = data.find(b"\r\n\r\n", position)
         if end < 0:
             return responses, data[position:]
@@ -703,7 +704,7 @@ def parse_responses(data: bytes, methods: Sequence[str]) -> tuple[list[Response]
         if method == "HEAD" and response.closes and len(data) - position == int(length):
             size = int(length)  # refused before its method was known: a body after all
         if position + size > len(data):
-            return responses, data[position - 4 - (end - position) :]
+            return responses, data[start:]
         responses.append(replace(response, body=data[position : position + size]))
         position += size
     return responses, b""
