@@ -77,6 +77,7 @@ _MAX_HEAD_BYTES = 128 * 1024  # request line and headers together (Go allows 1 M
 _MAX_HEADERS = 100  # more fields are 431, as in http.server
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 method syntax
 _REQUEST_LINE_SPACE = re.compile(r"[ \t\v\f]+")
+_CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,8})[ \t]*(?:;.*)?")  # size, chunk extensions
 _VERSION = re.compile(r"HTTP/([0-9])\.[0-9]")
 # A field line: a token, a colon, a value of visible octets, spaces, tabs and obs-text.
 _FIELD_LINE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+:[\t\x20-\x7e\x80-\xff]*")
@@ -536,11 +537,11 @@ class _Handler(BaseHTTPRequestHandler):
         """Read and drop a request body so the connection can serve the next request."""
         codings = self.headers.get_all("Transfer-Encoding")
         if codings is not None:
-            self.close_connection = self._unread_input = True  # chunked bodies are not parsed
+            self.close_connection = self._unread_input = True  # whatever came with it
             # Unless chunked comes last, nobody can tell where the body ends (RFC 9112 6.3).
             if ",".join(codings).rsplit(",", 1)[-1].strip().lower() != "chunked":
                 return text(HTTPStatus.BAD_REQUEST, "400 Bad Request: invalid Transfer-Encoding\n")
-            return None
+            return self._discard_chunked_body()
         lengths = set(self.headers.get_all("Content-Length") or [])
         if not lengths:
             return None
@@ -555,6 +556,37 @@ class _Handler(BaseHTTPRequestHandler):
             # The client hung up mid-body: nothing to act on, nobody to answer.
             raise ConnectionAbortedError("request body cut short")
         return None
+
+    def _discard_chunked_body(self) -> Response | None:
+        """Read and drop a chunked body (RFC 9112 7.1) to its end: a request cut short in
+        its body is not answered (a POST /-/reload must not run on half a request)."""
+        left = _MAX_BODY_BYTES
+        while True:
+            size = _CHUNK_SIZE.fullmatch(self._body_line())
+            if size is None:
+                return text(HTTPStatus.BAD_REQUEST, "400 Bad Request: invalid chunked body\n")
+            length = int(size[1], 16)
+            if length == 0:
+                break
+            if length > left:
+                return text(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "413 Request body too large\n")
+            left -= length
+            chunk = self.rfile.read(length + 2)
+            if len(chunk) < length + 2:
+                raise ConnectionAbortedError("request body cut short")
+            if chunk[length:] != b"\r\n":
+                return text(HTTPStatus.BAD_REQUEST, "400 Bad Request: invalid chunked body\n")
+        for _ in range(_MAX_HEADERS):  # the trailer section, dropped too
+            if not self._body_line():
+                return None
+        return text(HTTPStatus.BAD_REQUEST, "400 Bad Request: too many trailer fields\n")
+
+    def _body_line(self) -> bytes:
+        """One line of a chunked body without its line end; cut short: the client left."""
+        line = self.rfile.readline(_MAX_LINE_BYTES + 1)
+        if not line.endswith(b"\n"):
+            raise ConnectionAbortedError("request body cut short")
+        return line.rstrip(b"\r\n")
 
 
 class _HTTPServer(ThreadingHTTPServer):
