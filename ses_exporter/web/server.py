@@ -6,8 +6,10 @@ clients cannot crowd out a scrape: ``header_timeout`` bounds the TLS handshake a
 request's line and headers however slowly they trickle in (slowloris), ``connection_timeout``
 an idle keep-alive connection. A request head is capped at 128 KiB (431), a body at 64 KiB
 (413). The TLS handshake runs in the connection's thread, so a slow one blocks no one; the
-TLS settings are read afresh for every connection, so a reload needs no restart. Protocol
-errors are answered here; every well-formed request is passed to a ``Site`` (``app.App``).
+TLS settings are read afresh for every connection, so a reload needs no restart. Request
+heads are parsed here to RFC 9112's grammar (not by http.server's parser, which served
+requests it should refuse: ``_Handler.parse_request``) and protocol errors answered; every
+well-formed request is passed to a ``Site`` (``app.App``).
 
 Why hand-written, on ``http.server`` and ``ssl``: no well-kept library passes the tests this
 server is held to (tests/test_web.py, test_webconfig.py, test_hostile_clients.py).
@@ -39,6 +41,7 @@ server is held to (tests/test_web.py, test_webconfig.py, test_hostile_clients.py
 from __future__ import annotations
 
 import contextlib
+import email.parser
 import errno
 import io
 import ipaddress
@@ -71,7 +74,13 @@ _REFUSAL_LOG_INTERVAL_SECONDS = 60.0
 _MAX_BODY_BYTES = 64 * 1024  # /-/reload ignores its body; anything bigger is not ours
 _MAX_LINE_BYTES = 65536  # longer request lines are 414, as in http.server
 _MAX_HEAD_BYTES = 128 * 1024  # request line and headers together (Go allows 1 MiB)
+_MAX_HEADERS = 100  # more fields are 431, as in http.server
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 method syntax
+_REQUEST_LINE_SPACE = re.compile(r"[ \t\v\f]+")
+_CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,8})[ \t]*(?:;.*)?")  # size, chunk extensions
+_VERSION = re.compile(r"HTTP/([0-9])\.[0-9]")
+# A field line: a token, a colon, a value of visible octets, spaces, tabs and obs-text.
+_FIELD_LINE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+:[\t\x20-\x7e\x80-\xff]*")
 _HOST_RE = re.compile(r"[A-Za-z0-9._-]*")
 _PORT_RE = re.compile(r"[0-9]{1,5}")
 # What Go's net/http answers to plain HTTP on a TLS port.
@@ -252,6 +261,14 @@ class _HeadTooLarge(Exception):
     """The request line and headers went past _MAX_HEAD_BYTES."""
 
 
+class _Refused(Exception):
+    """A request head that is answered with ``status`` and the connection closed."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
 def _write(sock: socket.socket, body: bytes) -> None:
     """Sends ``body`` with the connection's idle timeout for each wait, in as few trips
     through the interpreter as the kernel allows.
@@ -397,13 +414,85 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def parse_request(self) -> bool:
-        ok = super().parse_request()
-        if ok and not _TOKEN.fullmatch(self.command):
-            self.send_error(HTTPStatus.BAD_REQUEST, "invalid method")
+        """The request line and headers, to RFC 9112's grammar; False: answered or closed.
+
+        Replaces http.server's, which splits the request line on any Unicode whitespace
+        (``GET /metrics\x85 HTTP/1.1`` was a GET of /metrics), takes versions such as
+        HTTP/01.1, answers a head cut off by the client's EOF as if it were complete, and
+        hands the header lines to ``email``, which drops every field after a line it cannot
+        parse (a line without a colon, a field name with a space): such requests were
+        served, without the fields that followed, instead of refused.
+        """
+        self.command, self.request_version = "", self.default_request_version
+        self.close_connection = True
+        try:
+            lines = self._read_head()
+        except _Refused as refusal:
+            self.send_error(refusal.status, refusal.message)
             return False
-        if ok:
-            self.target = self.requestline.split()[1]
-        return ok
+        if lines is None:
+            return False  # the client hung up mid-head: nothing to answer (as Go does)
+        self.headers = email.parser.Parser(_class=self.MessageClass).parsestr(
+            "".join(lines), headersonly=True
+        )
+        connection = self.headers.get("Connection", "").lower()
+        self.close_connection = self.request_version < "HTTP/1.1"
+        if connection == "close":
+            self.close_connection = True
+        elif connection == "keep-alive":
+            self.close_connection = False
+        expect = self.headers.get("Expect", "").lower()
+        if expect == "100-continue" and self.request_version >= "HTTP/1.1":
+            return self.handle_expect_100()
+        return True
+
+    def _read_head(self) -> list[str] | None:
+        """Checks the request line and reads the header field lines up to the empty line;
+        None if the connection ended first (or there was no request line at all)."""
+        if not self.raw_requestline.endswith(b"\n"):
+            return None
+        line = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
+        self.requestline = line
+        if not line.strip(" \t\v\f"):
+            return None  # an empty line where a request should be: close, as before
+        # SP, HTAB, VT and FF may separate the words (RFC 9112 3); nothing else does.
+        words = _REQUEST_LINE_SPACE.split(line.strip(" \t\v\f"))
+        if len(words) == 2 and words[0] == "GET":
+            self.request_version = "HTTP/0.9"
+            raise _Refused(HTTPStatus.BAD_REQUEST, "HTTP/0.9 is not supported")
+        if len(words) != 3:
+            raise _Refused(HTTPStatus.BAD_REQUEST, "Bad request syntax")
+        method, target, version = words
+        match = _VERSION.fullmatch(version)
+        if match is None or match[1] == "0":
+            raise _Refused(HTTPStatus.BAD_REQUEST, "Bad request version")
+        if match[1] != "1":
+            raise _Refused(HTTPStatus.HTTP_VERSION_NOT_SUPPORTED, "Invalid HTTP version")
+        self.request_version = version
+        if not _TOKEN.fullmatch(method):
+            raise _Refused(HTTPStatus.BAD_REQUEST, "invalid method")
+        self.command, self.path, self.target = method, target, target
+        return self._read_header_lines()
+
+    def _read_header_lines(self) -> list[str] | None:
+        """The header field lines up to the empty line; None if the connection ended first."""
+        lines: list[str] = []
+        while True:
+            raw = self.rfile.readline(_MAX_LINE_BYTES + 1)
+            if len(raw) > _MAX_LINE_BYTES:
+                raise _Refused(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Line too long")
+            if not raw.endswith(b"\n"):
+                return None
+            if raw in (b"\r\n", b"\n"):
+                return lines
+            field = str(raw, "iso-8859-1").rstrip("\r\n")
+            if field[:1] in (" ", "\t"):  # obs-fold, or whitespace before the first field
+                raise _Refused(HTTPStatus.BAD_REQUEST, "folded header line")
+            if not _FIELD_LINE.fullmatch(field):
+                raise _Refused(HTTPStatus.BAD_REQUEST, "invalid header line")
+            lines.append(field + "\n")
+            if len(lines) > _MAX_HEADERS:
+                raise _Refused(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Too many headers")
 
     def version_string(self) -> str:
         return self.server.limits.server_version
@@ -446,9 +535,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _discard_body(self) -> Response | None:
         """Read and drop a request body so the connection can serve the next request."""
-        if "Transfer-Encoding" in self.headers:
-            self.close_connection = self._unread_input = True  # chunked bodies are not parsed
-            return None
+        codings = self.headers.get_all("Transfer-Encoding")
+        if codings is not None:
+            self.close_connection = self._unread_input = True  # whatever came with it
+            # Unless chunked comes last, nobody can tell where the body ends (RFC 9112 6.3).
+            if ",".join(codings).rsplit(",", 1)[-1].strip().lower() != "chunked":
+                return text(HTTPStatus.BAD_REQUEST, "400 Bad Request: invalid Transfer-Encoding\n")
+            return self._discard_chunked_body()
         lengths = set(self.headers.get_all("Content-Length") or [])
         if not lengths:
             return None
@@ -459,8 +552,41 @@ class _Handler(BaseHTTPRequestHandler):
         if int(length) > _MAX_BODY_BYTES:
             self.close_connection = self._unread_input = True
             return text(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "413 Request body too large\n")
-        self.rfile.read(int(length))
+        if len(self.rfile.read(int(length))) < int(length):
+            # The client hung up mid-body: nothing to act on, nobody to answer.
+            raise ConnectionAbortedError("request body cut short")
         return None
+
+    def _discard_chunked_body(self) -> Response | None:
+        """Read and drop a chunked body (RFC 9112 7.1) to its end: a request cut short in
+        its body is not answered (a POST /-/reload must not run on half a request)."""
+        left = _MAX_BODY_BYTES
+        while True:
+            size = _CHUNK_SIZE.fullmatch(self._body_line())
+            if size is None:
+                return text(HTTPStatus.BAD_REQUEST, "400 Bad Request: invalid chunked body\n")
+            length = int(size[1], 16)
+            if length == 0:
+                break
+            if length > left:
+                return text(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "413 Request body too large\n")
+            left -= length
+            chunk = self.rfile.read(length + 2)
+            if len(chunk) < length + 2:
+                raise ConnectionAbortedError("request body cut short")
+            if chunk[length:] != b"\r\n":
+                return text(HTTPStatus.BAD_REQUEST, "400 Bad Request: invalid chunked body\n")
+        for _ in range(_MAX_HEADERS):  # the trailer section, dropped too
+            if not self._body_line():
+                return None
+        return text(HTTPStatus.BAD_REQUEST, "400 Bad Request: too many trailer fields\n")
+
+    def _body_line(self) -> bytes:
+        """One line of a chunked body without its line end; cut short: the client left."""
+        line = self.rfile.readline(_MAX_LINE_BYTES + 1)
+        if not line.endswith(b"\n"):
+            raise ConnectionAbortedError("request body cut short")
+        return line.rstrip(b"\r\n")
 
 
 class _HTTPServer(ThreadingHTTPServer):
