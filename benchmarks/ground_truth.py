@@ -271,7 +271,7 @@ class Publisher(threading.Thread):
             try:
                 self.cloudwatch.put_metric_data(
                     Namespace=NAMESPACE,
-                    MetricData=[_datum(d.key, d.minute, d.value) for d in batch],
+                    MetricData=[datum(d.key, d.minute, d.value) for d in batch],
                 )
             except Exception:  # moto hiccup: try again at the next tick
                 self.errors += 1
@@ -282,7 +282,7 @@ class Publisher(threading.Thread):
             self.last_publication = time.time()
 
 
-def _datum(key: Key, minute: float, value: float) -> dict[str, Any]:
+def datum(key: Key, minute: float, value: float) -> dict[str, Any]:
     metric, configuration_set = key
     dimensions = [] if configuration_set is None else [
         {"Name": SET_DIMENSION, "Value": configuration_set}
@@ -301,9 +301,7 @@ def list_every_series(cloudwatch: Any) -> None:
     day_ago = math.floor(time.time() / PERIOD) * PERIOD - 86_400
     keys: list[Key] = [(m, s) for m in METRICS for s in SETS]
     keys += [(m, None) for m in ACCOUNT_WIDE]
-    cloudwatch.put_metric_data(
-        Namespace=NAMESPACE, MetricData=[_datum(k, day_ago, 0) for k in keys]
-    )
+    cloudwatch.put_metric_data(Namespace=NAMESPACE, MetricData=[datum(k, day_ago, 0) for k in keys])
 
 
 # --- what the daemon counted ------------------------------------------------------------
@@ -366,6 +364,16 @@ class Row:
     double: float = 0.0
     invented: list[str] = field(default_factory=list)
 
+    def add(self, sent: int, got: float, where: str) -> None:
+        """One series: lost and double-counted are its own, never offset by another's."""
+        self.series += 1
+        self.sent += sent
+        self.counted += got
+        self.lost += max(0.0, sent - got)
+        self.double += max(0.0, got - sent)
+        if got != sent:
+            self.off.append(f"{where}: {sent} -> {got:g}")
+
 
 def compare(truth: dict[Key, int], counted: dict[Key, float]) -> list[Row]:
     """One row per family; lost and double-counted are summed per series, so a loss in one
@@ -384,13 +392,7 @@ def compare(truth: dict[Key, int], counted: dict[Key, float]) -> list[Row]:
             found.invented.append(configuration_set or "account-wide")
             found.counted += got
             continue
-        found.series += 1
-        found.sent += sent
-        found.counted += got
-        found.lost += max(0.0, sent - got)
-        found.double += max(0.0, got - sent)
-        if got != sent:
-            found.off.append(f"{configuration_set or 'account-wide'}: {sent} -> {got:g}")
+        found.add(sent, got, configuration_set or "account-wide")
     return [r for r in rows.values() if r.series or r.invented]
 
 

@@ -56,7 +56,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchmarks import soak_world  # noqa: E402 - after the path set-up
-from benchmarks.ground_truth import METRIC_OF  # noqa: E402
+from benchmarks.ground_truth import METRIC_OF, Row  # noqa: E402
 from benchmarks.soak_world import (  # noqa: E402
     ACCOUNT_WIDE,
     METRICS,
@@ -271,35 +271,17 @@ class Counted:
         return totals
 
 
-@dataclass
-class Truth:
-    series: int = 0
-    sent: int = 0
-    counted: float = 0.0
-    lost: float = 0.0
-    double: float = 0.0
-    invented: list[str] = field(default_factory=list)
-    off: list[str] = field(default_factory=list)
-
-
-def compare(truth: dict[Key, int], counted: dict[Key, float]) -> Truth:
+def compare(truth: dict[Key, int], counted: dict[Key, float]) -> Row:
     """Per series: lost and double-counted never offset each other. A series AWS has
     (one the world seeded) that saw no traffic has 0 sent; any other is invented."""
     seeded = {(m, s) for m in METRICS for s in SETS} | {(m, None) for m in ACCOUNT_WIDE}
-    result = Truth()
+    result = Row("every counter series")
     for key in sorted(truth.keys() | counted.keys(), key=str):
         got = counted.get(key, 0.0)
         if (key[2], key[3]) not in seeded:
             result.invented.append(str(key))
             continue
-        sent = truth.get(key, 0)
-        result.series += 1
-        result.sent += sent
-        result.counted += got
-        result.lost += max(0.0, sent - got)
-        result.double += max(0.0, got - sent)
-        if got != sent:
-            result.off.append(f"{key}: sent {sent}, counted {got:g}")
+        result.add(truth.get(key, 0), got, str(key))
     return result
 
 
@@ -637,7 +619,7 @@ def outside(soak: Soak) -> list[tuple[float, float, int, bool]]:
     return [s for s in soak.figures.scrapes if not s[3]]
 
 
-def passed(soak: Soak, truth: Truth) -> bool:
+def passed(soak: Soak, truth: Row) -> bool:
     f = soak.figures
     scrapes = outside(soak)
     return (
@@ -687,7 +669,7 @@ def life_rows(soak: Soak) -> list[str]:
     return lines
 
 
-def report(soak: Soak, truth: Truth) -> str:
+def report(soak: Soak, truth: Row) -> str:
     f, p = soak.figures, soak.publisher
     scrapes = outside(soak)
     latency = [s * 1000 for _, s, status, _ in scrapes if status == 200]

@@ -38,7 +38,6 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +45,8 @@ import bcrypt
 import boto3
 from botocore.config import Config
 
-from tests.daemon import DaemonProcess, Response
+from benchmarks.ground_truth import ACCOUNT_WIDE, datum
+from tests.daemon import DaemonProcess
 from tests.orgworld import create_account
 from tests.pki import make_pki
 
@@ -71,8 +71,6 @@ METRICS: dict[str, int] = {
     "DeliveryDelay": 1,
     "Subscription": 1,
 }
-# SES publishes these account-wide too; the others only through a set's event destination.
-ACCOUNT_WIDE = ("Send", "Delivery", "Bounce", "Complaint", "Reject", "Rendering Failure")
 TICK_SECONDS = 5.0
 PERIOD = 60.0
 SPLIT_CHANCE = 0.3
@@ -93,20 +91,6 @@ def moto_client(url: str, service: str, region: str, **credentials: str) -> Any:
         config=Config(disable_request_compression=True, retries={"max_attempts": 5}),
         **keys,
     )
-
-
-def datum(
-    metric: str, configuration_set: str | None, minute: float, value: float
-) -> dict[str, Any]:
-    dimensions = [] if configuration_set is None else [
-        {"Name": SET_DIMENSION, "Value": configuration_set}
-    ]  # fmt: skip
-    return {
-        "MetricName": metric,
-        "Dimensions": dimensions,
-        "Timestamp": datetime.fromtimestamp(minute, UTC),
-        "Value": float(value),
-    }
 
 
 class Organization:
@@ -171,7 +155,7 @@ class Organization:
                 )
             moto_client(self.url, "ses", region, **keys).verify_email_identity(EmailAddress=SENDER)
             moto_client(self.url, "cloudwatch", region, **keys).put_metric_data(
-                Namespace=NAMESPACE, MetricData=[datum(m, s, day_ago, 0) for m, s in series]
+                Namespace=NAMESPACE, MetricData=[datum((m, s), day_ago, 0) for m, s in series]
             )
 
 
@@ -294,7 +278,7 @@ class Publisher(threading.Thread):
                     self.clients[target].put_metric_data(
                         Namespace=NAMESPACE,
                         MetricData=[
-                            datum(d.metric, d.configuration_set, d.minute, d.value) for d in batch
+                            datum((d.metric, d.configuration_set), d.minute, d.value) for d in batch
                         ],
                     )
                 except Exception:  # a moto hiccup: publish it at the next tick
@@ -344,24 +328,11 @@ class SecureDaemon(DaemonProcess):
             config, workdir, f"--web.config.file={security.web_config}", log_level="info"
         )
 
-    def request(
-        self, path: str, method: str = "GET", timeout: float = 5.0, body: bytes | None = None
-    ) -> Response:
+    def connect(self, timeout: float) -> tuple[http.client.HTTPConnection, dict[str, str]]:
         conn = http.client.HTTPSConnection(
             "127.0.0.1", self.port, timeout=timeout, context=self.security.context
         )
-        started = time.perf_counter()
-        try:
-            conn.request(
-                method, path, body=body, headers={"Authorization": self.security.authorization}
-            )
-            response = conn.getresponse()
-            data = response.read().decode(errors="replace")
-            return Response(
-                response.status, data, dict(response.getheaders()), time.perf_counter() - started
-            )
-        finally:
-            conn.close()
+        return conn, {"Authorization": self.security.authorization}
 
 
 # --- slow clients ----------------------------------------------------------------------

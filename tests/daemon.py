@@ -208,13 +208,18 @@ class DaemonProcess:
         """Everything the daemon wrote to stdout and stderr so far."""
         return self.log_path.read_text(errors="replace")
 
+    def connect(self, timeout: float) -> tuple[http.client.HTTPConnection, dict[str, str]]:
+        """A connection to the daemon and the headers every request carries (a subclass
+        with TLS or basic auth overrides this)."""
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout), {}
+
     def request(
         self, path: str, method: str = "GET", timeout: float = 5.0, body: bytes | None = None
     ) -> Response:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        conn, headers = self.connect(timeout)
         started = time.perf_counter()
         try:
-            conn.request(method, path, body=body)
+            conn.request(method, path, body=body, headers=headers)
             response = conn.getresponse()
             data = response.read().decode(errors="replace")
             return Response(

@@ -62,6 +62,23 @@ def scrape(exporter: Exporter) -> list[tuple[str, Mapping[str, str], float]]:
     ]
 
 
+def throttled_list_accounts(failing: dict[str, bool]) -> Any:
+    """A client hook: ListAccounts answers TooManyRequestsException while
+    ``failing["on"]``."""
+
+    def throttle(service: str, client: BaseClient) -> None:
+        def before_call(**_: Any) -> Any:
+            if failing["on"]:
+                error = {"Code": "TooManyRequestsException", "Message": "slow down"}
+                return _Http(400), {"Error": error, "ResponseMetadata": {"HTTPStatusCode": 400}}
+            return None
+
+        if service == "organizations":
+            client.meta.events.register("before-call.organizations.ListAccounts", before_call)
+
+    return throttle
+
+
 def poll_all(exporter: Exporter) -> None:
     for target in exporter.targets:
         for name in target.collectors:
@@ -220,17 +237,7 @@ def test_a_failed_refresh_keeps_the_accounts_found_before(
     org: tuple[OrgWorld, Any], fake_api: FakeAccountApi
 ) -> None:
     failing = {"on": False}
-
-    def throttle(service: str, client: BaseClient) -> None:
-        def before_call(**_: Any) -> Any:
-            if failing["on"]:
-                error = {"Code": "TooManyRequestsException", "Message": "slow down"}
-                return _Http(400), {"Error": error, "ResponseMetadata": {"HTTPStatusCode": 400}}
-            return None
-
-        if service == "organizations":
-            client.meta.events.register("before-call.organizations.ListAccounts", before_call)
-
+    throttle = throttled_list_accounts(failing)
     exporter = exporter_for(org_entry(), fake_api, throttle)
     exporter.discover_now()
     targets = list(exporter.targets)
@@ -344,17 +351,7 @@ def test_a_reload_that_changes_the_organization_keeps_its_targets_and_counters(
     rebuild it from the next discovery: counters restarted from 0, a soak found them
     decreasing within one process.)"""
     failing = {"on": False}
-
-    def throttle(service: str, client: BaseClient) -> None:
-        def before_call(**_: Any) -> Any:
-            if failing["on"]:
-                error = {"Code": "TooManyRequestsException", "Message": "slow down"}
-                return _Http(400), {"Error": error, "ResponseMetadata": {"HTTPStatusCode": 400}}
-            return None
-
-        if service == "organizations":
-            client.meta.events.register("before-call.organizations.ListAccounts", before_call)
-
+    throttle = throttled_list_accounts(failing)
     from ses_exporter.config import load_config
     from ses_exporter.reload import Reloader
 
