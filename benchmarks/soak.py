@@ -71,6 +71,7 @@ from benchmarks.soak_world import (  # noqa: E402
     WebSecurity,
 )
 from benchmarks.world import MotoServer  # noqa: E402
+from ses_exporter.config_types import parse_duration  # noqa: E402
 from tests.daemon import Scrape  # noqa: E402
 from tests.fakes import GET_ACCOUNT  # noqa: E402
 from tests.faultproxy import Fault, FaultProxy  # noqa: E402
@@ -178,12 +179,6 @@ def config_text(endpoint: str, variant: str) -> str:
         identities_exclude=FILTERS[variant]["identities"],
         **INTERVALS[variant],
     )
-
-
-def seconds(duration: str) -> float:
-    from ses_exporter.config_types import parse_duration
-
-    return parse_duration(duration)
 
 
 # --- what was seen ---------------------------------------------------------------------
@@ -371,8 +366,7 @@ class Soak:
     def drive(self) -> None:
         total = self.args.minutes * 60
         restarts = [f * total for f in RESTARTS]
-        next_scrape = next_reload = next_org = next_burst = 0.0
-        next_reload, next_org, next_burst = RELOAD_EVERY, ORG_CHANGE_EVERY, 180.0
+        next_scrape, next_reload, next_org, next_burst = 0.0, RELOAD_EVERY, ORG_CHANGE_EVERY, 180.0
         while (now := self.figures.t()) < total:
             self.faults(now)
             if restarts and now >= restarts[0]:
@@ -513,7 +507,7 @@ class Soak:
         self.daemon.wait_ready(timeout=300)
         listening = listening_at(self.daemon.output()) or spawned
         restart = Restart(at, quiesce, listening - spawned, time.time() - listening)
-        interval = {name: seconds(value) for name, value in INTERVALS[self.variant].items()}
+        interval = {name: parse_duration(value) for name, value in INTERVALS[self.variant].items()}
         missing = set(polled)
         deadline = time.time() + 2 * max(interval.values())
         while missing and time.time() < deadline:
@@ -627,7 +621,7 @@ def passed(soak: Soak, truth: Row) -> bool:
         and not any(life.decreases for life in f.lives)
         and all(not r.missing for r in f.restarts)
         and all(
-            back <= seconds(INTERVALS["a"][c]) or back <= seconds(INTERVALS["b"][c])
+            back <= parse_duration(INTERVALS["a"][c]) or back <= parse_duration(INTERVALS["b"][c])
             for r in f.restarts
             for c, back in r.back.items()
         )

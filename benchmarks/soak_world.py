@@ -35,7 +35,7 @@ import threading
 import time
 from base64 import b64encode
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -365,7 +365,7 @@ def slow_clients(port: int, context: ssl.SSLContext, n: int, hold: float) -> Slo
         try:
             if i % 2:
                 conn: socket.socket = context.wrap_socket(raw, server_hostname="127.0.0.1")
-                for byte in _cycle(b"GET /metrics HTTP/1.1\r\nX-Slow: "):
+                for byte in itertools.cycle(b"GET /metrics HTTP/1.1\r\nX-Slow: "):
                     if time.monotonic() - started > hold:
                         break
                     conn.sendall(bytes([byte]))
@@ -391,8 +391,3 @@ def slow_clients(port: int, context: ssl.SSLContext, n: int, hold: float) -> Slo
     with ThreadPoolExecutor(n) as pool:
         list(pool.map(one, range(n)))
     return burst
-
-
-def _cycle(data: bytes) -> Iterable[int]:
-    while True:
-        yield from data
