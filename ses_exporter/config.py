@@ -93,14 +93,9 @@ class _CollectorsBase(ConfigModel):
     @classmethod
     def _default_intervals(cls, data: Any) -> Any:
         # `account: {enabled: false}` keeps the account collector's own default interval.
-        if not isinstance(data, dict):
-            return data
-        filled = dict(data)
-        for name, value in data.items():
-            field = cls.model_fields.get(name) if isinstance(name, str) else None
-            if field is not None and isinstance(value, dict) and "interval" not in value:
-                filled[name] = {"interval": format_duration(field.default.interval), **value}
-        return filled
+        return cls._with_field_defaults(
+            data, lambda section: {"interval": format_duration(section.interval)}
+        )
 
     def get(self, name: str) -> CollectorConfig:
         """The section of collector ``name`` (of its own model: see its module)."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Self
 from urllib.parse import urlsplit
 
@@ -130,31 +130,15 @@ def check_pattern(pattern: str) -> str:
     return pattern
 
 
-def check_role_arn(arn: str) -> str:
-    if not _ROLE_ARN.fullmatch(arn):
-        raise ValueError(
-            f"{describe(arn)} is not an IAM role ARN "
-            "(expected arn:aws:iam::<12-digit account id>:role/<name>)"
-        )
-    return arn
+def matching(pattern: re.Pattern[str], expected: str) -> AfterValidator:
+    """A string ``pattern`` matches whole; else "<the value> is not <expected>"."""
 
+    def check(value: str) -> str:
+        if not pattern.fullmatch(value):
+            raise ValueError(f"{describe(value)} is not {expected}")
+        return value
 
-def check_role_name(name: str) -> str:
-    if not _ROLE_NAME.fullmatch(name):
-        raise ValueError(
-            f"{describe(name)} is not an IAM role name (expected a name such as ses-exporter, "
-            "optionally with a path: team/ses-exporter)"
-        )
-    return name
-
-
-def check_parent_id(ou: str) -> str:
-    if not _PARENT_ID.fullmatch(ou):
-        raise ValueError(
-            f"{describe(ou)} is not an organizational unit id "
-            "(expected ou-xxxx-xxxxxxxx, or a root id r-xxxx)"
-        )
-    return ou
+    return AfterValidator(check)
 
 
 def check_endpoint_url(url: str) -> str:
@@ -200,11 +184,29 @@ Duration = Annotated[float, Field(gt=0), BeforeValidator(_to_seconds)]
 Ratio = Annotated[float, Strict(), Field(gt=0), AfterValidator(_at_most_one)]
 Region = Annotated[str, AfterValidator(check_region)]
 Pattern = Annotated[str, AfterValidator(check_pattern)]
-RoleArn = Annotated[str, AfterValidator(check_role_arn)]
+RoleArn = Annotated[
+    str,
+    matching(
+        _ROLE_ARN, "an IAM role ARN (expected arn:aws:iam::<12-digit account id>:role/<name>)"
+    ),
+]
 EndpointUrl = Annotated[str, AfterValidator(check_endpoint_url)]
 LabelName = Annotated[str, AfterValidator(check_label_name)]
-RoleName = Annotated[str, AfterValidator(check_role_name)]
-ParentId = Annotated[str, AfterValidator(check_parent_id)]
+RoleName = Annotated[
+    str,
+    matching(
+        _ROLE_NAME,
+        "an IAM role name (expected a name such as ses-exporter, optionally with a path: "
+        "team/ses-exporter)",
+    ),
+]
+ParentId = Annotated[
+    str,
+    matching(
+        _PARENT_ID,
+        "an organizational unit id (expected ou-xxxx-xxxxxxxx, or a root id r-xxxx)",
+    ),
+]
 
 
 # ---------------------------------------------------------------- models shared with collectors
@@ -214,6 +216,20 @@ class ConfigModel(BaseModel):
     """Every section of the file: unknown keys are errors, values never change."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @classmethod
+    def _with_field_defaults(cls, data: Any, default: Callable[[Any], Mapping[str, Any]]) -> Any:
+        """``data`` (before validation) with each nested section given as a mapping completed
+        from ``default(the field's default)``: what the section leaves out keeps its field's
+        default, not the nested model's own."""
+        if not isinstance(data, dict):
+            return data
+        filled = dict(data)
+        for name, value in data.items():
+            field = cls.model_fields.get(name) if isinstance(name, str) else None
+            if field is not None and isinstance(value, dict):
+                filled[name] = {**default(field.default), **value}
+        return filled
 
 
 class CollectorConfig(ConfigModel):
@@ -299,11 +315,4 @@ class ReputationThresholds(ConfigModel):
     @classmethod
     def _default_ratios(cls, data: Any) -> Any:
         # `bounce: {at_risk: 0.08}` keeps the default under_review.
-        if not isinstance(data, dict):
-            return data
-        filled = dict(data)
-        for name, value in data.items():
-            field = cls.model_fields.get(name) if isinstance(name, str) else None
-            if field is not None and isinstance(value, dict):
-                filled[name] = {**field.default.model_dump(), **value}
-        return filled
+        return cls._with_field_defaults(data, lambda pair: pair.model_dump())

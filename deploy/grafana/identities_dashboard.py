@@ -47,26 +47,15 @@ def states(*found: tuple[int, str, str, str]) -> list[tuple[int, str, str, str]]
     return sorted([*found, (3, f'status!~"{known}"', "Other", GREY)])
 
 
-VERIFICATION = states(
-    (1, 'status="SUCCESS"', "Verified", GREEN),
-    (2, 'status="NOT_STARTED"', "Not started", GREY),
+NOT_STARTED = (2, 'status="NOT_STARTED"', "Not started", GREY)
+PENDING_OR_FAILED = (
     (4, 'status="PENDING"', "Pending", BLUE),
     (5, 'status="TEMPORARY_FAILURE"', "Temporary failure", ORANGE),
     (6, 'status="FAILED"', "Failed", RED),
 )
-DKIM = states(
-    (1, 'status="SUCCESS"', "Successful", GREEN),
-    (2, 'status="NOT_STARTED"', "Not started", GREY),
-    (4, 'status="PENDING"', "Pending", BLUE),
-    (5, 'status="TEMPORARY_FAILURE"', "Temporary failure", ORANGE),
-    (6, 'status="FAILED"', "Failed", RED),
-)
-MAIL_FROM = states(
-    (1, 'status="SUCCESS"', "Successful", GREEN),
-    (4, 'status="PENDING"', "Pending", BLUE),
-    (5, 'status="TEMPORARY_FAILURE"', "Temporary failure", ORANGE),
-    (6, 'status="FAILED"', "Failed", RED),
-)
+VERIFICATION = states((1, 'status="SUCCESS"', "Verified", GREEN), NOT_STARTED, *PENDING_OR_FAILED)
+DKIM = states((1, 'status="SUCCESS"', "Successful", GREEN), NOT_STARTED, *PENDING_OR_FAILED)
+MAIL_FROM = states((1, 'status="SUCCESS"', "Successful", GREEN), *PENDING_OR_FAILED)
 WARMUP = [
     (1, 'status="DONE"', "Done", GREEN),
     (2, 'status="NOT_APPLICABLE"', "Not applicable", GREY),
