@@ -12,16 +12,10 @@ metric without dimensions only, as CloudWatch does: it never sums across dimensi
 behind the fault proxy of ``tests/faultproxy.py``; the real daemon polls one account and
 region through the proxy, only the ``cloudwatch`` collector, period 60 s.
 
-A publisher thread plays SES. Every ``TICK_SECONDS`` it "sends" a random number of events
-of each metric in each configuration set of ``SETS``, and of the metrics SES also publishes
-account-wide (``ACCOUNT_WIDE``) some mail without a set; the account-wide value of a minute
-is the sum of all of them. Open, Click, DeliveryDelay and Subscription exist only per set:
-SES publishes them only through a configuration set's event destination. When a minute
-ends, each of its datapoints (per set, and account-wide) is published to CloudWatch with
-PutMetricData, timestamped with its own minute, after a random delay of ``--late`` from the
-end of the minute; ``SPLIT_CHANCE`` of them in two parts, the rest up to ``--late`` max
-later (an upward revision: CloudWatch sums both). The ground truth is the events sent per
-(metric, set or account-wide).
+SES traffic comes from ``late_traffic.py``: every ``TICK_SECONDS`` random events of each
+metric in each configuration set of ``SETS`` and account-wide, each minute's datapoints
+published to CloudWatch ``--late`` after the minute, some in two parts (an upward
+revision). The ground truth is the events sent per (metric, set or account-wide).
 
 The daemon's counters start at 0 at its first CloudWatch poll (what is there is the
 baseline), so the publisher starts after that poll; every series is listed (ListMetrics)
@@ -49,32 +43,29 @@ exposed anyway, is an invented series (a 0 that is not a measurement).
 from __future__ import annotations
 
 import argparse
-import heapq
-import itertools
 import math
 import random
 import sys
 import tempfile
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchmarks.world import MotoServer  # noqa: E402 - after the path set-up
+from benchmarks import late_traffic  # noqa: E402 - after the path set-up
+from benchmarks.late_traffic import PERIOD, Publisher, Traffic  # noqa: E402
+from benchmarks.world import MotoServer  # noqa: E402
 from ses_exporter.collectors.cloudwatch import COUNTERS  # noqa: E402
 from ses_exporter.config_types import format_duration, parse_duration  # noqa: E402
 from tests.faultproxy import DaemonProcess, Fault, FaultProxy, Scrape  # noqa: E402
 
+ACCOUNT = "123456789012"  # moto's default account
 REGION = "us-east-1"
-NAMESPACE = "AWS/SES"
-SET_DIMENSION = "ses:configuration-set"
 SETS = ("transactional", "marketing", "campaign")
 RETURNING = "campaign"  # the set the two reloads exclude and include again
 # CloudWatch metric -> most events of that kind per set (and per no-set mail) per tick.
@@ -90,12 +81,8 @@ METRICS: dict[str, int] = {
     "DeliveryDelay": 1,
     "Subscription": 1,
 }
-ACCOUNT_WIDE = ("Send", "Delivery", "Bounce", "Complaint", "Reject", "Rendering Failure")
 OUTAGE_OPERATIONS = ("ListMetrics", "GetMetricData")
-TICK_SECONDS = 5.0
 SCRAPE_SECONDS = 5.0
-SPLIT_CHANCE = 0.3
-PERIOD = 60.0
 SLACK = 30.0  # for a poll to run and finish after what it waits for
 CONFIG = """\
 accounts:
@@ -180,128 +167,6 @@ class Plan:
         for kind, when, what in steps:
             lines.append(f"| {when} | {what}{' (left out)' if kind in without else ''} |")
         return "\n".join(lines)
-
-
-@dataclass(order=True)
-class _Due:
-    when: float
-    seq: int
-    minute: float = field(compare=False)
-    key: Key = field(compare=False)
-    value: int = field(compare=False)
-
-
-class Publisher(threading.Thread):
-    """SES sending and CloudWatch publishing late; ``truth`` is the events sent per key."""
-
-    def __init__(self, cloudwatch: Any, plan: Plan, rng: random.Random):
-        super().__init__(daemon=True, name="publisher")
-        self.cloudwatch = cloudwatch
-        self.plan = plan
-        self.rng = rng
-        self.truth: dict[Key, int] = defaultdict(int)
-        self.datapoints = 0  # PutMetricData datapoints published
-        self.revisions = 0  # of them, second parts of a datapoint published before
-        self.last_publication = 0.0
-        self.errors = 0
-        self._open: dict[float, dict[Key, int]] = {}  # minute -> events not yet scheduled
-        self._due: list[_Due] = []
-        self._seq = itertools.count()
-        self._stopping = threading.Event()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self.join(timeout=30)
-
-    def run(self) -> None:
-        while not self._stopping.is_set():
-            now = time.time()
-            if now < self.plan.traffic_end:
-                self._send(now)
-            self._schedule(now)
-            self._publish(now)
-            if now >= self.plan.traffic_end and not self._open and not self._due:
-                return
-            self._stopping.wait(TICK_SECONDS)
-
-    def _send(self, now: float) -> None:
-        minute = math.floor(now / PERIOD) * PERIOD
-        events = self._open.setdefault(minute, defaultdict(int))
-        sets = [s for s in SETS if self.plan.sends(s, now)]
-        for metric, most in METRICS.items():
-            account_wide = 0
-            for name in sets:
-                n = self.rng.randint(0, most)
-                events[(metric, name)] += n
-                self.truth[(metric, name)] += n
-                account_wide += n
-            if metric in ACCOUNT_WIDE:
-                account_wide += self.rng.randint(0, most)  # mail sent without a set
-                events[(metric, None)] += account_wide
-                self.truth[(metric, None)] += account_wide
-
-    def _schedule(self, now: float) -> None:
-        """Each datapoint of each ended minute: due after a delay, maybe in two parts."""
-        low, high = self.plan.late
-        for minute in [m for m in self._open if now >= m + PERIOD]:
-            by_scope: dict[str | None, list[tuple[Key, int]]] = defaultdict(list)
-            for key, value in self._open.pop(minute).items():
-                if value:
-                    by_scope[key[1]].append((key, value))
-            for items in by_scope.values():
-                first = minute + PERIOD + self.rng.uniform(low, high)
-                split = self.rng.random() < SPLIT_CHANCE
-                rest = self.rng.uniform(first, minute + PERIOD + high)
-                for key, value in items:
-                    part = self.rng.randint(1, value - 1) if split and value >= 2 else value
-                    self._push(first, minute, key, part)
-                    if part < value:
-                        self._push(rest, minute, key, value - part)
-                        self.revisions += 1
-
-    def _push(self, when: float, minute: float, key: Key, value: int) -> None:
-        heapq.heappush(self._due, _Due(when, next(self._seq), minute, key, value))
-
-    def _publish(self, now: float) -> None:
-        due: list[_Due] = []
-        while self._due and self._due[0].when <= now:
-            due.append(heapq.heappop(self._due))
-        for first in range(0, len(due), 1000):  # PutMetricData takes at most 1,000
-            batch = due[first : first + 1000]
-            try:
-                self.cloudwatch.put_metric_data(
-                    Namespace=NAMESPACE,
-                    MetricData=[datum(d.key, d.minute, d.value) for d in batch],
-                )
-            except Exception:  # moto hiccup: try again at the next tick
-                self.errors += 1
-                for d in batch:
-                    heapq.heappush(self._due, d)
-                continue
-            self.datapoints += len(batch)
-            self.last_publication = time.time()
-
-
-def datum(key: Key, minute: float, value: float) -> dict[str, Any]:
-    metric, configuration_set = key
-    dimensions = [] if configuration_set is None else [
-        {"Name": SET_DIMENSION, "Value": configuration_set}
-    ]  # fmt: skip
-    return {
-        "MetricName": metric,
-        "Dimensions": dimensions,
-        "Timestamp": datetime.fromtimestamp(minute, UTC),
-        "Value": float(value),
-    }
-
-
-def list_every_series(cloudwatch: Any) -> None:
-    """One zero datapoint a day old per series SES would have: ListMetrics lists them all
-    from the daemon's first poll on, and no poll window ever holds it."""
-    day_ago = math.floor(time.time() / PERIOD) * PERIOD - 86_400
-    keys: list[Key] = [(m, s) for m in METRICS for s in SETS]
-    keys += [(m, None) for m in ACCOUNT_WIDE]
-    cloudwatch.put_metric_data(Namespace=NAMESPACE, MetricData=[datum(k, day_ago, 0) for k in keys])
 
 
 # --- what the daemon counted ------------------------------------------------------------
@@ -453,14 +318,15 @@ def run(args: argparse.Namespace, workdir: Path) -> Result:
     counted = CountedTotals()
     with MotoServer() as moto, FaultProxy(moto.url) as proxy:
         cloudwatch = moto.client("cloudwatch")
-        list_every_series(cloudwatch)
+        traffic = Traffic(SETS, METRICS, args.late)
+        traffic.list_every_series(cloudwatch)
         daemon = DaemonProcess(config_text(proxy.url, args), workdir, log_level="info")
         try:
             daemon.wait_ready(timeout=120)
             daemon.wait_for(lambda s: last_success(s) > 0, timeout=120)
             plan = Plan.make(time.time(), args)
             print(plan.timeline(args.without), flush=True)
-            publisher = Publisher(cloudwatch, plan, rng)
+            publisher = Publisher({(ACCOUNT, REGION): cloudwatch}, traffic, rng, plan.sends)
             publisher.start()
             outage_calls: dict[str, int] = {}
 
@@ -472,7 +338,7 @@ def run(args: argparse.Namespace, workdir: Path) -> Result:
                 outage_calls.update({op: proxy.seen(op) for op in OUTAGE_OPERATIONS})
                 proxy.clear()
 
-            steps: list[tuple[float, Callable[[], None]]] = []
+            steps: list[tuple[float, Callable[[], None]]] = [(plan.traffic_end, publisher.pause)]
             if "reloads" not in args.without:
                 steps += [
                     (plan.exclude, lambda: reload(daemon, config_text(proxy.url, args, RETURNING))),
@@ -487,7 +353,7 @@ def run(args: argparse.Namespace, workdir: Path) -> Result:
                     steps.pop(0)[1]()
                 scrape = daemon.scrape(timeout=30.0)
                 counted.add(scrape)
-                done = now >= plan.end and not publisher.is_alive()
+                done = now >= plan.end and publisher.idle()
                 quiet = max(publisher.last_publication, plan.outage[1])
                 polled = last_success(scrape) >= quiet + 2 * args.interval
                 if done and polled:
@@ -500,10 +366,12 @@ def run(args: argparse.Namespace, workdir: Path) -> Result:
             proxy.clear()
             daemon.stop()
     log = daemon.output()
-    return Result(
-        plan, publisher, counted, compare(publisher.truth, counted.by_key()), outage_calls,
-        log.count('msg="poll failed"'),
-    )  # fmt: skip
+    rows = compare(one_target(publisher.truth), counted.by_key())
+    return Result(plan, publisher, counted, rows, outage_calls, log.count('msg="poll failed"'))
+
+
+def one_target(truth: dict[late_traffic.Key, int]) -> dict[Key, int]:
+    return {(metric, name): n for (_, _, metric, name), n in truth.items()}
 
 
 def parse_late(value: str) -> tuple[float, float]:
@@ -556,10 +424,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 def report(result: Result, args: argparse.Namespace) -> None:
     p = result.publisher
     sent = sum(p.truth.values())
+    late = "-".join(format_duration(t) for t in p.traffic.late)
     outage = ", ".join(f"{op} {n}" for op, n in result.outage_calls.items())
     print(
         f"seed {args.seed}; {sent} events in {len(p.truth)} series; {p.datapoints} datapoints "
-        f"published {format_duration(p.plan.late[0])}-{format_duration(p.plan.late[1])} late, "
+        f"published {late} late, "
         f"{p.revisions} of them upward revisions; publish errors {p.errors}"
     )
     print(

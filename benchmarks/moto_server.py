@@ -36,6 +36,7 @@ Nothing here touches the exporter: it talks to this server over HTTP like to AWS
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import logging
 import sys
@@ -58,31 +59,20 @@ from world import seed_vdm
 from ses_exporter.demo.responders import InvalidSimulatedAnswer
 from ses_exporter.demo.vdm import VdmStore
 from tests import cloudwatch_like
+from tests.fakes import GET_ACCOUNT
 from tests.moto_routes import DEFAULT_ANSWERS, route, vdm_answers
 
 
 def get_account(self: SESV2Response, vdm: str = "DISABLED") -> str:
     """sesv2 GetAccount of the caller's account (moto maps assumed-role keys to the role's
-    account): a production account in good standing, with moto's own count of sent mail."""
-    sent = ses_backends[self.current_account][self.region].sent_message_count
-    return json.dumps(
-        {
-            "DedicatedIpAutoWarmupEnabled": False,
-            "EnforcementStatus": "HEALTHY",
-            "ProductionAccessEnabled": True,
-            "SendQuota": {"Max24HourSend": 50000.0, "MaxSendRate": 14.0, "SentLast24Hours": sent},
-            "SendingEnabled": True,
-            "SuppressionAttributes": {"SuppressedReasons": ["BOUNCE", "COMPLAINT"]},
-            "Details": {
-                "MailType": "TRANSACTIONAL",
-                "WebsiteURL": "https://example.com",
-                "ContactLanguage": "EN",
-                "UseCaseDescription": "Benchmark account",
-                "ReviewDetails": {"Status": "GRANTED", "CaseId": "bench-case-1"},
-            },
-            "VdmAttributes": {"VdmEnabled": vdm},
-        }
+    account): the tests' production account in good standing (``tests.fakes.GET_ACCOUNT``),
+    with moto's own count of sent mail."""
+    answer = copy.deepcopy(GET_ACCOUNT)
+    answer["SendQuota"]["SentLast24Hours"] = float(
+        ses_backends[self.current_account][self.region].sent_message_count
     )
+    answer["VdmAttributes"] = {"VdmEnabled": vdm}
+    return json.dumps(answer)
 
 
 class CheckedVdmStore(VdmStore):

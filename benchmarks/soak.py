@@ -1,8 +1,8 @@
 """Soak: the real daemon for an hour of everything going wrong at once, against a ground truth.
 
 Usage: ``python benchmarks/soak.py [--minutes 60] [--accounts 24] [--seed 1] [--plot PNG]
-[--samples CSV] [--workdir DIR]`` (or ``benchmarks/soak``). A benchmark, not a timed test:
-it prints Markdown tables and exits 1 if a criterion below failed.
+[--samples CSV] [--workdir DIR] [--tracemalloc]`` (or ``benchmarks/soak``). A benchmark,
+not a timed test: it prints Markdown tables and exits 1 if a criterion below failed.
 
 The world (``soak_world.py``): moto (``moto_server.py``: CloudWatch that never sums across
 dimension sets, VDM data) behind the fault proxy of ``tests/faultproxy.py``; an AWS
@@ -32,6 +32,9 @@ their collector; every slow client ended by the server; every reload answered 20
 every event counted once: per counter series, what ``increase()`` over the run sees
 equals the events sent (0 lost, 0 double-counted, no series AWS does not have). Resources:
 RSS, threads and fds per process life, and the least-squares RSS slope after a warm-up.
+With ``--tracemalloc`` the daemon also samples Python's own allocations
+(``tracemalloc_site``), and the report sets their slope beside RSS's and lists the
+allocation sites that grew: what separates objects kept from growth outside Python's heap.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import http.client
+import os
 import random
 import re
 import statistics
@@ -57,22 +61,19 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks import soak_world  # noqa: E402 - after the path set-up
 from benchmarks.ground_truth import METRIC_OF, Row  # noqa: E402
+from benchmarks.late_traffic import Key, Publisher  # noqa: E402
 from benchmarks.soak_world import (  # noqa: E402
-    ACCOUNT_WIDE,
-    METRICS,
     QUIET_SET,
     REGIONS,
-    SETS,
-    Key,
+    TRAFFIC,
     Organization,
-    Publisher,
     SecureDaemon,
     SlowBurst,
     WebSecurity,
 )
 from benchmarks.world import MotoServer  # noqa: E402
 from ses_exporter.config_types import parse_duration  # noqa: E402
-from tests.daemon import Scrape  # noqa: E402
+from tests.daemon import Scrape, fake_aws_env  # noqa: E402
 from tests.fakes import GET_ACCOUNT  # noqa: E402
 from tests.faultproxy import Fault, FaultProxy  # noqa: E402
 
@@ -116,7 +117,9 @@ SCRAPE_EVERY = 15.0
 WAIT_EVERY = 2.0  # scrapes while waiting for a condition
 RESTARTS = (0.25, 0.42)
 WARMUP = 300.0  # seconds of a process life left out of the RSS slope
-LATE = (30.0, 120.0)
+HEAP_SITE = REPO / "benchmarks" / "tracemalloc_site"  # --tracemalloc: the sampler
+HEAP_SNAPSHOT_EVERY = 300.0  # seconds between --tracemalloc snapshots
+HEAP_SITES = 10  # allocation sites listed per process
 READ_MARGIN = 15.0  # a poll that ended this long after a publication started after it
 SLOW_SCRAPE = 1.0
 STAMP = "ses_exporter_collector_last_success_timestamp_seconds"
@@ -189,6 +192,7 @@ class Life:
     """One daemon process, from spawn to kill (or the end)."""
 
     spawned: float
+    pid: int
     samples: list[tuple[float, dict[str, int]]] = field(default_factory=list)  # (t, /proc)
     decreases: list[str] = field(default_factory=list)
     failed_polls: int = 0
@@ -269,7 +273,7 @@ class Counted:
 def compare(truth: dict[Key, int], counted: dict[Key, float]) -> Row:
     """Per series: lost and double-counted never offset each other. A series AWS has
     (one the world seeded) that saw no traffic has 0 sent; any other is invented."""
-    seeded = {(m, s) for m in METRICS for s in SETS} | {(m, None) for m in ACCOUNT_WIDE}
+    seeded = set(TRAFFIC.series())
     result = Row("every counter series")
     for key in sorted(truth.keys() | counted.keys(), key=str):
         got = counted.get(key, 0.0)
@@ -298,12 +302,13 @@ class Soak:
         self.pending: list[tuple[OrgChange, Callable[[Scrape], bool]]] = []
         self.burst: threading.Thread | None = None
         self.in_window = False
+        self.heap_directory = workdir / "tracemalloc"
 
     # the world
 
     def run(self) -> int:
         with (
-            MotoServer(vdm_isps=VDM_ISPS, vdm_sets=len(SETS)) as moto,
+            MotoServer(vdm_isps=VDM_ISPS, vdm_sets=len(TRAFFIC.sets)) as moto,
             FaultProxy(moto.url) as proxy,
         ):
             self.proxy = proxy
@@ -326,7 +331,7 @@ class Soak:
             clients = {
                 (a, r): self.org.client(a, "cloudwatch", r) for a in self.stable for r in REGIONS
             }
-            self.publisher = Publisher(clients, LATE, random.Random(self.args.seed))
+            self.publisher = Publisher(clients, TRAFFIC, random.Random(self.args.seed))
             self.publisher.start()
             try:
                 self.drive()
@@ -343,8 +348,17 @@ class Soak:
     def spawn(self) -> SecureDaemon:
         life = len(self.figures.lives) + 1
         text = config_text(self.proxy.url, self.variant)
-        daemon = SecureDaemon(text, self.workdir / f"life-{life}", self.security)
-        self.figures.lives.append(Life(spawned=time.time()))
+        env = None
+        if self.args.tracemalloc:  # see tracemalloc_site/sitecustomize.py
+            path = os.pathsep.join(filter(None, [str(HEAP_SITE), os.environ.get("PYTHONPATH")]))
+            env = fake_aws_env(
+                PYTHONPATH=path,
+                SES_EXPORTER_TRACEMALLOC=str(self.heap_directory),
+                SES_EXPORTER_TRACEMALLOC_EVERY=str(HEAP_SNAPSHOT_EVERY),
+            )
+        spawned = time.time()
+        daemon = SecureDaemon(text, self.workdir / f"life-{life}", self.security, env=env)
+        self.figures.lives.append(Life(spawned=spawned, pid=daemon.proc.pid))
         return daemon
 
     def end_life(self, kill: bool = False) -> None:
@@ -663,6 +677,53 @@ def life_rows(soak: Soak) -> list[str]:
     return lines
 
 
+def heap_rows(soak: Soak) -> list[str]:
+    """Per process life: Python's traced allocations against RSS after the warm-up, and the
+    allocation sites that grew most between the first snapshot after the warm-up and the
+    last (``tracemalloc_site``)."""
+    import tracemalloc
+
+    lines = [
+        "| process | Python heap (traced) after warm-up → end | its slope | RSS slope, same span |",
+        "|---|---|---|---|",
+    ]
+    growth: list[str] = []
+    for n, life in enumerate(soak.figures.lives, 1):
+        totals_file = soak.heap_directory / f"{life.pid}.csv"
+        if not totals_file.exists():
+            continue
+        totals = [
+            (float(t), float(b) / 1024)
+            for t, b in (line.split(",") for line in totals_file.read_text().split())
+        ]
+        after = [(t, kib) for t, kib in totals if t >= WARMUP] or totals
+        spawned = life.spawned - soak.figures.started  # samples count from the run's start
+        rss = [(t, float(s["rss_kib"])) for t, s in life.samples if t - spawned >= after[0][0]]
+        slopes = (
+            f"{slope_mb_per_minute(after):+.3f} MB/min | {slope_mb_per_minute(rss):+.3f} MB/min"
+            if after[-1][0] - after[0][0] >= WARMUP
+            else "— (too short) | —"
+        )
+        lines.append(
+            f"| {n} | {after[0][1] / 1024:.1f} → {after[-1][1] / 1024:.1f} MB | {slopes} |"
+        )
+        snapshots = sorted(soak.heap_directory.glob(f"{life.pid}-*.snapshot"))
+        later = [p for p in snapshots if int(p.stem.split("-")[1]) >= WARMUP] or snapshots
+        if len(later) < 2:
+            continue
+        ignore = [tracemalloc.Filter(False, tracemalloc.__file__)]
+        first = tracemalloc.Snapshot.load(str(later[0])).filter_traces(ignore)
+        last = tracemalloc.Snapshot.load(str(later[-1])).filter_traces(ignore)
+        span = " → ".join(f"{int(p.stem.split('-')[1])} s" for p in (later[0], later[-1]))
+        growth.append(f"Process {n}, where Python's allocations grew most ({span}):")
+        for stat in last.compare_to(first, "traceback")[:HEAP_SITES]:
+            frames = " ← ".join(
+                f"{Path(f.filename).name}:{f.lineno}" for f in reversed(stat.traceback)
+            )
+            growth.append(f"  {stat.size_diff / 1024:+.0f} KiB ({stat.count_diff:+d}): {frames}")
+    return [*lines, "", *growth] if growth else lines
+
+
 def report(soak: Soak, truth: Row) -> str:
     f, p = soak.figures, soak.publisher
     scrapes = outside(soak)
@@ -696,6 +757,8 @@ def report(soak: Soak, truth: Row) -> str:
     ]  # fmt: skip
     out += [f"| {name} | {value} |" for name, value in rows]
     out += ["", *life_rows(soak), ""]
+    if soak.args.tracemalloc:
+        out += [*heap_rows(soak), ""]
     out += [
         "| restart at | quiet before kill | listening after | then ready after | slowest "
         "target back after listening, per collector (interval) |",
@@ -794,6 +857,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--plot", type=Path, help="write a PNG of RSS, fds and latency here")
     parser.add_argument("--samples", type=Path, help="also write the /proc samples to this CSV")
     parser.add_argument("--workdir", type=Path, help="keep the daemons' configs and logs here")
+    parser.add_argument(
+        "--tracemalloc",
+        action="store_true",
+        help="run the daemon under tracemalloc (slower: its latency figures do not compare) "
+        "and report where Python's allocations grew after the warm-up",
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="ses-exporter-soak-") as tmp:
         workdir = args.workdir or Path(tmp)

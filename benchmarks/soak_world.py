@@ -8,13 +8,8 @@ daemon behind TLS and basic auth, and slow clients.
   SES would have, so ListMetrics lists every series from the daemon's first poll on.
   ``add`` creates an account while the daemon runs; ``remove`` takes it out of the
   organization (RemoveAccountFromOrganization: ListAccounts no longer lists it).
-* ``Publisher``: SES traffic as ``ground_truth.py`` plays it, for many targets: every
-  ``TICK_SECONDS`` a random number of events per metric, configuration set and target;
-  each minute's datapoints are published to CloudWatch (straight to moto, never through
-  the fault proxy) ``late`` after the minute, 30 % in two parts (an upward revision).
-  ``truth`` is the events sent per (account, region, metric, set or None: account-wide).
-  ``pause`` stops sending (what was sent is still published), ``idle`` says everything
-  sent is published.
+* ``TRAFFIC``: what ``late_traffic.Publisher`` sends per target, published to CloudWatch
+  (straight to moto, never through the fault proxy) 30 s to 2 min after the minute.
 * ``SecureDaemon``: the real daemon with ``--web.config.file`` (TLS and basic auth); its
   requests go over HTTPS with the password.
 * ``slow_clients``: a burst of connections that never finish a request: half send
@@ -23,19 +18,15 @@ daemon behind TLS and basic auth, and slow clients.
 
 from __future__ import annotations
 
-import heapq
 import http.client
 import itertools
-import math
-import random
 import select
 import socket
 import ssl
 import threading
 import time
 from base64 import b64encode
-from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,14 +36,12 @@ import bcrypt
 import boto3
 from botocore.config import Config
 
-from benchmarks.ground_truth import ACCOUNT_WIDE, datum
+from benchmarks.late_traffic import Traffic
 from tests.daemon import DaemonProcess
 from tests.orgworld import create_account
 from tests.pki import make_pki
 
 REGIONS = ("us-east-1", "eu-west-1")
-NAMESPACE = "AWS/SES"
-SET_DIMENSION = "ses:configuration-set"
 SETS = ("transactional", "marketing")
 QUIET_SET = "quiet"  # no traffic: the reloads exclude and include it
 SENDER = "sender@example.com"
@@ -71,14 +60,11 @@ METRICS: dict[str, int] = {
     "DeliveryDelay": 1,
     "Subscription": 1,
 }
-TICK_SECONDS = 5.0
-PERIOD = 60.0
-SPLIT_CHANCE = 0.3
+LATE = (30.0, 120.0)
 USER = "prometheus"
 PASSWORD = "soak-password"
 
-Target = tuple[str, str]  # (account id, region)
-Key = tuple[str, str, str, str | None]  # (account id, region, metric, set or None)
+TRAFFIC = Traffic(SETS, METRICS, LATE)
 
 
 def moto_client(url: str, service: str, region: str, **credentials: str) -> Any:
@@ -144,8 +130,6 @@ class Organization:
 
     def seed(self, account_id: str) -> None:
         keys = self.credentials(account_id)
-        day_ago = math.floor(time.time() / PERIOD) * PERIOD - 86_400
-        series = [(m, s) for m in METRICS for s in SETS] + [(m, None) for m in ACCOUNT_WIDE]
         for region in REGIONS:
             sesv2 = moto_client(self.url, "sesv2", region, **keys)
             for name in (*SETS, QUIET_SET):
@@ -154,143 +138,7 @@ class Organization:
                     ReputationOptions={"ReputationMetricsEnabled": True},
                 )
             moto_client(self.url, "ses", region, **keys).verify_email_identity(EmailAddress=SENDER)
-            moto_client(self.url, "cloudwatch", region, **keys).put_metric_data(
-                Namespace=NAMESPACE, MetricData=[datum((m, s), day_ago, 0) for m, s in series]
-            )
-
-
-@dataclass(order=True)
-class _Due:
-    when: float
-    seq: int
-    target: Target = field(compare=False)
-    minute: float = field(compare=False)
-    metric: str = field(compare=False)
-    configuration_set: str | None = field(compare=False)
-    value: int = field(compare=False)
-
-
-class Publisher(threading.Thread):
-    """SES sending and CloudWatch publishing late, for ``targets``; see the module doc."""
-
-    def __init__(
-        self,
-        clients: dict[Target, Any],
-        late: tuple[float, float],
-        rng: random.Random,
-    ):
-        super().__init__(daemon=True, name="publisher")
-        self.clients = clients
-        self.late = late
-        self.rng = rng
-        self.truth: dict[Key, int] = defaultdict(int)
-        self.datapoints = 0
-        self.revisions = 0
-        self.errors = 0
-        self.last_publication = 0.0
-        self._open: dict[float, dict[Key, int]] = {}  # minute -> events not yet scheduled
-        self._due: list[_Due] = []
-        self._seq = itertools.count()
-        self._sending = threading.Event()
-        self._sending.set()
-        self._stopping = threading.Event()
-        self._lock = threading.Lock()
-
-    def pause(self) -> None:
-        self._sending.clear()
-
-    def resume(self) -> None:
-        self._sending.set()
-
-    def idle(self) -> bool:
-        """Nothing sent waits to be published (after ``pause``: all is in CloudWatch)."""
-        with self._lock:
-            return not self._sending.is_set() and not self._open and not self._due
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self.join(timeout=60)
-
-    def run(self) -> None:
-        while not self._stopping.is_set():
-            now = time.time()
-            with self._lock:
-                if self._sending.is_set():
-                    self._send(now)
-                self._schedule(now)
-                due = self._take_due(now)
-            self._publish(due)
-            self._stopping.wait(TICK_SECONDS)
-
-    def _send(self, now: float) -> None:
-        minute = math.floor(now / PERIOD) * PERIOD
-        events = self._open.setdefault(minute, defaultdict(int))
-        for account_id, region in self.clients:
-            for metric, most in METRICS.items():
-                account_wide = 0
-                for name in SETS:
-                    n = self.rng.randint(0, most)
-                    events[(account_id, region, metric, name)] += n
-                    account_wide += n
-                if metric in ACCOUNT_WIDE:
-                    account_wide += self.rng.randint(0, most)  # mail sent without a set
-                    events[(account_id, region, metric, None)] += account_wide
-
-    def _schedule(self, now: float) -> None:
-        """Each datapoint of each ended minute: due after a delay, maybe in two parts."""
-        low, high = self.late
-        for minute in [m for m in self._open if now >= m + PERIOD]:
-            by_scope: dict[tuple[Target, str | None], list[tuple[str, int]]] = defaultdict(list)
-            for (account_id, region, metric, name), value in self._open.pop(minute).items():
-                self.truth[(account_id, region, metric, name)] += value
-                if value:
-                    by_scope[((account_id, region), name)].append((metric, value))
-            for (target, name), items in by_scope.items():
-                first = minute + PERIOD + self.rng.uniform(low, high)
-                split = self.rng.random() < SPLIT_CHANCE
-                rest = self.rng.uniform(first, minute + PERIOD + high)
-                for metric, value in items:
-                    part = self.rng.randint(1, value - 1) if split and value >= 2 else value
-                    self._push(first, target, minute, metric, name, part)
-                    if part < value:
-                        self._push(rest, target, minute, metric, name, value - part)
-                        self.revisions += 1
-
-    def _push(
-        self, when: float, target: Target, minute: float, metric: str, name: str | None, n: int
-    ) -> None:
-        heapq.heappush(self._due, _Due(when, next(self._seq), target, minute, metric, name, n))
-
-    def _take_due(self, now: float) -> list[_Due]:
-        due: list[_Due] = []
-        while self._due and self._due[0].when <= now:
-            due.append(heapq.heappop(self._due))
-        return due
-
-    def _publish(self, due: Sequence[_Due]) -> None:
-        by_target: dict[Target, list[_Due]] = defaultdict(list)
-        for d in due:
-            by_target[d.target].append(d)
-        for target, items in by_target.items():
-            for first in range(0, len(items), 1000):  # PutMetricData takes at most 1,000
-                batch = items[first : first + 1000]
-                try:
-                    self.clients[target].put_metric_data(
-                        Namespace=NAMESPACE,
-                        MetricData=[
-                            datum((d.metric, d.configuration_set), d.minute, d.value) for d in batch
-                        ],
-                    )
-                except Exception:  # a moto hiccup: publish it at the next tick
-                    self.errors += 1
-                    with self._lock:
-                        for d in batch:
-                            self._push(
-                                d.when, d.target, d.minute, d.metric, d.configuration_set, d.value
-                            )
-                    continue
-                self.datapoints += len(batch)
-                self.last_publication = time.time()
+            TRAFFIC.list_every_series(moto_client(self.url, "cloudwatch", region, **keys))
 
 
 # --- the daemon behind TLS and basic auth ------------------------------------------------
@@ -322,10 +170,16 @@ class WebSecurity:
 class SecureDaemon(DaemonProcess):
     """The daemon with TLS and basic auth; every request over HTTPS with the password."""
 
-    def __init__(self, config: str, workdir: Path, security: WebSecurity):
+    def __init__(
+        self,
+        config: str,
+        workdir: Path,
+        security: WebSecurity,
+        env: Mapping[str, str] | None = None,
+    ):
         self.security = security
         super().__init__(
-            config, workdir, f"--web.config.file={security.web_config}", log_level="info"
+            config, workdir, f"--web.config.file={security.web_config}", log_level="info", env=env
         )
 
     def connect(self, timeout: float) -> tuple[http.client.HTTPConnection, dict[str, str]]:
