@@ -1,8 +1,9 @@
 """Soak: the real daemon for an hour of everything going wrong at once, against a ground truth.
 
 Usage: ``python benchmarks/soak.py [--minutes 60] [--accounts 24] [--seed 1] [--plot PNG]
-[--samples CSV] [--workdir DIR] [--tracemalloc]`` (or ``benchmarks/soak``). A benchmark,
-not a timed test: it prints Markdown tables and exits 1 if a criterion below failed.
+[--samples CSV] [--workdir DIR] [--tracemalloc] [--env NAME=VALUE]`` (or
+``benchmarks/soak``). A benchmark, not a timed test: it prints Markdown tables and exits 1
+if a criterion below failed.
 
 The world (``soak_world.py``): moto (``moto_server.py``: CloudWatch that never sums across
 dimension sets, VDM data) behind the fault proxy of ``tests/faultproxy.py``; an AWS
@@ -348,14 +349,15 @@ class Soak:
     def spawn(self) -> SecureDaemon:
         life = len(self.figures.lives) + 1
         text = config_text(self.proxy.url, self.variant)
-        env = None
+        extra = dict(self.args.env)
         if self.args.tracemalloc:  # see tracemalloc_site/sitecustomize.py
             path = os.pathsep.join(filter(None, [str(HEAP_SITE), os.environ.get("PYTHONPATH")]))
-            env = fake_aws_env(
+            extra.update(
                 PYTHONPATH=path,
                 SES_EXPORTER_TRACEMALLOC=str(self.heap_directory),
                 SES_EXPORTER_TRACEMALLOC_EVERY=str(HEAP_SNAPSHOT_EVERY),
             )
+        env = fake_aws_env(**extra)
         spawned = time.time()
         daemon = SecureDaemon(text, self.workdir / f"life-{life}", self.security, env=env)
         self.figures.lives.append(Life(spawned=spawned, pid=daemon.proc.pid))
@@ -847,6 +849,13 @@ def plot(soak: Soak, path: Path) -> None:
     fig.savefig(path, dpi=90)
 
 
+def environment_variable(value: str) -> tuple[str, str]:
+    name, equals, setting = value.partition("=")
+    if not equals or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        raise argparse.ArgumentTypeError(f"{value!r}: want NAME=VALUE")
+    return name, setting
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n", 1)[0])
     parser.add_argument("--minutes", type=float, default=60.0)
@@ -862,6 +871,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="run the daemon under tracemalloc (slower: its latency figures do not compare) "
         "and report where Python's allocations grew after the warm-up",
+    )
+    parser.add_argument(
+        "--env",
+        type=environment_variable,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set in the daemon's environment (repeatable), e.g. MALLOC_ARENA_MAX=2",
     )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="ses-exporter-soak-") as tmp:
