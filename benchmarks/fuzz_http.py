@@ -177,7 +177,8 @@ def table(results: list[Result], scrapers: dict[str, httpfuzz.Scraper], seconds:
         "Client late: the client took longer than the server's deadlines from connecting to "
         "its last byte (a starved thread); an unanswered request is then no failure."
     )
-    return "\n".join(lines) + f"\n\nMeanwhile /metrics: {scrapes}.\n\n{note}\n"
+    failed = [f"- {port} {failure}" for port, s in scrapers.items() for failure in s.failures[:5]]
+    return "\n".join([*lines, "", f"Meanwhile /metrics: {scrapes}.", *failed, "", note, ""])
 
 
 def main(argv: list[str] | None = None) -> int:

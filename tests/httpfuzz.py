@@ -913,6 +913,7 @@ class Scraper:
             conn = http.client.HTTPSConnection(
                 "127.0.0.1", served.port, context=served.context, timeout=PATIENCE
             )
+        started = time.monotonic()
         try:
             conn.request("GET", TELEMETRY_PATH, headers={"Authorization": GOOD_AUTH})
             response = conn.getresponse()
@@ -922,7 +923,8 @@ class Scraper:
             else:
                 self.ok += 1
         except (OSError, http.client.HTTPException) as exc:
-            self.failures.append(f"scrape: {exc!r}")
+            seconds = time.monotonic() - started
+            self.failures.append(f"scrape: {exc!r} after {seconds:.1f} s")
         finally:
             conn.close()
 
