@@ -33,9 +33,8 @@ from pathlib import Path
 from typing import Any
 
 import bcrypt
-import boto3
-from botocore.config import Config
 
+from benchmarks import world
 from benchmarks.late_traffic import Traffic
 from tests.daemon import DaemonProcess
 from tests.orgworld import create_account
@@ -65,18 +64,11 @@ USER = "prometheus"
 PASSWORD = "soak-password"
 
 TRAFFIC = Traffic(SETS, METRICS, LATE)
+RETRIES = {"max_attempts": 5}  # moto hiccups under load
 
 
 def moto_client(url: str, service: str, region: str, **credentials: str) -> Any:
-    keys = credentials or {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-    return boto3.client(
-        service,  # type: ignore[call-overload]
-        region_name=region,
-        endpoint_url=url,
-        # moto's server fails on botocore's gzip-compressed PutMetricData bodies.
-        config=Config(disable_request_compression=True, retries={"max_attempts": 5}),
-        **keys,
-    )
+    return world.moto_client(url, service, region, RETRIES, **credentials)
 
 
 class Organization:

@@ -106,6 +106,25 @@ class _Child:
                 self.proc.wait()
 
 
+def moto_client(
+    url: str,
+    service: str,
+    region: str,
+    retries: dict[str, Any] | None = None,
+    **credentials: str,
+) -> Any:
+    """A boto3 client of the moto server at ``url``; the testing keys unless ``credentials``."""
+    keys = credentials or {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+    return boto3.client(
+        service,  # type: ignore[call-overload]
+        region_name=region,
+        endpoint_url=url,
+        # moto's server fails on botocore's gzip-compressed PutMetricData bodies.
+        config=Config(disable_request_compression=True, retries=retries),
+        **keys,
+    )
+
+
 class MotoServer(_Child):
     """``vdm_isps``/``vdm_sets`` > 0: the server answers BatchGetMetricData from counts
     seeded for that many providers and configuration sets (``seed_vdm``), and GetAccount
@@ -127,15 +146,7 @@ class MotoServer(_Child):
         self.url = f"http://127.0.0.1:{line[1]}"
 
     def client(self, service: str) -> Any:
-        return boto3.client(
-            service,  # type: ignore[call-overload]
-            region_name=REGION,
-            endpoint_url=self.url,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            # moto's server fails on botocore's gzip-compressed PutMetricData bodies.
-            config=Config(disable_request_compression=True),
-        )
+        return moto_client(self.url, service, REGION)
 
 
 def set_names(n: int) -> list[str]:
