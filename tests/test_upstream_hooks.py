@@ -220,6 +220,10 @@ def test_two_targets_share_client_class_service_model_and_connection_pool(aws: N
             f"{BOTOCORE}: each {service} client has its own service model; the wrapped "
             "ClientCreator._load_service_model is no longer used (aws.SharedBotocore)"
         )
+        assert a.exceptions is b.exceptions, (
+            f"{BOTOCORE}: each {service} session builds its own exception classes; the "
+            "shared exceptions_factory component is no longer used (aws.SharedBotocore)"
+        )
         endpoint_a = getattr(a, "_endpoint", None)
         endpoint_b = getattr(b, "_endpoint", None)
         assert endpoint_a is not None and hasattr(endpoint_a, "http_session"), (
