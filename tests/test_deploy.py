@@ -120,6 +120,7 @@ def test_dockerfile_keeps_its_promises() -> None:
     assert entrypoint and json.loads(entrypoint.group(1)) == ["ses-exporter"]
     cmd = re.search(r"(?m)^CMD (.*)$", text)
     assert cmd and isinstance(json.loads(cmd.group(1)), list)
+    assert re.search(r"(?m)^ENV .*\bMALLOC_ARENA_MAX=2\b", text), "RSS growth, see the soak"
 
 
 def test_the_image_installs_only_the_hash_pinned_locks() -> None:
