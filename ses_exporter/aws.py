@@ -37,9 +37,9 @@ from botocore.credentials import (
     DeferredRefreshableCredentials,
     ReadOnlyCredentials,
 )
+from botocore.errorfactory import ClientExceptionsFactory
 
 # Re-exported: the collectors catch these without importing botocore.
-from botocore.errorfactory import ClientExceptionsFactory
 from botocore.exceptions import BotoCoreError as BotoCoreError  # noqa: PLC0414
 from botocore.exceptions import ClientError as ClientError  # noqa: PLC0414
 from botocore.exceptions import (
@@ -258,6 +258,18 @@ def dns_suffix(region: str) -> str:
     return "amazonaws.com"
 
 
+class _SharedExceptionsFactory(ClientExceptionsFactory):
+    """botocore's per-service cache of exception classes, made safe for many threads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+
+    def create_client_exceptions(self, service_model: Any) -> Any:
+        with self._lock:
+            return super().create_client_exceptions(service_model)
+
+
 class SharedBotocore:
     """What every client in the process shares: one botocore data loader, and per service
     one ``ServiceModel``, one client class and one set of modeled exception classes.
@@ -279,7 +291,7 @@ class SharedBotocore:
 
     _lock = threading.Lock()
     _loader: botocore.loaders.Loader | None = None
-    _exceptions: _SharedExceptionsFactory | None = None
+    _exceptions = _SharedExceptionsFactory()
 
     @classmethod
     def loader(cls) -> botocore.loaders.Loader:
@@ -304,27 +316,12 @@ class SharedBotocore:
         """
         session = botocore.session.Session(profile=profile)
         session.register_component("data_loader", cls.loader())
-        with cls._lock:
-            if cls._exceptions is None:
-                cls._exceptions = _SharedExceptionsFactory()
         # An internal component: botocore has no public way to set it.
         session._register_internal_component(  # type: ignore[attr-defined]
             "exceptions_factory", cls._exceptions
         )
         session.set_config_variable("sts_regional_endpoints", "regional")
         return session
-
-
-class _SharedExceptionsFactory(ClientExceptionsFactory):
-    """botocore's per-service cache of exception classes, made safe for many threads."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._lock = threading.Lock()
-
-    def create_client_exceptions(self, service_model: Any) -> Any:
-        with self._lock:
-            return super().create_client_exceptions(service_model)
 
 
 def _cache_models_and_classes(loader: botocore.loaders.Loader) -> None:
